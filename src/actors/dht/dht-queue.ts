@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto'
+import type { AnyActorRef } from 'xstate'
+import type { DhtEmitted, DhtOp } from '../../machines/dht/dht.types.ts'
+import type { NodeRuntimes } from '../node/node-runtimes.ts'
+
+export class DhtQueueFullError extends Error {
+  override name = 'DhtQueueFullError'
+}
+export class DhtOpCancelledError extends Error {
+  override name = 'DhtOpCancelledError'
+}
+
+/**
+ * Enqueue one operation on a node's DHT actor and wait for its result. The work itself (`run`) is
+ * kept here, outside the machine; the machine decides when it starts. Aborting `signal` cancels it.
+ */
+export function enqueueDhtOp<T>(
+  runtimes: NodeRuntimes,
+  dht: AnyActorRef,
+  alias: string,
+  op: { kind: DhtOp['kind']; key: string },
+  run: (signal: AbortSignal) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const runtime = runtimes.get(alias)
+  if (!runtime) return Promise.reject(new Error(`local node ${alias} is not running`))
+  const id = randomUUID()
+  return new Promise<T>((resolve, reject) => {
+    const cleanup = () => {
+      runtime.dhtPending.delete(id)
+      sub.unsubscribe()
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const sub = dht.on('dht.opRejected', (e: DhtEmitted) => {
+      if (e.type !== 'dht.opRejected' || e.id !== id) return
+      cleanup()
+      reject(e.reason === 'queueFull' ? new DhtQueueFullError(e.message) : new DhtOpCancelledError(e.message))
+    })
+    const onAbort = () => dht.send({ type: 'dht.cancel', id })
+    signal?.addEventListener('abort', onAbort, { once: true })
+    runtime.dhtPending.set(id, {
+      run,
+      resolve: (v) => {
+        cleanup()
+        resolve(v as T)
+      },
+      reject: (err) => {
+        cleanup()
+        reject(err)
+      },
+    })
+    if (dht.getSnapshot().status !== 'active') {
+      cleanup()
+      reject(new DhtOpCancelledError('DHT actor is stopped'))
+      return
+    }
+    dht.send({ type: 'dht.enqueue', op: { id, kind: op.kind, key: op.key, enqueuedAt: Date.now() } })
+  })
+}

@@ -1,0 +1,68 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { fromCallback, fromPromise } from 'xstate'
+import type { DhtEvent, DhtOp } from '../../machines/dht/dht.types.ts'
+import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
+import type { NodeRuntimes } from '../node/node-runtimes.ts'
+
+interface RoutingTableLike extends EventTarget {
+  size: number
+}
+
+/** kad-dht keeps its routing table off the public interface; this is the one place that reaches in. */
+export function routingTableOf(libp2p: SwitchboardLibp2p): RoutingTableLike | undefined {
+  return (libp2p.services.dht as unknown as { routingTable?: RoutingTableLike }).routingTable
+}
+
+export function routingTableSize(libp2p: SwitchboardLibp2p): number {
+  return routingTableOf(libp2p)?.size ?? 0
+}
+
+/** The DHT machine's side effects, bound to the live runtimes. */
+export function dhtActors(runtimes: NodeRuntimes) {
+  return {
+    bootstrap: fromPromise<number, { alias: string }>(async ({ input, signal }) => {
+      const runtime = runtimes.get(input.alias)
+      const libp2p = runtimes.handle(input.alias).libp2p
+      // Dial every configured bootstrap peer; one reachable peer is enough.
+      await Promise.allSettled(
+        (runtime?.spec.bootstrap ?? []).map((addr) => libp2p.dial(multiaddr(addr), { signal })),
+      )
+      // Fill the routing table from what we reached; the machine's timer bounds the wait.
+      if (routingTableSize(libp2p) === 0 && libp2p.getConnections().length > 0) {
+        await libp2p.services.dht.refreshRoutingTable?.().catch(() => {})
+      }
+      return routingTableSize(libp2p)
+    }),
+
+    watchRoutingTable: fromCallback<DhtEvent, { alias: string }>(({ input, sendBack }) => {
+      const libp2p = runtimes.handle(input.alias).libp2p
+      const table = routingTableOf(libp2p)
+      const onTable = () => sendBack({ type: 'dht.routingTable', size: routingTableSize(libp2p) })
+      const onPeer = () => sendBack({ type: 'dht.peerConnected', routingTableSize: routingTableSize(libp2p) })
+      table?.addEventListener('peer:add', onTable)
+      table?.addEventListener('peer:remove', onTable)
+      libp2p.addEventListener('peer:connect', onPeer)
+      return () => {
+        table?.removeEventListener('peer:add', onTable)
+        table?.removeEventListener('peer:remove', onTable)
+        libp2p.removeEventListener('peer:connect', onPeer)
+      }
+    }),
+
+    runOp: fromCallback<DhtEvent, { alias: string; op: DhtOp }>(({ input, sendBack }) => {
+      const controller = new AbortController()
+      const pending = runtimes.get(input.alias)?.dhtPending.get(input.op.id)
+      if (!pending) {
+        queueMicrotask(() => sendBack({ type: 'dht.opSettled', id: input.op.id }))
+        return () => {}
+      }
+      pending
+        .run(controller.signal)
+        .then(pending.resolve, (err: unknown) => pending.reject(err instanceof Error ? err : new Error(String(err))))
+        .finally(() => {
+          if (!controller.signal.aborted) sendBack({ type: 'dht.opSettled', id: input.op.id })
+        })
+      return () => controller.abort(new Error(`DHT operation ${input.op.id} aborted`))
+    }),
+  }
+}

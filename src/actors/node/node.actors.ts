@@ -1,0 +1,44 @@
+import { fromCallback, fromPromise } from 'xstate'
+import type { NodeEvent, NodeStarted } from '../../machines/node/node.types.ts'
+import { createNode } from '../../p2p/node-factory.ts'
+import type { NodeRuntimes } from './node-runtimes.ts'
+
+/** The node machine's side effects, bound to the live runtimes. */
+export function nodeActors(runtimes: NodeRuntimes) {
+  return {
+    createNode: fromPromise<NodeStarted, { alias: string }>(async ({ input, signal }) => {
+      const runtime = runtimes.get(input.alias)
+      if (!runtime) throw new Error(`no spec registered for local node ${input.alias}`)
+      const handle = await createNode(runtime.spec, signal)
+      if (signal.aborted) {
+        await handle.stop()
+        signal.throwIfAborted()
+      }
+      runtime.handle = handle
+      return { peerId: handle.libp2p.peerId.toString(), addrs: handle.libp2p.getMultiaddrs().map(String) }
+    }),
+
+    stopNode: fromPromise<void, { alias: string }>(async ({ input }) => {
+      const runtime = runtimes.get(input.alias)
+      const handle = runtime?.handle
+      if (runtime) runtime.handle = undefined
+      await handle?.stop()
+    }),
+
+    watchNode: fromCallback<NodeEvent, { alias: string }>(({ input, sendBack }) => {
+      const libp2p = runtimes.handle(input.alias).libp2p
+      const onAddrs = () => sendBack({ type: 'node.addrs', addrs: libp2p.getMultiaddrs().map(String) })
+      const onConnections = () => sendBack({ type: 'node.connections', count: libp2p.getConnections().length })
+      libp2p.addEventListener('self:peer:update', onAddrs)
+      libp2p.addEventListener('connection:open', onConnections)
+      libp2p.addEventListener('connection:close', onConnections)
+      onAddrs()
+      onConnections()
+      return () => {
+        libp2p.removeEventListener('self:peer:update', onAddrs)
+        libp2p.removeEventListener('connection:open', onConnections)
+        libp2p.removeEventListener('connection:close', onConnections)
+      }
+    }),
+  }
+}

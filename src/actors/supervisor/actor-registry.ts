@@ -1,0 +1,143 @@
+import type { AnyActorRef, InspectionEvent } from 'xstate'
+import { kindOfSystemId } from '../../machines/catalog.ts'
+
+/** What a client sees of one actor (protocol.md "Snapshot"). */
+export interface ActorSnapshot {
+  systemId: string
+  kind: string
+  parent: string | null
+  value: unknown
+  status: string
+  tags: string[]
+  context: unknown
+  seq: number
+}
+
+export type RegistryChange =
+  | { type: 'snapshot'; snapshot: ActorSnapshot }
+  | { type: 'stopped'; systemId: string; kind: string; seq: number }
+
+interface Entry {
+  ref: AnyActorRef
+  snapshot: ActorSnapshot
+}
+
+interface MachineSnapshotLike {
+  value: unknown
+  status: string
+  tags?: Set<string>
+  context?: unknown
+}
+
+/** Actor refs carry their systemId and parent at run time, though the public type hides them. */
+const systemIdOf = (ref: AnyActorRef): string | undefined => (ref as unknown as { systemId?: string }).systemId
+const parentSystemId = (ref: AnyActorRef): string | null => {
+  const parent = (ref as unknown as { _parent?: AnyActorRef })._parent
+  return (parent && systemIdOf(parent)) ?? null
+}
+
+/**
+ * Derives the client view of every long-lived actor from XState's inspection stream: the one place
+ * that turns snapshots into projections with a per-actor `seq`. It holds no state of its own beyond that.
+ */
+export class ActorRegistry {
+  readonly #entries = new Map<string, Entry>()
+  readonly #listeners = new Set<(change: RegistryChange) => void>()
+  readonly #inspectors = new Set<(event: InspectionEvent) => void>()
+
+  /** Pass as `inspect` to createActor. */
+  readonly inspect = (event: InspectionEvent): void => {
+    if (event.type === '@xstate.snapshot') this.#update(event.actorRef as AnyActorRef, event.snapshot as unknown as MachineSnapshotLike)
+    else if (event.type === '@xstate.actor') this.#update(event.actorRef as AnyActorRef, (event.actorRef as AnyActorRef).getSnapshot() as MachineSnapshotLike)
+    for (const fn of this.#inspectors) fn(event)
+  }
+
+  #update(ref: AnyActorRef, snap: MachineSnapshotLike | undefined): void {
+    const systemId = systemIdOf(ref)
+    if (systemId === undefined || snap === undefined) return
+    const kind = kindOfSystemId(systemId)
+    if (!kind) return
+    let entry = this.#entries.get(systemId)
+    if (entry && entry.ref !== ref) {
+      // a restarted actor under the same id: the old one is gone
+      this.#entries.delete(systemId)
+      entry = undefined
+    }
+    const next: ActorSnapshot = {
+      systemId,
+      kind: kind.kind,
+      parent: parentSystemId(ref),
+      value: snap.value,
+      status: snap.status,
+      tags: [...(snap.tags ?? [])].sort(),
+      context: snap.context === undefined ? null : kind.project(snap.context as never),
+      seq: entry ? entry.snapshot.seq : 0,
+    }
+    if (entry && sameView(entry.snapshot, next)) return
+    next.seq += 1
+    if (!entry) {
+      this.#entries.set(systemId, { ref, snapshot: next })
+      ref.subscribe({ complete: () => this.#stopped(systemId, ref), error: () => this.#stopped(systemId, ref) })
+    } else {
+      entry.snapshot = next
+    }
+    this.#emit({ type: 'snapshot', snapshot: next })
+  }
+
+  #stopped(systemId: string, ref: AnyActorRef): void {
+    const entry = this.#entries.get(systemId)
+    if (!entry || entry.ref !== ref) return
+    const final = ref.getSnapshot() as MachineSnapshotLike
+    if (final) this.#update(ref, final)
+    this.#entries.delete(systemId)
+    this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
+  }
+
+  #emit(change: RegistryChange): void {
+    for (const fn of this.#listeners) fn(change)
+  }
+
+  list(prefix = ''): ActorSnapshot[] {
+    return [...this.#entries.values()]
+      .map((e) => e.snapshot)
+      .filter((s) => s.systemId.startsWith(prefix))
+      .sort((a, b) => a.systemId.localeCompare(b.systemId))
+  }
+
+  get(systemId: string): ActorSnapshot | undefined {
+    return this.#entries.get(systemId)?.snapshot
+  }
+
+  ref(systemId: string): AnyActorRef | undefined {
+    return this.#entries.get(systemId)?.ref
+  }
+
+  listen(fn: (change: RegistryChange) => void): () => void {
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
+  }
+
+  onInspect(fn: (event: InspectionEvent) => void): () => void {
+    this.#inspectors.add(fn)
+    return () => this.#inspectors.delete(fn)
+  }
+
+  countByKindAndState(): Map<string, number> {
+    const counts = new Map<string, number>()
+    for (const { snapshot } of this.#entries.values()) {
+      const key = `${snapshot.kind}\u0000${typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value)}`
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    return counts
+  }
+}
+
+function sameView(a: ActorSnapshot, b: ActorSnapshot): boolean {
+  return (
+    a.status === b.status &&
+    a.parent === b.parent &&
+    JSON.stringify(a.value) === JSON.stringify(b.value) &&
+    a.tags.join() === b.tags.join() &&
+    JSON.stringify(a.context) === JSON.stringify(b.context)
+  )
+}

@@ -1,0 +1,99 @@
+import { parseArgs } from 'node:util'
+import type { Config } from '../config.ts'
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const HELP = `Usage: switchboard <command> [options]
+
+Commands:
+  start                     run the daemon (the default)
+  help                      show this help
+
+Options:
+  --data-dir <dir>          data directory (default: $SWITCHBOARD_HOME or ~/.switchboard)
+  --host <addr>             HTTP/WebSocket bind address (default: 127.0.0.1)
+  --port <n>                first HTTP port to try; the next free one up to +99 is used (default: 10000)
+  --listen <multiaddr>      libp2p listen address, repeatable (default: TCP, WebSockets, WebRTC-direct on all interfaces)
+  --bootstrap <multiaddr>   bootstrap peer /.../p2p/<peerId>, repeatable
+  --no-mdns                 do not discover peers on the LAN with mDNS
+  --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
+  --allow-origin <origin>   browser origin allowed to open /ws besides the daemon's own, repeatable
+  --dht-timeout <ms>        how long a DHT bootstrap may take before the DHT is degraded (default: 30000)
+  --log-level <level>       silent, error, info (default) or debug
+  -h, --help                show this help
+  -v, --version             print the version
+
+Environment: SWITCHBOARD_HOME, SWITCHBOARD_PORT, SWITCHBOARD_HOST, SWITCHBOARD_BOOTSTRAP (comma-separated),
+SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_LOG_LEVEL.
+Precedence: flags > environment > <dataDir>/config.json > defaults.
+`
+
+export interface ParsedCli {
+  command: 'start' | 'help' | 'version'
+  flags: Partial<Config>
+}
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got ${JSON.stringify(value)}`)
+  return Number(value)
+}
+
+/** Parse argv (without node and script); unknown flags and bad values throw UsageError. */
+export function parseCli(argv: string[]): ParsedCli {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'data-dir': { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        listen: { type: 'string', multiple: true },
+        bootstrap: { type: 'string', multiple: true },
+        'no-mdns': { type: 'boolean' },
+        'unknown-peers': { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true },
+        'dht-timeout': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const { values, positionals } = parsed
+  if (values.help) return { command: 'help', flags: {} }
+  if (values.version) return { command: 'version', flags: {} }
+  const command = positionals[0] ?? 'start'
+  if (command === 'help') return { command: 'help', flags: {} }
+  if (command !== 'start') throw new UsageError(`unknown command ${JSON.stringify(command)}`)
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`)
+  const policy = values['unknown-peers']
+  if (policy !== undefined && policy !== 'allow' && policy !== 'reject') {
+    throw new UsageError(`--unknown-peers expects allow or reject, got ${JSON.stringify(policy)}`)
+  }
+  const level = values['log-level']
+  if (level !== undefined && !['silent', 'error', 'info', 'debug'].includes(level)) {
+    throw new UsageError(`--log-level expects silent, error, info or debug, got ${JSON.stringify(level)}`)
+  }
+  const flags: Partial<Config> = {}
+  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir']
+  if (values.host !== undefined) flags.host = values.host
+  const port = integer('port', values.port)
+  if (port !== undefined) flags.port = port
+  if (values.listen !== undefined) flags.listen = values.listen
+  if (values.bootstrap !== undefined) flags.bootstrap = values.bootstrap
+  if (values['no-mdns']) flags.mdns = false
+  if (policy !== undefined) flags.unknownPeers = policy
+  if (values['allow-origin'] !== undefined) flags.allowedOrigins = values['allow-origin']
+  const timeout = integer('dht-timeout', values['dht-timeout'])
+  if (timeout !== undefined) flags.dhtBootstrapTimeoutMs = timeout
+  if (level !== undefined) flags.logLevel = level as Config['logLevel']
+  return { command: command as 'start', flags }
+}

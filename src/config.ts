@@ -1,0 +1,131 @@
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { multiaddr } from '@multiformats/multiaddr'
+
+/** Everything the daemon can be told; one schema validates config.json, the environment and flags alike. */
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1 }),
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    portRangeEnd: Type.Integer({ minimum: 0, maximum: 65535 }),
+    listen: Type.Array(Type.String()),
+    bootstrap: Type.Array(Type.String()),
+    mdns: Type.Boolean(),
+    unknownPeers: Type.Union([Type.Literal('allow'), Type.Literal('reject')]),
+    allowedOrigins: Type.Array(Type.String()),
+    maxFrameBytes: Type.Integer({ minimum: 1024 }),
+    dhtBootstrapTimeoutMs: Type.Integer({ minimum: 100 }),
+    dhtQueueLimit: Type.Integer({ minimum: 1 }),
+    dhtConcurrency: Type.Integer({ minimum: 1 }),
+    dhtProtocol: Type.String({ minLength: 1 }),
+    allowLoopbackAddresses: Type.Boolean(),
+    logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
+  },
+  { additionalProperties: false },
+)
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SWITCHBOARD_HOME ?? join(homedir(), '.switchboard')
+}
+
+export function defaultConfig(dataDir: string): Config {
+  return {
+    dataDir,
+    host: '127.0.0.1',
+    port: 10000,
+    portRangeEnd: 10099,
+    listen: ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws', '/ip4/0.0.0.0/udp/0/webrtc-direct'],
+    bootstrap: [],
+    mdns: true,
+    unknownPeers: 'allow',
+    allowedOrigins: [],
+    maxFrameBytes: 16 * 1024 * 1024,
+    dhtBootstrapTimeoutMs: 30_000,
+    dhtQueueLimit: 1000,
+    dhtConcurrency: 4,
+    dhtProtocol: '/switchboard/kad/1.0.0',
+    allowLoopbackAddresses: true,
+    logLevel: 'info',
+  }
+}
+
+const PartialConfig = Type.Partial(ConfigSchema, { additionalProperties: false })
+
+function describeErrors(schema: typeof PartialConfig, value: unknown): string {
+  return [...Value.Errors(schema, value)].map((e) => `${e.path || '/'} ${e.message}`).join('; ')
+}
+
+/** Read `<dataDir>/config.json` if present; a file that is not valid JSON or not a valid config is an error naming it. */
+export async function readConfigFile(dataDir: string): Promise<Partial<Config>> {
+  const path = join(dataDir, 'config.json')
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw new ConfigError(`${path}: cannot read (${(err as Error).message})`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`)
+  }
+  if (!Value.Check(PartialConfig, parsed)) {
+    throw new ConfigError(`${path}: ${describeErrors(PartialConfig, parsed)}`)
+  }
+  return parsed
+}
+
+/** SWITCHBOARD_* environment variables, typed by the schema. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
+  const out: Partial<Config> = {}
+  if (env.SWITCHBOARD_PORT) out.port = Number(env.SWITCHBOARD_PORT)
+  if (env.SWITCHBOARD_HOST) out.host = env.SWITCHBOARD_HOST
+  if (env.SWITCHBOARD_BOOTSTRAP) out.bootstrap = env.SWITCHBOARD_BOOTSTRAP.split(',').filter(Boolean)
+  if (env.SWITCHBOARD_LISTEN) out.listen = env.SWITCHBOARD_LISTEN.split(',').filter(Boolean)
+  if (env.SWITCHBOARD_MDNS) out.mdns = env.SWITCHBOARD_MDNS !== '0' && env.SWITCHBOARD_MDNS !== 'false'
+  if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS as Config['unknownPeers']
+  if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL as Config['logLevel']
+  return out
+}
+
+/** Merge defaults < config.json < environment < flags, then validate the result as a whole. */
+export async function resolveConfig(flags: Partial<Config>, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const dataDir = resolve(flags.dataDir ?? defaultDataDir(env))
+  const fromFile = await readConfigFile(dataDir)
+  const merged = { ...defaultConfig(dataDir), ...fromFile, ...configFromEnv(env), ...flags, dataDir }
+  if (flags.port !== undefined && flags.portRangeEnd === undefined && fromFile.portRangeEnd === undefined) {
+    merged.portRangeEnd = Math.max(flags.port, Math.min(65535, flags.port + 99))
+  }
+  return validateConfig(merged)
+}
+
+export function validateConfig(value: unknown): Config {
+  if (!Value.Check(ConfigSchema, value)) {
+    throw new ConfigError(`invalid configuration: ${describeErrors(ConfigSchema as never, value)}`)
+  }
+  for (const field of ['listen', 'bootstrap'] as const) {
+    for (const addr of value[field]) {
+      try {
+        multiaddr(addr)
+      } catch (err) {
+        throw new ConfigError(`invalid ${field} multiaddr ${JSON.stringify(addr)}: ${(err as Error).message}`)
+      }
+      if (field === 'bootstrap' && !addr.includes('/p2p/')) {
+        throw new ConfigError(`bootstrap multiaddr ${JSON.stringify(addr)} must end in /p2p/<peerId>`)
+      }
+    }
+  }
+  if (value.portRangeEnd < value.port) throw new ConfigError(`portRangeEnd ${value.portRangeEnd} is below port ${value.port}`)
+  return value
+}

@@ -1,0 +1,79 @@
+import './shims.ts'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import { lockDataDir, loadOrCreateToken } from './p2p/data-dir.ts'
+import { loadOrCreateIdentity } from './p2p/identity.ts'
+import { buildApp } from './server/app.ts'
+import { Switchboard } from './switchboard.ts'
+
+export class PortRangeExhaustedError extends Error {
+  override name = 'PortRangeExhaustedError'
+}
+
+export interface Daemon {
+  sb: Switchboard
+  app: FastifyInstance
+  token: string
+  port: number
+  /** http://host:port */
+  origin: string
+  /** The dashboard URL with the token, as printed at start. */
+  url: string
+  peerId: string
+  close(): Promise<void>
+}
+
+/** Listen on the first free port in [port, portRangeEnd]; port 0 asks the OS for one. */
+async function listenInRange(app: FastifyInstance, host: string, first: number, last: number): Promise<number> {
+  for (let port = first; port <= last; port++) {
+    try {
+      await app.listen({ host, port })
+      const address = app.server.address()
+      return typeof address === 'object' && address !== null ? address.port : port
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+      if (first === 0) throw err
+    }
+  }
+  throw new PortRangeExhaustedError(`no free port between ${first} and ${last} on ${host}; pass --port`)
+}
+
+/** Boot a daemon: lock the data directory, load identity and token, start peer-a, then HTTP. */
+export async function startDaemon(config: Config): Promise<Daemon> {
+  const unlock = await lockDataDir(config.dataDir)
+  let sb: Switchboard | undefined
+  try {
+    const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
+    const token = await loadOrCreateToken(config.dataDir)
+    sb = new Switchboard(config)
+    const node = await sb.startNode('peer-a', privateKey, { persistent: true, storageDir: sb.storageDir('peer-a') })
+    const app = await buildApp({ sb, token })
+    const port = await listenInRange(app, config.host, config.port, config.portRangeEnd)
+    const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
+    const origin = `http://${hostForUrl}:${port}`
+    const running = sb
+    let closing: Promise<void> | undefined
+    return {
+      sb: running,
+      app,
+      token,
+      port,
+      origin,
+      url: `${origin}/?token=${token}`,
+      peerId: node.peerId ?? '',
+      close() {
+        closing ??= (async () => {
+          await app.close()
+          await running.shutdown()
+          await unlock()
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    await sb?.shutdown().catch(() => {})
+    await unlock()
+    throw err
+  }
+}

@@ -1,0 +1,104 @@
+import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
+import { dhtMachine } from '../dht/dht.machine.ts'
+import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/**
+ * One local libp2p + Helia node. The real node is built and torn down by the `createNode` and
+ * `stopNode` actors; the machine spawns the node's DHT actor once it runs.
+ */
+export const nodeMachine = setup({
+  types: {
+    context: {} as NodeContext,
+    events: {} as NodeEvent,
+    input: {} as NodeInput,
+  },
+  actors: {
+    createNode: fromPromise<NodeStarted, { alias: string }>(async () => {
+      throw new Error('createNode is not bound')
+    }),
+    stopNode: fromPromise<void, { alias: string }>(async () => {}),
+    /** libp2p events that concern the node as a whole: address changes, connection count. */
+    watchNode: fromCallback<NodeEvent, { alias: string }>(() => () => {}),
+    dht: dhtMachine,
+  },
+  actions: {
+    /** Told to the supervisor; bound with sendParent there, a no-op alone. */
+    reportStopped: (_, _params: { alias: string; error?: string }) => {},
+    spawnDht: enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('dht', {
+        id: 'dht',
+        systemId: `dht:${context.alias}`,
+        input: {
+          alias: context.alias,
+          bootstrapTimeoutMs: context.dhtBootstrapTimeoutMs,
+          queueLimit: context.dhtQueueLimit,
+          concurrency: context.dhtConcurrency,
+        },
+      })
+      enqueue.sendTo('dht', { type: 'dht.bootstrap' })
+    }),
+  },
+}).createMachine({
+  id: 'node',
+  context: ({ input }) => ({ ...input, addrs: [], connections: 0 }),
+  initial: 'starting',
+  states: {
+    starting: {
+      description: 'Building the libp2p node, Helia and their stores.',
+      invoke: {
+        src: 'createNode',
+        input: ({ context }) => ({ alias: context.alias }),
+        onDone: {
+          target: 'running',
+          actions: assign({ peerId: ({ event }) => event.output.peerId, addrs: ({ event }) => event.output.addrs }),
+        },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => errorMessage(event.error) }) },
+      },
+      on: { 'node.stop': 'stopping' },
+    },
+    running: {
+      description: 'Listening; its DHT actor bootstraps and serves queued operations.',
+      entry: 'spawnDht',
+      invoke: { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
+      on: {
+        'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
+        'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
+        'node.stop': 'stopping',
+        'node.crashed': { target: 'stopping', actions: assign({ error: ({ event }) => event.error }) },
+      },
+    },
+    stopping: {
+      description: 'Stopping the DHT (rejecting queued operations), then libp2p, Helia and the stores.',
+      entry: sendTo('dht', { type: 'dht.stop' }),
+      invoke: {
+        src: 'stopNode',
+        input: ({ context }) => ({ alias: context.alias }),
+        onDone: [{ guard: ({ context }) => context.error !== undefined, target: 'failed' }, { target: 'stopped' }],
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => errorMessage(event.error) }) },
+      },
+    },
+    stopped: {
+      description: 'Stopped cleanly; every port and store is released.',
+      type: 'final',
+      entry: { type: 'reportStopped', params: ({ context }) => ({ alias: context.alias }) },
+    },
+    failed: {
+      description: 'Could not start, or crashed; `error` says why. The supervisor decides on a restart.',
+      type: 'final',
+      entry: { type: 'reportStopped', params: ({ context }) => ({ alias: context.alias, error: context.error }) },
+    },
+  },
+})
+
+export function nodePublicContext(context: NodeContext) {
+  return {
+    alias: context.alias,
+    persistent: context.persistent,
+    peerId: context.peerId ?? null,
+    addrs: context.addrs,
+    connections: context.connections,
+    error: context.error ?? null,
+  }
+}

@@ -1,0 +1,31 @@
+import { type Static, Type } from '@sinclair/typebox'
+
+export const NodeClientEventSchema = Type.Union([Type.Object({ type: Type.Literal('node.stop') })])
+export type NodeClientEvent = Static<typeof NodeClientEventSchema>
+
+export interface NodeInput {
+  alias: string
+  /** peer-a lives as long as the daemon; session peers as long as their connection. */
+  persistent: boolean
+  dhtBootstrapTimeoutMs: number
+  dhtQueueLimit: number
+  dhtConcurrency: number
+}
+
+export interface NodeStarted {
+  peerId: string
+  addrs: string[]
+}
+
+export interface NodeContext extends NodeInput {
+  peerId?: string
+  addrs: string[]
+  connections: number
+  error?: string
+}
+
+export type NodeEvent =
+  | NodeClientEvent
+  | { type: 'node.addrs'; addrs: string[] }
+  | { type: 'node.connections'; count: number }
+  | { type: 'node.crashed'; error: string }

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto'
+import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { dirname, basename, join } from 'node:path'
+
+/** Raised when a file on disk exists but cannot be trusted; `path` names it. */
+export class CorruptFileError extends Error {
+  override name = 'CorruptFileError'
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}`)
+  }
+}
+
+/** Write a file so that a kill at any moment leaves either the old or the new content: temp, fsync, rename, fsync dir. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
+  const fh = await open(tmp, 'w', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+  const dir = await open(dirname(path), 'r')
+  try {
+    await dir.sync()
+  } catch {
+    // some filesystems refuse fsync on a directory; the rename is still atomic
+  } finally {
+    await dir.close()
+  }
+}
+
+interface Envelope<T> {
+  format: string
+  version: number
+  sha256: string
+  data: T
+}
+
+const digest = (json: string) => createHash('sha256').update(json).digest('hex')
+
+/** Save `data` wrapped with a format name, a version and a checksum of its JSON. */
+export async function saveVersioned<T>(path: string, format: string, version: number, data: T): Promise<void> {
+  const json = JSON.stringify(data)
+  const envelope = `{"format":${JSON.stringify(format)},"version":${version},"sha256":"${digest(json)}","data":${json}}\n`
+  await writeFileAtomic(path, envelope)
+}
+
+/**
+ * Load a file written by saveVersioned. Returns undefined when the file does not exist;
+ * throws CorruptFileError naming the file and the problem otherwise.
+ */
+export async function loadVersioned<T>(path: string, format: string, version: number): Promise<T | undefined> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  let parsed: Envelope<T>
+  try {
+    parsed = JSON.parse(text) as Envelope<T>
+  } catch (err) {
+    throw new CorruptFileError(path, `not valid JSON (${(err as Error).message})`)
+  }
+  if (parsed === null || typeof parsed !== 'object') throw new CorruptFileError(path, 'not a JSON object')
+  if (parsed.format !== format) throw new CorruptFileError(path, `format is ${JSON.stringify(parsed.format)}, expected ${JSON.stringify(format)}`)
+  if (parsed.version !== version) throw new CorruptFileError(path, `version ${parsed.version} is not supported (expected ${version})`)
+  if (parsed.sha256 !== digest(JSON.stringify(parsed.data))) throw new CorruptFileError(path, 'checksum mismatch')
+  return parsed.data
+}
+
+/** Move a corrupt file aside (kept for inspection) and return the new name. */
+export async function quarantine(path: string): Promise<string> {
+  const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+  await rename(path, aside)
+  return aside
+}

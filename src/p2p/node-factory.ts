@@ -1,0 +1,141 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, identifyPush } from '@libp2p/identify'
+import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { kadDHT, removePublicAddressesMapper, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { ping, type Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webRTCDirect } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { FsBlockstore } from 'blockstore-fs'
+import { MemoryBlockstore } from 'blockstore-core'
+import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
+import { createHeliaLight } from 'helia'
+import type { Blockstore } from 'interface-blockstore'
+import type { Datastore } from 'interface-datastore'
+
+export type SwitchboardServices = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  identifyPush: ReturnType<ReturnType<typeof identifyPush>>
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export type SwitchboardLibp2p = Libp2p<SwitchboardServices>
+export type SwitchboardHelia = HeliaWithLibp2p<SwitchboardServices>
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  listen: string[]
+  bootstrap: string[]
+  mdns: boolean
+  dhtProtocol: string
+  /** Keep blocks and the datastore under this directory; in memory when absent (session peers). */
+  storageDir?: string
+  /** Loopback and private addresses are what tests and LANs use; keep them in the DHT. */
+  allowPrivateAddresses: boolean
+  /** Asked on every inbound and outbound connection: true refuses the peer (bans, unknown-peer policy). */
+  denyPeer?: (peerId: PeerId) => boolean
+  /** Above our own watermarks, so libp2p's pruner never fires before ours. */
+  maxConnections?: number
+}
+
+export interface NodeHandle {
+  helia: SwitchboardHelia
+  libp2p: SwitchboardLibp2p
+  stop(): Promise<void>
+}
+
+/** Build and start one libp2p + Helia node with Switchboard's transports and services. */
+export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promise<NodeHandle> {
+  let datastore: Datastore
+  let blockstore: Blockstore
+  let level: LevelDatastore | undefined
+  let fsBlocks: FsBlockstore | undefined
+  if (opts.storageDir !== undefined) {
+    await mkdir(opts.storageDir, { recursive: true })
+    level = new LevelDatastore(join(opts.storageDir, 'datastore'))
+    fsBlocks = new FsBlockstore(join(opts.storageDir, 'blocks'))
+    await level.open()
+    await fsBlocks.open()
+    datastore = level
+    blockstore = fsBlocks
+  } else {
+    datastore = new MemoryDatastore()
+    blockstore = new MemoryBlockstore()
+  }
+  const closeStores = async () => {
+    await level?.close().catch(() => {})
+    await fsBlocks?.close().catch(() => {})
+  }
+
+  const gater: ConnectionGater | undefined =
+    opts.denyPeer === undefined
+      ? undefined
+      : {
+          denyDialPeer: (peerId) => opts.denyPeer!(peerId),
+          denyInboundEncryptedConnection: (peerId) => opts.denyPeer!(peerId),
+          denyOutboundEncryptedConnection: (peerId) => opts.denyPeer!(peerId),
+        }
+  // libp2p's default gater refuses private addresses; we decide that ourselves.
+  const connectionGater: ConnectionGater = {
+    denyDialMultiaddr: async () => false,
+    ...gater,
+  }
+
+  const helia = withLibp2pLight(createHeliaLight({ datastore, blockstore, start: false } as never), {
+    privateKey: opts.privateKey,
+    datastore,
+    addresses: { listen: opts.listen },
+    transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] } })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater,
+    connectionManager: { maxConnections: opts.maxConnections ?? 1000 },
+    peerDiscovery: [
+      ...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []),
+      ...(opts.mdns ? [mdns()] : []),
+    ],
+    services: {
+      identify: identify(),
+      identifyPush: identifyPush(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: opts.dhtProtocol,
+        clientMode: false,
+        peerInfoMapper: opts.allowPrivateAddresses ? passthroughMapper : removePublicAddressesMapper,
+      }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+    },
+  }) as unknown as SwitchboardHelia
+  // bitswap becomes Helia's block broker on the same libp2p node
+  const withBlocks = withBitswap(helia as never) as unknown as SwitchboardHelia
+
+  try {
+    signal?.throwIfAborted()
+    await withBlocks.start()
+    signal?.throwIfAborted()
+  } catch (err) {
+    await withBlocks.stop().catch(() => {})
+    await closeStores()
+    throw err
+  }
+
+  return {
+    helia: withBlocks,
+    libp2p: withBlocks.libp2p,
+    async stop() {
+      await withBlocks.stop()
+      await closeStores()
+    },
+  }
+}

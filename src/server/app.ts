@@ -1,0 +1,84 @@
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Switchboard } from '../switchboard.ts'
+import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
+import { dashboardPage } from './dashboard.ts'
+import { allMethods } from './methods/index.ts'
+import { type Gauge, renderPrometheus } from './metrics.ts'
+import { Session } from './ws-session.ts'
+
+export interface AppOptions {
+  sb: Switchboard
+  token: string
+  logger?: boolean
+}
+
+/** The HTTP face of a Switchboard: routes and plugins only; booting and closing live in daemon.ts. */
+export async function buildApp({ sb, token, logger = false }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger })
+  const methods = allMethods()
+  const sessions = new Set<Session>()
+
+  await app.register(websocket, { options: { maxPayload: sb.config.maxFrameBytes } })
+
+  app.get('/health', async () => ({ status: 'ok', version: sb.version, nodes: sb.runtimes.aliases().length }))
+
+  app.get('/', async (req, reply) => {
+    const q = (req.query as Record<string, unknown>).token
+    if (typeof q === 'string' && authorized(req, token)) {
+      // the cookie lets pages served here open a plain `new WebSocket('ws://host/ws')`
+      reply.header('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(q)}; HttpOnly; SameSite=Strict; Path=/`)
+      return reply.redirect('/')
+    }
+    if (!authorized(req, token)) return reply.code(401).type('text/plain').send('401: open the URL with ?token=... printed at start\n')
+    return reply.type('text/html; charset=utf-8').send(dashboardPage())
+  })
+
+  app.get('/metrics', async (req, reply) => {
+    if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
+    return reply.type('text/plain; version=0.0.4').send(renderPrometheus(gauges(sb)))
+  })
+
+  app.register(async (scoped) => {
+    scoped.addHook('onRequest', async (req, reply) => {
+      if (!originAllowed(req, sb.config.allowedOrigins)) return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
+      if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
+    })
+    scoped.get('/ws', { websocket: true }, (socket) => {
+      const session = new Session(socket, sb, methods)
+      sessions.add(session)
+      sb.metrics.wsClients += 1
+      socket.on('close', () => {
+        sessions.delete(session)
+        sb.metrics.wsClients -= 1
+      })
+    })
+  })
+
+  app.addHook('onClose', async () => {
+    await Promise.all([...sessions].map((s) => s.close()))
+  })
+
+  return app
+}
+
+function gauges(sb: Switchboard): Gauge[] {
+  const actors = [...sb.registry.countByKindAndState()].map(([key, value]) => {
+    const [kind = '', state = ''] = key.split('\u0000')
+    return { labels: { kind, state }, value }
+  })
+  const requests = [...sb.metrics.requests].map(([key, value]) => {
+    const [method = '', code = ''] = key.split('\u0000')
+    return { labels: { method, code }, value }
+  })
+  const connections = sb.runtimes.all().flatMap((r) =>
+    r.handle ? [{ labels: { alias: r.spec.alias }, value: r.handle.libp2p.getConnections().length }] : [],
+  )
+  return [
+    { name: 'switchboard_actors', help: 'Live actors by kind and state.', type: 'gauge', samples: actors },
+    { name: 'switchboard_ws_clients', help: 'Open WebSocket clients.', type: 'gauge', samples: [{ value: sb.metrics.wsClients }] },
+    { name: 'switchboard_requests_total', help: 'WebSocket requests by method and result code.', type: 'counter', samples: requests },
+    { name: 'switchboard_pushes_dropped_total', help: 'Pushes dropped for slow clients.', type: 'counter', samples: [{ value: sb.metrics.droppedPushes }] },
+    { name: 'switchboard_libp2p_connections', help: 'Open libp2p connections per local peer.', type: 'gauge', samples: connections },
+  ]
+}

@@ -1,0 +1,103 @@
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { InspectionEvent } from 'xstate'
+import { machineKinds, kindOfSystemId } from '../../machines/catalog.ts'
+import { check } from '../envelope.ts'
+import { defineMethod } from '../method.ts'
+import { notFound, RpcError } from '../rpc-error.ts'
+
+const Prefix = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 1024 })) })
+
+/** The event types a kind accepts from clients, read off its schema. */
+export function clientEventTypes(schema: { anyOf?: Array<{ properties?: { type?: { const?: string } } }> }): string[] {
+  return (schema.anyOf ?? []).map((s) => s.properties?.type?.const).filter((t): t is string => typeof t === 'string')
+}
+
+const machineDefinitions = () =>
+  machineKinds.map((k) => ({
+    kind: k.kind,
+    description: k.description,
+    definition: JSON.parse(JSON.stringify(k.machine.definition)) as unknown,
+    clientEvents: clientEventTypes(k.clientEvents as never),
+  }))
+
+/** A JSON-safe summary of an inspection event: ids, types and states, never contexts or payloads. */
+function projectInspection(ev: InspectionEvent) {
+  const id = (ref: unknown) => (ref as { systemId?: string; id?: string } | undefined)?.systemId ?? (ref as { id?: string } | undefined)?.id ?? null
+  const base = { type: ev.type, actorId: id(ev.actorRef) }
+  if (ev.type === '@xstate.event') return { ...base, sourceId: id(ev.sourceRef), event: { type: ev.event.type } }
+  if (ev.type === '@xstate.snapshot') {
+    const s = ev.snapshot as { value?: unknown; status?: string }
+    return { ...base, event: { type: ev.event.type }, value: s.value ?? null, status: s.status ?? null }
+  }
+  if (ev.type === '@xstate.microstep') return { ...base, event: { type: ev.event.type } }
+  return base
+}
+
+export const actorsMethods = [
+  defineMethod({
+    name: 'machines.list',
+    params: Type.Object({}),
+    handler: () => ({ machines: machineDefinitions() }),
+  }),
+  defineMethod({
+    name: 'actors.list',
+    params: Prefix,
+    handler: ({ prefix }, { sb }) => ({ actors: sb.registry.list(prefix) }),
+  }),
+  defineMethod({
+    name: 'actors.subscribe',
+    params: Prefix,
+    handler: ({ prefix = '' }, { sb, session }) => {
+      const subscription = session.newSubscriptionId()
+      const stop = sb.registry.listen((change) => {
+        if (change.type === 'snapshot') {
+          if (change.snapshot.systemId.startsWith(prefix)) session.push('actor.snapshot', { subscription, ...change.snapshot })
+        } else if (change.systemId.startsWith(prefix)) {
+          session.push('actor.stopped', { subscription, systemId: change.systemId, kind: change.kind, seq: change.seq })
+        }
+      })
+      session.subscriptions.set(subscription, stop)
+      session.onClose(stop)
+      return { subscription, actors: sb.registry.list(prefix) }
+    },
+  }),
+  defineMethod({
+    name: 'actors.unsubscribe',
+    params: Type.Object({ subscription: Type.String({ maxLength: 64 }) }),
+    handler: ({ subscription }, { session }) => {
+      const stop = session.subscriptions.get(subscription)
+      if (!stop) throw notFound(`unknown subscription ${JSON.stringify(subscription)}`)
+      stop()
+      session.subscriptions.delete(subscription)
+      return null
+    },
+  }),
+  defineMethod({
+    name: 'actors.send',
+    params: Type.Object({
+      systemId: Type.String({ minLength: 1, maxLength: 2048 }),
+      event: Type.Object({ type: Type.String({ minLength: 1, maxLength: 128 }) }),
+    }),
+    handler: ({ systemId, event }, { sb }) => {
+      const ref = sb.registry.ref(systemId)
+      const kind = kindOfSystemId(systemId)
+      if (!ref || !kind) throw notFound(`unknown actor ${JSON.stringify(systemId)}`)
+      if (!clientEventTypes(kind.clientEvents as never).includes(event.type)) {
+        throw new RpcError(403, `event ${JSON.stringify(event.type)} is not a client event of ${kind.kind} actors`)
+      }
+      const valid = check(kind.clientEvents, Value.Clean(kind.clientEvents, structuredClone(event)), 'event')
+      ref.send(valid as never)
+      return { value: ref.getSnapshot().value }
+    },
+  }),
+  defineMethod({
+    name: 'inspect.subscribe',
+    params: Type.Object({}),
+    handler: (_, { sb, session }) => {
+      const stop = sb.registry.onInspect((ev) => session.push('inspect.event', projectInspection(ev)))
+      session.onClose(stop)
+      return null
+    },
+  }),
+]

@@ -1,0 +1,33 @@
+/** A failure that has a protocol error code (protocol.md "Error codes"). */
+export class RpcError extends Error {
+  override name = 'RpcError'
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export const badRequest = (message: string) => new RpcError(400, message)
+export const notFound = (message: string) => new RpcError(404, message)
+export const conflict = (message: string) => new RpcError(409, message)
+export const notReady = (message: string) => new RpcError(503, message)
+
+/** Map any thrown value to a code and message a client can act on. */
+export function toRpcError(err: unknown): RpcError {
+  if (err instanceof RpcError) return err
+  const e = err as Error
+  switch (e?.name) {
+    case 'DhtQueueFullError':
+      return new RpcError(503, e.message)
+    case 'NodeNotRunningError':
+      return new RpcError(503, e.message)
+    case 'TimeoutError':
+      return new RpcError(504, e.message)
+    case 'AbortError':
+      return new RpcError(500, `aborted: ${e.message}`)
+    default:
+      return new RpcError(500, e?.message ?? String(err))
+  }
+}

@@ -1,0 +1,132 @@
+import type { WebSocket } from 'ws'
+import type { Switchboard } from '../switchboard.ts'
+import { check, errorResponse, RequestSchema, response } from './envelope.ts'
+import type { Method } from './method.ts'
+import { badRequest, toRpcError } from './rpc-error.ts'
+
+/** Socket send buffer above which pushes wait in our own bounded queue instead. */
+const HIGH_WATER_BYTES = 1 << 20
+/** Pushes a slow client may have waiting; beyond this the oldest are dropped and counted. */
+const MAX_QUEUED_PUSHES = 1000
+
+/**
+ * One WebSocket client: parses and validates frames, runs requests concurrently, and sends pushes
+ * through a bounded queue so one slow client never grows the daemon's memory or stalls others.
+ */
+export class Session {
+  /** The local peer this connection is bound to; peer-a unless `peer` created a session peer. */
+  alias: string | undefined
+  readonly #controller = new AbortController()
+  readonly #cleanups: Array<() => void | Promise<void>> = []
+  readonly #queue: string[] = []
+  /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
+  readonly subscriptions = new Map<string, () => void>()
+  #pushCounter = 0
+  #nextSubscription = 1
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly sb: Switchboard,
+    readonly methods: Map<string, Method>,
+  ) {
+    socket.on('message', (data, isBinary) => {
+      void this.#onFrame(isBinary ? null : data.toString())
+    })
+    socket.on('close', () => void this.close())
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** The bound alias, binding to peer-a on first use. */
+  boundAlias(): string {
+    this.alias ??= 'peer-a'
+    return this.alias
+  }
+
+  newSubscriptionId(): string {
+    return `s${this.#nextSubscription++}`
+  }
+
+  /** Run `fn` when the socket closes (unsubscribe, stop a session peer). */
+  onClose(fn: () => void | Promise<void>): void {
+    this.#cleanups.push(fn)
+  }
+
+  push(method: string, params: unknown): void {
+    this.#pushCounter += 1
+    this.#enqueue(JSON.stringify({ requestid: this.#pushCounter, isresponse: false, method, params }))
+  }
+
+  #enqueue(frame: string, droppable = true): void {
+    if (this.socket.readyState !== this.socket.OPEN) return
+    if (this.#queue.length === 0 && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
+      this.socket.send(frame, () => this.#flush())
+      return
+    }
+    if (!droppable) {
+      // responses are never dropped: they jump ahead of waiting pushes
+      this.#queue.unshift(frame)
+    } else {
+      this.#queue.push(frame)
+      while (this.#queue.length > MAX_QUEUED_PUSHES) {
+        this.#queue.splice(this.#queue.findIndex((f) => f.includes('"isresponse":false')), 1)
+        this.sb.metrics.droppedPushes += 1
+      }
+    }
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0 && this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
+      const frame = this.#queue.shift()!
+      this.socket.send(frame, () => this.#flush())
+    }
+  }
+
+  #reply(frame: string): void {
+    this.#enqueue(frame, false)
+  }
+
+  async #onFrame(text: string | null): Promise<void> {
+    let requestid: number | null = null
+    let method = '(malformed)'
+    try {
+      if (text === null) throw badRequest('binary frames are not accepted; send JSON text')
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch (err) {
+        throw badRequest(`frame is not valid JSON: ${(err as Error).message}`)
+      }
+      if (parsed !== null && typeof parsed === 'object' && Number.isInteger((parsed as { requestid?: unknown }).requestid)) {
+        requestid = (parsed as { requestid: number }).requestid
+      }
+      const req = check(RequestSchema, parsed, 'frame')
+      const m = this.methods.get(req.method)
+      if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
+      method = m.name
+      const params = check(m.params, req.params ?? {}, 'params')
+      const result = await m.handler(params, { sb: this.sb, session: this, signal: this.signal })
+      this.sb.metrics.countRequest(method, 200)
+      this.#reply(response(req.requestid, result))
+    } catch (err) {
+      const e = toRpcError(err)
+      this.sb.metrics.countRequest(method, e.code)
+      this.#reply(errorResponse(requestid, e.code, e.message))
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#controller.signal.aborted) return
+    this.#controller.abort(new Error('socket closed'))
+    this.#queue.length = 0
+    for (const fn of this.#cleanups.splice(0).reverse()) {
+      try {
+        await fn()
+      } catch {
+        // a failing cleanup must not keep the others from running
+      }
+    }
+  }
+}

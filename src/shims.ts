@@ -1,0 +1,22 @@
+// Node 20 lacks pieces that libp2p and helia assume; this module must be imported before any of them.
+import { WebSocket as WsWebSocket } from 'ws'
+
+if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers<T>() {
+      let resolve!: (value: T | PromiseLike<T>) => void
+      let reject!: (reason?: unknown) => void
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      return { promise, resolve, reject }
+    },
+  })
+}
+
+if (typeof globalThis.WebSocket === 'undefined') {
+  ;(globalThis as { WebSocket?: unknown }).WebSocket = WsWebSocket
+}
