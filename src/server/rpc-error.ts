@@ -19,6 +19,10 @@ export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err
   const e = err as Error
   switch (e?.name) {
+    case 'InvalidInputError':
+      return new RpcError(400, e.message)
+    case 'DhtOpCancelledError':
+      return new RpcError(503, e.message)
     case 'DhtQueueFullError':
       return new RpcError(503, e.message)
     case 'NodeNotRunningError':

@@ -34,7 +34,9 @@ export function enqueueDhtOp<T>(
     const sub = dht.on('dht.opRejected', (e: DhtEmitted) => {
       if (e.type !== 'dht.opRejected' || e.id !== id) return
       cleanup()
-      reject(e.reason === 'queueFull' ? new DhtQueueFullError(e.message) : new DhtOpCancelledError(e.message))
+      if (e.reason === 'queueFull') reject(new DhtQueueFullError(e.message))
+      else if (signal?.aborted && signal.reason instanceof Error) reject(signal.reason)
+      else reject(new DhtOpCancelledError(e.message))
     })
     const onAbort = () => dht.send({ type: 'dht.cancel', id })
     signal?.addEventListener('abort', onAbort, { once: true })

@@ -48,7 +48,6 @@ export class ActorRegistry {
   /** Pass as `inspect` to createActor. */
   readonly inspect = (event: InspectionEvent): void => {
     if (event.type === '@xstate.snapshot') this.#update(event.actorRef as AnyActorRef, event.snapshot as unknown as MachineSnapshotLike)
-    else if (event.type === '@xstate.actor') this.#update(event.actorRef as AnyActorRef, (event.actorRef as AnyActorRef).getSnapshot() as MachineSnapshotLike)
     for (const fn of this.#inspectors) fn(event)
   }
 

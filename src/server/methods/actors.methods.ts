@@ -9,8 +9,11 @@ import { notFound, RpcError } from '../rpc-error.ts'
 const Prefix = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 1024 })) })
 
 /** The event types a kind accepts from clients, read off its schema. */
-export function clientEventTypes(schema: { anyOf?: Array<{ properties?: { type?: { const?: string } } }> }): string[] {
-  return (schema.anyOf ?? []).map((s) => s.properties?.type?.const).filter((t): t is string => typeof t === 'string')
+type EventSchemaLike = { anyOf?: EventSchemaLike[]; properties?: { type?: { const?: string } } }
+export function clientEventTypes(schema: EventSchemaLike): string[] {
+  // TypeBox collapses a one-member union to the member itself
+  const members = schema.anyOf ?? [schema]
+  return members.map((s) => s.properties?.type?.const).filter((t): t is string => typeof t === 'string')
 }
 
 const machineDefinitions = () =>

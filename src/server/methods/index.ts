@@ -1,9 +1,10 @@
 import type { Method } from '../method.ts'
 import { actorsMethods } from './actors.methods.ts'
+import { dhtMethods } from './dht.methods.ts'
 import { nodeMethods } from './node.methods.ts'
 
 /** Every method the WebSocket endpoint answers, by name. */
 export function allMethods(): Map<string, Method> {
-  const list = [...nodeMethods, ...actorsMethods] as Method[]
+  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods] as Method[]
   return new Map(list.map((m) => [m.name, m]))
 }

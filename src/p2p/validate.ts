@@ -1,0 +1,39 @@
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+
+/** Input from outside that does not parse; `field` names where it came from. */
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError'
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`)
+  }
+}
+
+export function parsePeerId(value: string, field = 'peerId'): PeerId {
+  try {
+    return peerIdFromString(value)
+  } catch {
+    throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 100))} is not a valid peer id`)
+  }
+}
+
+export function parseCid(value: string, field = 'cid'): CID {
+  try {
+    return CID.parse(value)
+  } catch {
+    throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 100))} is not a valid CID`)
+  }
+}
+
+export function parseMultiaddr(value: string, field = 'multiaddr'): Multiaddr {
+  try {
+    return multiaddr(value)
+  } catch {
+    throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 200))} is not a valid multiaddr`)
+  }
+}
