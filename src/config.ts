@@ -23,6 +23,11 @@ export const ConfigSchema = Type.Object(
     dhtConcurrency: Type.Integer({ minimum: 1 }),
     dhtProtocol: Type.String({ minLength: 1 }),
     allowLoopbackAddresses: Type.Boolean(),
+    peerRetryInitialMs: Type.Integer({ minimum: 1 }),
+    peerRetryMaxMs: Type.Integer({ minimum: 1 }),
+    connectTries: Type.Integer({ minimum: 1, maximum: 100 }),
+    connectRetryMs: Type.Integer({ minimum: 0 }),
+    dialTimeoutMs: Type.Integer({ minimum: 100 }),
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
   },
   { additionalProperties: false },
@@ -54,14 +59,28 @@ export function defaultConfig(dataDir: string): Config {
     dhtConcurrency: 4,
     dhtProtocol: '/switchboard/kad/1.0.0',
     allowLoopbackAddresses: true,
+    // with jitter in [0.5, 1.5) the first automatic retry comes within 240 ms
+    peerRetryInitialMs: 160,
+    peerRetryMaxMs: 30_000,
+    connectTries: 3,
+    connectRetryMs: 1_000,
+    dialTimeoutMs: 10_000,
     logLevel: 'info',
   }
 }
 
-const PartialConfig = Type.Partial(ConfigSchema, { additionalProperties: false })
+/** Any subset of the config: what config.json, the environment and flags each contribute. */
+export const PartialConfig = Type.Partial(ConfigSchema, { additionalProperties: false })
 
 function describeErrors(schema: typeof PartialConfig, value: unknown): string {
   return [...Value.Errors(schema, value)].map((e) => `${e.path || '/'} ${e.message}`).join('; ')
+}
+
+/** The first schema error of `value` as [field, message], or undefined when it is valid. */
+export function firstConfigError(value: unknown): [field: string, message: string] | undefined {
+  const first = Value.Errors(PartialConfig, value).First()
+  if (!first) return undefined
+  return [first.path.split('/')[1] ?? '', first.message]
 }
 
 /** Read `<dataDir>/config.json` if present; a file that is not valid JSON or not a valid config is an error naming it. */
@@ -71,7 +90,9 @@ export async function readConfigFile(dataDir: string): Promise<Partial<Config>> 
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return {}
+    if (code === 'ENOTDIR') throw new ConfigError(`data directory ${dataDir} is not a directory`)
     throw new ConfigError(`${path}: cannot read (${(err as Error).message})`)
   }
   let parsed: unknown
@@ -86,26 +107,46 @@ export async function readConfigFile(dataDir: string): Promise<Partial<Config>> 
   return parsed
 }
 
-/** SWITCHBOARD_* environment variables, typed by the schema. */
+/** The environment variable behind each field it can set; errors name the variable, not the field. */
+const ENV_VARS: Partial<Record<keyof Config, string>> = {
+  port: 'SWITCHBOARD_PORT',
+  host: 'SWITCHBOARD_HOST',
+  bootstrap: 'SWITCHBOARD_BOOTSTRAP',
+  listen: 'SWITCHBOARD_LISTEN',
+  mdns: 'SWITCHBOARD_MDNS',
+  unknownPeers: 'SWITCHBOARD_UNKNOWN_PEERS',
+  logLevel: 'SWITCHBOARD_LOG_LEVEL',
+}
+
+/** SWITCHBOARD_* environment variables, typed and checked by the schema. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
-  const out: Partial<Config> = {}
-  if (env.SWITCHBOARD_PORT) out.port = Number(env.SWITCHBOARD_PORT)
+  const out: Record<string, unknown> = {}
+  const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
+  if (env.SWITCHBOARD_PORT) out.port = /^\d+$/.test(env.SWITCHBOARD_PORT.trim()) ? Number(env.SWITCHBOARD_PORT) : env.SWITCHBOARD_PORT
   if (env.SWITCHBOARD_HOST) out.host = env.SWITCHBOARD_HOST
-  if (env.SWITCHBOARD_BOOTSTRAP) out.bootstrap = env.SWITCHBOARD_BOOTSTRAP.split(',').filter(Boolean)
-  if (env.SWITCHBOARD_LISTEN) out.listen = env.SWITCHBOARD_LISTEN.split(',').filter(Boolean)
+  if (env.SWITCHBOARD_BOOTSTRAP) out.bootstrap = list(env.SWITCHBOARD_BOOTSTRAP)
+  if (env.SWITCHBOARD_LISTEN) out.listen = list(env.SWITCHBOARD_LISTEN)
   if (env.SWITCHBOARD_MDNS) out.mdns = env.SWITCHBOARD_MDNS !== '0' && env.SWITCHBOARD_MDNS !== 'false'
-  if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS as Config['unknownPeers']
-  if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL as Config['logLevel']
-  return out
+  if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS
+  if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL
+  const error = firstConfigError(out)
+  if (error) {
+    const [field, message] = error
+    const name = ENV_VARS[field as keyof Config] ?? field
+    throw new ConfigError(`environment variable ${name}=${JSON.stringify(env[name] ?? '')}: ${message}`)
+  }
+  return out as Partial<Config>
 }
 
 /** Merge defaults < config.json < environment < flags, then validate the result as a whole. */
 export async function resolveConfig(flags: Partial<Config>, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const dataDir = resolve(flags.dataDir ?? defaultDataDir(env))
   const fromFile = await readConfigFile(dataDir)
-  const merged = { ...defaultConfig(dataDir), ...fromFile, ...configFromEnv(env), ...flags, dataDir }
-  if (flags.port !== undefined && flags.portRangeEnd === undefined && fromFile.portRangeEnd === undefined) {
-    merged.portRangeEnd = Math.max(flags.port, Math.min(65535, flags.port + 99))
+  const fromEnv = configFromEnv(env)
+  const merged = { ...defaultConfig(dataDir), ...fromFile, ...fromEnv, ...flags, dataDir }
+  // a port chosen anywhere brings its own range of 100, unless the range's end was set too
+  if (fromFile.portRangeEnd === undefined && fromEnv.portRangeEnd === undefined && flags.portRangeEnd === undefined) {
+    merged.portRangeEnd = Math.max(merged.port, Math.min(65535, merged.port + 99))
   }
   return validateConfig(merged)
 }

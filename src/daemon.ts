@@ -11,6 +11,11 @@ export class PortRangeExhaustedError extends Error {
   override name = 'PortRangeExhaustedError'
 }
 
+/** The HTTP server cannot listen for another reason than a taken port (unknown host, no permission). */
+export class HttpListenError extends Error {
+  override name = 'HttpListenError'
+}
+
 export interface Daemon {
   sb: Switchboard
   app: FastifyInstance
@@ -32,8 +37,9 @@ async function listenInRange(app: FastifyInstance, host: string, first: number, 
       const address = app.server.address()
       return typeof address === 'object' && address !== null ? address.port : port
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-      if (first === 0) throw err
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || first === 0) {
+        throw new HttpListenError(`cannot listen on ${host}:${port}: ${(err as Error).message}`)
+      }
     }
   }
   throw new PortRangeExhaustedError(`no free port between ${first} and ${last} on ${host}; pass --port`)
@@ -46,7 +52,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   try {
     const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
     const token = await loadOrCreateToken(config.dataDir)
-    sb = new Switchboard(config)
+    sb = await Switchboard.create(config)
     const node = await sb.startNode('peer-a', privateKey, { persistent: true, storageDir: sb.storageDir('peer-a') })
     const app = await buildApp({ sb, token })
     const port = await listenInRange(app, config.host, config.port, config.portRangeEnd)

@@ -1,12 +1,18 @@
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { type AnyActorRef, waitFor } from 'xstate'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ActivityLog } from './actors/activity-log.ts'
 import { enqueueDhtOp } from './actors/dht/dht-queue.ts'
-import { type NodeSpec, NodeRuntimes, NodeNotRunningError } from './actors/node/node-runtimes.ts'
+import { PeerControl } from './actors/peer/peer-control.ts'
+import { type NodeSpec, NodeRuntimes, NodeNotRunningError, type SharedServices } from './actors/node/node-runtimes.ts'
 import { startSystem } from './actors/supervisor/system.ts'
 import type { Config } from './config.ts'
 import type { DhtOp } from './machines/dht/dht.types.ts'
 import type { NodeContext } from './machines/node/node.types.ts'
+import { AddressBook } from './p2p/address-book.ts'
+import { KnownPeers } from './p2p/known-peers.ts'
+import { Reputation } from './p2p/reputation.ts'
 import { Metrics } from './server/metrics.ts'
 import { VERSION } from './version.ts'
 
@@ -19,13 +25,49 @@ export class NodeStartError extends Error {
  * operations the server's methods call. Tests and benchmarks use it directly too.
  */
 export class Switchboard {
-  readonly runtimes = new NodeRuntimes()
+  readonly runtimes: NodeRuntimes
   readonly metrics = new Metrics()
   readonly system
+  readonly peers = new PeerControl(this)
   readonly version = VERSION
 
-  constructor(readonly config: Config) {
+  private constructor(
+    readonly config: Config,
+    readonly services: SharedServices,
+    readonly log: (msg: string) => void,
+  ) {
+    this.runtimes = new NodeRuntimes(services)
     this.system = startSystem(this.runtimes)
+    // a ban takes effect at once: every local node hangs up on the peer
+    services.reputation.on('ban', (ban) => {
+      services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
+      void services.reputation.save().catch((err: Error) => log(`cannot save bans: ${err.message}`))
+      for (const r of this.runtimes.all()) void r.handle?.libp2p.hangUp(peerIdFromString(ban.peerId)).catch(() => {})
+    })
+  }
+
+  /** Load the daemon-wide stores (address book, bans) and start the actor system. */
+  static async create(config: Config, log: (msg: string) => void = (m) => console.warn(m)): Promise<Switchboard> {
+    const addressBook = await AddressBook.load(join(config.dataDir, 'address-book.json'), {
+      allowLoopback: config.allowLoopbackAddresses,
+      allowPrivate: config.allowLoopbackAddresses,
+      log,
+    })
+    const reputation = await Reputation.load(join(config.dataDir, 'bans.json'), { log })
+    return new Switchboard(config, { addressBook, reputation, activity: new ActivityLog(), dialTimeoutMs: config.dialTimeoutMs }, log)
+  }
+
+  /**
+   * The connection gater's question: banned peers never get in; with `unknownPeers: reject` only
+   * peers that are known, added or bootstrap peers do.
+   */
+  denyPeer(alias: string, peerId: string): boolean {
+    if (this.services.reputation.isBanned(peerId)) return true
+    if (this.config.unknownPeers === 'allow') return false
+    if (this.config.bootstrap.some((a) => a.endsWith(`/p2p/${peerId}`))) return false
+    if (this.runtimes.get(alias)?.knownPeers.has(peerId)) return false
+    const ctx = this.supervisor.system.get(`peer:${alias}:${peerId}`)?.getSnapshot().context as { added?: boolean } | undefined
+    return ctx?.added !== true
   }
 
   get registry() {
@@ -46,9 +88,11 @@ export class Switchboard {
       mdns: this.config.mdns,
       dhtProtocol: this.config.dhtProtocol,
       allowPrivateAddresses: this.config.allowLoopbackAddresses,
+      denyPeer: (peerId) => this.denyPeer(alias, peerId.toString()),
       ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),
     }
-    this.runtimes.register(spec)
+    const knownPeers = opts.persistent ? await KnownPeers.load(join(this.config.dataDir, `known-peers.${alias}.json`), this.log) : KnownPeers.inMemory()
+    this.runtimes.register(spec, knownPeers)
     this.supervisor.send({
       type: 'supervisor.startNode',
       node: {
@@ -57,6 +101,12 @@ export class Switchboard {
         dhtBootstrapTimeoutMs: this.config.dhtBootstrapTimeoutMs,
         dhtQueueLimit: this.config.dhtQueueLimit,
         dhtConcurrency: this.config.dhtConcurrency,
+        backoff: {
+          initialMs: this.config.peerRetryInitialMs,
+          maxMs: this.config.peerRetryMaxMs,
+          explicitRetryMs: this.config.connectRetryMs,
+          explicitTries: this.config.connectTries,
+        },
       },
     })
     const node = this.nodeRef(alias)
@@ -110,8 +160,10 @@ export class Switchboard {
   /** Stop every node, then the supervisor. */
   async shutdown(): Promise<void> {
     this.supervisor.send({ type: 'supervisor.shutdown' })
-    await waitFor(this.supervisor, (s) => s.status !== 'active', { timeout: 30_000 }).catch(() => {})
+    await waitFor(this.supervisor, (s) => s.value === 'stopped', { timeout: 30_000 }).catch(() => {})
+    await new Promise((resolve) => setImmediate(resolve))
     this.supervisor.stop()
+    await Promise.allSettled([this.services.addressBook.save(), this.services.reputation.save(), ...this.runtimes.all().map((r) => r.knownPeers.flush())])
   }
 
   /** Where a persistent node keeps its blocks and datastore. */

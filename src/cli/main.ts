@@ -1,4 +1,5 @@
 import '../shims.ts'
+import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
 import { ConfigError, resolveConfig } from '../config.ts'
 import { startDaemon } from '../daemon.ts'
 import { VERSION } from '../version.ts'
@@ -21,6 +22,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`)
     return 0
   }
+  // listen before starting: a signal during start-up stops the daemon once it is up, never half-way
+  const stopRequested = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
   const config = await resolveConfig(cli.flags)
   const daemon = await startDaemon(config)
   const info = daemon.sb.nodeInfo('peer-a')
@@ -33,34 +39,52 @@ async function main(argv: string[]): Promise<number> {
     `websocket   ${daemon.origin.replace(/^http/, 'ws')}/ws`,
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
-  if (config.logLevel !== 'silent' && config.logLevel !== 'error') {
-    daemon.sb.registry.listen((change) => {
-      if (change.type === 'snapshot' && (change.snapshot.kind === 'dht' || change.snapshot.kind === 'node')) {
-        process.stdout.write(`${new Date().toISOString()} ${change.snapshot.systemId} ${JSON.stringify(change.snapshot.value)}\n`)
-      }
-    })
+  if (config.logLevel !== 'silent' && config.logLevel !== 'error') logStateChanges(daemon.sb.registry)
+  const signal = await stopRequested
+  process.stdout.write(`${signal}: stopping\n`)
+  try {
+    await daemon.close()
+  } catch (err) {
+    process.stderr.write(`switchboard: error while stopping: ${(err as Error).message}\n`)
+    return 1
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.stdout.write(`${signal}: stopping\n`)
-      daemon.close().then(resolve, (err) => {
-        process.stderr.write(`switchboard: error while stopping: ${(err as Error).message}\n`)
-        resolve()
-      })
-    }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
-  })
   process.stdout.write('stopped\n')
   return 0
 }
+
+/** One line per state change of a node or DHT actor, starting with where each is now. */
+function logStateChanges(registry: ActorRegistry): void {
+  const shown = new Map<string, string>()
+  const show = (systemId: string, kind: string, value: unknown) => {
+    const text = JSON.stringify(value)
+    if ((kind !== 'node' && kind !== 'dht') || shown.get(systemId) === text) return
+    shown.set(systemId, text)
+    process.stdout.write(`${new Date().toISOString()} ${systemId} ${text}\n`)
+  }
+  for (const s of registry.list()) show(s.systemId, s.kind, s.value)
+  registry.listen((change) => {
+    if (change.type === 'snapshot') show(change.snapshot.systemId, change.snapshot.kind, change.snapshot.value)
+    else shown.delete(change.systemId)
+  })
+}
+
+/** Errors whose message already says what is wrong and where: no stack trace for these. */
+const EXPECTED_ERRORS = new Set([
+  'ConfigError',
+  'CorruptFileError',
+  'DataDirError',
+  'DataDirLockedError',
+  'PortRangeExhaustedError',
+  'HttpListenError',
+  'NodeStartError',
+])
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },
   (err: Error) => {
-    const known = err instanceof ConfigError || ['CorruptFileError', 'DataDirLockedError', 'PortRangeExhaustedError', 'NodeStartError'].includes(err.name)
+    const known = err instanceof ConfigError || EXPECTED_ERRORS.has(err.name)
     process.stderr.write(`switchboard: ${known ? err.message : (err.stack ?? err.message)}\n`)
     process.exitCode = 1
   },

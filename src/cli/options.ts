@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import type { Config } from '../config.ts'
+import { type Config, firstConfigError } from '../config.ts'
 
 export class UsageError extends Error {
   override name = 'UsageError'
@@ -35,6 +35,35 @@ export interface ParsedCli {
   flags: Partial<Config>
 }
 
+/** Every flag the CLI accepts (node:util parseArgs form); HELP documents each of them. */
+export const CLI_OPTIONS = {
+  'data-dir': { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
+  'no-mdns': { type: 'boolean' },
+  'unknown-peers': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'dht-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const
+
+/** The flag behind each config field, so a value the schema refuses is reported as the flag the user typed. */
+const FLAG_OF: Partial<Record<keyof Config, string>> = {
+  dataDir: 'data-dir',
+  host: 'host',
+  port: 'port',
+  listen: 'listen',
+  bootstrap: 'bootstrap',
+  unknownPeers: 'unknown-peers',
+  allowedOrigins: 'allow-origin',
+  dhtBootstrapTimeoutMs: 'dht-timeout',
+  logLevel: 'log-level',
+}
+
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got ${JSON.stringify(value)}`)
@@ -49,20 +78,7 @@ export function parseCli(argv: string[]): ParsedCli {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        'data-dir': { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        listen: { type: 'string', multiple: true },
-        bootstrap: { type: 'string', multiple: true },
-        'no-mdns': { type: 'boolean' },
-        'unknown-peers': { type: 'string' },
-        'allow-origin': { type: 'string', multiple: true },
-        'dht-timeout': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: CLI_OPTIONS,
     })
   } catch (err) {
     throw new UsageError((err as Error).message)
@@ -95,5 +111,11 @@ export function parseCli(argv: string[]): ParsedCli {
   const timeout = integer('dht-timeout', values['dht-timeout'])
   if (timeout !== undefined) flags.dhtBootstrapTimeoutMs = timeout
   if (level !== undefined) flags.logLevel = level as Config['logLevel']
+  const error = firstConfigError(flags)
+  if (error) {
+    const [field, message] = error
+    const flag = FLAG_OF[field as keyof Config] ?? field
+    throw new UsageError(`--${flag} ${JSON.stringify(values[flag as keyof typeof values] ?? '')}: ${message}`)
+  }
   return { command: command as 'start', flags }
 }

@@ -4,6 +4,10 @@ import { dhtMachine, dhtPublicContext } from './dht/dht.machine.ts'
 import { DhtClientEventSchema } from './dht/dht.types.ts'
 import { nodeMachine, nodePublicContext } from './node/node.machine.ts'
 import { NodeClientEventSchema } from './node/node.types.ts'
+import { peerMachine, peerPublicContext } from './peer/peer.machine.ts'
+import { PeerClientEventSchema } from './peer/peer.types.ts'
+import { peersMachine, peersPublicContext } from './peers/peers.machine.ts'
+import { PeersClientEventSchema } from './peers/peers.types.ts'
 import { supervisorMachine, supervisorPublicContext } from './supervisor/supervisor.machine.ts'
 import { SupervisorClientEventSchema } from './supervisor/supervisor.types.ts'
 
@@ -42,6 +46,22 @@ export const machineKinds: MachineKind[] = [
       'The Kad-DHT of one node and its operation queue. Bootstrapping dials the bootstrap peers until the routing table holds a peer (ready, which is dhtReady) or the bootstrap timeout passes with an empty table (degraded; a newly connected peer retries). Operations enqueued before ready wait in order and drain with bounded concurrency; the queue is bounded and everything in it is rejected on stop.',
     project: dhtPublicContext,
     clientEvents: DhtClientEventSchema,
+  },
+  {
+    kind: 'peers',
+    machine: peersMachine,
+    description:
+      "One shard of a node's remote-peer actors (peers are spread over 64 shards by a hash of their id, because spawning under one parent slows with its number of children). It spawns a peer actor on a peer's first connection or when a client names it, routes events to it, and releases it when the peer is forgotten or, neither known nor added, disconnects.",
+    project: peersPublicContext,
+    clientEvents: PeersClientEventSchema,
+  },
+  {
+    kind: 'peer',
+    machine: peerMachine,
+    description:
+      'One remote peer as seen from one local node. An explicit connect tries a few times a fixed pause apart, then fails with lastError; a wanted peer (added with addpeers, or known with autoConnect) is retried with capped exponential backoff and jitter for as long as it stays wanted. Incoming connections move it too, and connectionType follows the best live connection (direct over webrtc over relay). A client disconnect holds it until the next connect.',
+    project: peerPublicContext,
+    clientEvents: PeerClientEventSchema,
   },
 ]
 

@@ -31,7 +31,8 @@
  *   with probability `chance` (see `chanceOf`); the result holds at most `ceil(n/4)` entries per
  *   group (2 for n = 8) and one address per peer. It may return fewer than n rather than relax
  *   those limits. `best(n, {peerId})` ranks only that peer's addresses, with no group limit.
- * - `lastSeen` is refreshed by every `add` of a known address and by `markSuccess`.
+ * - `lastSeen` is refreshed by every `add` of a known address and by `markSuccess`. A re-add keeps
+ *   the first `source`, except that `manual` and `pairing` take over.
  * - Invariant: `attempts >= successes + failures`; an outcome reported without a prior
  *   `markAttempt` counts as an attempt.
  */
@@ -363,7 +364,7 @@ export class AddressBook {
     if (s === undefined) return false
     s.attempts++
     s.lastAttempt = this.now()
-    this.evictionCache = undefined // more attempts can make an entry terrible
+    this.noteChanged(s) // more attempts can make an entry terrible
     return true
   }
 
@@ -392,7 +393,7 @@ export class AddressBook {
     s.consecutiveFailures++
     s.failureTimes.push(now)
     if (s.failureTimes.length > FAILURE_HISTORY) s.failureTimes.splice(0, s.failureTimes.length - FAILURE_HISTORY)
-    this.evictionCache = undefined
+    this.noteChanged(s)
     const p = this.pending.get(s.multiaddr)
     if (p !== undefined) {
       // it failed its test: the newcomer takes its place
@@ -568,7 +569,7 @@ export class AddressBook {
   }
 
   private lookup(multiaddr: string, peerId?: string): Slot | undefined {
-    const direct = this.slots.get(multiaddr)
+    const direct = this.slots.get(multiaddr) ?? (peerId === undefined ? undefined : this.slots.get(`${multiaddr}/p2p/${peerId}`))
     if (direct !== undefined) return direct
     const parsed = tryParseAddress(multiaddr)
     if (parsed === undefined) return undefined
@@ -590,13 +591,16 @@ export class AddressBook {
     group.slots.push(s)
     this.slots.set(c.key, s)
     if (c.peerId !== undefined) this.setPeer(s, c.peerId)
-    // a newcomer may rank below cached once-good entries: make it an eviction candidate too
-    const cache = this.evictionCache
-    if (cache !== undefined) {
-      cache.ranked.push(s)
-      if (cache.ranked.length > 4 * EVICTION_CACHE_SIZE) this.evictionCache = undefined
-    }
+    this.noteChanged(s) // a newcomer may rank below cached once-good entries
     return s
+  }
+
+  /** An entry may have become worse (or is new): make it an eviction candidate too. */
+  private noteChanged(s: Slot): void {
+    const cache = this.evictionCache
+    if (cache === undefined) return
+    cache.ranked.push(s)
+    if (cache.ranked.length > 4 * EVICTION_CACHE_SIZE) this.evictionCache = undefined
   }
 
   /** Insert a pending newcomer after its victim went away, if the book and its group have room. */
@@ -668,9 +672,10 @@ export class AddressBook {
 
   /**
    * The worst entry not already under test. A full scan keeps the 32 worst in a cache, so a run of
-   * evictions costs one scan; the cache is dropped after a minute and whenever an attempt or a
-   * failure is recorded (those can only make entries worse); new entries join the cache, successes
-   * and refreshes only make entries better, and each pick re-ranks the cached entries as of now.
+   * evictions costs one scan. Entries that an attempt or a failure made worse, and new entries,
+   * join the cache; successes and refreshes only make entries better; each pick re-ranks the
+   * cached entries as of now. The cache is rebuilt after a minute (ageing) or when it has grown
+   * to 128 candidates.
    */
   private pickVictim(now: number): Ranked | undefined {
     for (let round = 0; round < 2; round++) {

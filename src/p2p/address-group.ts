@@ -81,8 +81,13 @@ export function parseIPv4(text: string): number | undefined {
   if (parts.length !== 4) return undefined
   let n = 0
   for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined
-    const v = Number(p)
+    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === '0')) return undefined
+    let v = 0
+    for (let i = 0; i < p.length; i++) {
+      const d = p.charCodeAt(i) - 48
+      if (d < 0 || d > 9) return undefined
+      v = v * 10 + d
+    }
     if (v > 255) return undefined
     n = n * 256 + v
   }
@@ -126,31 +131,29 @@ export function parseIPv6(text: string): number[] | undefined {
   return [...left, ...new Array<number>(fill).fill(0), ...right, ...tail]
 }
 
-const inV4 = (ip: number, base: string, bits: number): boolean => {
-  const b = parseIPv4(base) as number
-  const size = 2 ** (32 - bits)
-  return Math.floor(ip / size) === Math.floor(b / size)
-}
+type V4Range = readonly [base: number, size: number]
+const v4Range = (base: string, bits: number): V4Range => [parseIPv4(base) as number, 2 ** (32 - bits)]
+const inAny = (ip: number, ranges: readonly V4Range[]) => ranges.some(([base, size]) => ip >= base && ip < base + size)
+const V4_LOOPBACK = [v4Range('127.0.0.0', 8)]
+const V4_PRIVATE = [v4Range('10.0.0.0', 8), v4Range('172.16.0.0', 12), v4Range('192.168.0.0', 16), v4Range('100.64.0.0', 10)]
+const V4_LINK_LOCAL = [v4Range('169.254.0.0', 16)]
+const V4_RESERVED = [
+  v4Range('0.0.0.0', 8),
+  v4Range('224.0.0.0', 4),
+  v4Range('240.0.0.0', 4),
+  v4Range('192.0.2.0', 24),
+  v4Range('198.51.100.0', 24),
+  v4Range('203.0.113.0', 24),
+  v4Range('198.18.0.0', 15),
+]
 
 /** Scope of an IPv4 address given as a 32-bit number. */
 export function ipv4ScopeOf(ip: number): AddressScope {
   if (ip === 0) return 'unspecified'
-  if (inV4(ip, '127.0.0.0', 8)) return 'loopback'
-  if (inV4(ip, '10.0.0.0', 8) || inV4(ip, '172.16.0.0', 12) || inV4(ip, '192.168.0.0', 16) || inV4(ip, '100.64.0.0', 10)) {
-    return 'private'
-  }
-  if (inV4(ip, '169.254.0.0', 16)) return 'linkLocal'
-  if (
-    inV4(ip, '0.0.0.0', 8) ||
-    inV4(ip, '224.0.0.0', 4) ||
-    inV4(ip, '240.0.0.0', 4) ||
-    inV4(ip, '192.0.2.0', 24) ||
-    inV4(ip, '198.51.100.0', 24) ||
-    inV4(ip, '203.0.113.0', 24) ||
-    inV4(ip, '198.18.0.0', 15)
-  ) {
-    return 'reserved'
-  }
+  if (inAny(ip, V4_LOOPBACK)) return 'loopback'
+  if (inAny(ip, V4_PRIVATE)) return 'private'
+  if (inAny(ip, V4_LINK_LOCAL)) return 'linkLocal'
+  if (inAny(ip, V4_RESERVED)) return 'reserved'
   return 'public'
 }
 

@@ -1,10 +1,15 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from './atomic-file.ts'
+import { CorruptFileError, writeFileAtomic } from './atomic-file.ts'
 
 export class DataDirLockedError extends Error {
   override name = 'DataDirLockedError'
+}
+
+/** The data directory cannot be created or written (a file in its place, no permission). */
+export class DataDirError extends Error {
+  override name = 'DataDirError'
 }
 
 function alive(pid: number): boolean {
@@ -21,7 +26,11 @@ function alive(pid: number): boolean {
  * instead of a LevelDB stack trace. A lock left by a dead process is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw new DataDirError(`cannot create the data directory ${dataDir}: ${(err as Error).message}`)
+  }
   const path = join(dataDir, 'daemon.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -32,7 +41,9 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
         await unlink(path).catch(() => {})
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOTDIR') throw new DataDirError(`data directory ${dataDir} is not a directory`)
+      if (code !== 'EEXIST') throw new DataDirError(`cannot write the lock file ${path}: ${(err as Error).message}`)
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim())
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         throw new DataDirLockedError(
@@ -48,12 +59,16 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
 /** The API token: created once (128+ bits, mode 0600), then read back on every start. */
 export async function loadOrCreateToken(dataDir: string): Promise<string> {
   const path = join(dataDir, 'api-token')
+  let text: string | undefined
   try {
-    const token = (await readFile(path, 'utf8')).trim()
-    if (!/^[0-9a-f]{32,}$/.test(token)) throw new Error(`${path}: not a hex token of at least 128 bits; delete it to make a new one`)
-    return token
+    text = await readFile(path, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CorruptFileError(path, `cannot read (${(err as Error).message})`)
+  }
+  if (text !== undefined) {
+    const token = text.trim()
+    if (!/^[0-9a-f]{32,}$/.test(token)) throw new CorruptFileError(path, 'not a hex token of at least 128 bits; delete it to make a new one')
+    return token
   }
   const token = randomBytes(32).toString('hex')
   await writeFileAtomic(path, `${token}\n`, 0o600)

@@ -21,6 +21,8 @@ export function toRpcError(err: unknown): RpcError {
   switch (e?.name) {
     case 'InvalidInputError':
       return new RpcError(400, e.message)
+    case 'UnknownPeerError':
+      return new RpcError(404, e.message)
     case 'DhtOpCancelledError':
       return new RpcError(503, e.message)
     case 'DhtQueueFullError':

@@ -2,7 +2,8 @@ import type { WebSocket } from 'ws'
 import type { Switchboard } from '../switchboard.ts'
 import { check, errorResponse, RequestSchema, response } from './envelope.ts'
 import type { Method } from './method.ts'
-import { badRequest, toRpcError } from './rpc-error.ts'
+import { badRequest, conflict, toRpcError } from './rpc-error.ts'
+import { startFeeds } from './session-feeds.ts'
 
 /** Socket send buffer above which pushes wait in our own bounded queue instead. */
 const HIGH_WATER_BYTES = 1 << 20
@@ -41,8 +42,15 @@ export class Session {
 
   /** The bound alias, binding to peer-a on first use. */
   boundAlias(): string {
-    this.alias ??= 'peer-a'
-    return this.alias
+    return this.alias ?? this.bind('peer-a')
+  }
+
+  /** Bind this connection to a local peer, once; its feeds start pushing. */
+  bind(alias: string): string {
+    if (this.alias !== undefined) throw conflict(`this connection is already bound to ${this.alias}`)
+    this.alias = alias
+    this.onClose(startFeeds(this, this.sb, alias))
+    return alias
   }
 
   newSubscriptionId(): string {
@@ -104,6 +112,8 @@ export class Session {
       }
       const req = check(RequestSchema, parsed, 'frame')
       const m = this.methods.get(req.method)
+      // one label for every unknown name keeps /metrics bounded whatever clients send
+      method = '(unknown)'
       if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
       method = m.name
       const params = check(m.params, req.params ?? {}, 'params')

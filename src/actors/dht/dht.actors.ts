@@ -1,6 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromCallback, fromPromise } from 'xstate'
 import type { DhtEvent, DhtOp } from '../../machines/dht/dht.types.ts'
+import { dialSignal } from '../../p2p/dial-signal.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 
@@ -25,7 +26,14 @@ export function dhtActors(runtimes: NodeRuntimes) {
       const libp2p = runtimes.handle(input.alias).libp2p
       // Dial every configured bootstrap peer; one reachable peer is enough.
       await Promise.allSettled(
-        (runtime?.spec.bootstrap ?? []).map((addr) => libp2p.dial(multiaddr(addr), { signal })),
+        (runtime?.spec.bootstrap ?? []).map(async (addr) => {
+          const dial = dialSignal(signal, runtimes.services.dialTimeoutMs)
+          try {
+            await libp2p.dial(multiaddr(addr), { signal: dial.signal })
+          } finally {
+            dial.release()
+          }
+        }),
       )
       // Fill the routing table from what we reached; the machine's timer bounds the wait.
       if (routingTableSize(libp2p) === 0 && libp2p.getConnections().length > 0) {

@@ -1,5 +1,17 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { AddressBook } from '../../p2p/address-book.ts'
+import type { KnownPeers } from '../../p2p/known-peers.ts'
 import type { NodeHandle } from '../../p2p/node-factory.ts'
+import type { Reputation } from '../../p2p/reputation.ts'
+import type { ActivityLog } from '../activity-log.ts'
+
+/** What every local node of the daemon shares. */
+export interface SharedServices {
+  addressBook: AddressBook
+  reputation: Reputation
+  activity: ActivityLog
+  dialTimeoutMs: number
+}
 
 /** What it takes to build one local node; not part of any machine context (it holds a private key). */
 export interface NodeSpec {
@@ -17,6 +29,9 @@ export interface NodeSpec {
 export interface NodeRuntime {
   spec: NodeSpec
   handle?: NodeHandle
+  knownPeers: KnownPeers
+  /** Dials in flight now, and the most seen at once (for peers.connectMany and /metrics). */
+  dials: { inFlight: number; max: number }
   /** DHT operations started by the queue, by op id, waiting for their runner. */
   dhtPending: Map<string, PendingDhtOp>
 }
@@ -38,8 +53,10 @@ export class NodeNotRunningError extends Error {
 export class NodeRuntimes {
   readonly #byAlias = new Map<string, NodeRuntime>()
 
-  register(spec: NodeSpec): NodeRuntime {
-    const runtime: NodeRuntime = { spec, dhtPending: new Map() }
+  constructor(readonly services: SharedServices) {}
+
+  register(spec: NodeSpec, knownPeers: KnownPeers): NodeRuntime {
+    const runtime: NodeRuntime = { spec, knownPeers, dials: { inFlight: 0, max: 0 }, dhtPending: new Map() }
     this.#byAlias.set(spec.alias, runtime)
     return runtime
   }

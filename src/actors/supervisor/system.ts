@@ -1,18 +1,44 @@
 import { createActor, sendParent, type ActorRefFrom } from 'xstate'
 import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
+import { peerMachine } from '../../machines/peer/peer.machine.ts'
+import { peersMachine } from '../../machines/peers/peers.machine.ts'
 import { supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
 import type { SupervisorEvent } from '../../machines/supervisor/supervisor.types.ts'
 import { dhtActors } from '../dht/dht.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
+import { peerActors } from '../peer/peer.actors.ts'
+import { watchPeersActor } from '../peer/peer-events.ts'
 import { ActorRegistry } from './actor-registry.ts'
 
 /** The machines with their real side effects bound: the one place where pure meets I/O. */
 export function bindMachines(runtimes: NodeRuntimes) {
   const dht = dhtMachine.provide({ actors: dhtActors(runtimes) })
+  const peer = peerMachine.provide({
+    actors: peerActors(runtimes),
+    actions: {
+      persist: ({ context }) => {
+        const known = runtimes.get(context.alias)?.knownPeers
+        if (!known) return
+        if (!context.known) {
+          void known.remove(context.peerId)
+          return
+        }
+        void known.upsert({
+          peerId: context.peerId,
+          name: context.name,
+          ...(context.ticket !== null ? { ticket: context.ticket } : {}),
+          addedAt: context.addedAt ?? Date.now(),
+          lastSyncAt: context.lastSyncAt,
+          autoConnect: context.autoConnect,
+        })
+      },
+    },
+  })
+  const peers = peersMachine.provide({ actors: { peer } })
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), dht },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers },
     actions: {
       reportStopped: sendParent(
         (_, params: { alias: string; error?: string }): SupervisorEvent => ({

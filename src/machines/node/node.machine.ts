@@ -1,5 +1,6 @@
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
 import { dhtMachine } from '../dht/dht.machine.ts'
+import { peersMachine, shardOf } from '../peers/peers.machine.ts'
 import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -21,7 +22,10 @@ export const nodeMachine = setup({
     stopNode: fromPromise<void, { alias: string }>(async () => {}),
     /** libp2p events that concern the node as a whole: address changes, connection count. */
     watchNode: fromCallback<NodeEvent, { alias: string }>(() => () => {}),
+    /** libp2p's peer and connection events, turned into peers.route events: the one place they enter. */
+    watchPeers: fromCallback<NodeEvent, { alias: string; backoff: NodeInput['backoff'] }>(() => () => {}),
     dht: dhtMachine,
+    peers: peersMachine,
   },
   actions: {
     /** Told to the supervisor; bound with sendParent there, a no-op alone. */
@@ -38,6 +42,17 @@ export const nodeMachine = setup({
         },
       })
       enqueue.sendTo('dht', { type: 'dht.bootstrap' })
+    }),
+    /** Hand a peer event to its shard, spawning the shard on first use. */
+    routeToShard: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'peers.route' && event.type !== 'peers.release') return
+      const shard = shardOf(event.peerId)
+      const id = `peers:${shard}`
+      if (self.getSnapshot().children[id] === undefined) {
+        if (event.type === 'peers.release') return
+        enqueue.spawnChild('peers', { id, systemId: `peers:${context.alias}:${shard}`, input: { alias: context.alias, shard } })
+      }
+      enqueue.sendTo(id, event)
     }),
   },
 }).createMachine({
@@ -61,8 +76,13 @@ export const nodeMachine = setup({
     running: {
       description: 'Listening; its DHT actor bootstraps and serves queued operations.',
       entry: 'spawnDht',
-      invoke: { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
+      invoke: [
+        { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
+        { src: 'watchPeers', input: ({ context }) => ({ alias: context.alias, backoff: context.backoff }) },
+      ],
       on: {
+        'peers.route': { actions: 'routeToShard' },
+        'peers.release': { actions: 'routeToShard' },
         'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
         'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
         'node.stop': 'stopping',

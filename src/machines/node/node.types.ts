@@ -1,4 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
+import type { BackoffSettings } from '../peer/peer.types.ts'
+import type { PeersEvent } from '../peers/peers.types.ts'
 
 export const NodeClientEventSchema = Type.Union([Type.Object({ type: Type.Literal('node.stop') })])
 export type NodeClientEvent = Static<typeof NodeClientEventSchema>
@@ -10,6 +12,8 @@ export interface NodeInput {
   dhtBootstrapTimeoutMs: number
   dhtQueueLimit: number
   dhtConcurrency: number
+  /** Retry settings of this node's peer actors. */
+  backoff: BackoffSettings
 }
 
 export interface NodeStarted {
@@ -29,3 +33,4 @@ export type NodeEvent =
   | { type: 'node.addrs'; addrs: string[] }
   | { type: 'node.connections'; count: number }
   | { type: 'node.crashed'; error: string }
+  | PeersEvent

@@ -94,7 +94,8 @@ export const supervisorMachine = setup({
         ],
       },
     },
-    stopped: { description: 'Every node has stopped.', type: 'final' },
+    // not final: the nodes' own done events still arrive after their last report
+    stopped: { description: 'Every node has stopped.' },
   },
 })
 

@@ -2,9 +2,10 @@ import type { Method } from '../method.ts'
 import { actorsMethods } from './actors.methods.ts'
 import { dhtMethods } from './dht.methods.ts'
 import { nodeMethods } from './node.methods.ts'
+import { peersMethods } from './peers.methods.ts'
 
 /** Every method the WebSocket endpoint answers, by name. */
 export function allMethods(): Map<string, Method> {
-  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods] as Method[]
+  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods, ...peersMethods] as Method[]
   return new Map(list.map((m) => [m.name, m]))
 }

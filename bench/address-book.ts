@@ -1,0 +1,214 @@
+/**
+ * Address book benchmark: fill 100,000 entries over many network groups, then measure memory,
+ * best(8), adds at capacity (eviction), save and load.
+ *
+ *   node --import tsx bench/address-book.ts [--entries N] [--out results.json]
+ *
+ * `run()` returns the figures (for bench/run.ts or anything else); printing happens only when this
+ * file is the entry point.
+ */
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import { AddressBook } from '../src/p2p/address-book.ts'
+
+export interface AddressBookBenchOptions {
+  entries?: number
+  /** Entries per network group (default 50; the default group limit is 64). */
+  perGroup?: number
+  bestCalls?: number
+  evictionAdds?: number
+}
+
+export interface AddressBookBenchResult {
+  machine: { cpu: string; cores: number; node: string; platform: string; date: string }
+  entries: number
+  groups: number
+  heapUsedMB: number
+  heapPerEntryBytes: number
+  fillMs: number
+  addMicros: number
+  best8MedianMicros: number
+  best8P99Micros: number
+  bestCalls: number
+  addAtCapacityMedianMicros: number
+  /** Includes the periodic full scan that refills the eviction cache. */
+  addAtCapacityMeanMicros: number
+  saveMs: number
+  loadMs: number
+  fileSizeMB: number
+}
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+function peerId(n: number): string {
+  let s = ''
+  let x = n
+  for (let i = 0; i < 44; i++) {
+    s += B58[x % 58]
+    x = Math.floor(x / 58) + (i + 1) * 7
+  }
+  return `12D3KooW${s}`
+}
+
+/** Entry i of group g: IPv4 /16s 11.0-99.255 for 90% of groups, IPv6 /32s under 2a01:: for the rest. */
+function address(g: number, i: number, groups: number): string {
+  const v6From = Math.floor(groups * 0.9)
+  if (g < v6From) {
+    const a = 11 + Math.floor(g / 256)
+    return `/ip4/${a}.${g % 256}.${Math.floor(i / 250)}.${(i % 250) + 1}/tcp/4001`
+  }
+  return `/ip6/2a01:${(g - v6From + 0x100).toString(16)}::${(i + 1).toString(16)}/udp/4001/quic-v1`
+}
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gcFn(): () => void {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as (() => void) | undefined
+  return () => {
+    gc?.()
+    gc?.()
+  }
+}
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN
+}
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d
+
+export async function run(options: AddressBookBenchOptions = {}): Promise<AddressBookBenchResult> {
+  const entries = options.entries ?? 100_000
+  const perGroup = options.perGroup ?? 50
+  const bestCalls = options.bestCalls ?? 1000
+  const evictionAdds = options.evictionAdds ?? 1000
+  const groups = Math.ceil(entries / perGroup)
+  const gc = gcFn()
+  const rnd = seeded(1)
+  let clock = Date.UTC(2025, 0, 1)
+  const now = () => clock
+  const dir = await mkdtemp(join(os.tmpdir(), 'switchboard-bench-ab-'))
+  const path = join(dir, 'addressbook.json')
+  try {
+    gc()
+    const heapBefore = process.memoryUsage().heapUsed
+    const book = new AddressBook({ capacity: entries, now, random: Math.random, path, log: () => {} })
+    const t0 = performance.now()
+    let n = 0
+    for (let g = 0; g < groups && n < entries; g++) {
+      for (let i = 0; i < perGroup && n < entries; i++, n++) {
+        const ma = address(g, i, groups)
+        const r = book.add(ma, { peerId: peerId(n), source: n % 3 === 0 ? 'identify' : 'dht' })
+        if (!r.added) throw new Error(`bench fill refused ${ma}: ${r.reason}`)
+        const u = rnd()
+        if (u < 0.3) {
+          book.markAttempt(ma, peerId(n))
+          if (u < 0.15) book.markSuccess(ma, peerId(n))
+          else book.markFailure(ma, peerId(n))
+        }
+      }
+      clock += 10
+    }
+    const fillMs = performance.now() - t0
+    gc()
+    const heapUsed = process.memoryUsage().heapUsed - heapBefore
+    clock += 15 * 60_000
+
+    // best(8): the chosen addresses are "dialled", as a connector would
+    const times: number[] = []
+    for (let i = 0; i < bestCalls; i++) {
+      const s = performance.now()
+      const picked = book.best(8)
+      times.push(performance.now() - s)
+      if (picked.length !== 8) throw new Error(`best(8) returned ${picked.length}`)
+      for (const e of picked) book.markAttempt(e.multiaddr)
+      clock += 1000
+    }
+
+    const s1 = performance.now()
+    await book.save()
+    const saveMs = performance.now() - s1
+    const size = (await stat(path)).size
+
+    const s2 = performance.now()
+    const loaded = await AddressBook.load(path, { capacity: entries, now, log: () => {} })
+    const loadMs = performance.now() - s2
+    if (loaded.size !== book.size) throw new Error(`load gave ${loaded.size} of ${book.size}`)
+
+    const groupCount = book.groupCount
+    // adds into a full book: each needs an eviction
+    const addTimes: number[] = []
+    for (let i = 0; i < evictionAdds; i++) {
+      const ma = `/ip4/${100 + Math.floor(i / 250)}.${(i % 250) + 1}.0.1/tcp/4001`
+      const s = performance.now()
+      book.add(ma, { source: 'dht' })
+      addTimes.push(performance.now() - s)
+      clock += 100
+    }
+    if (book.size > entries) throw new Error('capacity exceeded')
+
+    const cpu = os.cpus()[0]?.model ?? 'unknown'
+    return {
+      machine: { cpu, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, date: new Date().toISOString() },
+      entries: loaded.size,
+      groups: groupCount,
+      heapUsedMB: round(heapUsed / 1048576, 1),
+      heapPerEntryBytes: Math.round(heapUsed / entries),
+      fillMs: round(fillMs, 0),
+      addMicros: round((fillMs * 1000) / entries, 2),
+      best8MedianMicros: round(quantile(times, 0.5) * 1000, 1),
+      best8P99Micros: round(quantile(times, 0.99) * 1000, 1),
+      bestCalls,
+      addAtCapacityMedianMicros: round(quantile(addTimes, 0.5) * 1000, 1),
+      addAtCapacityMeanMicros: round((addTimes.reduce((a, b) => a + b, 0) / addTimes.length) * 1000, 1),
+      saveMs: round(saveMs, 0),
+      loadMs: round(loadMs, 0),
+      fileSizeMB: round(size / 1048576, 2),
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export function toMarkdown(r: AddressBookBenchResult): string {
+  const rows: Array<[string, string]> = [
+    ['entries / groups', `${r.entries} / ${r.groups}`],
+    ['heap used', `${r.heapUsedMB} MB (${r.heapPerEntryBytes} B/entry)`],
+    ['fill (add + marks)', `${r.fillMs} ms (${r.addMicros} µs/entry)`],
+    [`best(8), median of ${r.bestCalls}`, `${r.best8MedianMicros} µs (p99 ${r.best8P99Micros} µs)`],
+    ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
+    ['save', `${r.saveMs} ms`],
+    ['load', `${r.loadMs} ms`],
+    ['file size', `${r.fileSizeMB} MB`],
+    ['machine', `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}, Node ${r.machine.node}, ${r.machine.date}`],
+  ]
+  return ['| measure | value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n')
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+if (invokedDirectly) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name)
+    return i >= 0 ? process.argv[i + 1] : undefined
+  }
+  const entries = arg('--entries')
+  const result = await run(entries === undefined ? {} : { entries: Number(entries) })
+  console.log(`machine: ${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.platform}, Node ${result.machine.node}, ${result.machine.date}`)
+  console.log(JSON.stringify(result, null, 2))
+  console.log()
+  console.log(toMarkdown(result))
+  const out = arg('--out')
+  if (out !== undefined) await writeFile(out, `${JSON.stringify(result, null, 2)}\n`)
+}

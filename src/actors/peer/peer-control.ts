@@ -1,0 +1,105 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type AnyActorRef, waitFor } from 'xstate'
+import { peerSystemId } from '../../machines/peers/peers.machine.ts'
+import type { ConnectionType, PeerContext, PeerEvent } from '../../machines/peer/peer.types.ts'
+import type { NodeContext } from '../../machines/node/node.types.ts'
+import type { Switchboard } from '../../switchboard.ts'
+import { NodeNotRunningError } from '../node/node-runtimes.ts'
+
+export interface ConnectResult {
+  success: boolean
+  connectionType: ConnectionType
+  error?: string
+}
+
+export class UnknownPeerError extends Error {
+  override name = 'UnknownPeerError'
+}
+
+/** Run `fn` over `items` with at most `limit` calls in flight, keeping the input order in the output. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+/**
+ * What clients ask of remote peers, done through the peer actors: the actors decide, this waits
+ * for the state that answers the question.
+ */
+export class PeerControl {
+  constructor(private readonly sb: Switchboard) {}
+
+  #node(alias: string): AnyActorRef {
+    const node = this.sb.nodeRef(alias)
+    if (!node || node.getSnapshot().value !== 'running') throw new NodeNotRunningError(alias)
+    return node
+  }
+
+  ref(alias: string, peerId: string): AnyActorRef | undefined {
+    return this.sb.supervisor.system.get(peerSystemId(alias, peerId)) as AnyActorRef | undefined
+  }
+
+  /** Deliver `event` to the peer's actor, creating the actor if `spawn`. */
+  route(alias: string, peerId: string, event: PeerEvent | undefined, spawn: boolean): AnyActorRef | undefined {
+    const node = this.#node(alias)
+    const backoff = (node.getSnapshot().context as NodeContext).backoff
+    node.send({ type: 'peers.route', peerId, spawn, input: { alias, peerId, backoff }, ...(event ? { event } : {}) })
+    return this.ref(alias, peerId)
+  }
+
+  async connect(alias: string, peerId: string, signal?: AbortSignal): Promise<ConnectResult> {
+    const ref = this.route(alias, peerId, { type: 'peer.connect' }, true)
+    if (!ref) throw new UnknownPeerError(`no actor for peer ${peerId}`)
+    const snap = await waitFor(
+      ref,
+      (s) => s.status !== 'active' || s.matches('connected') || s.matches('failed') || s.matches('backoff') || s.matches('disconnected'),
+      signal ? { signal } : {},
+    )
+    const ctx = snap.context as PeerContext
+    if (snap.matches('connected')) return { success: true, connectionType: ctx.connectionType }
+    return { success: false, connectionType: 'none', error: ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}` }
+  }
+
+  async connectMany(alias: string, peerIds: string[], concurrency: number, signal?: AbortSignal): Promise<Record<string, ConnectResult>> {
+    const unique = [...new Set(peerIds)]
+    const results = await mapLimit(unique, concurrency, (id) => this.connect(alias, id, signal))
+    return Object.fromEntries(unique.map((id, i) => [id, results[i] as ConnectResult]))
+  }
+
+  async disconnect(alias: string, peerId: string): Promise<void> {
+    const ref = this.ref(alias, peerId)
+    if (!ref) throw new UnknownPeerError(`unknown peer ${peerId}`)
+    ref.send({ type: 'peer.disconnect' })
+    await waitFor(ref, (s) => s.status !== 'active' || !s.matches('disconnecting'))
+  }
+
+  update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): AnyActorRef {
+    const exists = this.ref(alias, peerId) !== undefined
+    if (!exists && changes.known !== true) throw new UnknownPeerError(`unknown peer ${peerId}; pass known: true to remember it`)
+    const ref = this.route(alias, peerId, { type: 'peer.update', ...changes }, true)
+    if (!ref) throw new UnknownPeerError(`unknown peer ${peerId}`)
+    return ref
+  }
+
+  /** Forget a peer: off the disk, its actor stopped (aborting a dial or sync), its connections closed. */
+  async forget(alias: string, peerId: string): Promise<void> {
+    const runtime = this.sb.runtimes.get(alias)
+    const ref = this.ref(alias, peerId)
+    if (!ref && !runtime?.knownPeers.has(peerId)) throw new UnknownPeerError(`unknown peer ${peerId}`)
+    await runtime?.knownPeers.remove(peerId)
+    this.#node(alias).send({ type: 'peers.release', peerId })
+    await runtime?.handle?.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  knownAutoConnect(alias: string): string[] {
+    return (this.sb.runtimes.get(alias)?.knownPeers.list() ?? []).filter((p) => p.autoConnect).map((p) => p.peerId)
+  }
+}

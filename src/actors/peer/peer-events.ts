@@ -1,0 +1,77 @@
+import type { PeerId } from '@libp2p/interface'
+import { type AnyActorRef, fromCallback } from 'xstate'
+import type { NodeEvent, NodeInput } from '../../machines/node/node.types.ts'
+import { peerSystemId } from '../../machines/peers/peers.machine.ts'
+import type { PeerContext, PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
+import type { KnownPeer } from '../../p2p/known-peers.ts'
+import type { NodeRuntimes } from '../node/node-runtimes.ts'
+import { bestConnectionType } from './connection-type.ts'
+
+export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
+  return {
+    alias,
+    peerId: p.peerId,
+    name: p.name,
+    known: true,
+    autoConnect: p.autoConnect,
+    addedAt: p.addedAt,
+    ...(p.ticket !== undefined ? { ticket: p.ticket } : {}),
+    ...(p.lastSyncAt !== null ? { lastSyncAt: p.lastSyncAt } : {}),
+    backoff,
+  }
+}
+
+/**
+ * The one place where libp2p's peer and connection events become peer-actor events. Known peers
+ * get their actors at start (and, with autoConnect, dial at once); a peer that is neither known nor
+ * added loses its actor when it disconnects, so memory stays bounded under churn.
+ */
+export function watchPeersActor(runtimes: NodeRuntimes) {
+  return fromCallback<NodeEvent, { alias: string; backoff: NodeInput['backoff'] }>(({ input, sendBack, system }) => {
+    const { alias, backoff } = input
+    const runtime = runtimes.get(alias)
+    const libp2p = runtimes.handle(alias).libp2p
+    const { activity, addressBook } = runtimes.services
+    const route = (peerId: string, event: PeerEvent | undefined, spawn: boolean) =>
+      sendBack({ type: 'peers.route', peerId, spawn, input: { alias, peerId, backoff }, ...(event ? { event } : {}) })
+
+    for (const p of runtime?.knownPeers.list() ?? []) {
+      sendBack({ type: 'peers.route', peerId: p.peerId, spawn: true, input: knownPeerInput(alias, backoff, p) })
+    }
+
+    const onConnect = (e: CustomEvent<PeerId>) => {
+      const id = e.detail.toString()
+      route(id, { type: 'peer.connected', connectionType: bestConnectionType(libp2p.getConnections(e.detail)), at: Date.now() }, true)
+      activity.add({ type: 'peer_joined', alias, peerId: id, message: `connected to ${id}` })
+    }
+    const onDisconnect = (e: CustomEvent<PeerId>) => {
+      const id = e.detail.toString()
+      route(id, { type: 'peer.disconnected', at: Date.now() }, false)
+      activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
+      const ref = system.get(peerSystemId(alias, id)) as AnyActorRef | undefined
+      const ctx = ref?.getSnapshot().context as PeerContext | undefined
+      if (ctx && !ctx.known && !ctx.added) sendBack({ type: 'peers.release', peerId: id })
+    }
+    const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
+      const peer = e.detail.remotePeer
+      const type = bestConnectionType(libp2p.getConnections(peer))
+      if (type !== 'none') route(peer.toString(), { type: 'peer.connectionType', connectionType: type }, false)
+    }
+    const onIdentify = (e: CustomEvent<{ peerId: PeerId; listenAddrs: { toString(): string }[] }>) => {
+      for (const addr of e.detail.listenAddrs) addressBook.add(addr.toString(), { peerId: e.detail.peerId.toString(), source: 'identify' })
+    }
+
+    libp2p.addEventListener('peer:connect', onConnect)
+    libp2p.addEventListener('peer:disconnect', onDisconnect)
+    libp2p.addEventListener('connection:open', onConnectionChange as never)
+    libp2p.addEventListener('connection:close', onConnectionChange as never)
+    libp2p.addEventListener('peer:identify', onIdentify as never)
+    return () => {
+      libp2p.removeEventListener('peer:connect', onConnect)
+      libp2p.removeEventListener('peer:disconnect', onDisconnect)
+      libp2p.removeEventListener('connection:open', onConnectionChange as never)
+      libp2p.removeEventListener('connection:close', onConnectionChange as never)
+      libp2p.removeEventListener('peer:identify', onIdentify as never)
+    }
+  })
+}

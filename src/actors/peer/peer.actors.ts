@@ -1,0 +1,108 @@
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { type AnyActorRef, fromPromise } from 'xstate'
+import type { DialResult } from '../../machines/peer/peer.types.ts'
+import { dialSignal } from '../../p2p/dial-signal.ts'
+import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
+import { dhtOps } from '../dht/dht-ops.ts'
+import { enqueueDhtOp } from '../dht/dht-queue.ts'
+import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
+import { bestConnectionType } from './connection-type.ts'
+
+export class PeerBannedError extends Error {
+  override name = 'PeerBannedError'
+}
+export class NoAddressError extends Error {
+  override name = 'NoAddressError'
+}
+
+const withPeer = (addr: string, peerId: string) => (addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`)
+
+/**
+ * Reach a peer: its address-book endpoints best first, then what the peer store knows, then a DHT
+ * lookup through the node's queue. Every outcome is recorded in the address book; a failure costs
+ * the peer at most the small local-failure penalty.
+ */
+async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyActorRef | undefined, peerId: PeerId, signal: AbortSignal): Promise<DialResult> {
+  const { addressBook, reputation, dialTimeoutMs } = runtimes.services
+  const libp2p = runtimes.handle(runtime.spec.alias).libp2p
+  const id = peerId.toString()
+  const open = libp2p.getConnections(peerId)
+  if (open.length > 0) return { connectionType: bestConnectionType(open), at: Date.now() }
+  if (reputation.isBanned(id)) throw new PeerBannedError(`peer ${id} is banned`)
+
+  const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, () => libp2p.getConnections(peerId).length > 0)
+  const errors: string[] = []
+  const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
+    addressBook.markAttempt(addr, id)
+    try {
+      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: timeout })
+      addressBook.markSuccess(addr, id)
+      return { connectionType: bestConnectionType([conn]), at: Date.now() }
+    } catch (err) {
+      addressBook.markFailure(addr, id)
+      errors.push(`${addr}: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+
+  runtime.dials.inFlight += 1
+  runtime.dials.max = Math.max(runtime.dials.max, runtime.dials.inFlight)
+  try {
+    for (const entry of addressBook.forPeer(id).slice(0, 8)) {
+      const result = await tryAddr(entry.multiaddr)
+      if (result) return result
+      if (timeout.aborted) break
+    }
+    if (!timeout.aborted) {
+      const known = await libp2p.peerStore.get(peerId).catch(() => undefined)
+      if (known && known.addresses.length > 0) {
+        try {
+          const conn = await libp2p.dial(peerId, { signal: timeout })
+          return { connectionType: bestConnectionType([conn]), at: Date.now() }
+        } catch (err) {
+          errors.push(`peer store: ${(err as Error).message}`)
+        }
+      }
+    }
+    // a DHT that is not ready would hold the lookup until the dial times out: say so at once instead
+    if (!timeout.aborted && dht && dht.getSnapshot().value !== 'ready') errors.push('no address known and the DHT is not ready for a lookup')
+    else if (!timeout.aborted && dht) {
+      const found = await enqueueDhtOp(runtimes, dht, runtime.spec.alias, { kind: 'findPeer', key: id }, (s) => dhtOps.findPeer(libp2p as SwitchboardLibp2p, peerId, s), timeout).catch(
+        (err: Error) => {
+          errors.push(`DHT lookup: ${err.message}`)
+          return undefined
+        },
+      )
+      for (const addr of found?.addrs ?? []) {
+        addressBook.add(addr, { peerId: id, source: 'dht' })
+        const result = await tryAddr(addr)
+        if (result) return result
+      }
+    }
+    if (errors.length === 0) throw new NoAddressError(`no known address for ${id}`)
+    throw new Error(timeout.aborted && !signal.aborted ? `dial timed out after ${dialTimeoutMs} ms (${errors.at(-1)})` : errors.slice(-3).join('; '))
+  } catch (err) {
+    if (!signal.aborted) reputation.localFailure(id)
+    throw err
+  } finally {
+    release()
+    runtime.dials.inFlight -= 1
+  }
+}
+
+/** The peer machine's side effects, bound to the live runtimes. */
+export function peerActors(runtimes: NodeRuntimes) {
+  return {
+    dial: fromPromise<DialResult, { alias: string; peerId: string }>(async ({ input, signal, system }) => {
+      const runtime = runtimes.get(input.alias)
+      if (!runtime) throw new Error(`local node ${input.alias} is not running`)
+      const dht = system.get(`dht:${input.alias}`) as AnyActorRef | undefined
+      return dialPeer(runtimes, runtime, dht, peerIdFromString(input.peerId), signal)
+    }),
+    hangUp: fromPromise<void, { alias: string; peerId: string }>(async ({ input, signal }) => {
+      await runtimes.handle(input.alias).libp2p.hangUp(peerIdFromString(input.peerId), { signal })
+    }),
+  }
+}

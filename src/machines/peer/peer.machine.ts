@@ -1,0 +1,253 @@
+import { assign, fromPromise, setup } from 'xstate'
+import type { DialResult, PeerContext, PeerEvent, PeerInput } from './peer.types.ts'
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** A stable spread in [0.5, 1.5) from the peer id and attempt, so peers retrying together drift apart. */
+export function jitterFactor(peerId: string, attempt: number): number {
+  let h = 2166136261 ^ attempt
+  for (let i = 0; i < peerId.length; i++) h = Math.imul(h ^ peerId.charCodeAt(i), 16777619)
+  return 0.5 + ((h >>> 0) % 1000) / 1000
+}
+
+/** Exponential backoff with jitter: under `initialMs * 1.5` for the first retry, capped at `maxMs`. */
+export function retryDelay(context: Pick<PeerContext, 'peerId' | 'failures' | 'backoff'>): number {
+  const base = context.backoff.initialMs * 2 ** Math.max(0, context.failures - 1)
+  return Math.min(context.backoff.maxMs, Math.round(base * jitterFactor(context.peerId, context.failures)))
+}
+
+const wanted = (c: PeerContext) => !c.held && (c.added || (c.known && c.autoConnect))
+
+/**
+ * One remote peer as seen from one local node. Dials are the `dial` actor's work; libp2p's connect
+ * and disconnect events arrive as peer.connected / peer.disconnected, whoever opened the connection.
+ */
+export const peerMachine = setup({
+  types: {
+    context: {} as PeerContext,
+    events: {} as PeerEvent,
+    input: {} as PeerInput,
+  },
+  actors: {
+    dial: fromPromise<DialResult, { alias: string; peerId: string }>(async () => {
+      throw new Error('dial is not bound')
+    }),
+    hangUp: fromPromise<void, { alias: string; peerId: string }>(async () => {}),
+  },
+  delays: {
+    retryDelay: ({ context }) => retryDelay(context),
+    explicitRetry: ({ context }) => context.backoff.explicitRetryMs,
+  },
+  guards: {
+    wanted: ({ context }) => wanted(context),
+    explicitTriesLeft: ({ context }) => context.triesLeft > 1,
+    explicit: ({ context }) => context.triesLeft > 0,
+  },
+  actions: {
+    /** Told to the outside world when what is remembered about the peer changes (bound to the store). */
+    persist: () => {},
+    startExplicit: assign({
+      triesLeft: ({ context, event }) => (event.type === 'peer.connect' ? (event.tries ?? context.backoff.explicitTries) : context.triesLeft),
+      held: false,
+    }),
+    recordConnected: assign({
+      connectionType: ({ context, event }) =>
+        event.type === 'peer.connected' || event.type === 'peer.connectionType' ? event.connectionType : context.connectionType,
+      since: ({ context, event }) => (event.type === 'peer.connected' ? event.at : context.since),
+      failures: 0,
+      triesLeft: 0,
+      lastError: null,
+    }),
+    recordDisconnected: assign({
+      connectionType: 'none',
+      since: ({ context, event }) => (event.type === 'peer.disconnected' ? event.at : context.since),
+    }),
+    update: assign(({ context, event }) => {
+      if (event.type !== 'peer.update') return {}
+      return {
+        name: event.name ?? context.name,
+        autoConnect: event.autoConnect ?? context.autoConnect,
+        known: event.known ?? context.known,
+        ticket: event.ticket ?? context.ticket,
+        addedAt: context.addedAt ?? (event.known ? context.since : null),
+      }
+    }),
+    setAdded: assign({ added: ({ context, event }) => (event.type === 'peer.setAdded' ? event.added : context.added) }),
+    hold: assign({ held: true, triesLeft: 0 }),
+  },
+}).createMachine({
+  id: 'peer',
+  context: ({ input }) => ({
+    alias: input.alias,
+    peerId: input.peerId,
+    name: input.name ?? '',
+    ticket: input.ticket ?? null,
+    addedAt: input.addedAt ?? null,
+    lastSyncAt: input.lastSyncAt ?? null,
+    known: input.known ?? false,
+    autoConnect: input.autoConnect ?? input.known ?? false,
+    added: false,
+    held: false,
+    connectionType: 'none',
+    lastError: null,
+    failures: 0,
+    triesLeft: 0,
+    since: 0,
+    backoff: input.backoff,
+  }),
+  on: {
+    'peer.update': { actions: ['update', 'persist'] },
+    'peer.connectionType': { actions: assign({ connectionType: ({ event }) => event.connectionType }) },
+  },
+  initial: 'disconnected',
+  states: {
+    disconnected: {
+      description: 'No connection. A wanted peer (added, or known with autoConnect) is dialled at once.',
+      always: { guard: 'wanted', target: 'connecting' },
+      on: {
+        'peer.connect': { target: 'connecting', actions: 'startExplicit' },
+        'peer.connected': { target: 'connected', actions: 'recordConnected' },
+        // `always` re-checks `wanted` after these
+        'peer.setAdded': { actions: 'setAdded' },
+      },
+    },
+    connecting: {
+      description: 'Dialling the peer from the address book, the peer store or a DHT lookup.',
+      invoke: {
+        src: 'dial',
+        input: ({ context }) => ({ alias: context.alias, peerId: context.peerId }),
+        onDone: {
+          target: 'connected',
+          actions: assign({ connectionType: ({ event }) => event.output.connectionType, since: ({ event }) => event.output.at, failures: 0, triesLeft: 0, lastError: null }),
+        },
+        onError: [
+          {
+            guard: 'explicitTriesLeft',
+            target: 'retrying',
+            actions: assign({ lastError: ({ event }) => errorMessage(event.error), triesLeft: ({ context }) => context.triesLeft - 1, failures: ({ context }) => context.failures + 1 }),
+          },
+          {
+            guard: 'wanted',
+            target: 'backoff',
+            actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1, triesLeft: 0 }),
+          },
+          {
+            guard: 'explicit',
+            target: 'failed',
+            actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1, triesLeft: 0 }),
+          },
+          { target: 'disconnected', actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1 }) },
+        ],
+      },
+      on: {
+        'peer.connected': { target: 'connected', actions: 'recordConnected' },
+        'peer.disconnect': { target: 'disconnected', actions: 'hold' },
+        'peer.setAdded': { actions: 'setAdded' },
+      },
+    },
+    retrying: {
+      description: 'An explicit connect failed a try; the next try follows after a fixed pause.',
+      after: { explicitRetry: 'connecting' },
+      on: {
+        'peer.connected': { target: 'connected', actions: 'recordConnected' },
+        'peer.disconnect': { target: 'disconnected', actions: 'hold' },
+        'peer.setAdded': { actions: 'setAdded' },
+      },
+    },
+    backoff: {
+      description: 'A wanted peer is unreachable; retries with exponential backoff and jitter, capped, for as long as it stays wanted.',
+      after: { retryDelay: 'connecting' },
+      on: {
+        'peer.connect': { target: 'connecting', actions: 'startExplicit' },
+        'peer.connected': { target: 'connected', actions: 'recordConnected' },
+        'peer.disconnect': { target: 'disconnected', actions: 'hold' },
+        'peer.setAdded': [
+          { guard: ({ context, event }) => event.added || (context.known && context.autoConnect), actions: 'setAdded' },
+          { target: 'disconnected', actions: 'setAdded' },
+        ],
+        'peer.update': [
+          { guard: ({ context, event }) => context.added || ((event.known ?? context.known) && (event.autoConnect ?? context.autoConnect)), actions: ['update', 'persist'] },
+          { target: 'disconnected', actions: ['update', 'persist'] },
+        ],
+      },
+    },
+    connected: {
+      description: 'At least one live connection; connectionType is read from the best of them.',
+      initial: 'idle',
+      states: {
+        idle: { on: { 'peer.syncStarted': 'syncing' } },
+        syncing: {
+          description: 'A sync with this paired peer is running.',
+          on: {
+            'peer.syncFinished': { target: 'idle', actions: assign({ lastSyncAt: ({ event }) => event.at }) },
+          },
+        },
+      },
+      on: {
+        'peer.disconnected': [
+          { guard: 'wanted', target: 'backoff', actions: ['recordDisconnected', assign({ failures: 1 })] },
+          { target: 'disconnected', actions: 'recordDisconnected' },
+        ],
+        'peer.disconnect': { target: 'disconnecting', actions: 'hold' },
+        'peer.setAdded': { actions: 'setAdded' },
+        'peer.connected': { actions: 'recordConnected' },
+      },
+    },
+    disconnecting: {
+      description: 'A client asked to hang up; the peer stays known.',
+      invoke: {
+        src: 'hangUp',
+        input: ({ context }) => ({ alias: context.alias, peerId: context.peerId }),
+        onDone: { target: 'disconnected', actions: assign({ connectionType: 'none' }) },
+        onError: { target: 'disconnected', actions: assign({ lastError: ({ event }) => errorMessage(event.error) }) },
+      },
+      on: { 'peer.disconnected': { actions: 'recordDisconnected' } },
+    },
+    failed: {
+      description: 'An explicit connect gave up after its tries; lastError says why.',
+      on: {
+        'peer.connect': { target: 'connecting', actions: 'startExplicit' },
+        'peer.connected': { target: 'connected', actions: 'recordConnected' },
+        'peer.setAdded': [{ guard: ({ event }) => event.added, target: 'connecting', actions: 'setAdded' }, { actions: 'setAdded' }],
+      },
+    },
+  },
+})
+
+/** The protocol's PeerState status for a machine state value. */
+export function peerStatus(value: unknown): 'disconnected' | 'connecting' | 'connected' | 'syncing' | 'failed' {
+  if (typeof value === 'object' && value !== null && 'connected' in value) {
+    return (value as { connected: string }).connected === 'syncing' ? 'syncing' : 'connected'
+  }
+  switch (value) {
+    case 'connecting':
+    case 'retrying':
+    case 'backoff':
+      return 'connecting'
+    case 'failed':
+      return 'failed'
+    case 'disconnecting':
+      return 'connected'
+    default:
+      return 'disconnected'
+  }
+}
+
+/** protocol.md PeerState, without the status (which comes from the state value). */
+export function peerPublicContext(context: PeerContext) {
+  return {
+    peerId: context.peerId,
+    name: context.name,
+    ticket: context.ticket ?? undefined,
+    addedAt: context.addedAt,
+    lastSyncAt: context.lastSyncAt,
+    autoConnect: context.autoConnect,
+    known: context.known,
+    added: context.added,
+    held: context.held,
+    connectionType: context.connectionType,
+    lastError: context.lastError,
+    failures: context.failures,
+    since: context.since,
+  }
+}

@@ -1,0 +1,20 @@
+import { Type } from '@sinclair/typebox'
+import type { PeerEvent, PeerInput } from '../peer/peer.types.ts'
+
+/** Shards accept nothing from clients; they only route. */
+export const PeersClientEventSchema = Type.Union([])
+
+export interface PeersInput {
+  alias: string
+  shard: number
+}
+
+export interface PeersContext extends PeersInput {
+  count: number
+}
+
+export type PeersEvent =
+  /** Deliver `event` to the peer's actor, spawning it from `input` first when `spawn` is set. */
+  | { type: 'peers.route'; peerId: string; input: PeerInput; spawn: boolean; event?: PeerEvent }
+  /** Stop the peer's actor (forgotten, or neither known nor added after it disconnected). */
+  | { type: 'peers.release'; peerId: string }

@@ -1,0 +1,23 @@
+import type { Switchboard } from '../switchboard.ts'
+import { peerState } from './peer-state.ts'
+import type { Session } from './ws-session.ts'
+
+/**
+ * The pushes every bound connection gets without asking: `peer.state` on every change of one of
+ * its local peer's remote-peer actors, and the `activity` feed.
+ */
+export function startFeeds(session: Session, sb: Switchboard, alias: string): () => void {
+  const prefix = `peer:${alias}:`
+  const stopPeers = sb.registry.listen((change) => {
+    if (change.type === 'snapshot' && change.snapshot.systemId.startsWith(prefix)) session.push('peer.state', peerState(change.snapshot))
+  })
+  const stopActivity = sb.services.activity.listen((a) => {
+    if (a.alias !== alias && a.alias !== '*') return
+    const { alias: _local, ...push } = a
+    session.push('activity', push)
+  })
+  return () => {
+    stopPeers()
+    stopActivity()
+  }
+}
