@@ -26,8 +26,16 @@ export interface NodeSpec {
   denyPeer?: (peerId: PeerId) => boolean
 }
 
+/** A per-node service (files, messaging, topics...): built when the node starts, stopped before it stops. */
+export interface NodeExtension {
+  stop?(): void | Promise<void>
+}
+export type NodeExtensionFactory = (runtime: NodeRuntime, runtimes: NodeRuntimes) => NodeExtension | Promise<NodeExtension>
+
 export interface NodeRuntime {
   spec: NodeSpec
+  /** Extensions of this running node, by name, in start order. */
+  extensions: Map<string, NodeExtension>
   handle?: NodeHandle
   knownPeers: KnownPeers
   /** Dials in flight now, and the most seen at once (for peers.connectMany and /metrics). */
@@ -52,11 +60,34 @@ export class NodeNotRunningError extends Error {
 /** The live libp2p/Helia objects behind each node actor, by alias. Actors look them up here. */
 export class NodeRuntimes {
   readonly #byAlias = new Map<string, NodeRuntime>()
+  readonly #factories = new Map<string, NodeExtensionFactory>()
 
   constructor(readonly services: SharedServices) {}
 
+  /** Every node started from now on gets this extension, in registration order. */
+  addExtension(name: string, factory: NodeExtensionFactory): void {
+    this.#factories.set(name, factory)
+  }
+
+  async startExtensions(runtime: NodeRuntime): Promise<void> {
+    for (const [name, factory] of this.#factories) runtime.extensions.set(name, await factory(runtime, this))
+  }
+
+  /** Stop extensions in reverse start order; one failing does not keep the others running. */
+  async stopExtensions(runtime: NodeRuntime): Promise<void> {
+    for (const ext of [...runtime.extensions.values()].reverse()) await Promise.resolve(ext.stop?.()).catch(() => {})
+    runtime.extensions.clear()
+  }
+
+  /** A running node's extension by name, typed by the caller. */
+  extension<T extends NodeExtension>(alias: string, name: string): T {
+    const ext = this.#byAlias.get(alias)?.extensions.get(name)
+    if (!ext) throw new NodeNotRunningError(alias)
+    return ext as T
+  }
+
   register(spec: NodeSpec, knownPeers: KnownPeers): NodeRuntime {
-    const runtime: NodeRuntime = { spec, knownPeers, dials: { inFlight: 0, max: 0 }, dhtPending: new Map() }
+    const runtime: NodeRuntime = { spec, extensions: new Map(), knownPeers, dials: { inFlight: 0, max: 0 }, dhtPending: new Map() }
     this.#byAlias.set(spec.alias, runtime)
     return runtime
   }

@@ -15,13 +15,23 @@ export function nodeActors(runtimes: NodeRuntimes) {
         signal.throwIfAborted()
       }
       runtime.handle = handle
+      try {
+        await runtimes.startExtensions(runtime)
+      } catch (err) {
+        await runtimes.stopExtensions(runtime)
+        runtime.handle = undefined
+        await handle.stop()
+        throw err
+      }
       return { peerId: handle.libp2p.peerId.toString(), addrs: handle.libp2p.getMultiaddrs().map(String) }
     }),
 
     stopNode: fromPromise<void, { alias: string }>(async ({ input }) => {
       const runtime = runtimes.get(input.alias)
-      const handle = runtime?.handle
-      if (runtime) runtime.handle = undefined
+      if (!runtime) return
+      await runtimes.stopExtensions(runtime)
+      const handle = runtime.handle
+      runtime.handle = undefined
       await handle?.stop()
     }),
 
