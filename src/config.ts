@@ -28,6 +28,16 @@ export const ConfigSchema = Type.Object(
     connectTries: Type.Integer({ minimum: 1, maximum: 100 }),
     connectRetryMs: Type.Integer({ minimum: 0 }),
     dialTimeoutMs: Type.Integer({ minimum: 100 }),
+    /** High watermark: above this many connections our pruner closes the lowest-value unprotected ones. */
+    maxConnections: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    /** What the pruner brings the connection count down to. */
+    lowWatermark: Type.Integer({ minimum: 0, maximum: 100_000 }),
+    /** Connections younger than this are never pruned (ms). */
+    pruneGraceMs: Type.Integer({ minimum: 0 }),
+    /** Default lifetime of a presence announcement (s). */
+    presenceTtlSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    topicMeshTimeoutMs: Type.Integer({ minimum: 0 }),
+    topicReprovideMs: Type.Integer({ minimum: 1000 }),
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
   },
   { additionalProperties: false },
@@ -65,6 +75,13 @@ export function defaultConfig(dataDir: string): Config {
     connectTries: 3,
     connectRetryMs: 1_000,
     dialTimeoutMs: 10_000,
+    maxConnections: 200,
+    lowWatermark: 150,
+    pruneGraceMs: 20_000,
+    presenceTtlSeconds: 300,
+    topicMeshTimeoutMs: 5_000,
+    // kad provider records live 48 h; renew well before
+    topicReprovideMs: 12 * 60 * 60 * 1000,
     logLevel: 'info',
   }
 }
@@ -167,6 +184,7 @@ export function validateConfig(value: unknown): Config {
       }
     }
   }
+  if (value.lowWatermark > value.maxConnections) throw new ConfigError(`lowWatermark ${value.lowWatermark} is above maxConnections ${value.maxConnections}`)
   if (value.portRangeEnd < value.port) throw new ConfigError(`portRangeEnd ${value.portRangeEnd} is below port ${value.port}`)
   return value
 }

@@ -1,10 +1,11 @@
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { type AnyActorRef, waitFor } from 'xstate'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ActivityLog } from './actors/activity-log.ts'
 import { enqueueDhtOp } from './actors/dht/dht-queue.ts'
 import { PeerControl } from './actors/peer/peer-control.ts'
+import { TopicsExtension } from './actors/topic/topics-extension.ts'
 import { type NodeSpec, NodeRuntimes, NodeNotRunningError, type SharedServices } from './actors/node/node-runtimes.ts'
 import { startSystem } from './actors/supervisor/system.ts'
 import type { Config } from './config.ts'
@@ -15,6 +16,9 @@ import { KnownPeers } from './p2p/known-peers.ts'
 import { Reputation } from './p2p/reputation.ts'
 import { Metrics } from './server/metrics.ts'
 import { VERSION } from './version.ts'
+
+/** Bijective base 26: 1 -> a, 26 -> z, 27 -> aa. */
+const letters = (n: number): string => (n <= 0 ? '' : letters(Math.floor((n - 1) / 26)) + String.fromCharCode(97 + ((n - 1) % 26)))
 
 export class NodeStartError extends Error {
   override name = 'NodeStartError'
@@ -38,6 +42,14 @@ export class Switchboard {
   ) {
     this.runtimes = new NodeRuntimes(services)
     this.system = startSystem(this.runtimes)
+    this.runtimes.addExtension(
+      'topics',
+      (runtime, runtimes) =>
+        new TopicsExtension(runtime, runtimes, () => this.nodeRef(runtime.spec.alias), {
+          meshTimeoutMs: config.topicMeshTimeoutMs,
+          reprovideMs: config.topicReprovideMs,
+        }),
+    )
     // a ban takes effect at once: every local node hangs up on the peer
     services.reputation.on('ban', (ban) => {
       services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
@@ -127,6 +139,23 @@ export class Switchboard {
       await waitFor(node, (s) => s.status !== 'active')
     }
     this.runtimes.delete(alias)
+  }
+
+  topics(alias: string): TopicsExtension {
+    return this.runtimes.extension<TopicsExtension>(alias, 'topics')
+  }
+
+  /** The next free session-peer alias: peer-b ... peer-z, peer-aa, ... (peer-a is the daemon's own). */
+  allocateAlias(): string {
+    for (let n = 2; ; n++) {
+      const alias = `peer-${letters(n)}`
+      if (!this.runtimes.get(alias)) return alias
+    }
+  }
+
+  /** The alias hosting `peerId`, if a local node of this daemon has that identity. */
+  aliasOfPeerId(peerId: string): string | undefined {
+    return this.runtimes.all().find((r) => peerIdFromPrivateKey(r.spec.privateKey).toString() === peerId)?.spec.alias
   }
 
   nodeRef(alias: string): AnyActorRef | undefined {

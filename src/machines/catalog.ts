@@ -8,6 +8,8 @@ import { peerMachine, peerPublicContext } from './peer/peer.machine.ts'
 import { PeerClientEventSchema } from './peer/peer.types.ts'
 import { peersMachine, peersPublicContext } from './peers/peers.machine.ts'
 import { PeersClientEventSchema } from './peers/peers.types.ts'
+import { topicMachine, topicPublicContext } from './topic/topic.machine.ts'
+import { TopicClientEventSchema } from './topic/topic.types.ts'
 import { supervisorMachine, supervisorPublicContext } from './supervisor/supervisor.machine.ts'
 import { SupervisorClientEventSchema } from './supervisor/supervisor.types.ts'
 
@@ -62,6 +64,14 @@ export const machineKinds: MachineKind[] = [
       'One remote peer as seen from one local node. An explicit connect tries a few times a fixed pause apart, then fails with lastError; a wanted peer (added with addpeers, or known with autoConnect) is retried with capped exponential backoff and jitter for as long as it stays wanted. Incoming connections move it too, and connectionType follows the best live connection (direct over webrtc over relay). A client disconnect holds it until the next connect.',
     project: peerPublicContext,
     clientEvents: PeerClientEventSchema,
+  },
+  {
+    kind: 'topic',
+    machine: topicMachine,
+    description:
+      "One GossipSub topic of one local node, shared by every connection subscribed to it (reference-counted). Joining subscribes; meshForming waits until a topic peer appears or the mesh timeout passes, never holding other requests; subscribed tracks joins and leaves from GossipSub's subscription events and disconnects (pushed as peerChange), provides the topic's CID on the DHT (renewed before it expires) and dials the providers it finds once; the last connection's release leaves.",
+    project: topicPublicContext,
+    clientEvents: TopicClientEventSchema,
   },
 ]
 

@@ -23,6 +23,8 @@ export function toRpcError(err: unknown): RpcError {
       return new RpcError(400, e.message)
     case 'UnknownPeerError':
       return new RpcError(404, e.message)
+    case 'TopicJoinError':
+      return new RpcError(500, e.message)
     case 'DhtOpCancelledError':
       return new RpcError(503, e.message)
     case 'DhtQueueFullError':

@@ -1,15 +1,16 @@
-import { createActor, sendParent, type ActorRefFrom } from 'xstate'
+import { createActor, type ActorRefFrom } from 'xstate'
 import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
 import { peerMachine } from '../../machines/peer/peer.machine.ts'
 import { peersMachine } from '../../machines/peers/peers.machine.ts'
-import { supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
-import type { SupervisorEvent } from '../../machines/supervisor/supervisor.types.ts'
+import { topicMachine } from '../../machines/topic/topic.machine.ts'
+import { reportStoppedToSupervisor, supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
 import { dhtActors } from '../dht/dht.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { peerActors } from '../peer/peer.actors.ts'
 import { watchPeersActor } from '../peer/peer-events.ts'
+import { topicActors } from '../topic/topic.actors.ts'
 import { ActorRegistry } from './actor-registry.ts'
 
 /** The machines with their real side effects bound: the one place where pure meets I/O. */
@@ -37,16 +38,11 @@ export function bindMachines(runtimes: NodeRuntimes) {
     },
   })
   const peers = peersMachine.provide({ actors: { peer } })
+  const topic = topicMachine.provide({ actors: topicActors(runtimes) })
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic },
     actions: {
-      reportStopped: sendParent(
-        (_, params: { alias: string; error?: string }): SupervisorEvent => ({
-          type: 'supervisor.nodeStopped',
-          alias: params.alias,
-          ...(params.error !== undefined ? { error: params.error } : {}),
-        }),
-      ),
+      reportStopped: reportStoppedToSupervisor,
     },
   })
   return supervisorMachine.provide({ actors: { node } })

@@ -1,6 +1,7 @@
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
 import { dhtMachine } from '../dht/dht.machine.ts'
 import { peersMachine, shardOf } from '../peers/peers.machine.ts'
+import { topicMachine } from '../topic/topic.machine.ts'
 import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -26,6 +27,7 @@ export const nodeMachine = setup({
     watchPeers: fromCallback<NodeEvent, { alias: string; backoff: NodeInput['backoff'] }>(() => () => {}),
     dht: dhtMachine,
     peers: peersMachine,
+    topic: topicMachine,
   },
   actions: {
     /** Told to the supervisor; bound with sendParent there, a no-op alone. */
@@ -42,6 +44,27 @@ export const nodeMachine = setup({
         },
       })
       enqueue.sendTo('dht', { type: 'dht.bootstrap' })
+    }),
+    ensureTopic: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'topics.ensure') return
+      const id = `topic:${event.topic}`
+      const child = self.getSnapshot().children[id]
+      if (child && child.getSnapshot().status === 'active') {
+        enqueue.sendTo(id, { type: 'topic.retain' })
+        return
+      }
+      // a topic that already left is replaced by a fresh actor
+      if (child) enqueue.stopChild(id)
+      enqueue.spawnChild('topic', {
+        id,
+        systemId: `topic:${context.alias}:${event.topic}`,
+        input: { alias: context.alias, topic: event.topic, meshTimeoutMs: event.meshTimeoutMs, reprovideMs: event.reprovideMs },
+      })
+    }),
+    releaseTopic: enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'topics.release') return
+      const id = `topic:${event.topic}`
+      if (self.getSnapshot().children[id]) enqueue.sendTo(id, { type: 'topic.release' })
     }),
     /** Hand a peer event to its shard, spawning the shard on first use. */
     routeToShard: enqueueActions(({ context, event, enqueue, self }) => {
@@ -76,6 +99,8 @@ export const nodeMachine = setup({
     running: {
       description: 'Listening; its DHT actor bootstraps and serves queued operations.',
       entry: 'spawnDht',
+      // the DHT lives only while running: a stop during starting has no DHT to tell
+      exit: sendTo('dht', { type: 'dht.stop' }),
       invoke: [
         { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
         { src: 'watchPeers', input: ({ context }) => ({ alias: context.alias, backoff: context.backoff }) },
@@ -83,6 +108,8 @@ export const nodeMachine = setup({
       on: {
         'peers.route': { actions: 'routeToShard' },
         'peers.release': { actions: 'routeToShard' },
+        'topics.ensure': { actions: 'ensureTopic' },
+        'topics.release': { actions: 'releaseTopic' },
         'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
         'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
         'node.stop': 'stopping',
@@ -91,7 +118,6 @@ export const nodeMachine = setup({
     },
     stopping: {
       description: 'Stopping the DHT (rejecting queued operations), then libp2p, Helia and the stores.',
-      entry: sendTo('dht', { type: 'dht.stop' }),
       invoke: {
         src: 'stopNode',
         input: ({ context }) => ({ alias: context.alias }),

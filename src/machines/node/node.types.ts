@@ -34,3 +34,6 @@ export type NodeEvent =
   | { type: 'node.connections'; count: number }
   | { type: 'node.crashed'; error: string }
   | PeersEvent
+  /** Subscribe one more connection: spawns the topic actor, or retains the running one. */
+  | { type: 'topics.ensure'; topic: string; meshTimeoutMs: number; reprovideMs: number }
+  | { type: 'topics.release'; topic: string }

@@ -3,9 +3,11 @@ import { actorsMethods } from './actors.methods.ts'
 import { dhtMethods } from './dht.methods.ts'
 import { nodeMethods } from './node.methods.ts'
 import { peersMethods } from './peers.methods.ts'
+import { pubsubMethods } from './pubsub.methods.ts'
+import { sessionMethods } from './session.methods.ts'
 
 /** Every method the WebSocket endpoint answers, by name. */
 export function allMethods(): Map<string, Method> {
-  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods, ...peersMethods] as Method[]
+  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods, ...peersMethods, ...sessionMethods, ...pubsubMethods] as Method[]
   return new Map(list.map((m) => [m.name, m]))
 }

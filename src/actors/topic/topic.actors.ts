@@ -1,0 +1,87 @@
+import type { PeerId } from '@libp2p/interface'
+import { type AnyActorRef, fromCallback, fromPromise } from 'xstate'
+import type { NodeContext } from '../../machines/node/node.types.ts'
+import type { TopicEvent } from '../../machines/topic/topic.types.ts'
+import { topicCid } from '../../p2p/topic-cid.ts'
+import { dhtOps } from '../dht/dht-ops.ts'
+import { enqueueDhtOp } from '../dht/dht-queue.ts'
+import type { NodeRuntimes } from '../node/node-runtimes.ts'
+
+/** The topic machine's side effects, bound to the live runtimes. */
+export function topicActors(runtimes: NodeRuntimes) {
+  return {
+    join: fromPromise<string[], { alias: string; topic: string }>(async ({ input }) => {
+      const pubsub = runtimes.handle(input.alias).libp2p.services.pubsub
+      pubsub.subscribe(input.topic)
+      return pubsub.getSubscribers(input.topic).map(String)
+    }),
+
+    leave: fromPromise<void, { alias: string; topic: string }>(async ({ input }) => {
+      runtimes.get(input.alias)?.handle?.libp2p.services.pubsub.unsubscribe(input.topic)
+    }),
+
+    watchTopic: fromCallback<TopicEvent, { alias: string; topic: string }>(({ input, sendBack }) => {
+      const libp2p = runtimes.handle(input.alias).libp2p
+      const pubsub = libp2p.services.pubsub
+      const onChange = (e: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>) => {
+        for (const s of e.detail.subscriptions) {
+          if (s.topic !== input.topic) continue
+          sendBack({ type: s.subscribe ? 'topic.peerJoined' : 'topic.peerLeft', peerId: e.detail.peerId.toString() })
+        }
+      }
+      // GossipSub drops a disconnected peer from its topics without a subscription event
+      const onDisconnect = (e: CustomEvent<PeerId>) => sendBack({ type: 'topic.peerLeft', peerId: e.detail.toString() })
+      pubsub.addEventListener('subscription-change', onChange as never)
+      libp2p.addEventListener('peer:disconnect', onDisconnect)
+      // subscribers that arrived between join and now
+      for (const p of pubsub.getSubscribers(input.topic)) sendBack({ type: 'topic.peerJoined', peerId: p.toString() })
+      return () => {
+        pubsub.removeEventListener('subscription-change', onChange as never)
+        libp2p.removeEventListener('peer:disconnect', onDisconnect)
+      }
+    }),
+
+    discover: fromCallback<TopicEvent, { alias: string; topic: string; reprovideMs: number }>(({ input, system }) => {
+      const controller = new AbortController()
+      const { signal } = controller
+      const { alias } = input
+      const dht = system.get(`dht:${alias}`) as AnyActorRef | undefined
+      const node = system.get(`node:${alias}`) as AnyActorRef | undefined
+      const libp2p = runtimes.handle(alias).libp2p
+      const { addressBook, activity } = runtimes.services
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const report = (err: unknown) => {
+        if (!signal.aborted) activity.add({ type: 'error', alias, message: `topic ${input.topic} discovery: ${(err as Error).message}` })
+      }
+      const provide = async () => {
+        const cid = await topicCid(input.topic)
+        if (!dht || signal.aborted) return
+        await enqueueDhtOp(runtimes, dht, alias, { kind: 'provide', key: cid.toString() }, (s) => dhtOps.provide(libp2p, cid, s), signal).catch(report)
+        if (!signal.aborted) timer = setTimeout(() => void provide(), input.reprovideMs)
+      }
+      const lookUp = async () => {
+        const cid = await topicCid(input.topic)
+        if (!dht || !node || signal.aborted) return
+        const providers = await enqueueDhtOp(runtimes, dht, alias, { kind: 'findProviders', key: cid.toString() }, (s) => dhtOps.findProviders(libp2p, cid, 20, s), signal).catch(
+          (err: unknown) => {
+            report(err)
+            return []
+          },
+        )
+        const backoff = (node.getSnapshot().context as NodeContext).backoff
+        for (const p of providers) {
+          if (signal.aborted) return
+          for (const addr of p.addrs) addressBook.add(addr, { peerId: p.peerId, source: 'dht' })
+          if (libp2p.getConnections().some((c) => c.remotePeer.toString() === p.peerId)) continue
+          node.send({ type: 'peers.route', peerId: p.peerId, spawn: true, input: { alias, peerId: p.peerId, backoff }, event: { type: 'peer.connect' } })
+        }
+      }
+      void provide()
+      void lookUp()
+      return () => {
+        controller.abort(new Error(`topic ${input.topic} left`))
+        clearTimeout(timer)
+      }
+    }),
+  }
+}

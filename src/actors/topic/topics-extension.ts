@@ -1,0 +1,116 @@
+import { type AnyActorRef, waitFor } from 'xstate'
+import type { TopicContext, TopicEmitted } from '../../machines/topic/topic.types.ts'
+import type { NodeExtension, NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
+
+/** Whoever receives a topic's pushes: one WebSocket connection. */
+export interface TopicListener {
+  push(method: string, params: unknown): void
+}
+
+export class TopicJoinError extends Error {
+  override name = 'TopicJoinError'
+}
+
+export interface TopicSettings {
+  meshTimeoutMs: number
+  reprovideMs: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * A node's topics as its connections see them: which connection listens to which topic, message
+ * delivery as topicData, and the topic actors' peerChange events as pushes. The topic actors hold
+ * the state; this holds only who to tell.
+ */
+export class TopicsExtension implements NodeExtension {
+  readonly #listeners = new Map<string, Set<TopicListener>>()
+  readonly #watched = new WeakSet<AnyActorRef>()
+  readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string }; type: string }>) => void
+
+  constructor(
+    private readonly runtime: NodeRuntime,
+    private readonly runtimes: NodeRuntimes,
+    private readonly node: () => AnyActorRef | undefined,
+    private readonly settings: TopicSettings,
+  ) {
+    this.#onMessage = (e) => this.#deliver(e.detail)
+    this.#pubsub.addEventListener('message', this.#onMessage as never)
+  }
+
+  get #pubsub() {
+    return this.runtimes.handle(this.runtime.spec.alias).libp2p.services.pubsub
+  }
+
+  #actor(topic: string): AnyActorRef | undefined {
+    return this.node()?.system.get(`topic:${this.runtime.spec.alias}:${topic}`) as AnyActorRef | undefined
+  }
+
+  #deliver(msg: { topic: string; data: Uint8Array; from?: { toString(): string }; type: string }): void {
+    const listeners = this.#listeners.get(msg.topic)
+    if (!listeners || listeners.size === 0) return
+    const from = msg.type === 'signed' && msg.from ? msg.from.toString() : ''
+    let data: unknown
+    try {
+      data = JSON.parse(decoder.decode(msg.data))
+    } catch {
+      // p2p-webapp peers publish JSON; anything else is a peer misbehaving
+      if (from) this.runtimes.services.reputation.violation(from, 'malformed-frame', 5)
+      return
+    }
+    for (const l of listeners) l.push('topicData', { topic: msg.topic, peerid: from, data })
+  }
+
+  /** Subscribe one connection; resolves once the topic actor has joined (mesh formed or timed out). */
+  async subscribe(topic: string, listener: TopicListener, signal?: AbortSignal): Promise<void> {
+    let set = this.#listeners.get(topic)
+    if (set?.has(listener)) return
+    if (!set) this.#listeners.set(topic, (set = new Set()))
+    set.add(listener)
+    const node = this.node()
+    node?.send({ type: 'topics.ensure', topic, meshTimeoutMs: this.settings.meshTimeoutMs, reprovideMs: this.settings.reprovideMs })
+    const ref = this.#actor(topic)
+    if (!ref) {
+      set.delete(listener)
+      throw new TopicJoinError(`topic ${topic}: no topic actor (is the node running?)`)
+    }
+    if (!this.#watched.has(ref)) {
+      this.#watched.add(ref)
+      ref.on('topic.peerChange', (e: TopicEmitted) => {
+        for (const l of this.#listeners.get(e.topic) ?? []) l.push('peerChange', { topic: e.topic, peerid: e.peerId, joined: e.joined })
+      })
+    }
+    const snap = await waitFor(ref, (s) => s.status !== 'active' || s.matches({ joined: 'subscribed' }) || s.matches('leaving'), signal ? { signal } : {})
+    if (!snap.matches({ joined: 'subscribed' })) {
+      set.delete(listener)
+      throw new TopicJoinError(`topic ${topic}: ${(snap.context as TopicContext).lastError ?? 'could not join'}`)
+    }
+  }
+
+  /** Returns false when this connection was not subscribed to the topic. */
+  unsubscribe(topic: string, listener: TopicListener): boolean {
+    const set = this.#listeners.get(topic)
+    if (!set?.delete(listener)) return false
+    if (set.size === 0) this.#listeners.delete(topic)
+    this.node()?.send({ type: 'topics.release', topic })
+    return true
+  }
+
+  isSubscribed(topic: string, listener: TopicListener): boolean {
+    return this.#listeners.get(topic)?.has(listener) ?? false
+  }
+
+  async publish(topic: string, data: unknown): Promise<void> {
+    await this.#pubsub.publish(topic, encoder.encode(JSON.stringify(data)))
+  }
+
+  listPeers(topic: string): string[] {
+    return this.#pubsub.getSubscribers(topic).map(String)
+  }
+
+  stop(): void {
+    this.runtime.handle?.libp2p.services.pubsub.removeEventListener('message', this.#onMessage as never)
+    this.#listeners.clear()
+  }
+}

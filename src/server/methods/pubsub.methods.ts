@@ -1,0 +1,51 @@
+import { Type } from '@sinclair/typebox'
+import { defineMethod, type MethodContext } from '../method.ts'
+import { badRequest, notFound } from '../rpc-error.ts'
+
+const TOPIC_MAX_BYTES = 1024
+const TopicParam = Type.String({ minLength: 1 })
+
+/** A topic name from a client: 1 byte to 1 KiB of UTF-8. */
+function topicName(topic: string): string {
+  if (Buffer.byteLength(topic) > TOPIC_MAX_BYTES) throw badRequest(`topic: longer than ${TOPIC_MAX_BYTES} bytes`)
+  return topic
+}
+
+const topics = (ctx: MethodContext) => ctx.sb.topics(ctx.session.boundAlias())
+
+/** p2p-webapp's topic calls: subscribe, publish, unsubscribe, listpeers. */
+export const pubsubMethods = [
+  defineMethod({
+    name: 'subscribe',
+    params: Type.Object({ topic: TopicParam }),
+    handler: async ({ topic }, ctx) => {
+      const ext = topics(ctx)
+      const name = topicName(topic)
+      if (!ext.isSubscribed(name, ctx.session)) ctx.session.onClose(() => void ext.unsubscribe(name, ctx.session))
+      await ext.subscribe(name, ctx.session, ctx.signal)
+      return null
+    },
+  }),
+  defineMethod({
+    name: 'unsubscribe',
+    params: Type.Object({ topic: TopicParam }),
+    handler: ({ topic }, ctx) => {
+      if (!topics(ctx).unsubscribe(topicName(topic), ctx.session)) throw notFound(`not subscribed to topic ${JSON.stringify(topic.slice(0, 100))}`)
+      return null
+    },
+  }),
+  defineMethod({
+    name: 'publish',
+    params: Type.Object({ topic: TopicParam, data: Type.Unknown() }),
+    handler: async ({ topic, data }, ctx) => {
+      if (data === undefined) throw badRequest('data: missing (any JSON value)')
+      await topics(ctx).publish(topicName(topic), data)
+      return null
+    },
+  }),
+  defineMethod({
+    name: 'listpeers',
+    params: Type.Object({ topic: TopicParam }),
+    handler: ({ topic }, ctx) => ({ peers: topics(ctx).listPeers(topicName(topic)) }),
+  }),
+]
