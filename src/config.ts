@@ -36,8 +36,28 @@ export const ConfigSchema = Type.Object(
     pruneGraceMs: Type.Integer({ minimum: 0 }),
     /** Default lifetime of a presence announcement (s). */
     presenceTtlSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    rateLimitBurst: Type.Integer({ minimum: 1 }),
+    rateLimitPerSecond: Type.Integer({ minimum: 1 }),
     topicMeshTimeoutMs: Type.Integer({ minimum: 0 }),
     topicReprovideMs: Type.Integer({ minimum: 1000 }),
+    /** Topic that hears {"type":"p2p-webapp-file-update","peer"} after each directory change of a subscribed peer; '' for none. */
+    fileUpdateNotifyTopic: Type.String({ maxLength: 1024 }),
+    /** getfile: how long local blocks and bitswap may make no progress before the fallback peer is asked (ms). */
+    getFileTimeoutMs: Type.Integer({ minimum: 10 }),
+    /** getfile: how long the fallback peer's whole reply may take (ms). */
+    getFileFallbackTimeoutMs: Type.Integer({ minimum: 100 }),
+    /** listfiles of another peer: how long its reply may take (ms). */
+    listFilesTimeoutMs: Type.Integer({ minimum: 100 }),
+    /** Largest /p2p-webapp/1.0.0 reply frame read or written (bytes). */
+    fileFrameMaxBytes: Type.Integer({ minimum: 65_536, maximum: 1 << 30 }),
+    /** A directory larger than this (estimated encoded bytes) becomes a HAMT shard. */
+    fileShardSplitThresholdBytes: Type.Integer({ minimum: 256 }),
+    /** Direct messages: how long a message is retried while its peer is unreachable before `delivered: false` (ms). */
+    messageRetryWindowMs: Type.Integer({ minimum: 100 }),
+    /** Direct messages: an outbound stream with nothing in flight is closed after this long (ms). */
+    messageIdleMs: Type.Integer({ minimum: 100 }),
+    /** Direct messages waiting for one remote peer (all protocols); beyond it `send` answers 429. */
+    messageQueueLimit: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
   },
   { additionalProperties: false },
@@ -79,9 +99,21 @@ export function defaultConfig(dataDir: string): Config {
     lowWatermark: 150,
     pruneGraceMs: 20_000,
     presenceTtlSeconds: 300,
+    // per WebSocket connection: generous for apps, a wall for floods
+    rateLimitBurst: 2_000,
+    rateLimitPerSecond: 1_000,
     topicMeshTimeoutMs: 5_000,
     // kad provider records live 48 h; renew well before
     topicReprovideMs: 12 * 60 * 60 * 1000,
+    fileUpdateNotifyTopic: '',
+    getFileTimeoutMs: 3_000,
+    getFileFallbackTimeoutMs: 30_000,
+    listFilesTimeoutMs: 30_000,
+    fileFrameMaxBytes: 32 * 1024 * 1024,
+    fileShardSplitThresholdBytes: 262_144,
+    messageRetryWindowMs: 60_000,
+    messageIdleMs: 30_000,
+    messageQueueLimit: 1000,
     logLevel: 'info',
   }
 }

@@ -3,8 +3,14 @@ import type { PrivateKey } from '@libp2p/interface'
 import { type AnyActorRef, waitFor } from 'xstate'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ActivityLog } from './actors/activity-log.ts'
+import { startAddressBookUpkeep } from './actors/address-book-upkeep.ts'
 import { enqueueDhtOp } from './actors/dht/dht-queue.ts'
+import { FILES_EXTENSION, filesExtension } from './actors/files/files.ts'
 import { PeerControl } from './actors/peer/peer-control.ts'
+import { PresenceFeed } from './actors/presence/presence-feed.ts'
+import { presenceExtension } from './actors/presence/presence.extension.ts'
+import { protectionExtension } from './actors/protection/protection.extension.ts'
+import { libp2pMaxConnections } from './actors/protection/watermarks.ts'
 import { TopicsExtension } from './actors/topic/topics-extension.ts'
 import { type NodeSpec, NodeRuntimes, NodeNotRunningError, type SharedServices } from './actors/node/node-runtimes.ts'
 import { startSystem } from './actors/supervisor/system.ts'
@@ -33,6 +39,9 @@ export class Switchboard {
   readonly metrics = new Metrics()
   readonly system
   readonly peers = new PeerControl(this)
+  /** Each local node's online peers as they change, for presence.update pushes. */
+  readonly presence = new PresenceFeed()
+  readonly #stopUpkeep: () => void
   readonly version = VERSION
 
   private constructor(
@@ -42,6 +51,7 @@ export class Switchboard {
   ) {
     this.runtimes = new NodeRuntimes(services)
     this.system = startSystem(this.runtimes)
+    this.#stopUpkeep = startAddressBookUpkeep(services.addressBook, this.runtimes, 60_000, log)
     this.runtimes.addExtension(
       'topics',
       (runtime, runtimes) =>
@@ -50,6 +60,9 @@ export class Switchboard {
           reprovideMs: config.topicReprovideMs,
         }),
     )
+    this.runtimes.addExtension(FILES_EXTENSION, filesExtension(this))
+    this.runtimes.addExtension('protection', protectionExtension(this))
+    this.runtimes.addExtension('presence', presenceExtension(this.presence, { defaultTtlSeconds: config.presenceTtlSeconds }))
     // a ban takes effect at once: every local node hangs up on the peer
     services.reputation.on('ban', (ban) => {
       services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
@@ -92,6 +105,8 @@ export class Switchboard {
 
   /** Start a local node under the supervisor and wait until it runs; a node that fails throws its reason. */
   async startNode(alias: string, privateKey: PrivateKey, opts: { persistent: boolean; storageDir?: string }): Promise<NodeContext> {
+    // nodes without storage keep their blocks in the persistent node's store: one store per daemon
+    const sharedBlocks = this.runtimes.all().find((r) => r.spec.storageDir !== undefined)?.handle?.blockstore
     const spec: NodeSpec = {
       alias,
       privateKey,
@@ -101,7 +116,9 @@ export class Switchboard {
       dhtProtocol: this.config.dhtProtocol,
       allowPrivateAddresses: this.config.allowLoopbackAddresses,
       denyPeer: (peerId) => this.denyPeer(alias, peerId.toString()),
+      maxConnections: libp2pMaxConnections(this.config.maxConnections),
       ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),
+      ...(opts.storageDir === undefined && sharedBlocks !== undefined ? { blockstore: sharedBlocks } : {}),
     }
     const knownPeers = opts.persistent ? await KnownPeers.load(join(this.config.dataDir, `known-peers.${alias}.json`), this.log) : KnownPeers.inMemory()
     this.runtimes.register(spec, knownPeers)
@@ -188,6 +205,7 @@ export class Switchboard {
 
   /** Stop every node, then the supervisor. */
   async shutdown(): Promise<void> {
+    this.#stopUpkeep()
     this.supervisor.send({ type: 'supervisor.shutdown' })
     await waitFor(this.supervisor, (s) => s.value === 'stopped', { timeout: 30_000 }).catch(() => {})
     await new Promise((resolve) => setImmediate(resolve))
