@@ -129,6 +129,8 @@ export const dhtMachine = setup({
       on: {
         'dht.enqueue': [{ guard: 'queueFull', actions: 'rejectFull' }, { actions: ['enqueue', 'drain'] }],
         'dht.opSettled': { actions: ['settle', 'drain'] },
+        // cancelling a running operation frees its slot for the next queued one
+        'dht.cancel': { actions: ['cancelOne', 'drain'] },
         'dht.bootstrap': 'bootstrapping',
       },
     },

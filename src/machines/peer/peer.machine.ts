@@ -69,7 +69,7 @@ export const peerMachine = setup({
         autoConnect: event.autoConnect ?? context.autoConnect,
         known: event.known ?? context.known,
         ticket: event.ticket ?? context.ticket,
-        addedAt: context.addedAt ?? (event.known ? context.since : null),
+        addedAt: context.addedAt ?? (event.known ? (event.at ?? context.since) : null),
       }
     }),
     setAdded: assign({ added: ({ context, event }) => (event.type === 'peer.setAdded' ? event.added : context.added) }),
@@ -140,6 +140,8 @@ export const peerMachine = setup({
         ],
       },
       on: {
+        // a client's connect during an automatic dial turns it into an explicit one, with its tries
+        'peer.connect': { actions: 'startExplicit' },
         'peer.connected': { target: 'connected', actions: 'recordConnected' },
         'peer.disconnect': { target: 'disconnected', actions: 'hold' },
         'peer.setAdded': { actions: 'setAdded' },
@@ -149,6 +151,7 @@ export const peerMachine = setup({
       description: 'An explicit connect failed a try; the next try follows after a fixed pause.',
       after: { explicitRetry: 'connecting' },
       on: {
+        'peer.connect': { actions: 'startExplicit' },
         'peer.connected': { target: 'connected', actions: 'recordConnected' },
         'peer.disconnect': { target: 'disconnected', actions: 'hold' },
         'peer.setAdded': { actions: 'setAdded' },
@@ -204,11 +207,12 @@ export const peerMachine = setup({
       on: { 'peer.disconnected': { actions: 'recordDisconnected' } },
     },
     failed: {
-      description: 'An explicit connect gave up after its tries; lastError says why.',
+      description: 'An explicit connect gave up after its tries; lastError says why. Becoming wanted (added, or known with autoConnect) dials again.',
+      always: { guard: 'wanted', target: 'connecting' },
       on: {
         'peer.connect': { target: 'connecting', actions: 'startExplicit' },
         'peer.connected': { target: 'connected', actions: 'recordConnected' },
-        'peer.setAdded': [{ guard: ({ event }) => event.added, target: 'connecting', actions: 'setAdded' }, { actions: 'setAdded' }],
+        'peer.setAdded': { actions: 'setAdded' },
       },
     },
   },

@@ -64,7 +64,8 @@ export type PeerEvent =
   | { type: 'peer.connected'; connectionType: ConnectionType; at: number }
   | { type: 'peer.connectionType'; connectionType: ConnectionType }
   | { type: 'peer.disconnected'; at: number }
-  | { type: 'peer.update'; name?: string; autoConnect?: boolean; known?: boolean; ticket?: string }
+  /** `at` dates `addedAt` when the update makes the peer known for the first time. */
+  | { type: 'peer.update'; name?: string; autoConnect?: boolean; known?: boolean; ticket?: string; at?: number }
   | { type: 'peer.setAdded'; added: boolean }
   | { type: 'peer.syncStarted' }
   | { type: 'peer.syncFinished'; at: number }

@@ -1,8 +1,18 @@
-import { assign, enqueueActions, setup } from 'xstate'
+import { assign, enqueueActions, sendParent, setup } from 'xstate'
 import { nodeMachine } from '../node/node.machine.ts'
+import type { NodeContext, NodeEvent } from '../node/node.types.ts'
 import type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisor.types.ts'
 
 const nodeId = (alias: string) => `node:${alias}`
+
+/** What a node binds to its `reportStopped` slot to tell this supervisor it has stopped or failed. */
+export const reportStoppedToSupervisor = sendParent<NodeContext, NodeEvent, { alias: string; error?: string }, SupervisorEvent, NodeEvent>(
+  (_, params) => ({
+    type: 'supervisor.nodeStopped',
+    alias: params.alias,
+    ...(params.error !== undefined ? { error: params.error } : {}),
+  }),
+)
 
 /**
  * The root of the actor tree: starts and stops local nodes, restarts a crashed one up to
