@@ -1,12 +1,11 @@
 import '../shims.ts'
 import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
 import { ConfigError, resolveConfig } from '../config.ts'
-import { startDaemon } from '../daemon.ts'
 import { VERSION } from '../version.ts'
 import { HELP, parseCli, UsageError } from './options.ts'
 
 async function main(argv: string[]): Promise<number> {
-  let cli
+  let cli: ReturnType<typeof parseCli>
   try {
     cli = parseCli(argv)
   } catch (err) {
@@ -28,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
   const config = await resolveConfig(cli.flags)
+  // loaded only to start: help and usage errors answer without loading libp2p
+  const { startDaemon } = await import('../daemon.ts')
   const daemon = await startDaemon(config)
   const info = daemon.sb.nodeInfo('peer-a')
   const lines = [

@@ -72,7 +72,7 @@ function integer(name: string, value: string | undefined): number | undefined {
 
 /** Parse argv (without node and script); unknown flags and bad values throw UsageError. */
 export function parseCli(argv: string[]): ParsedCli {
-  let parsed
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: typeof CLI_OPTIONS }>>
   try {
     parsed = parseArgs({
       args: argv,

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Switchboard } from '../switchboard.ts'
 import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
 import { dashboardPage } from './dashboard.ts'
+import { httpFilesPlugin } from './http-files.ts'
 import { allMethods } from './methods/index.ts'
 import { type Gauge, renderPrometheus } from './metrics.ts'
 import { Session } from './ws-session.ts'
@@ -20,6 +21,7 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
   const sessions = new Set<Session>()
 
   await app.register(websocket, { options: { maxPayload: sb.config.maxFrameBytes } })
+  await app.register(httpFilesPlugin, { sb, token })
 
   app.get('/health', async () => ({ status: 'ok', version: sb.version, nodes: sb.runtimes.aliases().length }))
 

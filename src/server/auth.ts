@@ -7,7 +7,14 @@ function cookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim())
+      } catch {
+        // a malformed escape is a wrong token, not a server error
+        return undefined
+      }
+    }
   }
   return undefined
 }
@@ -15,7 +22,8 @@ function cookie(header: string | undefined, name: string): string | undefined {
 /** The token a request presents: Authorization bearer, `token` query parameter, or our cookie. */
 export function presentedToken(req: FastifyRequest): string | undefined {
   const auth = req.headers.authorization
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim()
+  // the scheme is case-insensitive (RFC 9110)
+  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim()
   const q = (req.query as Record<string, unknown> | undefined)?.token
   if (typeof q === 'string') return q
   return cookie(req.headers.cookie, TOKEN_COOKIE)

@@ -10,7 +10,7 @@ export class Metrics {
   }
 }
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 
 export interface Gauge {
   name: string
@@ -27,7 +27,7 @@ export function renderPrometheus(gauges: Gauge[]): string {
     for (const s of g.samples) {
       const labels = s.labels
         ? `{${Object.entries(s.labels)
-            .map(([k, v]) => `${k}="${escape(v)}"`)
+            .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
             .join(',')}}`
         : ''
       lines.push(`${g.name}${labels} ${s.value}`)

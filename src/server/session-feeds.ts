@@ -4,7 +4,7 @@ import type { Session } from './ws-session.ts'
 
 /**
  * The pushes every bound connection gets without asking: `peer.state` on every change of one of
- * its local peer's remote-peer actors, and the `activity` feed.
+ * its local peer's remote-peer actors, the `activity` feed, and `presence.update`.
  */
 export function startFeeds(session: Session, sb: Switchboard, alias: string): () => void {
   const prefix = `peer:${alias}:`
@@ -16,8 +16,10 @@ export function startFeeds(session: Session, sb: Switchboard, alias: string): ()
     const { alias: _local, ...push } = a
     session.push('activity', push)
   })
+  const stopPresence = sb.presence.listen(alias, (online) => session.push('presence.update', { online }))
   return () => {
     stopPeers()
     stopActivity()
+    stopPresence()
   }
 }

@@ -1,8 +1,10 @@
+import { setMaxListeners } from 'node:events'
 import type { WebSocket } from 'ws'
 import type { Switchboard } from '../switchboard.ts'
-import { check, errorResponse, RequestSchema, response } from './envelope.ts'
+import { check, errorResponse, MAX_FRAME_DEPTH, nestedDeeperThan, RequestSchema, response } from './envelope.ts'
 import type { Method } from './method.ts'
 import { badRequest, conflict, toRpcError } from './rpc-error.ts'
+import { TokenBucket } from './rate-limit.ts'
 import { startFeeds } from './session-feeds.ts'
 
 /** Socket send buffer above which pushes wait in our own bounded queue instead. */
@@ -22,6 +24,7 @@ export class Session {
   readonly #queue: string[] = []
   /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
   readonly subscriptions = new Map<string, () => void>()
+  readonly #bucket: TokenBucket
   #pushCounter = 0
   #nextSubscription = 1
 
@@ -30,10 +33,20 @@ export class Session {
     readonly sb: Switchboard,
     readonly methods: Map<string, Method>,
   ) {
+    this.#bucket = new TokenBucket(sb.config.rateLimitBurst, sb.config.rateLimitPerSecond)
     socket.on('message', (data, isBinary) => {
+      if (!this.#bucket.take()) {
+        // answered without parsing: a flood must cost as little as possible
+        this.sb.metrics.countRequest('(rate-limited)', 429)
+        const id = isBinary ? null : /"requestid"\s*:\s*(-?\d+)/.exec(data.toString('utf8', 0, 256))?.[1]
+        this.#reply(errorResponse(id ? Number(id) : null, 429, 'rate limited: too many requests on this connection'))
+        return
+      }
       void this.#onFrame(isBinary ? null : data.toString())
     })
     socket.on('close', () => void this.close())
+    // every in-flight request of this socket listens to its close: many at once is normal, not a leak
+    setMaxListeners(0, this.#controller.signal)
   }
 
   get signal(): AbortSignal {
@@ -59,6 +72,13 @@ export class Session {
 
   /** Run `fn` when the socket closes (unsubscribe, stop a session peer). */
   onClose(fn: () => void | Promise<void>): void {
+    // a handler that resumes after the socket closed (e.g. `peer` past an await) still gets cleaned up
+    if (this.#controller.signal.aborted) {
+      void Promise.resolve()
+        .then(fn)
+        .catch(() => {})
+      return
+    }
     this.#cleanups.push(fn)
   }
 
@@ -87,7 +107,7 @@ export class Session {
 
   #flush(): void {
     while (this.#queue.length > 0 && this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
-      const frame = this.#queue.shift()!
+      const frame = this.#queue.shift() as string
       this.socket.send(frame, () => this.#flush())
     }
   }
@@ -110,6 +130,7 @@ export class Session {
       if (parsed !== null && typeof parsed === 'object' && Number.isInteger((parsed as { requestid?: unknown }).requestid)) {
         requestid = (parsed as { requestid: number }).requestid
       }
+      if (nestedDeeperThan(parsed, MAX_FRAME_DEPTH)) throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
       const req = check(RequestSchema, parsed, 'frame')
       const m = this.methods.get(req.method)
       // one label for every unknown name keeps /metrics bounded whatever clients send
