@@ -1,7 +1,9 @@
 import './shims.ts'
+import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
+import { writeFileAtomic } from './p2p/atomic-file.ts'
 import { lockDataDir, loadOrCreateToken } from './p2p/data-dir.ts'
 import { loadOrCreateIdentity } from './p2p/identity.ts'
 import { buildApp } from './server/app.ts'
@@ -59,6 +61,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
     const origin = `http://${hostForUrl}:${port}`
     const running = sb
+    // tells `switchboard call` and `status` where this daemon listens
+    const runFile = join(config.dataDir, 'daemon.json')
+    await writeFileAtomic(runFile, `${JSON.stringify({ pid: process.pid, origin, port, peerId: node.peerId })}\n`)
     let closing: Promise<void> | undefined
     return {
       sb: running,
@@ -72,6 +77,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         closing ??= (async () => {
           await app.close()
           await running.shutdown()
+          await unlink(runFile).catch(() => {})
           await unlock()
         })()
         return closing

@@ -21,6 +21,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`)
     return 0
   }
+  if (cli.command === 'call' || cli.command === 'status') {
+    const { runCall, runStatus } = await import('./call.ts')
+    const dataDir = (await resolveConfig({ ...cli.flags })).dataDir
+    return cli.command === 'call' ? runCall(dataDir, cli.method as string, cli.params) : runStatus(dataDir)
+  }
   // listen before starting: a signal during start-up stops the daemon once it is up, never half-way
   const stopRequested = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))

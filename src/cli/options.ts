@@ -9,6 +9,8 @@ export const HELP = `Usage: switchboard <command> [options]
 
 Commands:
   start                     run the daemon (the default)
+  status                    ask the running daemon for its peer, addresses and actors
+  call <method> [params]    send one WebSocket request to the running daemon; params is JSON
   help                      show this help
 
 Options:
@@ -31,8 +33,11 @@ Precedence: flags > environment > <dataDir>/config.json > defaults.
 `
 
 export interface ParsedCli {
-  command: 'start' | 'help' | 'version'
+  command: 'start' | 'status' | 'call' | 'help' | 'version'
   flags: Partial<Config>
+  /** For `call`: the method and its params. */
+  method?: string
+  params?: unknown
 }
 
 /** Every flag the CLI accepts (node:util parseArgs form); HELP documents each of them. */
@@ -70,6 +75,21 @@ function integer(name: string, value: string | undefined): number | undefined {
   return Number(value)
 }
 
+function parseCall(positionals: string[], dataDir: string | undefined): ParsedCli {
+  const [, method, json, extra] = positionals
+  if (method === undefined) throw new UsageError('call needs a method, e.g. switchboard call node.info')
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)} (quote the params JSON)`)
+  let params: unknown = {}
+  if (json !== undefined) {
+    try {
+      params = JSON.parse(json)
+    } catch (err) {
+      throw new UsageError(`params is not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  return { command: 'call', method, params, flags: dataDir !== undefined ? { dataDir } : {} }
+}
+
 /** Parse argv (without node and script); unknown flags and bad values throw UsageError. */
 export function parseCli(argv: string[]): ParsedCli {
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: typeof CLI_OPTIONS }>>
@@ -88,8 +108,10 @@ export function parseCli(argv: string[]): ParsedCli {
   if (values.version) return { command: 'version', flags: {} }
   const command = positionals[0] ?? 'start'
   if (command === 'help') return { command: 'help', flags: {} }
-  if (command !== 'start') throw new UsageError(`unknown command ${JSON.stringify(command)}`)
+  if (command === 'call') return parseCall(positionals, values['data-dir'])
+  if (command !== 'start' && command !== 'status') throw new UsageError(`unknown command ${JSON.stringify(command)}`)
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`)
+  if (command === 'status') return { command, flags: values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {} }
   const policy = values['unknown-peers']
   if (policy !== undefined && policy !== 'allow' && policy !== 'reject') {
     throw new UsageError(`--unknown-peers expects allow or reject, got ${JSON.stringify(policy)}`)

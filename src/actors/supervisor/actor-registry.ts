@@ -60,6 +60,7 @@ export class ActorRegistry {
     if (entry && entry.ref !== ref) {
       // a restarted actor under the same id: the old one is gone
       this.#entries.delete(systemId)
+      this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
       entry = undefined
     }
     const next: ActorSnapshot = {
@@ -73,6 +74,8 @@ export class ActorRegistry {
       seq: entry ? entry.snapshot.seq : 0,
     }
     if (entry && sameView(entry.snapshot, next)) return
+    // an actor already reported stopped can still emit its last snapshot (e.g. when its parent stops it): do not resurrect it
+    if (!entry && snap.status !== 'active') return
     next.seq += 1
     if (!entry) {
       this.#entries.set(systemId, { ref, snapshot: next })
