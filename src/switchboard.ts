@@ -6,6 +6,7 @@ import { ActivityLog } from './actors/activity-log.ts'
 import { startAddressBookUpkeep } from './actors/address-book-upkeep.ts'
 import { enqueueDhtOp } from './actors/dht/dht-queue.ts'
 import { FILES_EXTENSION, filesExtension } from './actors/files/files.ts'
+import { messagingExtension } from './actors/messaging/messaging-extension.ts'
 import { PeerControl } from './actors/peer/peer-control.ts'
 import { PresenceFeed } from './actors/presence/presence-feed.ts'
 import { presenceExtension } from './actors/presence/presence.extension.ts'
@@ -61,6 +62,7 @@ export class Switchboard {
         }),
     )
     this.runtimes.addExtension(FILES_EXTENSION, filesExtension(this))
+    this.runtimes.addExtension('messaging', messagingExtension(this))
     this.runtimes.addExtension('protection', protectionExtension(this))
     this.runtimes.addExtension('presence', presenceExtension(this.presence, { defaultTtlSeconds: config.presenceTtlSeconds }))
     // a ban takes effect at once: every local node hangs up on the peer

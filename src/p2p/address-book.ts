@@ -39,8 +39,8 @@
 import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
 import { type ParsedAddress, isPeerIdString, tryParseAddress } from './address-group.ts'
 
-export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing'
-export const ADDRESS_SOURCES: readonly AddressSource[] = ['identify', 'dht', 'dial', 'manual', 'pairing']
+export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing' | 'presence'
+export const ADDRESS_SOURCES: readonly AddressSource[] = ['identify', 'dht', 'dial', 'manual', 'pairing', 'presence']
 
 /** A snapshot of one entry; mutating it does not change the book. */
 export interface AddressEntry {

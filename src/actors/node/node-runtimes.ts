@@ -1,4 +1,5 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Blockstore } from 'interface-blockstore'
 import type { AddressBook } from '../../p2p/address-book.ts'
 import type { KnownPeers } from '../../p2p/known-peers.ts'
 import type { NodeHandle } from '../../p2p/node-factory.ts'
@@ -22,8 +23,12 @@ export interface NodeSpec {
   mdns: boolean
   dhtProtocol: string
   storageDir?: string
+  /** A blockstore shared with the daemon's persistent node (see node-factory NodeOptions). */
+  blockstore?: Blockstore
   allowPrivateAddresses: boolean
   denyPeer?: (peerId: PeerId) => boolean
+  /** libp2p's own connection limit, above our pruner's high watermark. */
+  maxConnections?: number
 }
 
 /** A per-node service (files, messaging, topics...): built when the node starts, stopped before it stops. */

@@ -5,6 +5,7 @@ import type { ConnectionType, PeerContext, PeerEvent } from '../../machines/peer
 import type { NodeContext } from '../../machines/node/node.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import { NodeNotRunningError } from '../node/node-runtimes.ts'
+import { dialSettled } from './peer.actors.ts'
 
 export interface ConnectResult {
   success: boolean
@@ -58,14 +59,18 @@ export class PeerControl {
   async connect(alias: string, peerId: string, signal?: AbortSignal): Promise<ConnectResult> {
     const ref = this.route(alias, peerId, { type: 'peer.connect' }, true)
     if (!ref) throw new UnknownPeerError(`no actor for peer ${peerId}`)
-    const snap = await waitFor(
+    await waitFor(
       ref,
       (s) => s.status !== 'active' || s.matches('connected') || s.matches('failed') || s.matches('backoff') || s.matches('disconnected'),
       signal ? { signal } : {},
     )
+    // libp2p reports the connection before the dial settles, and a peer that refuses us closes it
+    // only then: the answer is the dial's outcome together with the state after it
+    const dialError = await dialSettled(this.sb.runtimes.get(alias), peerId)
+    const snap = ref.getSnapshot()
     const ctx = snap.context as PeerContext
-    if (snap.matches('connected')) return { success: true, connectionType: ctx.connectionType }
-    return { success: false, connectionType: 'none', error: ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}` }
+    if (snap.matches('connected') && dialError === undefined) return { success: true, connectionType: ctx.connectionType }
+    return { success: false, connectionType: 'none', error: dialError?.message ?? ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}` }
   }
 
   async connectMany(alias: string, peerIds: string[], concurrency: number, signal?: AbortSignal): Promise<Record<string, ConnectResult>> {
@@ -78,13 +83,14 @@ export class PeerControl {
     const ref = this.ref(alias, peerId)
     if (!ref) throw new UnknownPeerError(`unknown peer ${peerId}`)
     ref.send({ type: 'peer.disconnect' })
-    await waitFor(ref, (s) => s.status !== 'active' || !s.matches('disconnecting'))
+    // a peer that is neither known nor added loses its actor once disconnected: that is done too
+    await waitFor(ref, (s) => s.status !== 'active' || !s.matches('disconnecting')).catch(() => undefined)
   }
 
   update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): AnyActorRef {
     const exists = this.ref(alias, peerId) !== undefined
     if (!exists && changes.known !== true) throw new UnknownPeerError(`unknown peer ${peerId}; pass known: true to remember it`)
-    const ref = this.route(alias, peerId, { type: 'peer.update', ...changes }, true)
+    const ref = this.route(alias, peerId, { type: 'peer.update', ...changes, at: Date.now() }, true)
     if (!ref) throw new UnknownPeerError(`unknown peer ${peerId}`)
     return ref
   }

@@ -5,9 +5,13 @@ import { badRequest, notFound } from '../rpc-error.ts'
 const TOPIC_MAX_BYTES = 1024
 const TopicParam = Type.String({ minLength: 1 })
 
-/** A topic name from a client: 1 byte to 1 KiB of UTF-8. */
+/** Topics the daemon itself runs on (presence); clients may publish to none and subscribe to none. */
+export const RESERVED_TOPIC_PREFIX = 'switchboard/'
+
+/** A topic name from a client: 1 byte to 1 KiB of UTF-8, outside the reserved prefix. */
 function topicName(topic: string): string {
   if (Buffer.byteLength(topic) > TOPIC_MAX_BYTES) throw badRequest(`topic: longer than ${TOPIC_MAX_BYTES} bytes`)
+  if (topic.startsWith(RESERVED_TOPIC_PREFIX)) throw badRequest(`topic: names starting with ${RESERVED_TOPIC_PREFIX} are reserved for the daemon`)
   return topic
 }
 

@@ -1,0 +1,384 @@
+import '../src/shims.ts'
+import { rm } from 'node:fs/promises'
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
+import websocket from '@fastify/websocket'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import Fastify from 'fastify'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
+import { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import type { Config } from '../src/config.ts'
+import { type Daemon, startDaemon } from '../src/daemon.ts'
+import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
+import { Switchboard } from '../src/switchboard.ts'
+import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
+import { fmt, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+
+/**
+ * WebSocket RPC and start-up figures: node.info round trips (one socket sequential and pipelined,
+ * many sockets at once) against a plain Fastify+ws server answering the same frame, and the time a
+ * daemon joining a 5-node loopback network takes to reach dhtReady against raw js-libp2p.
+ */
+
+const PLAN = {
+  warmup: 2_000,
+  sequential: 5_000,
+  pipelined: 20_000,
+  window: 64,
+  sockets: 100,
+  perSocket: 200,
+}
+/** Whole load runs per server; the table shows the median of each figure. */
+const RPC_REPEATS = 3
+/** 5-node networks built per side; rounds alternate Switchboard and raw so both see the same machine state. */
+const DHT_ROUNDS = 5
+const NETWORK_SIZE = 5
+const READY_TIMEOUT_MS = 30_000
+const LOAD_ROLE = 'ws-rpc-load'
+
+type LoadPlan = typeof PLAN
+interface Target {
+  url: string
+  token?: string
+}
+interface LoadStats {
+  calls: number
+  p50: number
+  p99: number
+  rps: number
+}
+interface LoadResult {
+  sequential: LoadStats
+  pipelined: LoadStats
+  fanout: LoadStats
+}
+
+// ---- load generator (runs in a worker thread so the server under test keeps its own event loop) ----
+
+/** Every client issues `perClient` node.info calls with `inFlight` outstanding at a time; latencies from send to result. */
+async function drive(clients: SwitchboardClient[], perClient: number, inFlight: number): Promise<LoadStats> {
+  const latencies: number[] = []
+  const started = performance.now()
+  await Promise.all(
+    clients.flatMap((client) => {
+      let issued = 0
+      return Array.from({ length: inFlight }, async () => {
+        while (issued < perClient) {
+          issued += 1
+          const t = performance.now()
+          await client.call('node.info')
+          latencies.push(performance.now() - t)
+        }
+      })
+    }),
+  )
+  const wallMs = performance.now() - started
+  return { calls: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (wallMs / 1000) }
+}
+
+async function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
+  const connect = () => SwitchboardClient.connect(target.url, target.token ? { token: target.token } : {})
+  const one = await connect()
+  await drive([one], plan.warmup, 16)
+  const sequential = await drive([one], plan.sequential, 1)
+  const pipelined = await drive([one], plan.pipelined, plan.window)
+  await one.close()
+  const many = await Promise.all(Array.from({ length: plan.sockets }, connect))
+  const fanout = await drive(many, plan.perSocket, 1)
+  await Promise.all(many.map((c) => c.close()))
+  return { sequential, pipelined, fanout }
+}
+
+/** Run the load in a worker thread; tsx must be registered there by hand (workers do not inherit --import on Node 20). */
+function loadInWorker(target: Target, plan: LoadPlan): Promise<LoadResult> {
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
+  const self = JSON.stringify(import.meta.url)
+  const boot = `import(${tsx}).then(({ register }) => { register(); return import(${self}) })`
+  const worker = new Worker(boot, { eval: true, workerData: { role: LOAD_ROLE, target, plan } })
+  return new Promise<LoadResult>((resolve, reject) => {
+    worker.once('message', (result: LoadResult) => {
+      resolve(result)
+      void worker.terminate()
+    })
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`load worker exited with code ${code} before reporting`)))
+  })
+}
+
+// ---- RPC servers under test ----
+
+/** The baseline: Fastify + @fastify/websocket parsing each frame and answering with the same result, no envelope checks. */
+async function rawEchoServer(result: unknown): Promise<{ url: string; close: () => Promise<void> }> {
+  const app = Fastify({ logger: false })
+  await app.register(websocket)
+  app.get('/ws', { websocket: true }, (socket) => {
+    socket.on('message', (data) => {
+      const { requestid } = JSON.parse(data.toString()) as { requestid: number }
+      socket.send(JSON.stringify({ requestid, isresponse: true, result }))
+    })
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return { url: `ws://127.0.0.1:${port}/ws`, close: () => app.close() }
+}
+
+/** Per scenario, the median of each figure over the repeats: one run on a shared 2-core box is noisy. */
+function medianOfRuns(runs: LoadResult[]): LoadResult {
+  const pick = (key: keyof LoadResult): LoadStats => ({
+    calls: runs[0]?.[key].calls ?? 0,
+    p50: median(runs.map((r) => r[key].p50)),
+    p99: median(runs.map((r) => r[key].p99)),
+    rps: median(runs.map((r) => r[key].rps)),
+  })
+  return { sequential: pick('sequential'), pipelined: pick('pipelined'), fanout: pick('fanout') }
+}
+
+async function rpcFigures(): Promise<{ sb: LoadResult; raw: LoadResult }> {
+  const daemon = await startTestDaemon()
+  let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
+  try {
+    echo = await rawEchoServer(daemon.sb.nodeInfo('peer-a'))
+    const sb: LoadResult[] = []
+    const raw: LoadResult[] = []
+    // alternate the two servers so drift on the machine touches both alike
+    for (let i = 0; i < RPC_REPEATS; i++) {
+      sb.push(await loadInWorker({ url: daemon.wsUrl, token: daemon.token }, PLAN))
+      raw.push(await loadInWorker({ url: echo.url }, PLAN))
+    }
+    return { sb: medianOfRuns(sb), raw: medianOfRuns(raw) }
+  } finally {
+    await echo?.close()
+    await daemon.destroy()
+  }
+}
+
+// ---- start-up to dhtReady ----
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * startDaemon only hands back its Switchboard once HTTP listens, and the DHT may be ready before
+ * that; catching the instance as it starts its node lets us watch the registry from the beginning.
+ * Returns the function that removes the hook if it has not fired.
+ */
+function onNextSwitchboard(fn: (sb: Switchboard) => void): () => void {
+  const original = Switchboard.prototype.startNode
+  const restore = () => {
+    Switchboard.prototype.startNode = original
+  }
+  Switchboard.prototype.startNode = function (this: Switchboard, ...args: Parameters<Switchboard['startNode']>) {
+    restore()
+    fn(this)
+    return original.apply(this, args)
+  }
+  return restore
+}
+
+/** Start a daemon; `upMs` is when startDaemon resolved, `readyMs` when its dht actor entered 'ready', both from the call. */
+async function startDaemonTimed(config: Config): Promise<{ daemon: Daemon; upMs: number; readyMs: Promise<number> }> {
+  const t0 = performance.now()
+  let restore = () => {}
+  const readyMs = new Promise<number>((resolve) => {
+    restore = onNextSwitchboard((sb) => {
+      const stop = sb.registry.listen((change) => {
+        if (change.type === 'snapshot' && change.snapshot.systemId === 'dht:peer-a' && change.snapshot.value === 'ready') {
+          stop()
+          resolve(performance.now() - t0)
+        }
+      })
+    })
+  })
+  try {
+    const daemon = await startDaemon(config)
+    return { daemon, upMs: performance.now() - t0, readyMs }
+  } finally {
+    restore()
+  }
+}
+
+function dialable(addrs: string[], peerId: string): string {
+  const addr = addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/')) ?? addrs[0]
+  if (addr === undefined) throw new Error('seed node has no listen address')
+  return addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`
+}
+
+/** One Switchboard network: a seed daemon, then NETWORK_SIZE-1 daemons bootstrapping from it, one after another. */
+async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> {
+  const daemons: Array<{ daemon: Daemon; dir: string }> = []
+  const up: number[] = []
+  const ready: number[] = []
+  try {
+    const seedDir = await tempDir('sb-bench-')
+    const seed = await startDaemonTimed(testConfig(seedDir))
+    daemons.push({ daemon: seed.daemon, dir: seedDir })
+    // the seed has nobody to bootstrap from: its readiness waits for the first joiner, so it is not timed
+    const seedAddr = dialable(seed.daemon.sb.nodeInfo('peer-a').addrs, seed.daemon.peerId)
+    for (let i = 1; i < NETWORK_SIZE; i++) {
+      const dir = await tempDir('sb-bench-')
+      const joined = await startDaemonTimed(testConfig(dir, { bootstrap: [seedAddr] }))
+      daemons.push({ daemon: joined.daemon, dir })
+      up.push(joined.upMs)
+      ready.push(await withTimeout(joined.readyMs, 'dhtReady'))
+    }
+  } finally {
+    for (const { daemon, dir } of daemons.reverse()) {
+      await daemon.close().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  return { up, ready }
+}
+
+/** The plain-library equivalent: TCP, Noise, Yamux, identify and a server-mode Kademlia DHT on our protocol. */
+function rawNode(protocol: string): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol, clientMode: false, peerInfoMapper: passthroughMapper }),
+    },
+  })
+}
+
+function routingTableFilled(node: Libp2p): Promise<void> {
+  const table = routingTableOf(node as unknown as SwitchboardLibp2p)
+  if (!table) return Promise.reject(new Error('kad-dht routing table not found'))
+  if (table.size > 0) return Promise.resolve()
+  return new Promise((resolve) => {
+    const onAdd = () => {
+      table.removeEventListener('peer:add', onAdd)
+      resolve()
+    }
+    table.addEventListener('peer:add', onAdd)
+  })
+}
+
+/** One raw network; a joiner is timed from createLibp2p to its routing table holding a peer, dialling the seed itself. */
+async function rawNetwork(protocol: string): Promise<number[]> {
+  const nodes: Libp2p[] = []
+  const ready: number[] = []
+  try {
+    const seed = await rawNode(protocol)
+    nodes.push(seed)
+    const seedAddr = multiaddr(dialable(seed.getMultiaddrs().map(String), seed.peerId.toString()))
+    for (let i = 1; i < NETWORK_SIZE; i++) {
+      const t0 = performance.now()
+      const node = await rawNode(protocol)
+      nodes.push(node)
+      const filled = routingTableFilled(node)
+      await node.dial(seedAddr)
+      await withTimeout(filled, 'raw routing table > 0')
+      ready.push(performance.now() - t0)
+    }
+  } finally {
+    for (const node of nodes.reverse()) await Promise.resolve(node.stop()).catch(() => {})
+  }
+  return ready
+}
+
+async function dhtFigures(): Promise<{ up: number[]; ready: number[]; raw: number[] }> {
+  const protocol = testConfig('/unused').dhtProtocol
+  const up: number[] = []
+  const ready: number[] = []
+  const raw: number[] = []
+  for (let round = 0; round < DHT_ROUNDS; round++) {
+    const sb = await switchboardNetwork()
+    up.push(...sb.up)
+    ready.push(...sb.ready)
+    raw.push(...(await rawNetwork(protocol)))
+  }
+  return { up, ready, raw }
+}
+
+// ---- report ----
+
+const ms = (n: number) => fmt(n, n < 1 ? 3 : n < 100 ? 2 : 0)
+const ratio = (a: number, b: number) => `${fmt(a / b, 2)}×`
+
+function rpcTable({ sb, raw }: { sb: LoadResult; raw: LoadResult }): string {
+  const scenarios: Array<[keyof LoadResult, string]> = [
+    ['sequential', '1 socket, sequential'],
+    ['pipelined', `1 socket, ${PLAN.window} in flight`],
+    ['fanout', `${PLAN.sockets} sockets, 1 in flight each`],
+  ]
+  return markdownTable(
+    ['node.info', 'Calls', 'p50 ms', 'p99 ms', 'req/s', 'raw p50 ms', 'raw p99 ms', 'raw req/s', 'req/s raw/Switchboard'],
+    scenarios.map(([key, label]) => [
+      label,
+      fmt(sb[key].calls, 0),
+      ms(sb[key].p50),
+      ms(sb[key].p99),
+      fmt(sb[key].rps, 0),
+      ms(raw[key].p50),
+      ms(raw[key].p99),
+      fmt(raw[key].rps, 0),
+      ratio(raw[key].rps, sb[key].rps),
+    ]),
+  )
+}
+
+function dhtTable({ up, ready, raw }: { up: number[]; ready: number[]; raw: number[] }): string {
+  const row = (label: string, xs: number[]) => [label, xs.length, ms(Math.min(...xs)), ms(median(xs)), ms(Math.max(...xs))]
+  return [
+    markdownTable(
+      ['Joining a 5-node loopback network', 'Samples', 'min ms', 'median ms', 'max ms'],
+      [
+        row('Switchboard: startDaemon call → resolved', up),
+        row('Switchboard: startDaemon call → dht actor ready', ready),
+        row('raw js-libp2p: createLibp2p → routing table > 0', raw),
+      ],
+    ),
+    '',
+    `Switchboard/raw (median to DHT ready): **${ratio(median(ready), median(raw))}**`,
+  ].join('\n')
+}
+
+export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult }; dht: { up: number[]; ready: number[]; raw: number[] } }> {
+  process.stdout.write('ws-rpc: node.info load (Switchboard, then raw Fastify+ws)...\n')
+  const rpc = await rpcFigures()
+  process.stdout.write(`ws-rpc: ${DHT_ROUNDS} rounds of ${NETWORK_SIZE}-node networks (Switchboard, then raw libp2p)...\n`)
+  const dht = await dhtFigures()
+  const body = [
+    '### node.info over WebSocket',
+    '',
+    `Client: the typed SwitchboardClient in a worker thread; server in the main thread. ${fmt(PLAN.warmup, 0)} warm-up calls first. Median of ${RPC_REPEATS} runs per server, alternating.`,
+    'raw = Fastify + @fastify/websocket parsing each frame and answering with the same node.info result (no envelope validation, no method dispatch, no metrics).',
+    '',
+    rpcTable(rpc),
+    '',
+    '### Start to dhtReady',
+    '',
+    `${DHT_ROUNDS} rounds; each starts a seed, then ${NETWORK_SIZE - 1} nodes one after another, each bootstrapping from the seed.`,
+    'Switchboard: in-process startDaemon (identity, token, LevelDB + fs blockstore, libp2p + Helia + gossipsub + bitswap, Fastify) with a loopback test config.',
+    'raw: createLibp2p with TCP, Noise, Yamux, identify, ping and kad-dht (same protocol, server mode, passthroughMapper), in-memory stores, then one dial to the seed.',
+    '',
+    dhtTable(dht),
+  ].join('\n')
+  await publish('ws-rpc', body)
+  return { rpc, dht }
+}
+
+if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
+  const { target, plan } = workerData as { target: Target; plan: LoadPlan }
+  // a rejection here surfaces as the worker's 'error' event in the main thread
+  void runLoad(target, plan).then((result) => parentPort?.postMessage(result))
+} else {
+  runIfMain(import.meta.url, run)
+}
