@@ -1,0 +1,234 @@
+import '../src/shims.ts'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { startTestDaemon } from '../test/support/daemon.ts'
+import { teachAddress } from '../test/support/peers.ts'
+import { fmt, markdownTable, percentile, publish, runIfMain } from './machine.ts'
+
+/**
+ * Direct messages with end-to-end acks: two daemons on loopback, a WebSocket client on each; A's
+ * client sends 1 KiB messages to B and times each from `send` to its `ack` push (B's daemon pushed
+ * `peerData` to B's client and acked over libp2p). Baseline: two plain js-libp2p nodes (TCP, Noise,
+ * Yamux), one stream, length-prefixed 1 KiB frames, the receiver echoing a 4-byte ack frame.
+ */
+
+const PLAN = {
+  warmup: 500,
+  /** One message at a time: latency without queueing. */
+  sequential: 2_000,
+  /** Messages with up to `window` in flight: throughput, and latency under load. */
+  pipelined: 20_000,
+  window: 256,
+}
+const PROTOCOL = '/bench/messages/1.0.0'
+const PAYLOAD = 'x'.repeat(1024)
+const ACK_TIMEOUT_MS = 60_000
+
+interface Figures {
+  messages: number
+  /** send -> ack, ms */
+  latencies: Float64Array
+  seconds: number
+}
+
+/** A sender that resolves each message when its ack arrives. */
+interface Sender {
+  send(n: number): Promise<void>
+  close(): Promise<void>
+  /** After the run: throws if what the receiver saw does not match the acks. */
+  check?(): void
+}
+
+/** Run `count` sends with at most `window` unacknowledged at once. */
+async function drive(sender: Sender, count: number, window: number): Promise<Figures> {
+  const latencies = new Float64Array(count)
+  let next = 0
+  const started = performance.now()
+  const worker = async () => {
+    while (next < count) {
+      const n = next++
+      const t0 = performance.now()
+      await sender.send(n)
+      latencies[n] = performance.now() - t0
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(window, count) }, worker))
+  return { messages: count, latencies, seconds: (performance.now() - started) / 1000 }
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no ack within ${ACK_TIMEOUT_MS} ms`)), ACK_TIMEOUT_MS)
+    }),
+  ])
+}
+
+// ---- Switchboard ---------------------------------------------------------------------------
+
+async function switchboardSender(): Promise<Sender> {
+  // the per-connection request limit (1,000/s by default) would cap the figure at itself
+  const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
+  const [a, b] = await Promise.all([startTestDaemon(unlimited), startTestDaemon(unlimited)])
+  teachAddress(a, b)
+  const [ca, cb] = (await Promise.all([a.client(), b.client()])) as [SwitchboardClient, SwitchboardClient]
+  await Promise.all([ca.call('start', { protocol: PROTOCOL }), cb.call('start', { protocol: PROTOCOL })])
+  let received = 0
+  cb.on('peerData', () => {
+    received += 1
+  })
+  const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+  ca.on<{ ack: number; delivered: boolean; error?: string }>('ack', ({ ack, delivered, error }) => {
+    const w = waiting.get(ack)
+    waiting.delete(ack)
+    if (delivered) w?.resolve()
+    else w?.reject(new Error(`message ${ack} not delivered: ${error}`))
+  })
+  let ackNo = 0
+  return {
+    send() {
+      const ack = ackNo++
+      const acked = new Promise<void>((resolve, reject) => waiting.set(ack, { resolve, reject }))
+      return withTimeout(
+        ca.call('send', { peer: b.peerId, protocol: PROTOCOL, data: PAYLOAD, ack }).then(() => acked),
+        `switchboard message ${ack}`,
+      )
+    },
+    async close() {
+      await Promise.all([a.destroy(), b.destroy()])
+    },
+    check() {
+      if (received !== ackNo) throw new Error(`B's client saw ${received} of ${ackNo} acknowledged messages`)
+    },
+  }
+}
+
+// ---- raw js-libp2p -------------------------------------------------------------------------
+
+function rawNode(): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
+}
+
+async function rawSender(): Promise<Sender> {
+  const [a, b] = await Promise.all([rawNode(), rawNode()])
+  await b.handle(PROTOCOL, async (stream) => {
+    const lp = lpStream(stream)
+    try {
+      while (true) {
+        const frame = await lp.read()
+        // echo the message's sequence number (its first 4 bytes) as the ack
+        await lp.write(frame.subarray(0, 4))
+      }
+    } catch {
+      // the sender closed the stream
+    }
+  })
+  await a.dial(b.getMultiaddrs()[0] as never)
+  const stream = await a.dialProtocol(b.peerId, PROTOCOL)
+  const lp = lpStream(stream)
+  const waiting = new Map<number, () => void>()
+  void (async () => {
+    try {
+      while (true) {
+        const ack = await lp.read()
+        const n = ack.getUint32(0)
+        waiting.get(n)?.()
+        waiting.delete(n)
+      }
+    } catch {
+      // closed at the end of the run
+    }
+  })()
+  const payload = new TextEncoder().encode(PAYLOAD)
+  return {
+    send(n: number) {
+      const frame = new Uint8Array(4 + payload.length)
+      new DataView(frame.buffer).setUint32(0, n)
+      frame.set(payload, 4)
+      const acked = new Promise<void>((resolve) => waiting.set(n, resolve))
+      return withTimeout(
+        lp.write(frame).then(() => acked),
+        `raw message ${n}`,
+      )
+    },
+    async close() {
+      await stream.close().catch(() => {})
+      await Promise.all([a.stop(), b.stop()])
+    },
+  }
+}
+
+// ---- run -----------------------------------------------------------------------------------
+
+interface Side {
+  sequential: Figures
+  pipelined: Figures
+}
+
+async function measure(make: () => Promise<Sender>): Promise<Side> {
+  const sender = await make()
+  try {
+    // the raw sender numbers messages itself; the Switchboard one ignores the number
+    let offset = 0
+    const numbered: Sender = { send: (n) => sender.send(offset + n), close: () => sender.close() }
+    await drive(numbered, PLAN.warmup, 32)
+    offset += PLAN.warmup
+    const sequential = await drive(numbered, PLAN.sequential, 1)
+    offset += PLAN.sequential
+    const pipelined = await drive(numbered, PLAN.pipelined, PLAN.window)
+    sender.check?.()
+    return { sequential, pipelined }
+  } finally {
+    await sender.close()
+  }
+}
+
+const rate = (f: Figures) => f.messages / f.seconds
+
+function row(label: string, sb: Figures, raw: Figures): (string | number)[] {
+  return [
+    label,
+    fmt(sb.messages, 0),
+    fmt(percentile(sb.latencies, 50), 3),
+    fmt(percentile(sb.latencies, 99), 3),
+    fmt(rate(sb), 0),
+    fmt(percentile(raw.latencies, 50), 3),
+    fmt(percentile(raw.latencies, 99), 3),
+    fmt(rate(raw), 0),
+    `${fmt(rate(raw) / rate(sb), 2)}×`,
+  ]
+}
+
+export async function run(): Promise<{ switchboard: Side; raw: Side }> {
+  process.stdout.write('messages: Switchboard direct messages with acks...\n')
+  const switchboard = await measure(switchboardSender)
+  process.stdout.write('messages: raw js-libp2p stream with echo acks...\n')
+  const raw = await measure(rawSender)
+  const table = markdownTable(
+    ['1 KiB messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'msg/s raw/Switchboard'],
+    [row('one at a time', switchboard.sequential, raw.sequential), row(`${PLAN.window} in flight`, switchboard.pipelined, raw.pipelined)],
+  )
+  const body = [
+    '### Direct messages with acks',
+    '',
+    `Switchboard: two in-process daemons on loopback, a WebSocket client on each, in the same process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first. The per-connection request rate limit is lifted for the run.`,
+    'raw: two plain js-libp2p nodes (TCP, Noise, Yamux) in the same process, one stream, 1 KiB length-prefixed frames; the receiver answers each with a 4-byte ack frame. No WebSocket, no JSON, no retries or ordering bookkeeping.',
+    '',
+    table,
+  ].join('\n')
+  await publish('messages', body)
+  return { switchboard, raw }
+}
+
+runIfMain(import.meta.url, run)
