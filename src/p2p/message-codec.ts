@@ -113,12 +113,13 @@ export function messageFrameDecoder(maxFrameBytes = MAX_MESSAGE_FRAME_BYTES): Le
 /** Longest application protocol id accepted from a client. */
 export const MAX_PROTOCOL_ID_LENGTH = 256
 // visible ASCII only: multistream-select ends ids with a newline, and ids are compared byte for byte
-const PROTOCOL_ID = /^\/[\x21-\x7e]*$/
+// go-libp2p takes any string, and p2p-webapp apps use plain names like "chat": visible ASCII is enough
+const PROTOCOL_ID = /^[\x21-\x7e]+$/
 
-/** A client's protocol id: starts with '/', at most 256 visible ASCII characters; otherwise a 400 naming `field`. */
+/** A client's protocol id: 1 to 256 visible ASCII characters; otherwise a 400 naming `field`. */
 export function checkProtocolId(value: string, field = 'protocol'): string {
   if (value.length === 0) throw new InvalidInputError(field, 'must not be empty')
   if (value.length > MAX_PROTOCOL_ID_LENGTH) throw new InvalidInputError(field, `is ${value.length} characters long, over the limit of ${MAX_PROTOCOL_ID_LENGTH}`)
-  if (!PROTOCOL_ID.test(value)) throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 64))} must start with '/' and hold only visible ASCII characters`)
+  if (!PROTOCOL_ID.test(value)) throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 64))} must hold only visible ASCII characters (no spaces)`)
   return value
 }

@@ -61,8 +61,9 @@ describe('direct-message wire frames', () => {
   })
 
   it('accepts protocol ids apps use and refuses the rest, naming the field', () => {
-    for (const ok of ['/chat/1.0.0', '/a', '/x-y_z/2.1.0/~!', `/${'a'.repeat(255)}`]) expect(checkProtocolId(ok)).toBe(ok)
-    for (const bad of ['', 'chat/1.0.0', '/with space', '/tab\t', '/nl\n', '/ünicode', `/${'a'.repeat(256)}`]) {
+    // p2p-webapp apps use plain names such as "chat" as well as libp2p-style ids
+    for (const ok of ['/chat/1.0.0', 'chat', 'chat/1.0.0', '/a', '/x-y_z/2.1.0/~!', `/${'a'.repeat(255)}`]) expect(checkProtocolId(ok)).toBe(ok)
+    for (const bad of ['', '/with space', '/tab\t', '/nl\n', '/ünicode', `/${'a'.repeat(256)}`]) {
       expect(() => checkProtocolId(bad), JSON.stringify(bad)).toThrow(/^protocol: /)
     }
   })

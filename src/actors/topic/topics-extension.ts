@@ -26,6 +26,8 @@ const decoder = new TextDecoder()
  */
 export class TopicsExtension implements NodeExtension {
   readonly #listeners = new Map<string, Set<TopicListener>>()
+  /** Listeners told the topic's current peers, who from then on get every peerChange. */
+  readonly #peerWatchers = new Map<string, Set<TopicListener>>()
   readonly #watched = new WeakSet<AnyActorRef>()
   readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string }; type: string }>) => void
 
@@ -64,9 +66,9 @@ export class TopicsExtension implements NodeExtension {
 
   /** Subscribe one connection; resolves once the topic actor has joined (mesh formed or timed out). */
   async subscribe(topic: string, listener: TopicListener, signal?: AbortSignal): Promise<void> {
-    let set = this.#listeners.get(topic)
-    if (set?.has(listener)) return
-    if (!set) this.#listeners.set(topic, (set = new Set()))
+    const set = this.#listeners.get(topic) ?? new Set<TopicListener>()
+    if (set.has(listener)) return
+    this.#listeners.set(topic, set)
     set.add(listener)
     const node = this.node()
     node?.send({ type: 'topics.ensure', topic, meshTimeoutMs: this.settings.meshTimeoutMs, reprovideMs: this.settings.reprovideMs })
@@ -78,14 +80,22 @@ export class TopicsExtension implements NodeExtension {
     if (!this.#watched.has(ref)) {
       this.#watched.add(ref)
       ref.on('topic.peerChange', (e: TopicEmitted) => {
-        for (const l of this.#listeners.get(e.topic) ?? []) l.push('peerChange', { topic: e.topic, peerid: e.peerId, joined: e.joined })
+        for (const l of this.#peerWatchers.get(e.topic) ?? []) l.push('peerChange', { topic: e.topic, peerid: e.peerId, joined: e.joined })
       })
     }
-    const snap = await waitFor(ref, (s) => s.status !== 'active' || s.matches({ joined: 'subscribed' }) || s.matches('leaving'), signal ? { signal } : {})
+    // a leaving actor that this subscription retained joins again, so wait through it
+    const snap = await waitFor(ref, (s) => s.status !== 'active' || s.matches({ joined: 'subscribed' }), signal ? { signal } : {})
     if (!snap.matches({ joined: 'subscribed' })) {
       set.delete(listener)
       throw new TopicJoinError(`topic ${topic}: ${(snap.context as TopicContext).lastError ?? 'could not join'}`)
     }
+    if (!set.has(listener)) return // unsubscribed while joining
+    // as p2p-webapp's monitor does, peers already on the topic are announced as joined; read and
+    // registered in one synchronous step so no change is pushed twice or missed
+    for (const peerId of (ref.getSnapshot().context as TopicContext).peers) listener.push('peerChange', { topic, peerid: peerId, joined: true })
+    const watchers = this.#peerWatchers.get(topic) ?? new Set<TopicListener>()
+    this.#peerWatchers.set(topic, watchers)
+    watchers.add(listener)
   }
 
   /** Returns false when this connection was not subscribed to the topic. */
@@ -93,6 +103,9 @@ export class TopicsExtension implements NodeExtension {
     const set = this.#listeners.get(topic)
     if (!set?.delete(listener)) return false
     if (set.size === 0) this.#listeners.delete(topic)
+    const watchers = this.#peerWatchers.get(topic)
+    watchers?.delete(listener)
+    if (watchers?.size === 0) this.#peerWatchers.delete(topic)
     this.node()?.send({ type: 'topics.release', topic })
     return true
   }
@@ -112,5 +125,6 @@ export class TopicsExtension implements NodeExtension {
   stop(): void {
     this.runtime.handle?.libp2p.services.pubsub.removeEventListener('message', this.#onMessage as never)
     this.#listeners.clear()
+    this.#peerWatchers.clear()
   }
 }

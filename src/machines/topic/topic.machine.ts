@@ -29,6 +29,7 @@ export const topicMachine = setup({
   guards: {
     hasPeers: ({ context }) => context.peers.length > 0,
     lastRef: ({ context }) => context.refs <= 1,
+    noRefs: ({ context }) => context.refs === 0,
   },
   actions: {
     peerJoined: enqueueActions(({ context, event, enqueue }) => {
@@ -54,11 +55,15 @@ export const topicMachine = setup({
       invoke: {
         src: 'join',
         input: ({ context }) => ({ alias: context.alias, topic: context.topic }),
-        onDone: {
-          target: 'joined',
-          // peers already subscribed before we joined count as present, without a join push
-          actions: assign({ peers: ({ event }) => event.output }),
-        },
+        onDone: [
+          // every connection released while the join was in flight: leave again at once
+          { guard: 'noRefs', target: 'leaving' },
+          {
+            target: 'joined',
+            // peers already subscribed count as present without an event: the topics extension announces them to each subscriber
+            actions: assign({ peers: ({ event }) => event.output }),
+          },
+        ],
         onError: { target: 'left', actions: assign({ lastError: ({ event }) => errorMessage(event.error) }) },
       },
       on: { 'topic.retain': { actions: 'retain' }, 'topic.release': { actions: 'release' } },
@@ -89,14 +94,14 @@ export const topicMachine = setup({
       },
     },
     leaving: {
-      description: 'The last connection left: unsubscribing and stopping DHT advertisement.',
+      description: 'The last connection left: unsubscribing and stopping DHT advertisement. A connection that subscribes meanwhile makes it join again once left.',
       invoke: {
         src: 'leave',
         input: ({ context }) => ({ alias: context.alias, topic: context.topic }),
-        onDone: 'left',
+        onDone: [{ guard: 'noRefs', target: 'left' }, { target: 'joining', actions: assign({ peers: [], meshTimedOut: false }) }],
         onError: { target: 'left', actions: assign({ lastError: ({ event }) => errorMessage(event.error) }) },
       },
-      // a subscribe racing the leave is answered by a fresh actor once this one is gone
+      on: { 'topic.retain': { actions: 'retain' }, 'topic.release': { actions: 'release' } },
     },
     left: { description: 'Unsubscribed; the actor is released by its node.', type: 'final' },
   },

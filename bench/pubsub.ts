@@ -1,0 +1,220 @@
+import '../src/shims.ts'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { startTestDaemon } from '../test/support/daemon.ts'
+import { fmt, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+
+/**
+ * Topic messages, 1 KiB each: two daemons on loopback, a WebSocket client on each; A's client calls
+ * `publish` and each message is timed until B's client gets its `topicData` push. Baseline: two plain
+ * js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub) with the same payload, timed from
+ * `publish` to B's `message` event. Everything runs in this one process, both sides alike.
+ */
+
+const PLAN = {
+  warmup: 300,
+  /** One message at a time: latency without queueing. */
+  sequential: 1_000,
+  /** Up to `window` messages published but not yet arrived: throughput, and latency under load. */
+  pipelined: 10_000,
+  window: 64,
+}
+/** Whole runs per side, alternating; the table shows the median of each figure. */
+const REPEATS = 3
+const TOPIC = 'bench-pubsub'
+const PAYLOAD_BYTES = 1024
+const ARRIVAL_TIMEOUT_MS = 60_000
+
+/** Message `n` as a 1 KiB JSON string, its number first so the receiver can tell which arrived. */
+const payload = (n: number) => `${n}:`.padEnd(PAYLOAD_BYTES, 'x')
+
+interface Figures {
+  messages: number
+  p50: number
+  p99: number
+  perSecond: number
+}
+
+/** One publisher and one subscriber, ready to go. */
+interface Pair {
+  publish(n: number): Promise<void>
+  /** Calls `fn` with the number of every message the subscriber receives. */
+  onArrival(fn: (n: number) => void): void
+  close(): Promise<void>
+}
+
+/** Publish `count` messages numbered from `first`, at most `window` not yet arrived at once; each timed from publish to arrival. */
+async function drive(pair: Pair, arrivals: Map<number, () => void>, first: number, count: number, window: number): Promise<Figures> {
+  const latencies = new Float64Array(count)
+  let next = 0
+  const started = performance.now()
+  const worker = async () => {
+    while (next < count) {
+      const i = next++
+      const n = first + i
+      let timer: NodeJS.Timeout | undefined
+      const arrived = new Promise<void>((resolve, reject) => {
+        arrivals.set(n, resolve)
+        timer = setTimeout(() => reject(new Error(`message ${n} did not arrive within ${ARRIVAL_TIMEOUT_MS} ms`)), ARRIVAL_TIMEOUT_MS)
+      })
+      const t0 = performance.now()
+      await Promise.all([pair.publish(n), arrived]).finally(() => clearTimeout(timer))
+      latencies[i] = performance.now() - t0
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(window, count) }, worker))
+  const seconds = (performance.now() - started) / 1000
+  return { messages: count, p50: percentile(latencies, 50), p99: percentile(latencies, 99), perSecond: count / seconds }
+}
+
+// ---- Switchboard ---------------------------------------------------------------------------
+
+async function switchboardPair(): Promise<Pair> {
+  // the per-connection request limit (1,000/s by default) would cap the figure at itself
+  const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
+  const a = await startTestDaemon(unlimited)
+  const b = await startTestDaemon({ ...unlimited, bootstrap: a.sb.nodeInfo('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/')) })
+  const [ca, cb] = (await Promise.all([a.client(), b.client()])) as [SwitchboardClient, SwitchboardClient]
+  // both subscribed: each subscribe returns once the other side is seen on the topic
+  const joined = ca.waitFor('peerChange', (p: { peerid: string; joined: boolean }) => p.peerid === b.peerId && p.joined, ARRIVAL_TIMEOUT_MS)
+  await Promise.all([ca.call('subscribe', { topic: TOPIC }), cb.call('subscribe', { topic: TOPIC })])
+  await joined
+  return {
+    publish: (n) => ca.call('publish', { topic: TOPIC, data: payload(n) }).then(() => undefined),
+    onArrival: (fn) => {
+      cb.on<{ topic: string; data: string }>('topicData', (p) => {
+        if (p.topic === TOPIC) fn(Number.parseInt(p.data, 10))
+      })
+    },
+    close: async () => {
+      await Promise.all([a.destroy(), b.destroy()])
+    },
+  }
+}
+
+// ---- raw js-libp2p -------------------------------------------------------------------------
+
+function rawNode() {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) },
+  })
+}
+
+async function rawPair(): Promise<Pair> {
+  const [a, b] = await Promise.all([rawNode(), rawNode()])
+  a.services.pubsub.subscribe(TOPIC)
+  b.services.pubsub.subscribe(TOPIC)
+  const seen = new Promise<void>((resolve) => {
+    const check = () => {
+      if (!a.services.pubsub.getSubscribers(TOPIC).some((p) => p.equals(b.peerId))) return
+      a.services.pubsub.removeEventListener('subscription-change', check)
+      resolve()
+    }
+    a.services.pubsub.addEventListener('subscription-change', check)
+    check()
+  })
+  await a.dial(b.getMultiaddrs()[0] as never)
+  await seen
+  const encoder = new TextEncoder()
+  const decoder = new TextDecoder()
+  return {
+    publish: (n) => a.services.pubsub.publish(TOPIC, encoder.encode(JSON.stringify(payload(n)))).then(() => undefined),
+    onArrival: (fn) => {
+      b.services.pubsub.addEventListener('message', (e) => {
+        // skip the JSON string's opening quote; the number ends at the colon
+        if (e.detail.topic === TOPIC) fn(Number.parseInt(decoder.decode(e.detail.data.subarray(1, 16)), 10))
+      })
+    },
+    close: async () => {
+      await Promise.all([a.stop(), b.stop()])
+    },
+  }
+}
+
+// ---- run -----------------------------------------------------------------------------------
+
+interface Side {
+  sequential: Figures
+  pipelined: Figures
+}
+
+async function measure(make: () => Promise<Pair>): Promise<Side> {
+  const pair = await make()
+  try {
+    const arrivals = new Map<number, () => void>()
+    pair.onArrival((n) => {
+      arrivals.get(n)?.()
+      arrivals.delete(n)
+    })
+    await drive(pair, arrivals, 0, PLAN.warmup, 16)
+    const sequential = await drive(pair, arrivals, PLAN.warmup, PLAN.sequential, 1)
+    const pipelined = await drive(pair, arrivals, PLAN.warmup + PLAN.sequential, PLAN.pipelined, PLAN.window)
+    return { sequential, pipelined }
+  } finally {
+    await pair.close()
+  }
+}
+
+function medianOf(runs: Side[], key: keyof Side): Figures {
+  const pick = (f: keyof Figures) => median(runs.map((r) => r[key][f]))
+  return { messages: runs[0]?.[key].messages ?? 0, p50: pick('p50'), p99: pick('p99'), perSecond: pick('perSecond') }
+}
+
+const ms = (n: number) => fmt(n, n < 1 ? 3 : n < 100 ? 2 : 0)
+const ratio = (x: number, y: number) => `${fmt(x / y, 2)}×`
+
+function table(sb: Side, raw: Side): string {
+  const scenarios: Array<[keyof Side, string]> = [
+    ['sequential', '1 in flight'],
+    ['pipelined', `${PLAN.window} in flight`],
+  ]
+  return markdownTable(
+    ['1 KiB topic messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'p50 Switchboard/raw', 'msg/s raw/Switchboard'],
+    scenarios.map(([key, label]) => [
+      label,
+      fmt(sb[key].messages, 0),
+      ms(sb[key].p50),
+      ms(sb[key].p99),
+      fmt(sb[key].perSecond, 0),
+      ms(raw[key].p50),
+      ms(raw[key].p99),
+      fmt(raw[key].perSecond, 0),
+      ratio(sb[key].p50, raw[key].p50),
+      ratio(raw[key].perSecond, sb[key].perSecond),
+    ]),
+  )
+}
+
+export async function run(): Promise<{ switchboard: Side; raw: Side }> {
+  const sbRuns: Side[] = []
+  const rawRuns: Side[] = []
+  // alternate the two so drift on the machine touches both alike
+  for (let i = 0; i < REPEATS; i++) {
+    process.stdout.write(`pubsub: run ${i + 1}/${REPEATS}, Switchboard then raw GossipSub...\n`)
+    sbRuns.push(await measure(switchboardPair))
+    rawRuns.push(await measure(rawPair))
+  }
+  const switchboard = { sequential: medianOf(sbRuns, 'sequential'), pipelined: medianOf(sbRuns, 'pipelined') }
+  const raw = { sequential: medianOf(rawRuns, 'sequential'), pipelined: medianOf(rawRuns, 'pipelined') }
+  const body = [
+    '### Topic messages: WebSocket publish on A to topicData on B',
+    '',
+    `Two in-process daemons (B bootstraps from A), a WebSocket client on each, both subscribed; the request rate limit lifted. Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages, then ${PLAN.sequential} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
+    'raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B\'s `message` event.',
+    '',
+    table(switchboard, raw),
+  ].join('\n')
+  await publish('pubsub', body)
+  return { switchboard, raw }
+}
+
+runIfMain(import.meta.url, run)
