@@ -41,6 +41,11 @@ export interface NodeOptions {
   dhtProtocol: string
   /** Keep blocks and the datastore under this directory; in memory when absent (session peers). */
   storageDir?: string
+  /**
+   * Use this blockstore instead of making one (session peers share the daemon's persistent one, so
+   * a restored directory finds its blocks); its owner opens and closes it.
+   */
+  blockstore?: Blockstore
   /** Loopback and private addresses are what tests and LANs use; keep them in the DHT. */
   allowPrivateAddresses: boolean
   /** Asked on every inbound and outbound connection: true refuses the peer (bans, unknown-peer policy). */
@@ -52,6 +57,9 @@ export interface NodeOptions {
 export interface NodeHandle {
   helia: SwitchboardHelia
   libp2p: SwitchboardLibp2p
+  /** The raw stores under Helia (no network fallback). */
+  blockstore: Blockstore
+  datastore: Datastore
   stop(): Promise<void>
 }
 
@@ -71,7 +79,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     blockstore = fsBlocks
   } else {
     datastore = new MemoryDatastore()
-    blockstore = new MemoryBlockstore()
+    blockstore = opts.blockstore ?? new MemoryBlockstore()
   }
   const closeStores = async () => {
     await level?.close().catch(() => {})
@@ -133,6 +141,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   return {
     helia: withBlocks,
     libp2p: withBlocks.libp2p,
+    blockstore,
+    datastore,
     async stop() {
       await withBlocks.stop()
       await closeStores()

@@ -28,6 +28,9 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 /** A getFile request carries a CID and nothing else: anything bigger is an abuse. */
 export const MAX_REQUEST_BYTES = 4096
 
+/** The largest file whose content fits a frame of `frameBytes` as base64 inside JSON. */
+export const contentLimit = (frameBytes: number) => Math.max(0, Math.floor(((frameBytes - 2048) * 3) / 4))
+
 /** The peer broke the framing or the schema; the caller cuts it off. */
 export class MalformedFrameError extends Error {
   override name = 'MalformedFrameError'

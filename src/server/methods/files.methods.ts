@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { contentLimit } from '../../actors/files/file-service.ts'
 import { fileService, localFileService } from '../../actors/files/files.ts'
+import { contentLimit } from '../../p2p/files/frame-codec.ts'
 import { InvalidInputError, parseCid, parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod } from '../method.ts'
 import { RpcError, toRpcError } from '../rpc-error.ts'

@@ -1,0 +1,197 @@
+import '../src/shims.ts'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { unixfs } from '@helia/unixfs'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
+import { startTestDaemon, type TestDaemon, tempDir } from '../test/support/daemon.ts'
+import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+
+/**
+ * Files between two daemons on loopback: store on A and fetch on B (bitswap from A), 1, 10 and
+ * 100 MiB, over HTTP (and the WebSocket for the sizes a frame carries), against raw Helia doing the
+ * same between two plain Helia nodes in the same run (unixfs addBytes on one, cat on the other).
+ */
+
+const MiB = 1024 * 1024
+const SIZES = [1, 10, 100]
+/** Rounds per size: small sizes are noisy, 100 MiB is slow. */
+const ROUNDS: Record<number, number> = { 1: 7, 10: 3, 100: 2 }
+/** The WebSocket carries base64 in one frame (16 MiB by default): 1 and 10 MiB only. */
+const WS_SIZES = new Set([1, 10])
+
+/** Fresh, incompressible bytes per round so nothing is already held by the fetching side. */
+function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
+  const buffer = new ArrayBuffer(size)
+  const words = new Uint32Array(buffer, 0, Math.floor(size / 4))
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    words[i] = x >>> 0
+  }
+  return new Uint8Array(buffer)
+}
+
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now()
+  const value = await fn()
+  return { ms: performance.now() - start, value }
+}
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
+  let n = 0
+  for await (const chunk of body) n += chunk.length
+  return n
+}
+
+interface Pair {
+  store(bytes: Uint8Array<ArrayBuffer>): Promise<string>
+  fetch(cid: string, size: number): Promise<void>
+}
+
+function httpPair(a: TestDaemon, b: TestDaemon): Pair {
+  let n = 0
+  return {
+    async store(bytes) {
+      const res = await fetch(`${a.origin}/files/peer-a/bench/http-${n++}.bin`, { method: 'PUT', headers: { authorization: `Bearer ${a.token}` }, body: bytes })
+      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${await res.text()}`)
+      return ((await res.json()) as { fileCid: string }).fileCid
+    },
+    async fetch(cid, size) {
+      const res = await fetch(`${b.origin}/ipfs/${cid}`, { headers: { authorization: `Bearer ${b.token}` } })
+      const got = await drain(res.body as unknown as AsyncIterable<Uint8Array>)
+      if (got !== size) throw new Error(`GET returned ${got} of ${size} bytes`)
+    },
+  }
+}
+
+function wsPair(ca: SwitchboardClient, cb: SwitchboardClient): Pair {
+  let n = 0
+  return {
+    async store(bytes) {
+      const r = await ca.call<{ fileCid: string }>('storefile', { path: `bench/ws-${n++}.bin`, content: Buffer.from(bytes).toString('base64'), directory: false })
+      return r.fileCid
+    },
+    async fetch(cid, size) {
+      const push = cb.waitFor<{ cid: string; success: boolean; content: { content?: string; error?: string } }>('gotFile', (p) => p.cid === cid, 120_000)
+      await cb.call('getfile', { cid })
+      const got = await push
+      if (!got.success || Buffer.from(got.content.content ?? '', 'base64').length !== size) throw new Error(`getfile failed: ${got.content.error}`)
+    },
+  }
+}
+
+function heliaPair(a: NodeHandle, b: NodeHandle): Pair {
+  const fsA = unixfs(a.helia)
+  const fsB = unixfs(b.helia)
+  return {
+    async store(bytes) {
+      return (await fsA.addBytes(bytes)).toString()
+    },
+    async fetch(cid, size) {
+      const got = await drain(fsB.cat(CID.parse(cid)))
+      if (got !== size) throw new Error(`cat returned ${got} of ${size} bytes`)
+    },
+  }
+}
+
+/** Plain Helia nodes as the daemons build them (fs blockstore, LevelDB), no Switchboard on top. */
+async function rawHelia(dir: string): Promise<NodeHandle> {
+  return createNode({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: [],
+    mdns: false,
+    dhtProtocol: '/bench-files/kad/1.0.0',
+    allowPrivateAddresses: true,
+    storageDir: dir,
+  })
+}
+
+interface Figures {
+  store: number[]
+  fetch: number[]
+}
+
+async function measure(pair: Pair, size: number, seed: number, into: Figures): Promise<void> {
+  const bytes = content(size * MiB, seed)
+  const stored = await timed(() => pair.store(bytes))
+  into.store.push(mbps(bytes.length, stored.ms))
+  const fetched = await timed(() => pair.fetch(stored.value, bytes.length))
+  into.fetch.push(mbps(bytes.length, fetched.ms))
+}
+
+export async function run() {
+  const a = await startTestDaemon()
+  const b = await startTestDaemon({ bootstrap: [`${a.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/127.0.0.1/tcp/'))}`] })
+  const rawDirs = [await tempDir('bench-helia-'), await tempDir('bench-helia-')]
+  const [ra, rb] = await Promise.all(rawDirs.map((d) => rawHelia(join(d, 'node'))))
+  try {
+    if (!ra || !rb) throw new Error('raw helia nodes did not start')
+    await rb.libp2p.dial(ra.libp2p.getMultiaddrs()[0] ?? multiaddr('/ip4/127.0.0.1/tcp/1'))
+    const deadline = Date.now() + 30_000
+    while (b.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(a.peerId)).length === 0) {
+      if (Date.now() > deadline) throw new Error('daemon B did not connect to A')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const [ca, cb] = await Promise.all([a.client(), b.client()])
+    const pairs = { http: httpPair(a, b), ws: wsPair(ca, cb), helia: heliaPair(ra, rb) }
+    const results = new Map<string, Figures>()
+    const figures = (key: string): Figures => {
+      const found = results.get(key)
+      if (found) return found
+      const made: Figures = { store: [], fetch: [] }
+      results.set(key, made)
+      return made
+    }
+    let seed = 1
+    for (const size of SIZES) {
+      process.stdout.write(`files: ${size} MiB x ${ROUNDS[size]} rounds...\n`)
+      for (let round = 0; round < (ROUNDS[size] ?? 1); round++) {
+        // alternate which side goes first so both see the same machine state
+        const order = round % 2 === 0 ? (['http', 'ws', 'helia'] as const) : (['helia', 'ws', 'http'] as const)
+        for (const kind of order) {
+          if (kind === 'ws' && !WS_SIZES.has(size)) continue
+          await measure(pairs[kind], size, seed++, figures(`${kind}:${size}`))
+        }
+      }
+    }
+    const rows = SIZES.flatMap((size) => {
+      const raw = figures(`helia:${size}`)
+      const rawStore = median(raw.store)
+      const rawFetch = median(raw.fetch)
+      return (['http', 'ws'] as const)
+        .filter((kind) => kind === 'http' || WS_SIZES.has(size))
+        .map((kind) => {
+          const f = figures(`${kind}:${size}`)
+          const s = median(f.store)
+          const g = median(f.fetch)
+          return [`${size} MiB`, kind === 'http' ? 'HTTP PUT / GET /ipfs' : 'WS storefile / getfile', fmt(s), fmt(rawStore), `${fmt(s / rawStore)}x`, fmt(g), fmt(rawFetch), `${fmt(g / rawFetch)}x`]
+        })
+    })
+    const body = [
+      '### Files between two daemons on loopback',
+      '',
+      'Store: on daemon A (HTTP PUT streamed, or WebSocket `storefile` with base64), including the directory update and block counting. Fetch: on daemon B, which holds nothing of it, over bitswap from A (HTTP `GET /ipfs/<cid>` streamed, or `getfile` and its `gotFile` push).',
+      'raw Helia: two plain Helia nodes built like the daemons (fs blockstore, LevelDB, bitswap), dialled to each other; `unixfs.addBytes` on one, `unixfs.cat` drained on the other.',
+      `MB/s = 10^6 bytes per second, median of ${SIZES.map((s) => `${ROUNDS[s]} (${s} MiB)`).join(', ')} rounds, fresh random content each round; ratio = Switchboard / raw Helia.`,
+      '',
+      markdownTable(['Size', 'Switchboard path', 'Store MB/s', 'raw store MB/s', 'Store ratio', 'Fetch MB/s', 'raw fetch MB/s', 'Fetch ratio'], rows),
+    ].join('\n')
+    await publish('files', body)
+    return Object.fromEntries(results)
+  } finally {
+    await Promise.allSettled([a.destroy(), b.destroy(), ra?.stop(), rb?.stop()])
+    await Promise.all(rawDirs.map((d) => rm(d, { recursive: true, force: true })))
+  }
+}
+
+runIfMain(import.meta.url, run)

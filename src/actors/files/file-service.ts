@@ -1,0 +1,341 @@
+/**
+ * One local peer's files: its UnixFS directory (every change serialised, so concurrent stores all
+ * land), listing, reading, fetching by CID with a fallback peer, and the p2p-webapp responder.
+ */
+import { unixfs, type UnixFS } from '@helia/unixfs'
+import { peerIdFromString } from '@libp2p/peer-id'
+import toBuffer from 'it-to-buffer'
+import type { CID } from 'multiformats/cid'
+import { type BlockGetter, decodeNode, parsePath, RAW_CODEC, walkBlocks } from '../../p2p/files/directory.ts'
+import type { FileList } from '../../p2p/files/frame-codec.ts'
+import { goJson, goMap } from '../../p2p/files/frame-codec.ts'
+import { detectContentType, SNIFF_BYTES, sniffMime } from '../../p2p/files/mime.ts'
+import type { SwitchboardHelia } from '../../p2p/node-factory.ts'
+import { InvalidInputError } from '../../p2p/validate.ts'
+import { notFound, RpcError } from '../../server/rpc-error.ts'
+import { deadline, IdleDeadline } from './deadline.ts'
+import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
+import { type FileStore, Mutex } from './file-store.ts'
+import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
+import { acceptReply, type GotFile } from './received.ts'
+
+export interface FilesConfig {
+  shardSplitThresholdBytes: number
+  getFileTimeoutMs: number
+  getFileFallbackTimeoutMs: number
+  listFilesTimeoutMs: number
+  /** Largest p2p-webapp reply frame read or written. */
+  frameMaxBytes: number
+  /** Topic that hears `p2p-webapp-file-update` after each change, when this peer is subscribed; '' for none. */
+  updateNotifyTopic: string
+}
+
+export interface FileServiceInit {
+  alias: string
+  helia: SwitchboardHelia
+  store: FileStore
+  config: FilesConfig
+  /** Saves the root before it counts (persistent peers); absent for session peers. */
+  persistRoot?: (root: CID) => Promise<void>
+  onViolation: OnViolation
+  log: (msg: string) => void
+}
+
+/** The store's permanent reference to the empty directory (not a peer id, so it never clashes). */
+const EMPTY_DIRECTORY_HOLDER = 'empty-directory'
+
+/** How much of a file one exporter read may buffer ahead (see cat). */
+const CAT_WINDOW_BYTES = 8 * 1024 * 1024
+
+export class FileService {
+  readonly alias: string
+  readonly peerId: string
+  #root!: CID
+  readonly #changes = new Mutex()
+  readonly #reader: UnixFS
+  #listCache: { root: CID; list: FileList } | undefined
+  #unhandle: (() => Promise<void>) | undefined
+
+  constructor(readonly init: FileServiceInit) {
+    this.alias = init.alias
+    this.peerId = init.helia.libp2p.peerId.toString()
+    this.#reader = unixfs(init.helia)
+  }
+
+  get root(): CID {
+    return this.#root
+  }
+
+  get #limits(): ProtocolLimits {
+    return { maxFrameBytes: this.init.config.frameMaxBytes, timeoutMs: this.init.config.getFileFallbackTimeoutMs }
+  }
+
+  /**
+   * Take `root` as the directory (counted at once: this repairs the counts after a crash), or an
+   * empty one, then answer p2p-webapp requests. An empty start commits nothing: the directory this
+   * peer id had before stays counted until its first change or `restore`, so `peer {rootDirectory}`
+   * right after start still finds its blocks.
+   */
+  async start(root: CID | undefined): Promise<void> {
+    if (root === undefined) {
+      this.#root = await this.#emptyDirectory()
+    } else {
+      this.#root = root
+      await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: cannot count directory ${root}: ${err.message}`))
+    }
+    this.#unhandle = await serveP2pWebapp(
+      this.init.helia.libp2p,
+      { list: (signal) => this.list(signal), reader: this.#reader, getLocal: this.getLocal },
+      { maxFrameBytes: this.init.config.frameMaxBytes, timeoutMs: this.init.config.listFilesTimeoutMs },
+      this.init.onViolation,
+    )
+  }
+
+  /** Stop answering; waits for the change in progress. */
+  async stop(): Promise<void> {
+    await this.#unhandle?.().catch(() => {})
+    await this.#changes.run(async () => {})
+  }
+
+  /** The empty directory, held by the store for good: every fresh directory starts from it uncounted. */
+  async #emptyDirectory(): Promise<CID> {
+    const op = this.init.store.begin(this.init.helia.blockstore)
+    try {
+      const empty = await unixfs({ blockstore: op.blocks }).addDirectory()
+      await this.init.store.commit(EMPTY_DIRECTORY_HOLDER, empty)
+      return empty
+    } finally {
+      op.release()
+    }
+  }
+
+  /** Reads a block already held, never the network. */
+  readonly getLocal: BlockGetter = (cid, signal) => toBuffer(this.init.helia.blockstore.get(cid, { offline: true, signal }))
+
+  // ---- changes ------------------------------------------------------------------------------
+
+  /**
+   * Store a file (content bytes or a stream) or a directory at `path`, creating missing parents and
+   * replacing what was there; a directory that already exists keeps its content.
+   */
+  async storeFile(path: string, content: Uint8Array | AsyncIterable<Uint8Array> | undefined, directory: boolean, signal?: AbortSignal): Promise<{ fileCid: CID; rootCid: CID }> {
+    const names = parsePath(path)
+    if (directory && content !== undefined) throw new InvalidInputError('content', 'a directory has no content')
+    if (!directory && content === undefined) throw new InvalidInputError('content', 'is required for a file (directory is false)')
+    const op = this.init.store.begin(this.init.helia.blockstore)
+    try {
+      const writer = unixfs({ blockstore: op.blocks })
+      // the content is imported outside the lock: only the directory update is serialised
+      const fileCid = content === undefined ? undefined : content instanceof Uint8Array ? await writer.addBytes(content, { signal }) : await writer.addByteStream(content, { signal })
+      return await this.#changes.run(async () => {
+        signal?.throwIfAborted()
+        const { root, cid } = await setPath(this.#edit(writer, signal), this.#root, names, fileCid)
+        if (!root.equals(this.#root)) await this.#commit(root)
+        return { fileCid: cid, rootCid: root }
+      })
+    } finally {
+      op.release()
+    }
+  }
+
+  /** Remove a file or a whole subtree; 404 when the path does not exist. */
+  async removeFile(path: string, signal?: AbortSignal): Promise<CID> {
+    const names = parsePath(path)
+    const op = this.init.store.begin(this.init.helia.blockstore)
+    try {
+      const writer = unixfs({ blockstore: op.blocks })
+      return await this.#changes.run(async () => {
+        const root = await removePath(this.#edit(writer, signal), this.#root, names)
+        await this.#commit(root)
+        return root
+      })
+    } finally {
+      op.release()
+    }
+  }
+
+  /**
+   * Replace the directory with the one at `root` (a session peer's `rootDirectory`): it must be a
+   * UnixFS directory; its directory blocks are fetched (network allowed) so it can be counted.
+   */
+  async restore(root: CID, signal?: AbortSignal): Promise<void> {
+    const bounded = deadline(this.init.config.getFileFallbackTimeoutMs, `rootDirectory ${root}`, signal)
+    try {
+      const get: BlockGetter = (cid, s) => toBuffer(this.init.helia.blockstore.get(cid, { signal: s }))
+      const node = decodeNode(root, await get(root, bounded.signal))
+      if (node.kind !== 'directory' && node.kind !== 'hamt') throw new InvalidInputError('rootDirectory', `${root} is not a UnixFS directory`)
+      await walkBlocks(root, get, [], bounded.signal)
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw err
+      if (bounded.signal.aborted) throw new RpcError(404, `rootDirectory ${root} was not found locally or on the network`)
+      throw err
+    } finally {
+      bounded.clear()
+    }
+    await this.#changes.run(() => this.#commit(root))
+  }
+
+  async #commit(root: CID): Promise<void> {
+    await this.init.persistRoot?.(root)
+    this.#root = root
+    // the root is saved: should counting fail, the next commit or start-up repairs it
+    await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
+    this.#notify()
+  }
+
+  #edit(writer: UnixFS, signal?: AbortSignal): EditContext {
+    return { writer, shardSplitThresholdBytes: this.init.config.shardSplitThresholdBytes, ...(signal === undefined ? {} : { signal }) }
+  }
+
+  /** Tell the update topic, best effort, as p2p-webapp does: only when this peer is subscribed. */
+  #notify(): void {
+    const topic = this.init.config.updateNotifyTopic
+    if (topic === '') return
+    const pubsub = this.init.helia.libp2p.services.pubsub
+    if (!pubsub.getTopics().includes(topic)) return
+    const message = new TextEncoder().encode(goJson(goMap({ type: 'p2p-webapp-file-update', peer: this.peerId })))
+    pubsub.publish(topic, message).catch((err: Error) => this.init.log(`files ${this.alias}: update notification on ${topic} failed: ${err.message}`))
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  /** Every path of the directory with its type, CID and (files) MIME type. */
+  async list(signal?: AbortSignal): Promise<FileList> {
+    const root = this.#root
+    if (this.#listCache?.root.equals(root)) return this.#listCache.list
+    const entries: FileList['entries'] = {}
+    const walk = async (dir: CID, prefix: string): Promise<void> => {
+      for await (const entry of this.#reader.ls(dir, { offline: true, signal })) {
+        const path = prefix === '' ? entry.name : `${prefix}/${entry.name}`
+        const kind = await this.kindOf(entry.cid, signal)
+        if (kind === 'directory') {
+          entries[path] = { type: 'directory', cid: entry.cid.toString() }
+          await walk(entry.cid, path)
+        } else if (kind === 'file') {
+          entries[path] = { type: 'file', cid: entry.cid.toString(), mimeType: sniffMime(await this.#head(entry.cid, signal), entry.name) }
+        }
+      }
+    }
+    await walk(root, '')
+    const list = { cid: root.toString(), entries }
+    this.#listCache = { root, list }
+    return list
+  }
+
+  /** File, directory, or neither (symlinks, foreign codecs); from local blocks. */
+  async kindOf(cid: CID, signal?: AbortSignal): Promise<EntryKind | undefined> {
+    const node = decodeNode(cid, cid.code === RAW_CODEC ? new Uint8Array(0) : await this.getLocal(cid, signal))
+    return node.kind === 'directory' || node.kind === 'hamt' ? 'directory' : node.kind === 'file' || node.kind === 'raw' ? 'file' : undefined
+  }
+
+  /** The first bytes of a local file (for sniffing); empty when they are not held. */
+  async #head(cid: CID, signal?: AbortSignal): Promise<Uint8Array> {
+    try {
+      return await toBuffer(this.#reader.cat(cid, { length: SNIFF_BYTES, offline: true, signal }))
+    } catch {
+      return new Uint8Array(0)
+    }
+  }
+
+  /** What `path` names in this peer's directory. */
+  async resolve(path: string, signal?: AbortSignal): Promise<{ cid: CID; kind: EntryKind; name: string }> {
+    const names = parsePath(path)
+    try {
+      const stat = await this.#reader.stat(this.#root, { path: names.join('/'), offline: true, signal })
+      return { cid: stat.cid, kind: stat.type === 'directory' ? 'directory' : 'file', name: names[names.length - 1] as string }
+    } catch (err) {
+      if (isNotFound(err)) throw notFound(`path: ${names.join('/')} does not exist`)
+      throw err
+    }
+  }
+
+  /**
+   * Stream a file's bytes (network allowed), from `offset` for `length` bytes, in windows: the
+   * UnixFS exporter reads a file's blocks as fast as it can into an unbounded queue, so a slow
+   * reader of one large cat would hold the whole file; one window at a time bounds that.
+   */
+  async *cat(cid: CID, opts: { offset?: number; length?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const start = opts.offset ?? 0
+    const end = opts.length === undefined ? Number((await this.stat(cid, opts.signal)).size) : start + opts.length
+    for (let at = start; at < end; at += CAT_WINDOW_BYTES) {
+      yield* this.#reader.cat(cid, { offset: at, length: Math.min(CAT_WINDOW_BYTES, end - at), signal: opts.signal })
+    }
+  }
+
+  /** Size and kind of any CID (network allowed, bounded by `signal`). */
+  async stat(cid: CID, signal?: AbortSignal): Promise<{ kind: EntryKind; size: bigint }> {
+    const stat = await this.#reader.stat(cid, { signal })
+    return { kind: stat.type === 'directory' ? 'directory' : 'file', size: stat.size }
+  }
+
+  /** Immediate entries of a directory CID, name -> CID (network allowed). */
+  async entries(cid: CID, signal?: AbortSignal, progress?: () => void): Promise<Record<string, string>> {
+    const out: Record<string, string> = {}
+    for await (const e of this.#reader.ls(cid, { signal })) {
+      out[e.name] = e.cid.toString()
+      progress?.()
+    }
+    return out
+  }
+
+  // ---- getfile ------------------------------------------------------------------------------
+
+  /**
+   * A file's bytes or a directory's entries by CID: from local blocks and bitswap until they stall
+   * for `getFileTimeoutMs`, then from `fallback` over p2p-webapp's protocol (verified and cached).
+   * Files over `maxBytes` are refused (413): they go through HTTP.
+   */
+  async getFile(cid: CID, fallback: string | undefined, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
+    const idle = new IdleDeadline(this.init.config.getFileTimeoutMs, `getfile ${cid}`, signal)
+    try {
+      return await this.#fetch(cid, maxBytes, idle)
+    } catch (err) {
+      if (err instanceof RpcError || fallback === undefined || signal?.aborted) throw err
+      const reason = (err as Error).message
+      try {
+        return await this.fetchFrom(fallback, cid, maxBytes, signal)
+      } catch (fallbackErr) {
+        throw new Error(`not found locally or through the network (${reason}); fallback peer ${fallback}: ${(fallbackErr as Error).message}`)
+      }
+    } finally {
+      idle.clear()
+    }
+  }
+
+  async #fetch(cid: CID, maxBytes: number, idle: IdleDeadline): Promise<GotFile> {
+    const block = await toBuffer(this.init.helia.blockstore.get(cid, { signal: idle.signal }))
+    idle.touch()
+    const node = decodeNode(cid, block)
+    if (node.kind === 'directory' || node.kind === 'hamt') return { type: 'directory', entries: await this.entries(cid, idle.signal, () => idle.touch()) }
+    if (node.kind !== 'raw' && node.kind !== 'file') throw new RpcError(400, `cid: ${cid} is neither a UnixFS file nor a directory`)
+    const size = node.kind === 'raw' ? BigInt(block.length) : (node.unixfs?.fileSize() ?? 0n)
+    if (size > BigInt(maxBytes)) throw new RpcError(413, `${cid} is ${size} bytes, over the ${maxBytes} bytes a WebSocket frame can carry; fetch GET /ipfs/${cid} instead`)
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.#reader.cat(cid, { signal: idle.signal })) {
+      chunks.push(chunk)
+      idle.touch()
+    }
+    const content = new Uint8Array(Buffer.concat(chunks))
+    return { type: 'file', mimeType: detectContentType(content), content }
+  }
+
+  /** Ask `peer` for `cid` over p2p-webapp's protocol; verify, cache, return it. */
+  async fetchFrom(peer: string, cid: CID, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
+    const reply = await requestFile(this.init.helia.libp2p, peerIdFromString(peer), cid.toString(), this.#limits, this.init.onViolation, signal)
+    const op = this.init.store.begin(this.init.helia.blockstore)
+    try {
+      return await acceptReply(cid, reply, op.blocks, maxBytes)
+    } catch (err) {
+      if ((err as Error).name === 'UnverifiableContentError') this.init.onViolation(peer, 'malformed-frame', (err as Error).message)
+      throw err
+    } finally {
+      op.release()
+    }
+  }
+
+  /** Another peer's file list over p2p-webapp's protocol. */
+  listRemote(peer: string, signal?: AbortSignal): Promise<FileList> {
+    const limits = { maxFrameBytes: this.init.config.frameMaxBytes, timeoutMs: this.init.config.listFilesTimeoutMs }
+    return requestFileList(this.init.helia.libp2p, peerIdFromString(peer), limits, this.init.onViolation, signal)
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Files as a node extension: every local node gets a FileService when it starts and loses it before
+ * it stops. All local peers share one FileStore (peer-a's datastore and blockstore, see
+ * file-store.ts); peer-a's root is saved atomically in its storage directory and restored at start.
+ *
+ * For the `peer {rootDirectory}` call: `restoreRoot(sb, alias, cid)` makes that CID the session
+ * peer's directory (400 if it is not a UnixFS directory, 404 if it cannot be found in time).
+ */
+import { join } from 'node:path'
+import toBuffer from 'it-to-buffer'
+import { CID } from 'multiformats/cid'
+import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from '../../p2p/atomic-file.ts'
+import { parseCid } from '../../p2p/validate.ts'
+import type { Switchboard } from '../../switchboard.ts'
+import type { NodeExtension, NodeExtensionFactory, NodeRuntime } from '../node/node-runtimes.ts'
+import { FileService, type FilesConfig } from './file-service.ts'
+import { FileStore } from './file-store.ts'
+import type { OnViolation } from './p2p-webapp.ts'
+
+export const FILES_EXTENSION = 'files'
+const ROOT_FORMAT = 'switchboard.files-root'
+const ROOT_VERSION = 1
+
+export interface FilesExtension extends NodeExtension {
+  service: FileService
+  /** The `peer {rootDirectory}` hook: make that CID this peer's directory (see restoreRoot). */
+  restoreRoot(cid: string, signal?: AbortSignal): Promise<string>
+}
+
+const stores = new WeakMap<Switchboard, FileStore>()
+
+export function filesConfig(sb: Switchboard): FilesConfig {
+  const c = sb.config
+  return {
+    shardSplitThresholdBytes: c.fileShardSplitThresholdBytes,
+    getFileTimeoutMs: c.getFileTimeoutMs,
+    getFileFallbackTimeoutMs: c.getFileFallbackTimeoutMs,
+    listFilesTimeoutMs: c.listFilesTimeoutMs,
+    frameMaxBytes: c.fileFrameMaxBytes,
+    updateNotifyTopic: c.fileUpdateNotifyTopic,
+  }
+}
+
+/** The daemon's shared store: the persistent node's, else (no persistent node) the node's own. */
+function storeFor(sb: Switchboard, runtime: NodeRuntime): FileStore {
+  const handle = runtime.handle
+  if (!handle) throw new Error(`local node ${runtime.spec.alias} has no handle`)
+  const shared = stores.get(sb)
+  if (shared && runtime.spec.storageDir === undefined) return shared
+  const store = new FileStore({
+    datastore: handle.datastore,
+    blockstore: handle.blockstore,
+    getLocal: (cid, signal) => toBuffer(handle.blockstore.get(cid, { signal })),
+    pins: handle.helia.pins,
+    log: sb.log,
+  })
+  if (runtime.spec.storageDir !== undefined) stores.set(sb, store)
+  return store
+}
+
+function violations(sb: Switchboard, alias: string): OnViolation {
+  return (peerId, reason, detail) => {
+    sb.services.reputation.violation(peerId, reason === 'oversized-frame' ? 'flood' : 'malformed-frame')
+    sb.services.activity.add({ type: 'error', alias, peerId, message: `p2p-webapp protocol: ${reason} from ${peerId}: ${detail}; cut off` })
+  }
+}
+
+/** Where a persistent node's directory root is saved. */
+export const rootFile = (storageDir: string) => join(storageDir, 'files-root.json')
+
+async function loadRoot(sb: Switchboard, alias: string, path: string): Promise<CID | undefined> {
+  try {
+    const saved = await loadVersioned<{ root: string }>(path, ROOT_FORMAT, ROOT_VERSION)
+    return saved === undefined ? undefined : CID.parse(saved.root)
+  } catch (err) {
+    if (!(err instanceof CorruptFileError) && (err as Error).name !== 'SyntaxError') throw err
+    const aside = await quarantine(path).catch(() => path)
+    sb.log(`files ${alias}: ${(err as Error).message}; moved to ${aside}, using the last counted root`)
+    sb.services.activity.add({ type: 'error', alias, message: `files: directory root file was corrupt (${(err as Error).message}); moved to ${aside}` })
+    return undefined
+  }
+}
+
+/** The node extension: start a FileService on every local node. */
+export function filesExtension(sb: Switchboard): NodeExtensionFactory {
+  return async (runtime) => {
+    const handle = runtime.handle
+    if (!handle) throw new Error(`local node ${runtime.spec.alias} has no handle`)
+    const alias = runtime.spec.alias
+    const store = storeFor(sb, runtime)
+    const storageDir = runtime.spec.storageDir
+    const path = storageDir === undefined ? undefined : rootFile(storageDir)
+    const service = new FileService({
+      alias,
+      helia: handle.helia,
+      store,
+      config: filesConfig(sb),
+      ...(path === undefined ? {} : { persistRoot: (root: CID) => saveVersioned(path, ROOT_FORMAT, ROOT_VERSION, { root: root.toString() }) }),
+      onViolation: violations(sb, alias),
+      log: sb.log,
+    })
+    // a persistent peer resumes its saved root; failing that, the last one its counts include
+    const saved = path === undefined ? undefined : ((await loadRoot(sb, alias, path)) ?? (await store.appliedRoot(handle.libp2p.peerId.toString())))
+    await service.start(saved)
+    return {
+      service,
+      restoreRoot: async (cid, signal) => {
+        const root = parseCid(cid, 'rootDirectory')
+        await service.restore(root, signal)
+        return root.toString()
+      },
+      stop: () => service.stop(),
+    } satisfies FilesExtension
+  }
+}
+
+/** A running local peer's file service (503 when the peer is not running). */
+export function fileService(sb: Switchboard, alias: string): FileService {
+  return sb.runtimes.extension<FilesExtension>(alias, FILES_EXTENSION).service
+}
+
+/** The file service of the local peer with this peer id, if one runs here. */
+export function localFileService(sb: Switchboard, peerId: string): FileService | undefined {
+  for (const r of sb.runtimes.all()) {
+    const ext = r.extensions.get(FILES_EXTENSION) as FilesExtension | undefined
+    if (ext?.service.peerId === peerId) return ext.service
+  }
+  return undefined
+}
+
+/**
+ * Make `cid` the directory of local peer `alias` (the `peer {rootDirectory}` call). Throws
+ * InvalidInputError (400) for a CID that does not parse or is not a UnixFS directory, RpcError 404
+ * when its blocks cannot be found locally or on the network in time. Returns the root as a string.
+ */
+export function restoreRoot(sb: Switchboard, alias: string, cid: string | CID, signal?: AbortSignal): Promise<string> {
+  return sb.runtimes.extension<FilesExtension>(alias, FILES_EXTENSION).restoreRoot(cid.toString(), signal)
+}
