@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { SwitchboardClient, SwitchboardError } from '../client/switchboard-client.ts'
+import { SwitchboardClient, type SwitchboardError } from '../client/switchboard-client.ts'
 
 interface RunFile {
   pid: number

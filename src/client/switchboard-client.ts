@@ -71,7 +71,10 @@ export class SwitchboardClient {
   /** Listen to a push by method name; returns the function that stops listening. */
   on<P = unknown>(method: string, fn: (params: P, frame: PushFrame<P>) => void): () => void {
     let set = this.#listeners.get(method)
-    if (!set) this.#listeners.set(method, (set = new Set()))
+    if (!set) {
+      set = new Set()
+      this.#listeners.set(method, set)
+    }
     set.add(fn as (params: unknown, frame: PushFrame) => void)
     return () => set.delete(fn as (params: unknown, frame: PushFrame) => void)
   }

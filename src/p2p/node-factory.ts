@@ -86,13 +86,14 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     await fsBlocks?.close().catch(() => {})
   }
 
+  const deny = opts.denyPeer
   const gater: ConnectionGater | undefined =
-    opts.denyPeer === undefined
+    deny === undefined
       ? undefined
       : {
-          denyDialPeer: (peerId) => opts.denyPeer!(peerId),
-          denyInboundEncryptedConnection: (peerId) => opts.denyPeer!(peerId),
-          denyOutboundEncryptedConnection: (peerId) => opts.denyPeer!(peerId),
+          denyDialPeer: (peerId) => deny(peerId),
+          denyInboundEncryptedConnection: (peerId) => deny(peerId),
+          denyOutboundEncryptedConnection: (peerId) => deny(peerId),
         }
   // libp2p's default gater refuses private addresses; we decide that ourselves.
   const connectionGater: ConnectionGater = {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { SwitchboardError } from '../../src/client/switchboard-client.ts'
+import type { SwitchboardError } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 
 describe('per-connection limits', () => {

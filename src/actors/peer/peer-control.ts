@@ -40,8 +40,8 @@ export class PeerControl {
 
   #node(alias: string): AnyActorRef {
     const node = this.sb.nodeRef(alias)
-    if (!node || node.getSnapshot().value !== 'running') throw new NodeNotRunningError(alias)
-    return node
+    if (node?.getSnapshot().value !== 'running') throw new NodeNotRunningError(alias)
+    return node as AnyActorRef
   }
 
   ref(alias: string, peerId: string): AnyActorRef | undefined {

@@ -1,4 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Type } from '@sinclair/typebox'
@@ -39,7 +40,7 @@ export const sessionMethods = [
     handler: async ({ peerkey, rootDirectory }, { sb, session }) => {
       if (session.alias !== undefined) throw conflict(`this connection is already bound to ${session.alias}; peer must be its first call`)
       if (rootDirectory !== undefined) parseCid(rootDirectory, 'rootDirectory')
-      let privateKey
+      let privateKey: PrivateKey
       if (peerkey !== undefined) {
         if (!/^[A-Za-z0-9+/]+={0,2}$/.test(peerkey)) throw badRequest('peerkey: not base64')
         try {
