@@ -7,18 +7,8 @@ import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { codeOf, teachAddress } from '../support/peers.ts'
 import { startRawNode } from '../support/raw-node.ts'
-import { goFrame } from './support.ts'
+import { goFrame, type Ack, type PeerData } from './support.ts'
 
-interface Ack {
-  ack: number
-  delivered: boolean
-  error?: string
-}
-interface PeerData {
-  peer: string
-  protocol: string
-  data: unknown
-}
 
 const WAIT_MS = 30_000
 

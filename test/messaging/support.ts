@@ -6,3 +6,17 @@ export function goFrame(json: string): Uint8Array {
   frame.set(body, 4)
   return frame
 }
+
+/** The `ack` push. */
+export interface Ack {
+  ack: number
+  delivered: boolean
+  error?: string
+}
+
+/** The `peerData` push. */
+export interface PeerData {
+  peer: string
+  protocol: string
+  data: unknown
+}

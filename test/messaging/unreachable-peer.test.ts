@@ -5,17 +5,8 @@ import type { Config } from '../../src/config.ts'
 import { startTestDaemon, type TestDaemon, tempDir } from '../support/daemon.ts'
 import { teachAddress } from '../support/peers.ts'
 import { freePorts } from '../support/process-daemon.ts'
+import type { Ack, PeerData } from './support.ts'
 
-interface Ack {
-  ack: number
-  delivered: boolean
-  error?: string
-}
-interface PeerData {
-  peer: string
-  protocol: string
-  data: unknown
-}
 
 const PROTOCOL = '/mail/1.0.0'
 const WAIT_MS = 45_000

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
-import { type SwitchboardClient, SwitchboardError } from '../../src/client/switchboard-client.ts'
+import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { VERSION } from '../../src/version.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { codeOf } from '../support/peers.ts'
 import { watchActors } from '../support/watch-actors.ts'
 
 interface NodeInfo {
@@ -12,17 +13,6 @@ interface NodeInfo {
   dhtReady: boolean
   version: string
   connections: number
-}
-
-/** The protocol code a rejected call carries. */
-async function codeOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof SwitchboardError) return err.code
-    throw err
-  }
-  throw new Error('the call succeeded')
 }
 
 /** Each snapshot of one actor carries the previous seq plus one: a client can detect a gap. */
