@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readFile, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { CorruptFileError, writeFileAtomic } from './atomic-file.ts'
 
 export class DataDirLockedError extends Error {
@@ -21,11 +21,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Data directories locked by daemons of this process. */
+const lockedHere = new Set<string>()
+
 /**
  * Take `<dataDir>/daemon.lock` so a second daemon on the same directory stops with a clear message
  * instead of a LevelDB stack trace. A lock left by a dead process is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  // a lock file naming this very process is stale unless a daemon in this process holds it
+  if (lockedHere.has(resolve(dataDir))) {
+    throw new DataDirLockedError(`another Switchboard daemon in this process is using the data directory ${dataDir}`)
+  }
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
   } catch (err) {
@@ -37,7 +44,9 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       const fh = await open(path, 'wx', 0o600)
       await fh.writeFile(String(process.pid))
       await fh.close()
+      lockedHere.add(resolve(dataDir))
       return async () => {
+        lockedHere.delete(resolve(dataDir))
         await unlink(path).catch(() => {})
       }
     } catch (err) {
