@@ -26,6 +26,8 @@ const ids = {
 const built = doneEvent(ids.createNode, { peerId: '12D3KooWModel', addrs: ['/ip4/127.0.0.1/tcp/4001'] })
 const buildFailed = errorEvent(ids.createNode, new Error('listen EADDRINUSE'))
 const tornDown = doneEvent(ids.stopNode, undefined)
+/** The topic actor for `chat` reached `left`: the node releases it. */
+const topicLeft = { type: 'xstate.done.actor.topic:chat', actorId: 'topic:chat' } as const
 const teardownFailed = errorEvent(ids.stopNode, new Error('blockstore close failed'))
 
 /** One fixture per event type: a new event type fails to compile here until the model knows it. */
@@ -55,14 +57,17 @@ const spec: ModelSpec = {
       addrs: c.addrs,
       connections: c.connections,
       error: c.error ?? null,
+      topics: c.topics,
+      shards: c.peerShards.length,
     })
   },
-  events: ({ live }: ModelState) => {
+  events: ({ live, snapshot }: ModelState) => {
     const events: EventObject[] = Object.values(fixtures).filter(
       (e) => (!fromWatchNode.has(e.type) || live.includes(ids.watchNode)) && (!fromWatchPeers.has(e.type) || live.includes(ids.watchPeers)),
     )
     if (live.includes(ids.createNode)) events.push(built, buildFailed)
     if (live.includes(ids.stopNode)) events.push(tornDown, teardownFailed)
+    if ((snapshot.context as NodeContext).topics.includes('chat') && snapshot.value === 'running') events.push(topicLeft)
     return events
   },
 }
@@ -82,7 +87,7 @@ function harness(): Harness {
     perform: (event) => {
       if (fromWatchNode.has(event.type)) return fakes.watchNode.latest().sendBack(event as NodeEvent)
       if (fromWatchPeers.has(event.type)) return fakes.watchPeers.latest().sendBack(event as NodeEvent)
-      if (event.type in fixtures) return actor.send(event as NodeEvent)
+      if (event.type in fixtures || event.type === topicLeft.type) return actor.send(event as NodeEvent)
       if (event.type === built.type) return fakes.createNode.resolve(built.output)
       if (event.type === buildFailed.type) return fakes.createNode.reject(buildFailed.error)
       if (event.type === tornDown.type) return fakes.stopNode.resolve()

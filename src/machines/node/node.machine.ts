@@ -45,42 +45,47 @@ export const nodeMachine = setup({
       })
       enqueue.sendTo('dht', { type: 'dht.bootstrap' })
     }),
-    ensureTopic: enqueueActions(({ context, event, enqueue, self }) => {
+    ensureTopic: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'topics.ensure') return
       const id = `topic:${event.topic}`
-      const child = self.getSnapshot().children[id]
-      if (child && child.getSnapshot().status === 'active') {
+      if (context.topics.includes(event.topic)) {
         enqueue.sendTo(id, { type: 'topic.retain' })
         return
       }
-      // a topic that already left is replaced by a fresh actor
-      if (child) enqueue.stopChild(id)
       enqueue.spawnChild('topic', {
         id,
         systemId: `topic:${context.alias}:${event.topic}`,
         input: { alias: context.alias, topic: event.topic, meshTimeoutMs: event.meshTimeoutMs, reprovideMs: event.reprovideMs },
       })
+      enqueue.assign({ topics: [...context.topics, event.topic] })
     }),
-    releaseTopic: enqueueActions(({ event, enqueue, self }) => {
-      if (event.type !== 'topics.release') return
-      const id = `topic:${event.topic}`
-      if (self.getSnapshot().children[id]) enqueue.sendTo(id, { type: 'topic.release' })
+    releaseTopic: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'topics.release' || !context.topics.includes(event.topic)) return
+      enqueue.sendTo(`topic:${event.topic}`, { type: 'topic.release' })
+    }),
+    /** A topic actor that has left is released, so the next subscribe spawns a fresh one. */
+    topicLeft: enqueueActions(({ context, event, enqueue }) => {
+      if (!('actorId' in event) || !event.actorId.startsWith('topic:')) return
+      const topic = event.actorId.slice('topic:'.length)
+      enqueue.stopChild(event.actorId)
+      enqueue.assign({ topics: context.topics.filter((t) => t !== topic) })
     }),
     /** Hand a peer event to its shard, spawning the shard on first use. */
-    routeToShard: enqueueActions(({ context, event, enqueue, self }) => {
+    routeToShard: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route' && event.type !== 'peers.release') return
       const shard = shardOf(event.peerId)
       const id = `peers:${shard}`
-      if (self.getSnapshot().children[id] === undefined) {
+      if (!context.peerShards.includes(shard)) {
         if (event.type === 'peers.release') return
         enqueue.spawnChild('peers', { id, systemId: `peers:${context.alias}:${shard}`, input: { alias: context.alias, shard } })
+        enqueue.assign({ peerShards: [...context.peerShards, shard] })
       }
       enqueue.sendTo(id, event)
     }),
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, addrs: [], connections: 0 }),
+  context: ({ input }) => ({ ...input, addrs: [], connections: 0, peerShards: [], topics: [] }),
   initial: 'starting',
   states: {
     starting: {
@@ -110,6 +115,7 @@ export const nodeMachine = setup({
         'peers.release': { actions: 'routeToShard' },
         'topics.ensure': { actions: 'ensureTopic' },
         'topics.release': { actions: 'releaseTopic' },
+        'xstate.done.actor.*': { actions: 'topicLeft' },
         'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
         'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
         'node.stop': 'stopping',

@@ -26,6 +26,10 @@ export interface NodeContext extends NodeInput {
   addrs: string[]
   connections: number
   error?: string
+  /** Peer shards spawned so far (they live as long as the node). */
+  peerShards: number[]
+  /** Topics with a live topic actor. */
+  topics: string[]
 }
 
 export type NodeEvent =
@@ -37,3 +41,5 @@ export type NodeEvent =
   /** Subscribe one more connection: spawns the topic actor, or retains the running one. */
   | { type: 'topics.ensure'; topic: string; meshTimeoutMs: number; reprovideMs: number }
   | { type: 'topics.release'; topic: string }
+  /** A child reached its final state; topic actors do when they have left. */
+  | { type: `xstate.done.actor.${string}`; actorId: string }

@@ -22,28 +22,25 @@ export const peersMachine = setup({
   },
   actors: { peer: peerMachine },
   actions: {
-    route: enqueueActions(({ context, event, enqueue, self }) => {
+    route: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route') return
       const id = peerSystemId(context.alias, event.peerId)
-      const exists = self.getSnapshot().children[id] !== undefined
-      if (!exists) {
+      if (!context.peerIds.includes(event.peerId)) {
         if (!event.spawn) return
         enqueue.spawnChild('peer', { id, systemId: id, input: event.input })
-        enqueue.assign({ count: context.count + 1 })
+        enqueue.assign({ peerIds: [...context.peerIds, event.peerId] })
       }
       if (event.event) enqueue.sendTo(id, event.event)
     }),
-    release: enqueueActions(({ context, event, enqueue, self }) => {
-      if (event.type !== 'peers.release') return
-      const id = peerSystemId(context.alias, event.peerId)
-      if (self.getSnapshot().children[id] === undefined) return
-      enqueue.stopChild(id)
-      enqueue.assign({ count: context.count - 1 })
+    release: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peers.release' || !context.peerIds.includes(event.peerId)) return
+      enqueue.stopChild(peerSystemId(context.alias, event.peerId))
+      enqueue.assign({ peerIds: context.peerIds.filter((p) => p !== event.peerId) })
     }),
   },
 }).createMachine({
   id: 'peers',
-  context: ({ input }) => ({ ...input, count: 0 }),
+  context: ({ input }) => ({ ...input, peerIds: [] }),
   initial: 'active',
   states: {
     active: {
@@ -54,5 +51,5 @@ export const peersMachine = setup({
 })
 
 export function peersPublicContext(context: PeersContext) {
-  return { alias: context.alias, shard: context.shard, count: context.count }
+  return { alias: context.alias, shard: context.shard, count: context.peerIds.length }
 }

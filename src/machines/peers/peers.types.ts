@@ -10,7 +10,8 @@ export interface PeersInput {
 }
 
 export interface PeersContext extends PeersInput {
-  count: number
+  /** The peers with an actor in this shard. */
+  peerIds: string[]
 }
 
 export type PeersEvent =
