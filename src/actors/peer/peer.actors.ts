@@ -8,6 +8,7 @@ import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import { dhtOps } from '../dht/dht-ops.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
+import { watchConfirmations } from './confirm-connection.ts'
 import { bestConnectionType } from './connection-type.ts'
 
 export class PeerBannedError extends Error {
@@ -25,19 +26,23 @@ const withPeer = (addr: string, peerId: string) => (addr.includes('/p2p/') ? add
  * the peer at most the small local-failure penalty.
  */
 async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyActorRef | undefined, peerId: PeerId, signal: AbortSignal): Promise<DialResult> {
-  const { addressBook, reputation, dialTimeoutMs } = runtimes.services
-  const libp2p = runtimes.handle(runtime.spec.alias).libp2p
+  const { addressBook, reputation, activity, dialTimeoutMs } = runtimes.services
+  const alias = runtime.spec.alias
+  const libp2p = runtimes.handle(alias).libp2p
   const id = peerId.toString()
   const open = libp2p.getConnections(peerId)
   if (open.length > 0) return { connectionType: bestConnectionType(open), at: Date.now() }
   if (reputation.isBanned(id)) throw new PeerBannedError(`peer ${id} is banned`)
+  activity.add({ type: 'info', alias, peerId: id, message: `connecting to ${id}` })
 
   const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, () => libp2p.getConnections(peerId).length > 0)
+  const confirmations = watchConfirmations(libp2p, id)
   const errors: string[] = []
   const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
     addressBook.markAttempt(addr, id)
     try {
       const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: timeout })
+      await confirmations.confirm(conn, timeout)
       addressBook.markSuccess(addr, id)
       return { connectionType: bestConnectionType([conn]), at: Date.now() }
     } catch (err) {
@@ -60,6 +65,7 @@ async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyAc
       if (known && known.addresses.length > 0) {
         try {
           const conn = await libp2p.dial(peerId, { signal: timeout })
+          await confirmations.confirm(conn, timeout)
           return { connectionType: bestConnectionType([conn]), at: Date.now() }
         } catch (err) {
           errors.push(`peer store: ${(err as Error).message}`)
@@ -67,7 +73,8 @@ async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyAc
       }
     }
     // a DHT that is not ready would hold the lookup until the dial times out: say so at once instead
-    if (!timeout.aborted && dht && dht.getSnapshot().value !== 'ready') errors.push('no address known and the DHT is not ready for a lookup')
+    const noAddress = errors.length === 0 ? 'no address known and ' : ''
+    if (!timeout.aborted && dht && dht.getSnapshot().value !== 'ready') errors.push(`${noAddress}the DHT is not ready for a lookup`)
     else if (!timeout.aborted && dht) {
       const found = await enqueueDhtOp(runtimes, dht, runtime.spec.alias, { kind: 'findPeer', key: id }, (s) => dhtOps.findPeer(libp2p as SwitchboardLibp2p, peerId, s), timeout).catch(
         (err: Error) => {
@@ -84,12 +91,41 @@ async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyAc
     if (errors.length === 0) throw new NoAddressError(`no known address for ${id}`)
     throw new Error(timeout.aborted && !signal.aborted ? `dial timed out after ${dialTimeoutMs} ms (${errors.at(-1)})` : errors.slice(-3).join('; '))
   } catch (err) {
-    if (!signal.aborted) reputation.localFailure(id)
+    if (!signal.aborted) {
+      reputation.localFailure(id)
+      activity.add({ type: 'error', alias, peerId: id, message: `cannot connect to ${id}: ${(err as Error).message}` })
+    }
     throw err
   } finally {
     release()
+    confirmations.stop()
     runtime.dials.inFlight -= 1
   }
+}
+
+/**
+ * Dials still running, per node and peer. libp2p reports a new connection (and the actor moves to
+ * connected) a little before the dial that opened it settles; a connect is over only once its dial
+ * is, or `peers.connectMany` would start more than `concurrency` dials at once.
+ */
+const running = new WeakMap<NodeRuntime, Map<string, Promise<DialResult>>>()
+
+/** Resolves when the peer's running dial (if any) has settled: with its error if it failed. */
+export function dialSettled(runtime: NodeRuntime | undefined, peerId: string): Promise<Error | undefined> {
+  const dial = runtime === undefined ? undefined : running.get(runtime)?.get(peerId)
+  const failure = (err: unknown) => (err instanceof Error ? err : new Error(String(err)))
+  return dial === undefined ? Promise.resolve(undefined) : dial.then(() => undefined, failure)
+}
+
+function track(runtime: NodeRuntime, peerId: string, dial: Promise<DialResult>): Promise<DialResult> {
+  const byPeer = running.get(runtime) ?? new Map<string, Promise<DialResult>>()
+  running.set(runtime, byPeer)
+  byPeer.set(peerId, dial)
+  const forget = () => {
+    if (byPeer.get(peerId) === dial) byPeer.delete(peerId)
+  }
+  dial.then(forget, forget)
+  return dial
 }
 
 /** The peer machine's side effects, bound to the live runtimes. */
@@ -99,7 +135,7 @@ export function peerActors(runtimes: NodeRuntimes) {
       const runtime = runtimes.get(input.alias)
       if (!runtime) throw new Error(`local node ${input.alias} is not running`)
       const dht = system.get(`dht:${input.alias}`) as AnyActorRef | undefined
-      return dialPeer(runtimes, runtime, dht, peerIdFromString(input.peerId), signal)
+      return track(runtime, input.peerId, dialPeer(runtimes, runtime, dht, peerIdFromString(input.peerId), signal))
     }),
     hangUp: fromPromise<void, { alias: string; peerId: string }>(async ({ input, signal }) => {
       await runtimes.handle(input.alias).libp2p.hangUp(peerIdFromString(input.peerId), { signal })

@@ -1,0 +1,223 @@
+import '../src/shims.ts'
+import { type AnyActorRef, createActor, fromCallback, fromPromise, waitFor } from 'xstate'
+import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
+import { nodeMachine } from '../src/machines/node/node.machine.ts'
+import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
+import { peerMachine } from '../src/machines/peer/peer.machine.ts'
+import type { BackoffSettings, DialResult, PeerEvent } from '../src/machines/peer/peer.types.ts'
+import { PEER_SHARDS, peerSystemId, peersMachine } from '../src/machines/peers/peers.machine.ts'
+import type { PeersEvent } from '../src/machines/peers/peers.types.ts'
+import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machine.ts'
+
+/**
+ * 10,000 remote-peer actors on fake connections. Sharded: the daemon's layout, a node machine with
+ * fake libp2p actors whose `watchPeers` injects `peers.route` events as libp2p's connect and
+ * disconnect events would, spread over the node's 64 `peers` shards. Baseline: the same peer actors
+ * under one parent (a single `peers` actor, no sharding). Both run with the daemon's actor registry
+ * attached, which keeps every actor's client view. Phases, each timed until every actor has
+ * processed its event: spawn, a burst of `peer.connected`, a burst of `peer.disconnected`, release,
+ * and spawning them all again after the release (churn).
+ */
+
+const PEERS = 10_000
+const ROUNDS = 3
+const ALIAS = 'bench'
+const backoff: BackoffSettings = { initialMs: 160, maxMs: 30_000, explicitRetryMs: 1_000, explicitTries: 3 }
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+/** Distinct strings shaped like Ed25519 peer ids (52 characters): the machines never parse them. */
+function peerIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    let s = ''
+    let x = i * 7919 + 104_729
+    for (let k = 0; k < 44; k++) {
+      s += B58[x % 58]
+      x = Math.floor(x / 58) + (k + 1) * (i + 13)
+    }
+    return `12D3KooW${s}`
+  })
+}
+
+const peer = peerMachine.provide({
+  actors: {
+    dial: fromPromise<DialResult, { alias: string; peerId: string }>(async () => ({ connectionType: 'direct', at: Date.now() })),
+    hangUp: fromPromise<void, { alias: string; peerId: string }>(async () => {}),
+  },
+})
+const peers = peersMachine.provide({ actors: { peer } })
+
+interface System {
+  /** Hand one event to the system the way its real source would. */
+  send(event: PeersEvent): void
+  peer(peerId: string): AnyActorRef | undefined
+  registry: ActorRegistry
+  stop(): void
+}
+
+/** The daemon's layout: a node actor whose watchPeers actor is where libp2p's events come in. */
+async function sharded(): Promise<System> {
+  const registry = new ActorRegistry()
+  let inject: ((event: NodeEvent) => void) | undefined
+  const node = nodeMachine.provide({
+    actors: {
+      createNode: fromPromise<NodeStarted, { alias: string }>(async () => ({ peerId: '12D3KooWBenchLocalNode', addrs: [] })),
+      stopNode: fromPromise(async () => {}),
+      watchNode: fromCallback(() => () => {}),
+      watchPeers: fromCallback<NodeEvent, { alias: string; backoff: NodeInput['backoff'] }>(({ sendBack }) => {
+        inject = sendBack
+        return () => {
+          inject = undefined
+        }
+      }),
+      peers,
+    },
+  })
+  const input: NodeInput = { alias: ALIAS, persistent: true, dhtBootstrapTimeoutMs: 60_000, dhtQueueLimit: 16, dhtConcurrency: 4, backoff }
+  const actor = createActor(node, { systemId: `node:${ALIAS}`, input, inspect: registry.inspect })
+  actor.start()
+  await waitFor(actor, (s) => s.value === 'running')
+  return {
+    send: (event) => {
+      if (!inject) throw new Error('watchPeers is not running')
+      inject(event)
+    },
+    peer: (peerId) => actor.system.get(peerSystemId(ALIAS, peerId)) as AnyActorRef | undefined,
+    registry,
+    stop: () => actor.stop(),
+  }
+}
+
+/** Baseline: every peer actor a child of one parent. */
+async function flat(): Promise<System> {
+  const registry = new ActorRegistry()
+  const actor = createActor(peers, { systemId: `peers:${ALIAS}:0`, input: { alias: ALIAS, shard: 0 }, inspect: registry.inspect })
+  actor.start()
+  return {
+    send: (event) => actor.send(event),
+    peer: (peerId) => actor.system.get(peerSystemId(ALIAS, peerId)) as AnyActorRef | undefined,
+    registry,
+    stop: () => actor.stop(),
+  }
+}
+
+interface Figures {
+  spawnMs: number
+  /** Heap held per live actor (actor, snapshot, registry view), after a full GC. */
+  bytesPerActor: number
+  connectMs: number
+  disconnectMs: number
+  releaseMs: number
+  /** Heap still held after every actor was released, against before the spawn. */
+  leftAfterReleaseBytes: number
+  /** Spawning them all again after the release (churn). */
+  respawnMs: number
+}
+
+function timed(fn: () => void): number {
+  const t = performance.now()
+  fn()
+  return performance.now() - t
+}
+
+/** Every peer actor is in `state` (or, for undefined, gone): a phase is over only when all of them are. */
+function expectAll(system: System, ids: string[], check: (ref: AnyActorRef | undefined) => boolean, phase: string): void {
+  const wrong = ids.filter((id) => !check(system.peer(id)))
+  if (wrong.length > 0) throw new Error(`${phase}: ${wrong.length} of ${ids.length} peer actors did not get there (first ${wrong[0]})`)
+}
+
+async function measure(make: () => Promise<System>, ids: string[]): Promise<Figures> {
+  forceGc()
+  const before = process.memoryUsage().heapUsed
+  const system = await make()
+  const route = (peerId: string, event?: PeerEvent): PeersEvent => ({
+    type: 'peers.route',
+    peerId,
+    spawn: event === undefined,
+    input: { alias: ALIAS, peerId, backoff },
+    ...(event ? { event } : {}),
+  })
+  // every send runs to completion synchronously (each actor's mailbox is idle), so a loop's time is the processing time
+  const spawnMs = timed(() => {
+    for (const id of ids) system.send(route(id))
+  })
+  expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'spawn')
+  if (system.registry.list('peer:').length !== ids.length) throw new Error('the registry does not hold every peer actor')
+  forceGc()
+  const bytesPerActor = (process.memoryUsage().heapUsed - before) / ids.length
+
+  const at = Date.now()
+  const connectMs = timed(() => {
+    for (const id of ids) system.send(route(id, { type: 'peer.connected', connectionType: 'direct', at }))
+  })
+  expectAll(system, ids, (ref) => ref?.getSnapshot().matches('connected') === true, 'connect')
+  const disconnectMs = timed(() => {
+    for (const id of ids) system.send(route(id, { type: 'peer.disconnected', at: at + 1 }))
+  })
+  expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'disconnect')
+  // neither known nor added: watchPeers releases each one after its disconnect
+  const releaseMs = timed(() => {
+    for (const id of ids) system.send({ type: 'peers.release', peerId: id })
+  })
+  expectAll(system, ids, (ref) => ref === undefined, 'release')
+  if (system.registry.list('peer:').length !== 0) throw new Error('the registry still holds released peer actors')
+  forceGc()
+  const leftAfterReleaseBytes = process.memoryUsage().heapUsed - before
+  // churn: a parent's children object is copied on every spawn and stop, and once a child was
+  // stopped V8 keeps it as a slow dictionary; this is the steady-state cost of a new peer
+  const respawnMs = timed(() => {
+    for (const id of ids) system.send(route(id))
+  })
+  expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'respawn')
+  system.stop()
+  return { spawnMs, bytesPerActor, connectMs, disconnectMs, releaseMs, leftAfterReleaseBytes, respawnMs }
+}
+
+const medianOf = (runs: Figures[], key: keyof Figures) => median(runs.map((r) => r[key]))
+
+export async function run(): Promise<{ sharded: Figures[]; flat: Figures[]; gc: boolean }> {
+  const gc = forceGc()
+  const ids = peerIds(PEERS)
+  if (new Set(ids).size !== ids.length) throw new Error('peer ids collide')
+  // warm-up: JIT and the machines' lazy structures, on a tenth of the peers
+  await measure(sharded, ids.slice(0, PEERS / 10))
+  await measure(flat, ids.slice(0, PEERS / 10))
+  const results = { sharded: [] as Figures[], flat: [] as Figures[], gc }
+  for (let round = 0; round < ROUNDS; round++) {
+    results.sharded.push(await measure(sharded, ids))
+    results.flat.push(await measure(flat, ids))
+  }
+  await publish('peer-actors', toMarkdown(results))
+  return results
+}
+
+export function toMarkdown(r: { sharded: Figures[]; flat: Figures[]; gc: boolean }): string {
+  const rate = (ms: number) => fmt((PEERS / ms) * 1000, 0)
+  const ms = (n: number) => fmt(n, n < 100 ? 1 : 0)
+  const ratio = (a: number, b: number) => `${fmt(a / b, 2)}×`
+  const row = (label: string, key: keyof Figures, show: (n: number) => string, withRate = false) => {
+    const s = medianOf(r.sharded, key)
+    const f = medianOf(r.flat, key)
+    return [label, withRate ? `${show(s)} (${rate(s)}/s)` : show(s), withRate ? `${show(f)} (${rate(f)}/s)` : show(f), ratio(f, s)]
+  }
+  const table = markdownTable(
+    [`${fmt(PEERS, 0)} peer actors`, `sharded (${PEER_SHARDS} shards under a node)`, 'one parent', 'one parent / sharded'],
+    [
+      row('spawn, ms (actors/s)', 'spawnMs', ms, true),
+      row('heap per live actor, bytes', 'bytesPerActor', (n) => fmt(n, 0)),
+      row('burst of peer.connected, ms (events/s)', 'connectMs', ms, true),
+      row('burst of peer.disconnected, ms (events/s)', 'disconnectMs', ms, true),
+      row('release all, ms (actors/s)', 'releaseMs', ms, true),
+      row('heap left after release, KiB', 'leftAfterReleaseBytes', (n) => fmt(n / 1024, 0)),
+      row('spawn again after the release, ms (actors/s)', 'respawnMs', ms, true),
+    ],
+  )
+  return [
+    '### Remote-peer actors on fake connections',
+    '',
+    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor injects \`peers.route\` events as libp2p's connect and disconnect events would; peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id. One parent: the same peer actors under a single \`peers\` actor. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
+    '',
+    table,
+  ].join('\n')
+}
+
+runIfMain(import.meta.url, run)
