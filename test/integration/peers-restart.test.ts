@@ -94,9 +94,25 @@ describe('remote peers across restarts', () => {
     expect(states.statuses(bId).slice(-3)).toEqual(['connected', 'connecting', 'connected'])
     watch.stop()
 
-    // our own restart: the known peer's actor is spawned at start and dials by itself
+    // our own restart: the address book comes back from disk with what it learnt about B
+    interface Entry {
+      multiaddr: string
+      peerId?: string
+      successes: number
+      failures: number
+    }
+    const before = (await ca.call<{ entries: Entry[] }>('addressbook.list', {})).entries.filter((e) => e.peerId === bId)
+    expect(before.some((e) => e.successes >= 1 && e.failures >= 1)).toBe(true)
+    // the known peer's actor is spawned at start and dials by itself
     const a2 = await A.restart()
     const c2 = await a2.client()
+    const after = (await c2.call<{ entries: Entry[] }>('addressbook.list', {})).entries.filter((e) => e.peerId === bId)
+    for (const e of before) {
+      const kept = after.find((x) => x.multiaddr === e.multiaddr)
+      expect(kept, e.multiaddr).toBeDefined()
+      expect(kept?.successes).toBeGreaterThanOrEqual(e.successes)
+      expect(kept?.failures).toBeGreaterThanOrEqual(e.failures)
+    }
     const states2 = await PeerStates.bind(c2)
     const again = await states2.until(bId, (s) => s.status === 'connected', 60_000)
     expect(again).toMatchObject({ known: true, autoConnect: true, name: 'bee', connectionType: 'direct', addedAt: wanted.addedAt })
