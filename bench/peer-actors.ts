@@ -190,7 +190,7 @@ export async function run(): Promise<{ sharded: Figures[]; flat: Figures[]; gc: 
   return results
 }
 
-export function toMarkdown(r: { sharded: Figures[]; flat: Figures[]; gc: boolean }): string {
+function toMarkdown(r: { sharded: Figures[]; flat: Figures[]; gc: boolean }): string {
   const rate = (ms: number) => fmt((PEERS / ms) * 1000, 0)
   const ms = (n: number) => fmt(n, n < 100 ? 1 : 0)
   const ratio = (a: number, b: number) => `${fmt(a / b, 2)}×`

@@ -141,7 +141,8 @@ function medianOfRuns(runs: LoadResult[]): LoadResult {
 }
 
 async function rpcFigures(): Promise<{ sb: LoadResult; raw: LoadResult }> {
-  const daemon = await startTestDaemon()
+  // the per-connection request budget (429 above it) would cap what is measured here: lift it
+  const daemon = await startTestDaemon({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })
   let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
   try {
     echo = await rawEchoServer(daemon.sb.nodeInfo('peer-a'))
