@@ -58,6 +58,8 @@ export const ConfigSchema = Type.Object(
     messageIdleMs: Type.Integer({ minimum: 100 }),
     /** Direct messages waiting for one remote peer (all protocols); beyond it `send` answers 429. */
     messageQueueLimit: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    peerMessageBurst: Type.Integer({ minimum: 1 }),
+    peerMessagesPerSecond: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
   },
   { additionalProperties: false },
@@ -114,6 +116,9 @@ export function defaultConfig(dataDir: string): Config {
     messageRetryWindowMs: 60_000,
     messageIdleMs: 30_000,
     messageQueueLimit: 1000,
+    // inbound direct messages per remote peer, all protocols together: beyond this it is a flood
+    peerMessageBurst: 2_000,
+    peerMessagesPerSecond: 1_000,
     logLevel: 'info',
   }
 }

@@ -4,7 +4,7 @@ import type { Switchboard } from '../switchboard.ts'
 import { check, errorResponse, MAX_FRAME_DEPTH, nestedDeeperThan, RequestSchema, response } from './envelope.ts'
 import type { Method } from './method.ts'
 import { badRequest, conflict, toRpcError } from './rpc-error.ts'
-import { TokenBucket } from './rate-limit.ts'
+import { TokenBucket } from '../p2p/token-bucket.ts'
 import { startFeeds } from './session-feeds.ts'
 
 /** Socket send buffer above which pushes wait in our own bounded queue instead. */

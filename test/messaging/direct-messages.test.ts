@@ -9,7 +9,6 @@ import { codeOf, teachAddress } from '../support/peers.ts'
 import { startRawNode } from '../support/raw-node.ts'
 import { goFrame, type Ack, type PeerData } from './support.ts'
 
-
 const WAIT_MS = 30_000
 
 /** Send and wait for the message's `ack` push. */

@@ -22,6 +22,8 @@ export function messagingExtension(sb: Switchboard): NodeExtensionFactory {
         retryWindowMs: sb.config.messageRetryWindowMs,
         idleMs: sb.config.messageIdleMs,
         queueLimit: sb.config.messageQueueLimit,
+        inboundBurst: sb.config.peerMessageBurst,
+        inboundPerSecond: sb.config.peerMessagesPerSecond,
         streamTimeoutMs: sb.config.dialTimeoutMs,
       },
     )

@@ -8,6 +8,7 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { checkProtocolId, dataFrame, decodeData, encodeMessageFrame, MAX_MESSAGE_FRAME_BYTES, type MessageFrame } from '../../p2p/message-codec.ts'
+import { TokenBucket } from '../../p2p/token-bucket.ts'
 import type { Reputation } from '../../p2p/reputation.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
 import type { ActivityLog } from '../activity-log.ts'
@@ -29,6 +30,9 @@ export interface MessagingOptions {
   maxFrameBytes?: number
   /** Opening one stream on an existing connection may take this long (ms). */
   streamTimeoutMs: number
+  /** Inbound messages one remote peer may send at once, and per second after that; beyond is a flood. */
+  inboundBurst: number
+  inboundPerSecond: number
 }
 
 export interface MessagingDeps {
@@ -56,6 +60,8 @@ interface Started {
 export class MessagingService implements ChannelHost {
   readonly #controller = new AbortController()
   readonly #started = new Map<string, Started>()
+  /** Each remote peer's inbound budget, and when a flood last cost it reputation. */
+  readonly #inbound = new Map<string, { bucket: TokenBucket; chargedAt: number }>()
   /** Protocols whose handler is ours (registered and not yet unregistered). */
   readonly #ours = new Set<string>()
   /** handle/unhandle calls per protocol, one after the other. */
@@ -302,6 +308,10 @@ export class MessagingService implements ChannelHost {
 
   /** Hand a message to every connection that started its protocol, then confirm (or refuse) it. */
   #deliver(channel: Channel, id: string, base64: string, ws: WireStream): void {
+    if (!this.#withinBudget(channel)) {
+      ws.write(encodeMessageFrame({ type: 'nack', id, error: `rate limited: over ${this.options.inboundPerSecond} messages/s from ${channel.peerId}` }))
+      return
+    }
     // a copy resent after a lost ack: confirm again, deliver once
     if (channel.delivered.has(id)) {
       ws.write(encodeMessageFrame({ type: 'ack', id }))
@@ -326,6 +336,23 @@ export class MessagingService implements ChannelHost {
     ws.write(encodeMessageFrame({ type: 'ack', id }))
   }
 
+  /** Take one message from the peer's budget; a peer over it is flooding, which costs it once a second. */
+  #withinBudget(channel: Channel): boolean {
+    let budget = this.#inbound.get(channel.peerId)
+    if (!budget) {
+      budget = { bucket: new TokenBucket(this.options.inboundBurst, this.options.inboundPerSecond), chargedAt: 0 }
+      this.#inbound.set(channel.peerId, budget)
+    }
+    if (budget.bucket.take()) return true
+    const now = Date.now()
+    if (now - budget.chargedAt >= 1000) {
+      budget.chargedAt = now
+      this.deps.reputation.violation(channel.peerId, 'flood')
+      this.deps.activity.add({ type: 'error', alias: this.deps.alias, peerId: channel.peerId, message: `direct-message flood from ${channel.peerId} on ${channel.protocol}: refused` })
+    }
+    return false
+  }
+
   #violation(channel: Channel, err: Error): void {
     try {
       this.deps.reputation.violation(channel.peerId, 'malformed-frame')
@@ -347,6 +374,9 @@ export class MessagingService implements ChannelHost {
       }
       if (c.idle && now - c.lastUsed >= forgetAfter) this.#channels.delete(key)
     }
+    // a budget outlives its peer's channels only until the next sweep
+    const active = new Set([...this.#channels.values()].map((c) => c.peerId))
+    for (const peer of this.#inbound.keys()) if (!active.has(peer)) this.#inbound.delete(peer)
   }
 
   /** Stop with the node: waiting messages fail (`delivered: false`), handlers and streams go. */

@@ -1,6 +1,6 @@
 /**
- * A token bucket: `burst` requests at once, refilled at `perSecond`. One per WebSocket connection,
- * so a flooding client gets 429s while every other client is served as usual.
+ * A token bucket: `burst` at once, refilled at `perSecond`. One per WebSocket connection (a flooding
+ * client gets 429s while every other client is served) and one per remote peer for its direct messages.
  */
 export class TokenBucket {
   #tokens: number
