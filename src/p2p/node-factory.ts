@@ -6,7 +6,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import { kadDHT, removePublicAddressesMapper, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { ping, type Ping } from '@libp2p/ping'
@@ -121,7 +121,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       dht: kadDHT({
         protocol: opts.dhtProtocol,
         clientMode: false,
-        peerInfoMapper: opts.allowPrivateAddresses ? passthroughMapper : removePublicAddressesMapper,
+        // a public deployment must not hand out (or route to) private addresses
+        peerInfoMapper: opts.allowPrivateAddresses ? passthroughMapper : removePrivateAddressesMapper,
       }),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
     },

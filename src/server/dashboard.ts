@@ -19,10 +19,12 @@ const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') +
 const actors = new Map()
 let id = 0
 const call = (method, params = {}) => ws.send(JSON.stringify({ requestid: ++id, method, params }))
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
 function render() {
+  // every value comes from actors whose ids carry client-chosen names (topics): escape all of it
   const rows = [...actors.values()].sort((a, b) => a.systemId.localeCompare(b.systemId)).map((a) =>
-    '<tr><td><code>' + a.systemId + '</code></td><td class="state">' + JSON.stringify(a.value) + '</td><td>' + a.seq +
-    '</td><td><code>' + JSON.stringify(a.context).slice(0, 300).replace(/</g, '&lt;') + '</code></td></tr>')
+    '<tr><td><code>' + esc(a.systemId) + '</code></td><td class="state">' + esc(JSON.stringify(a.value)) + '</td><td>' + esc(a.seq) +
+    '</td><td><code>' + esc(JSON.stringify(a.context).slice(0, 300)) + '</code></td></tr>')
   document.getElementById('actors').innerHTML = rows.join('')
 }
 ws.onopen = () => { call('node.info'); call('actors.subscribe') }

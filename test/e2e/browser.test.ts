@@ -91,6 +91,17 @@ describe('in a real browser (Debian chromium)', () => {
     expect(result.peerData).toEqual({ peer: result.p1, protocol: 'chat', data: 'direct hello' })
   })
 
+  it('shows client-chosen names as text: a topic named like markup does not run in the dashboard', async () => {
+    const client = await daemon.client()
+    const topic = '<img src=x onerror="window.__pwned=1">'
+    await client.call('subscribe', { topic })
+    const page = await browser.newPage()
+    await page.goto(daemon.url)
+    await expect.poll(() => page.locator('#actors').textContent(), { timeout: 30_000 }).toContain(`topic:peer-a:${topic}`)
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
+    expect(await page.locator('#actors img').count()).toBe(0)
+  })
+
   it('a page from another origin cannot open the socket, even holding the token', async () => {
     const page = await browser.newPage()
     await page.goto('about:blank')

@@ -47,7 +47,8 @@ describe('node machine', () => {
     await waitFor(node.actor, (s) => s.status === 'done', { timeout: 10_000 })
     expect(node.actor.getSnapshot().value).toBe('failed')
     expect(node.actor.getSnapshot().context.error).toBe('listen EADDRINUSE 127.0.0.1:4001')
-    expect(node.reports).toEqual([{ alias: 'n1', error: 'listen EADDRINUSE 127.0.0.1:4001' }])
+    // it never ran, so the supervisor must not restart it
+    expect(node.reports).toEqual([{ alias: 'n1', error: 'listen EADDRINUSE 127.0.0.1:4001', started: false }])
     expect(node.stopNode.calls).toEqual([])
   })
 
@@ -79,7 +80,7 @@ describe('node machine', () => {
     node.stopNode.resolve()
     await waitFor(node.actor, (s) => s.status === 'done', { timeout: 10_000 })
     expect(node.actor.getSnapshot().value).toBe('failed')
-    expect(node.reports).toEqual([{ alias: 'n1', error: 'transport closed unexpectedly' }])
+    expect(node.reports).toEqual([{ alias: 'n1', error: 'transport closed unexpectedly', started: true }])
   })
 
   it('can be stopped while it is still starting: the build is aborted and it ends stopped', async () => {
@@ -101,7 +102,7 @@ describe('node machine', () => {
     node.stopNode.reject(new Error('blockstore close failed'))
     await waitFor(node.actor, (s) => s.status === 'done', { timeout: 10_000 })
     expect(node.actor.getSnapshot().value).toBe('failed')
-    expect(node.reports).toEqual([{ alias: 'n1', error: 'blockstore close failed' }])
+    expect(node.reports).toEqual([{ alias: 'n1', error: 'blockstore close failed', started: true }])
   })
 
   it('keeps the addresses and connection count libp2p reports', async () => {

@@ -48,15 +48,29 @@ describe('supervisor machine', () => {
     expect(sup.createNode.calls).toHaveLength(1)
   })
 
-  it('restarts a node that fails up to restartLimit times, then leaves it failed with the error', async () => {
+  it('does not restart a node that could not start: it would fail the same way; it stays failed with the error', async () => {
     const sup = startSupervisor(2)
     sup.startNode('a')
-    for (let i = 0; i < 3; i++) await sup.build(new Error(`port busy #${i}`))
+    await sup.build(new Error('port busy'))
     await waitFor(sup.actor, (s) => s.context.nodes.a?.status === 'failed', { timeout: 10_000 })
-    expect(sup.record('a')).toMatchObject({ status: 'failed', restarts: 2, error: 'port busy #2' })
-    expect(sup.createNode.calls).toHaveLength(3)
+    expect(sup.record('a')).toMatchObject({ status: 'failed', restarts: 0, error: 'port busy' })
+    expect(sup.createNode.calls).toHaveLength(1)
     expect(sup.node('a')).toBeUndefined()
     expect(sup.actor.getSnapshot().value).toBe('running')
+  })
+
+  it('restarts a node that keeps crashing while running up to restartLimit times, then leaves it failed', async () => {
+    const sup = startSupervisor(2)
+    sup.startNode('a')
+    for (let i = 0; i < 3; i++) {
+      await sup.build('ok')
+      await sup.nodeRunning('a')
+      sup.watchNode.latest().sendBack({ type: 'node.crashed', error: `crash #${i}` })
+      sup.stopNode.resolve()
+    }
+    await waitFor(sup.actor, (s) => s.context.nodes.a?.status === 'failed', { timeout: 10_000 })
+    expect(sup.record('a')).toMatchObject({ status: 'failed', restarts: 2, error: 'crash #2' })
+    expect(sup.createNode.calls).toHaveLength(3)
   })
 
   it('restarts a node that crashed while running, and it runs again', async () => {

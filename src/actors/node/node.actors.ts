@@ -39,12 +39,16 @@ export function nodeActors(runtimes: NodeRuntimes) {
       const libp2p = runtimes.handle(input.alias).libp2p
       const onAddrs = () => sendBack({ type: 'node.addrs', addrs: libp2p.getMultiaddrs().map(String) })
       const onConnections = () => sendBack({ type: 'node.connections', count: libp2p.getConnections().length })
+      // watchNode runs only while the node is `running`: a stop seen here was not asked for
+      const onStop = () => sendBack({ type: 'node.crashed', error: 'libp2p stopped unexpectedly' })
+      libp2p.addEventListener('stop' as never, onStop)
       libp2p.addEventListener('self:peer:update', onAddrs)
       libp2p.addEventListener('connection:open', onConnections)
       libp2p.addEventListener('connection:close', onConnections)
       onAddrs()
       onConnections()
       return () => {
+        libp2p.removeEventListener('stop' as never, onStop)
         libp2p.removeEventListener('self:peer:update', onAddrs)
         libp2p.removeEventListener('connection:open', onConnections)
         libp2p.removeEventListener('connection:close', onConnections)

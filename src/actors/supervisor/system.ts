@@ -22,18 +22,21 @@ export function bindMachines(runtimes: NodeRuntimes) {
       persist: ({ context }) => {
         const known = runtimes.get(context.alias)?.knownPeers
         if (!known) return
+        // a failed write (disk full, permissions) is reported, never left to crash the process
+        const report = (err: Error) =>
+          runtimes.services.activity.add({ type: 'error', alias: context.alias, peerId: context.peerId, message: `cannot save known peers: ${err.message}` })
         if (!context.known) {
-          void known.remove(context.peerId)
+          known.remove(context.peerId).catch(report)
           return
         }
-        void known.upsert({
+        known.upsert({
           peerId: context.peerId,
           name: context.name,
           ...(context.ticket !== null ? { ticket: context.ticket } : {}),
           addedAt: context.addedAt ?? Date.now(),
           lastSyncAt: context.lastSyncAt,
           autoConnect: context.autoConnect,
-        })
+        }).catch(report)
       },
     },
   })

@@ -31,7 +31,7 @@ export const nodeMachine = setup({
   },
   actions: {
     /** Told to the supervisor; bound with sendParent there, a no-op alone. */
-    reportStopped: (_, _params: { alias: string; error?: string }) => {},
+    reportStopped: (_, _params: { alias: string; error?: string; started?: boolean }) => {},
     spawnDht: enqueueActions(({ context, enqueue }) => {
       enqueue.spawnChild('dht', {
         id: 'dht',
@@ -139,7 +139,7 @@ export const nodeMachine = setup({
     failed: {
       description: 'Could not start, or crashed; `error` says why. The supervisor decides on a restart.',
       type: 'final',
-      entry: { type: 'reportStopped', params: ({ context }) => ({ alias: context.alias, error: context.error }) },
+      entry: { type: 'reportStopped', params: ({ context }) => ({ alias: context.alias, error: context.error, started: context.peerId !== undefined }) },
     },
   },
 })

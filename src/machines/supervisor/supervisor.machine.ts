@@ -6,11 +6,12 @@ import type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supe
 const nodeId = (alias: string) => `node:${alias}`
 
 /** What a node binds to its `reportStopped` slot to tell this supervisor it has stopped or failed. */
-export const reportStoppedToSupervisor = sendParent<NodeContext, NodeEvent, { alias: string; error?: string }, SupervisorEvent, NodeEvent>(
+export const reportStoppedToSupervisor = sendParent<NodeContext, NodeEvent, { alias: string; error?: string; started?: boolean }, SupervisorEvent, NodeEvent>(
   (_, params) => ({
     type: 'supervisor.nodeStopped',
     alias: params.alias,
     ...(params.error !== undefined ? { error: params.error } : {}),
+    ...(params.started ? { started: true } : {}),
   }),
 )
 
@@ -52,7 +53,8 @@ export const supervisorMachine = setup({
       const record = context.nodes[event.alias]
       if (!record) return
       enqueue.stopChild(nodeId(event.alias))
-      const restart = event.error !== undefined && record.status === 'running' && record.restarts < context.restartLimit
+      // a node that never ran would fail the same way again: only a crash of a running node is restarted
+      const restart = event.error !== undefined && event.started === true && record.status === 'running' && record.restarts < context.restartLimit
       if (restart) {
         enqueue.spawnChild('node', { id: nodeId(event.alias), systemId: nodeId(event.alias), input: record.input })
         enqueue.assign({

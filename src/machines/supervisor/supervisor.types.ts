@@ -25,5 +25,6 @@ export interface SupervisorContext extends SupervisorInput {
 export type SupervisorEvent =
   | SupervisorClientEvent
   | { type: 'supervisor.startNode'; node: NodeInput }
-  | { type: 'supervisor.nodeStopped'; alias: string; error?: string }
+  /** `started`: the node had reached running; only such a node is restarted after a crash. */
+  | { type: 'supervisor.nodeStopped'; alias: string; error?: string; started?: boolean }
   | { type: 'supervisor.shutdown' }
