@@ -81,6 +81,7 @@ function gauges(sb: Switchboard): Gauge[] {
     { name: 'switchboard_ws_clients', help: 'Open WebSocket clients.', type: 'gauge', samples: [{ value: sb.metrics.wsClients }] },
     { name: 'switchboard_requests_total', help: 'WebSocket requests by method and result code.', type: 'counter', samples: requests },
     { name: 'switchboard_pushes_dropped_total', help: 'Pushes dropped for slow clients.', type: 'counter', samples: [{ value: sb.metrics.droppedPushes }] },
+    { name: 'switchboard_slow_clients_closed_total', help: 'Clients disconnected (1013) because frames they must get piled up.', type: 'counter', samples: [{ value: sb.metrics.slowClientsClosed }] },
     { name: 'switchboard_libp2p_connections', help: 'Open libp2p connections per local peer.', type: 'gauge', samples: connections },
   ]
 }

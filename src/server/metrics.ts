@@ -3,6 +3,8 @@ export class Metrics {
   readonly requests = new Map<string, number>()
   wsClients = 0
   droppedPushes = 0
+  /** Clients disconnected because frames they must get piled up. */
+  slowClientsClosed = 0
 
   countRequest(method: string, code: number): void {
     const key = `${method}\u0000${code}`

@@ -7,10 +7,25 @@ import { badRequest, conflict, toRpcError } from './rpc-error.ts'
 import { TokenBucket } from '../p2p/token-bucket.ts'
 import { startFeeds } from './session-feeds.ts'
 
-/** Socket send buffer above which pushes wait in our own bounded queue instead. */
+/** Socket send buffer above which frames wait in our own bounded queue instead. */
 const HIGH_WATER_BYTES = 1 << 20
-/** Pushes a slow client may have waiting; beyond this the oldest are dropped and counted. */
-const MAX_QUEUED_PUSHES = 1000
+/** Frames a slow client may have waiting; beyond this the oldest droppable pushes go, counted. */
+const MAX_QUEUED_FRAMES = 1000
+/** A client this far behind on frames it must get (responses, acks, files) is disconnected (1013). */
+const MAX_UNDROPPABLE_FRAMES = 10_000
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+/**
+ * Pushes that only report on state a client can read again (or that are best-effort by nature, like
+ * GossipSub's topicData): a slow client loses the oldest of these first. Everything else answers
+ * something a client asked for or was promised (responses, ack, peerData, gotFile, peerFiles,
+ * peerChange, actor.stopped) and is never dropped.
+ */
+const DROPPABLE_PUSHES = new Set(['actor.snapshot', 'inspect.event', 'peer.state', 'activity', 'presence.update', 'topicData'])
+
+interface Queued {
+  frame: string
+  droppable: boolean
+}
 
 /**
  * One WebSocket client: parses and validates frames, runs requests concurrently, and sends pushes
@@ -21,7 +36,8 @@ export class Session {
   alias: string | undefined
   readonly #controller = new AbortController()
   readonly #cleanups: Array<() => void | Promise<void>> = []
-  readonly #queue: string[] = []
+  readonly #queue: Queued[] = []
+  #queuedBytes = 0
   /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
   readonly subscriptions = new Map<string, () => void>()
   readonly #bucket: TokenBucket
@@ -84,30 +100,38 @@ export class Session {
 
   push(method: string, params: unknown): void {
     this.#pushCounter += 1
-    this.#enqueue(JSON.stringify({ requestid: this.#pushCounter, isresponse: false, method, params }))
+    this.#enqueue(JSON.stringify({ requestid: this.#pushCounter, isresponse: false, method, params }), DROPPABLE_PUSHES.has(method))
   }
 
-  #enqueue(frame: string, droppable = true): void {
+  /** One FIFO for responses and pushes, so a response never overtakes the pushes sent before it. */
+  #enqueue(frame: string, droppable: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     if (this.#queue.length === 0 && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
       this.socket.send(frame, () => this.#flush())
       return
     }
-    if (!droppable) {
-      // responses are never dropped: they jump ahead of waiting pushes
-      this.#queue.unshift(frame)
-    } else {
-      this.#queue.push(frame)
-      while (this.#queue.length > MAX_QUEUED_PUSHES) {
-        this.#queue.splice(this.#queue.findIndex((f) => f.includes('"isresponse":false')), 1)
-        this.sb.metrics.droppedPushes += 1
-      }
+    this.#queue.push({ frame, droppable })
+    this.#queuedBytes += frame.length
+    while (this.#queue.length > MAX_QUEUED_FRAMES) {
+      const oldest = this.#queue.findIndex((q) => q.droppable)
+      if (oldest < 0) break
+      this.#queuedBytes -= (this.#queue[oldest] as Queued).frame.length
+      this.#queue.splice(oldest, 1)
+      this.sb.metrics.droppedPushes += 1
+    }
+    if (this.#queue.length > MAX_UNDROPPABLE_FRAMES || this.#queuedBytes > MAX_QUEUED_BYTES) {
+      // what is left must not be dropped, and the daemon's memory must not grow: let the client reconnect
+      this.sb.metrics.slowClientsClosed += 1
+      this.#queue.length = 0
+      this.#queuedBytes = 0
+      this.socket.close(1013, 'client too slow: too many frames waiting')
     }
   }
 
   #flush(): void {
     while (this.#queue.length > 0 && this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
-      const frame = this.#queue.shift() as string
+      const { frame } = this.#queue.shift() as Queued
+      this.#queuedBytes -= frame.length
       this.socket.send(frame, () => this.#flush())
     }
   }
@@ -152,6 +176,7 @@ export class Session {
     if (this.#controller.signal.aborted) return
     this.#controller.abort(new Error('socket closed'))
     this.#queue.length = 0
+    this.#queuedBytes = 0
     for (const fn of this.#cleanups.splice(0).reverse()) {
       try {
         await fn()

@@ -64,4 +64,24 @@ describe('slow clients', () => {
     await expect(fast.call('node.info')).resolves.toBeTruthy()
     slow.terminate()
   })
+
+  it('disconnects a client that stops reading answers it must get, instead of dropping them or growing without bound', async () => {
+    const slow = new WebSocket(`${d.wsUrl}?token=${d.token}`)
+    await new Promise((resolve, reject) => {
+      slow.once('open', resolve)
+      slow.once('error', reject)
+    })
+    slow.pause()
+    const before = d.sb.metrics.slowClientsClosed
+    // responses are never dropped: asked for and not read, they pile up until the limit closes the socket
+    for (let round = 0; round < 200 && d.sb.metrics.slowClientsClosed === before; round++) {
+      for (let i = 0; i < 200; i++) slow.send(JSON.stringify({ requestid: round * 200 + i, method: 'machines.list', params: {} }))
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    expect(d.sb.metrics.slowClientsClosed).toBe(before + 1)
+    const fast = await d.client()
+    await expect(fast.call('node.info')).resolves.toBeTruthy()
+    slow.terminate()
+  })
 })
+
