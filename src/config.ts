@@ -117,8 +117,8 @@ export function defaultConfig(dataDir: string): Config {
     messageIdleMs: 30_000,
     messageQueueLimit: 1000,
     // inbound direct messages per remote peer, all protocols together: beyond this it is a flood
-    peerMessageBurst: 2_000,
-    peerMessagesPerSecond: 1_000,
+    peerMessageBurst: 40_000,
+    peerMessagesPerSecond: 20_000,
     logLevel: 'info',
   }
 }

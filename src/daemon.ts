@@ -51,13 +51,15 @@ async function listenInRange(app: FastifyInstance, host: string, first: number, 
 export async function startDaemon(config: Config): Promise<Daemon> {
   const unlock = await lockDataDir(config.dataDir)
   let sb: Switchboard | undefined
+  let app: FastifyInstance | undefined
   try {
     const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
     const token = await loadOrCreateToken(config.dataDir)
     sb = await Switchboard.create(config)
     const node = await sb.startNode('peer-a', privateKey, { persistent: true, storageDir: sb.storageDir('peer-a') })
-    const app = await buildApp({ sb, token })
-    const port = await listenInRange(app, config.host, config.port, config.portRangeEnd)
+    const server = await buildApp({ sb, token })
+    app = server
+    const port = await listenInRange(server, config.host, config.port, config.portRangeEnd)
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
     const origin = `http://${hostForUrl}:${port}`
     const running = sb
@@ -67,7 +69,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     let closing: Promise<void> | undefined
     return {
       sb: running,
-      app,
+      app: server,
       token,
       port,
       origin,
@@ -75,7 +77,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       peerId: node.peerId ?? '',
       close() {
         closing ??= (async () => {
-          await app.close()
+          await server.close()
           await running.shutdown()
           await unlink(runFile).catch(() => {})
           await unlock()
@@ -84,6 +86,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       },
     }
   } catch (err) {
+    await app?.close().catch(() => {})
     await sb?.shutdown().catch(() => {})
     await unlock()
     throw err

@@ -91,6 +91,8 @@ export class Switchboard {
   denyPeer(alias: string, peerId: string): boolean {
     if (this.services.reputation.isBanned(peerId)) return true
     if (this.config.unknownPeers === 'allow') return false
+    // the daemon's own local peers always reach each other (tabs on one daemon)
+    if (this.aliasOfPeerId(peerId) !== undefined) return false
     if (this.config.bootstrap.some((a) => a.endsWith(`/p2p/${peerId}`))) return false
     if (this.runtimes.get(alias)?.knownPeers.has(peerId)) return false
     const ctx = this.supervisor.system.get(`peer:${alias}:${peerId}`)?.getSnapshot().context as { added?: boolean } | undefined

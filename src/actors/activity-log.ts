@@ -25,7 +25,8 @@ export class ActivityLog {
   }
 
   list(alias?: string, limit = this.capacity): Activity[] {
-    const all = alias === undefined ? this.#ring : this.#ring.filter((a) => a.alias === alias)
+    // daemon-wide entries ('*', e.g. bans) belong to every local peer's feed
+    const all = alias === undefined ? this.#ring : this.#ring.filter((a) => a.alias === alias || a.alias === '*')
     return all.slice(-limit)
   }
 

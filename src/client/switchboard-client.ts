@@ -62,6 +62,7 @@ export class SwitchboardClient {
   /** Call a method; resolves with its result, rejects with SwitchboardError. */
   call<T = unknown>(method: string, params: unknown = {}): Promise<T> {
     const requestid = ++this.#next
+    if (this.socket.readyState !== this.socket.OPEN) return Promise.reject(new SwitchboardError(0, `socket is not open (readyState ${this.socket.readyState})`))
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(requestid, { resolve: resolve as (v: unknown) => void, reject })
       this.socket.send(JSON.stringify({ requestid, method, params }))

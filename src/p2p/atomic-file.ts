@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { open, readFile, rename, unlink } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 
@@ -15,7 +15,8 @@ export class CorruptFileError extends Error {
 
 /** Write a file so that a kill at any moment leaves either the old or the new content: temp, fsync, rename, fsync dir. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
+  // unique even for two writes of one file in the same millisecond
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(tmp, 'w', mode)
   try {
     await fh.writeFile(data)

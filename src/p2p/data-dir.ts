@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { CorruptFileError, writeFileAtomic } from './atomic-file.ts'
 
@@ -41,9 +41,15 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   const path = join(dataDir, 'daemon.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fh = await open(path, 'wx', 0o600)
-      await fh.writeFile(String(process.pid))
-      await fh.close()
+      // the lock appears with its pid already in it (link fails if it exists): a second daemon never
+      // reads an empty lock and mistakes it for a stale one
+      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`
+      await writeFile(tmp, String(process.pid), { mode: 0o600 })
+      try {
+        await link(tmp, path)
+      } finally {
+        await unlink(tmp).catch(() => {})
+      }
       lockedHere.add(resolve(dataDir))
       return async () => {
         lockedHere.delete(resolve(dataDir))

@@ -93,6 +93,9 @@ describe('actors over the WebSocket', () => {
     expect(await codeOf(client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.enqueue', op: {} } }))).toBe(403)
     expect(await codeOf(client.call('actors.send', { systemId: 'node:peer-a', event: { type: 'node.crashed', error: 'x' } }))).toBe(403)
     expect(await codeOf(client.call('actors.send', { systemId: 'supervisor', event: { type: 'supervisor.shutdown' } }))).toBe(403)
+    // peer-a is the daemon's own: no client stops it
+    expect(await codeOf(client.call('actors.send', { systemId: 'node:peer-a', event: { type: 'node.stop' } }))).toBe(403)
+    expect(await codeOf(client.call('actors.send', { systemId: 'supervisor', event: { type: 'supervisor.stopNode', alias: 'peer-a' } }))).toBe(403)
     expect(await codeOf(client.call('actors.send', { systemId: 'dht:nobody', event: { type: 'dht.bootstrap' } }))).toBe(404)
     expect(await codeOf(client.call('actors.send', { systemId: 'nokind:x', event: { type: 'dht.bootstrap' } }))).toBe(404)
     // a refused event changed nothing

@@ -3,6 +3,7 @@
  * and asking them. One exchange per stream, bounded in size and time; a peer that breaks the
  * framing is reported through `onViolation` and cut off (stream aborted, connection closed).
  */
+import { dialSignal } from '../../p2p/dial-signal.ts'
 import type { UnixFS } from '@helia/unixfs'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import toBuffer from 'it-to-buffer'
@@ -168,7 +169,13 @@ async function exchange<T>(
   const bounded = deadline(limits.timeoutMs, `${what} from ${peer}`, signal)
   let stream: Stream | undefined
   try {
-    stream = await libp2p.dialProtocol(peer, P2P_WEBAPP_PROTOCOL, { signal: bounded.signal })
+    // the exchange's deadline bounds the dial, but must not stay tied to the connection it opens
+    const dial = dialSignal(bounded.signal, limits.timeoutMs)
+    try {
+      stream = await libp2p.dialProtocol(peer, P2P_WEBAPP_PROTOCOL, { signal: dial.signal })
+    } finally {
+      dial.release()
+    }
     await writeBytes(stream, request, bounded.signal)
     const result = await read(new FrameReader(stream, bounded.signal))
     await stream.close({ signal: bounded.signal }).catch(() => stream?.abort(new Error('close failed')))

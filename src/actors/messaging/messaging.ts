@@ -308,13 +308,14 @@ export class MessagingService implements ChannelHost {
 
   /** Hand a message to every connection that started its protocol, then confirm (or refuse) it. */
   #deliver(channel: Channel, id: string, base64: string, ws: WireStream): void {
-    if (!this.#withinBudget(channel)) {
-      ws.write(encodeMessageFrame({ type: 'nack', id, error: `rate limited: over ${this.options.inboundPerSecond} messages/s from ${channel.peerId}` }))
-      return
-    }
     // a copy resent after a lost ack: confirm again, deliver once
     if (channel.delivered.has(id)) {
       ws.write(encodeMessageFrame({ type: 'ack', id }))
+      return
+    }
+    // a copy is answered above without charging the budget: resends after a lost ack are no flood
+    if (!this.#withinBudget(channel)) {
+      ws.write(encodeMessageFrame({ type: 'nack', id, error: `rate limited: over ${this.options.inboundPerSecond} messages/s from ${channel.peerId}` }))
       return
     }
     const listeners = [...(this.#started.get(channel.protocol)?.listeners ?? [])].filter((l) => !l.signal.aborted)

@@ -5,6 +5,7 @@ import type { ConnectionType, PeerContext, PeerEvent } from '../../machines/peer
 import type { NodeContext } from '../../machines/node/node.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import { NodeNotRunningError } from '../node/node-runtimes.ts'
+import { NO_PROTECTION_TAGS } from '../protection/protected-peers.ts'
 import { dialSettled } from './peer.actors.ts'
 
 export interface ConnectResult {
@@ -102,7 +103,11 @@ export class PeerControl {
     if (!ref && !runtime?.knownPeers.has(peerId)) throw new UnknownPeerError(`unknown peer ${peerId}`)
     await runtime?.knownPeers.remove(peerId)
     this.#node(alias).send({ type: 'peers.release', peerId })
-    await runtime?.handle?.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+    const libp2p = runtime?.handle?.libp2p
+    const id = peerIdFromString(peerId)
+    // without its tags libp2p stops redialling it (keep-alive) and our pruner may close it like any other
+    await libp2p?.peerStore.merge(id, { tags: NO_PROTECTION_TAGS }).catch(() => {})
+    await libp2p?.hangUp(id).catch(() => {})
   }
 
   knownAutoConnect(alias: string): string[] {
