@@ -146,8 +146,12 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     blockstore,
     datastore,
     async stop() {
-      await withBlocks.stop()
-      await closeStores()
+      try {
+        await withBlocks.stop()
+      } finally {
+        // closed whatever happened above, or LevelDB stays locked and the node can never start again
+        await closeStores()
+      }
     },
   }
 }

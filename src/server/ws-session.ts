@@ -41,6 +41,7 @@ export class Session {
   /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
   readonly subscriptions = new Map<string, () => void>()
   readonly #bucket: TokenBucket
+  #stopFeeds: (() => void) | undefined
   #pushCounter = 0
   #nextSubscription = 1
 
@@ -78,8 +79,15 @@ export class Session {
   bind(alias: string): string {
     if (this.alias !== undefined) throw conflict(`this connection is already bound to ${this.alias}`)
     this.alias = alias
-    this.onClose(startFeeds(this, this.sb, alias))
+    this.#stopFeeds = startFeeds(this, this.sb, alias)
     return alias
+  }
+
+  /** Undo a bind whose local peer never came up, so the client may call `peer` again. */
+  unbind(): void {
+    this.#stopFeeds?.()
+    this.#stopFeeds = undefined
+    this.alias = undefined
   }
 
   newSubscriptionId(): string {
@@ -177,6 +185,7 @@ export class Session {
     this.#controller.abort(new Error('socket closed'))
     this.#queue.length = 0
     this.#queuedBytes = 0
+    this.#stopFeeds?.()
     for (const fn of this.#cleanups.splice(0).reverse()) {
       try {
         await fn()

@@ -284,6 +284,11 @@ describe('directories across restarts and sessions', () => {
       // a rootDirectory that is a file is refused
       const tab3 = await again.client()
       expect(await codeOf(tab3.call('peer', { rootDirectory: after.entries['photo.jpg']!.cid }))).toBe(400)
+      // and leaves nothing behind: the connection is free to ask for a peer again
+      const before = again.sb.runtimes.aliases().length
+      const fresh = await tab3.call<{ peerid: string }>('peer', {})
+      expect(again.sb.runtimes.aliases()).toHaveLength(before + 1)
+      expect(again.sb.aliasOfPeerId(fresh.peerid)).toBeDefined()
     } finally {
       await again?.close()
       await first.destroy()

@@ -17,6 +17,9 @@ export function nodeActors(runtimes: NodeRuntimes) {
       runtime.handle = handle
       try {
         await runtimes.startExtensions(runtime)
+        // stopped while extensions were starting (a tab closed during `peer`): undo all of it here,
+        // since stopNode ran before these extensions existed
+        signal.throwIfAborted()
       } catch (err) {
         await runtimes.stopExtensions(runtime)
         runtime.handle = undefined

@@ -102,8 +102,11 @@ export const peerMachine = setup({
   initial: 'disconnected',
   states: {
     disconnected: {
-      description: 'No connection. A wanted peer (added, or known with autoConnect) is dialled at once.',
-      always: { guard: 'wanted', target: 'connecting' },
+      description: 'No connection. A wanted peer (added, or known with autoConnect), or one a connect was asked for while hanging up, is dialled at once.',
+      always: [
+        { guard: 'wanted', target: 'connecting' },
+        { guard: 'explicit', target: 'connecting' },
+      ],
       on: {
         'peer.connect': { target: 'connecting', actions: 'startExplicit' },
         'peer.connected': { target: 'connected', actions: 'recordConnected' },
@@ -204,7 +207,12 @@ export const peerMachine = setup({
         onDone: { target: 'disconnected', actions: assign({ connectionType: 'none' }) },
         onError: { target: 'disconnected', actions: assign({ lastError: ({ event }) => errorMessage(event.error) }) },
       },
-      on: { 'peer.disconnected': { actions: 'recordDisconnected' } },
+      // what arrives during the hang-up is kept and acted on once it is done (back in disconnected)
+      on: {
+        'peer.disconnected': { actions: 'recordDisconnected' },
+        'peer.setAdded': { actions: 'setAdded' },
+        'peer.connect': { actions: 'startExplicit' },
+      },
     },
     failed: {
       description: 'An explicit connect gave up after its tries; lastError says why. Becoming wanted (added, or known with autoConnect) dials again.',

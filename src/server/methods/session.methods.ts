@@ -3,12 +3,13 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Type } from '@sinclair/typebox'
+import { restoreRoot } from '../../actors/files/files.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { decodePrivateKey, encodePrivateKey } from '../../p2p/identity.ts'
 import { parseCid } from '../../p2p/validate.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import { defineMethod } from '../method.ts'
-import { badRequest, conflict, RpcError } from '../rpc-error.ts'
+import { badRequest, conflict } from '../rpc-error.ts'
 
 /** Local peers in one process reach each other directly, so two tabs on one daemon talk with no DHT. */
 async function meetLocalPeers(sb: Switchboard, alias: string): Promise<void> {
@@ -20,7 +21,7 @@ async function meetLocalPeers(sb: Switchboard, alias: string): Promise<void> {
       if (!libp2p || other.spec.alias === alias) return
       const addr = libp2p.getMultiaddrs().find((a) => a.toString().includes('/127.0.0.1/tcp/')) ?? libp2p.getMultiaddrs()[0]
       if (!addr) return
-      const dial = dialSignal(AbortSignal.timeout(60_000), sb.config.dialTimeoutMs)
+      const dial = dialSignal(new AbortController().signal, sb.config.dialTimeoutMs)
       try {
         await self.dial(multiaddr(addr.toString()), { signal: dial.signal })
       } finally {
@@ -58,12 +59,16 @@ export const sessionMethods = [
       const alias = sb.allocateAlias()
       session.bind(alias)
       const started = sb.startNode(alias, privateKey, { persistent: false })
-      session.onClose(() => sb.stopNode(alias))
-      await started
-      if (rootDirectory !== undefined) {
-        const files = sb.runtimes.get(alias)?.extensions.get('files') as { restoreRoot?(cid: string): Promise<unknown> } | undefined
-        if (!files?.restoreRoot) throw new RpcError(503, 'rootDirectory: the file service is not available on this daemon')
-        await files.restoreRoot(rootDirectory)
+      const stop = () => sb.stopNode(alias)
+      session.onClose(stop)
+      try {
+        await started
+        if (rootDirectory !== undefined) await restoreRoot(sb, alias, rootDirectory, session.signal)
+      } catch (err) {
+        // nothing half-made stays bound: the peer goes, and the client may try `peer` again
+        await stop().catch(() => {})
+        session.unbind()
+        throw err
       }
       void meetLocalPeers(sb, alias)
       return { peerid, peerkey: encodePrivateKey(privateKey), version: sb.version }
