@@ -35,7 +35,7 @@ export class Session {
   /** The local peer this connection is bound to; peer-a unless `peer` created a session peer. */
   alias: string | undefined
   readonly #controller = new AbortController()
-  readonly #cleanups: Array<() => void | Promise<void>> = []
+  readonly #cleanups = new Set<() => void | Promise<void>>()
   readonly #queue: Queued[] = []
   #queuedBytes = 0
   /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
@@ -95,15 +95,17 @@ export class Session {
   }
 
   /** Run `fn` when the socket closes (unsubscribe, stop a session peer). */
-  onClose(fn: () => void | Promise<void>): void {
+  onClose(fn: () => void | Promise<void>): () => void {
     // a handler that resumes after the socket closed (e.g. `peer` past an await) still gets cleaned up
     if (this.#controller.signal.aborted) {
       void Promise.resolve()
         .then(fn)
         .catch(() => {})
-      return
+      return () => {}
     }
-    this.#cleanups.push(fn)
+    this.#cleanups.add(fn)
+    // the disposer: a subscription ended early must not leave its cleanup behind
+    return () => void this.#cleanups.delete(fn)
   }
 
   push(method: string, params: unknown): void {
@@ -186,7 +188,9 @@ export class Session {
     this.#queue.length = 0
     this.#queuedBytes = 0
     this.#stopFeeds?.()
-    for (const fn of this.#cleanups.splice(0).reverse()) {
+    const cleanups = [...this.#cleanups].reverse()
+    this.#cleanups.clear()
+    for (const fn of cleanups) {
       try {
         await fn()
       } catch {

@@ -113,6 +113,22 @@ describe('actors over the WebSocket', () => {
     await client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.bootstrap' } })
     const event = await seen
     expect(JSON.stringify(event)).not.toMatch(/context/)
+
+    // a second inspect.subscribe on the connection changes nothing: every event still comes once
+    expect(await inspector.call('inspect.subscribe')).toBeNull()
+    const bootstraps: unknown[] = []
+    inspector.on<{ type: string; actorId: string; event?: { type: string } }>('inspect.event', (e) => {
+      if (e.type === '@xstate.event' && e.actorId === 'dht:peer-a' && e.event?.type === 'dht.bootstrap') bootstraps.push(e)
+    })
+    // pushes arrive in order: once the marker that follows it is here, every copy would be too
+    const marker = inspector.waitFor<{ type: string; actorId: string; event?: { type: string } }>(
+      'inspect.event',
+      (e) => e.type === '@xstate.event' && e.actorId === 'dht:peer-a' && e.event?.type === 'dht.routingTable',
+    )
+    await client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.bootstrap' } })
+    a.sb.dhtRef('peer-a')?.send({ type: 'dht.routingTable', size: 0 })
+    await marker
+    expect(bootstraps).toHaveLength(1)
     await inspector.close()
   })
 

@@ -6,6 +6,9 @@ import { check } from '../envelope.ts'
 import { defineMethod } from '../method.ts'
 import { notFound, RpcError } from '../rpc-error.ts'
 
+/** The connection's inspection stream, kept with its actor subscriptions (ids of those start with 's'). */
+const INSPECT_SUBSCRIPTION = 'inspect'
+
 const Prefix = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 1024 })) })
 
 /** The event types a kind accepts from clients, read off its schema. */
@@ -60,8 +63,11 @@ export const actorsMethods = [
           session.push('actor.stopped', { subscription, systemId: change.systemId, kind: change.kind, seq: change.seq })
         }
       })
-      session.subscriptions.set(subscription, stop)
-      session.onClose(stop)
+      const dispose = session.onClose(stop)
+      session.subscriptions.set(subscription, () => {
+        stop()
+        dispose()
+      })
       return { subscription, actors: sb.registry.list(prefix) }
     },
   }),
@@ -102,7 +108,10 @@ export const actorsMethods = [
     name: 'inspect.subscribe',
     params: Type.Object({}),
     handler: (_, { sb, session }) => {
+      // once per connection: a second call must not double every push
+      if (session.subscriptions.has(INSPECT_SUBSCRIPTION)) return null
       const stop = sb.registry.onInspect((ev) => session.push('inspect.event', projectInspection(ev)))
+      session.subscriptions.set(INSPECT_SUBSCRIPTION, stop)
       session.onClose(stop)
       return null
     },

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { defineMethod, type MethodContext } from '../method.ts'
+import type { Session } from '../ws-session.ts'
 import { badRequest, notFound } from '../rpc-error.ts'
 
 const TOPIC_MAX_BYTES = 1024
@@ -17,6 +18,17 @@ function topicName(topic: string): string {
 
 const topics = (ctx: MethodContext) => ctx.sb.topics(ctx.session.boundAlias())
 
+/** Per connection, the disposer of each topic's close-time unsubscribe, so subscribe/unsubscribe cycles leave nothing behind. */
+const cleanups = new WeakMap<Session, Map<string, () => void>>()
+function closeCleanups(session: Session): Map<string, () => void> {
+  let map = cleanups.get(session)
+  if (!map) {
+    map = new Map()
+    cleanups.set(session, map)
+  }
+  return map
+}
+
 /** p2p-webapp's topic calls: subscribe, publish, unsubscribe, listpeers. */
 export const pubsubMethods = [
   defineMethod({
@@ -25,7 +37,7 @@ export const pubsubMethods = [
     handler: async ({ topic }, ctx) => {
       const ext = topics(ctx)
       const name = topicName(topic)
-      if (!ext.isSubscribed(name, ctx.session)) ctx.session.onClose(() => void ext.unsubscribe(name, ctx.session))
+      if (!ext.isSubscribed(name, ctx.session)) closeCleanups(ctx.session).set(name, ctx.session.onClose(() => void ext.unsubscribe(name, ctx.session)))
       await ext.subscribe(name, ctx.session, ctx.signal)
       return null
     },
@@ -34,7 +46,10 @@ export const pubsubMethods = [
     name: 'unsubscribe',
     params: Type.Object({ topic: TopicParam }),
     handler: ({ topic }, ctx) => {
-      if (!topics(ctx).unsubscribe(topicName(topic), ctx.session)) throw notFound(`not subscribed to topic ${JSON.stringify(topic.slice(0, 100))}`)
+      const name = topicName(topic)
+      if (!topics(ctx).unsubscribe(name, ctx.session)) throw notFound(`not subscribed to topic ${JSON.stringify(topic.slice(0, 100))}`)
+      closeCleanups(ctx.session).get(name)?.()
+      closeCleanups(ctx.session).delete(name)
       return null
     },
   }),
