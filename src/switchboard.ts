@@ -65,6 +65,19 @@ export class Switchboard {
     this.runtimes.addExtension('messaging', messagingExtension(this))
     this.runtimes.addExtension('protection', protectionExtension(this))
     this.runtimes.addExtension('presence', presenceExtension(this.presence, { defaultTtlSeconds: config.presenceTtlSeconds }))
+    // session peers keep their blocks in the persistent node's stores: when that node goes down
+    // (a crash the supervisor restarts, or a stop), they go too rather than run on closed stores
+    this.system.registry.listen((change) => {
+      if (change.type !== 'snapshot' || change.snapshot.value !== 'stopping') return
+      const stopping = this.runtimes.get(change.snapshot.systemId.replace(/^node:/, ''))
+      if (change.snapshot.kind !== 'node' || stopping?.spec.storageDir === undefined) return
+      for (const r of this.runtimes.all()) {
+        if (r.spec.storageDir === undefined && r.handle) {
+          services.activity.add({ type: 'error', alias: r.spec.alias, message: `stopped: it shares the stores of ${stopping.spec.alias}, which is stopping` })
+          void this.stopNode(r.spec.alias).catch(() => {})
+        }
+      }
+    })
     // a ban takes effect at once: every local node hangs up on the peer
     services.reputation.on('ban', (ban) => {
       services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
