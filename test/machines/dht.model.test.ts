@@ -1,19 +1,16 @@
-import { describe, expect, it } from 'vitest'
-import { type AnyMachineSnapshot, createActor, type EventObject, SimulatedClock } from 'xstate'
+import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import { dhtMachine } from '../../src/machines/dht/dht.machine.ts'
 import type { DhtContext, DhtEvent } from '../../src/machines/dht/dht.types.ts'
-import { dhtInput, dhtOp, EventProbe, fakeDht } from '../support/fakes.ts'
+import { dhtInput, dhtOp, fakeDht } from '../support/fakes.ts'
 import {
-  allStateIds,
-  allTransitions,
-  coveringPaths,
+  describeModel,
   doneEvent,
-  drivePath,
   errorEvent,
   type Harness,
   invokeId,
   type ModelSpec,
   type ModelState,
+  startProbed,
 } from '../support/model.ts'
 
 // one slot and one queue place: small enough to enumerate, big enough to fill the queue in every state
@@ -60,14 +57,8 @@ const spec: ModelSpec = {
 }
 
 function harness(): Harness {
-  const clock = new SimulatedClock()
   const { machine, bootstrap, table, runOp } = fakeDht()
-  const probe = new EventProbe()
-  const actor = createActor(machine, { input, clock, inspect: probe.inspect })
-  probe.attach(actor)
-  const emitted: EventObject[] = []
-  actor.on('*', (e) => emitted.push(e))
-  actor.start()
+  const { actor, probe, emitted, clock } = startProbed(machine, input)
   return {
     actor,
     probe,
@@ -94,15 +85,4 @@ function harness(): Harness {
   }
 }
 
-describe('dht machine, model-based', () => {
-  const { paths, taken, reached } = coveringPaths(spec)
-
-  it('reaches every state and takes every transition of the definition', () => {
-    expect([...reached].sort()).toEqual(allStateIds(dhtMachine))
-    expect(allTransitions(dhtMachine).filter((t) => !taken.has(t))).toEqual([])
-  })
-
-  it(`a real actor with fakes follows the model along all ${paths.length} paths`, async () => {
-    for (const path of paths) await drivePath(spec, path, harness())
-  })
-})
+describeModel('dht', spec, harness)

@@ -1,19 +1,16 @@
-import { describe, expect, it } from 'vitest'
-import { type AnyMachineSnapshot, createActor, type EventObject, SimulatedClock } from 'xstate'
+import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import { nodeMachine } from '../../src/machines/node/node.machine.ts'
 import type { NodeContext, NodeEvent } from '../../src/machines/node/node.types.ts'
-import { EventProbe, fakeNode, nodeInput } from '../support/fakes.ts'
+import { fakeNode, nodeInput } from '../support/fakes.ts'
 import {
-  allStateIds,
-  allTransitions,
-  coveringPaths,
+  describeModel,
   doneEvent,
-  drivePath,
   errorEvent,
   type Harness,
   invokeId,
   type ModelSpec,
   type ModelState,
+  startProbed,
 } from '../support/model.ts'
 
 const input = nodeInput('m')
@@ -74,12 +71,7 @@ const spec: ModelSpec = {
 
 function harness(): Harness {
   const fakes = fakeNode()
-  const probe = new EventProbe()
-  const actor = createActor(fakes.machine, { input, clock: new SimulatedClock(), inspect: probe.inspect })
-  probe.attach(actor)
-  const emitted: EventObject[] = []
-  actor.on('*', (e) => emitted.push(e))
-  actor.start()
+  const { actor, probe, emitted } = startProbed(fakes.machine, input)
   return {
     actor,
     probe,
@@ -97,15 +89,4 @@ function harness(): Harness {
   }
 }
 
-describe('node machine, model-based', () => {
-  const { paths, taken, reached } = coveringPaths(spec)
-
-  it('reaches every state and takes every transition of the definition', () => {
-    expect([...reached].sort()).toEqual(allStateIds(nodeMachine))
-    expect(allTransitions(nodeMachine).filter((t) => !taken.has(t))).toEqual([])
-  })
-
-  it(`a real actor with fakes follows the model along all ${paths.length} paths`, async () => {
-    for (const path of paths) await drivePath(spec, path, harness())
-  })
-})
+describeModel('node', spec, harness)

@@ -1,9 +1,15 @@
-import { describe, expect, it } from 'vitest'
-import { type AnyMachineSnapshot, createActor, type EventObject, SimulatedClock } from 'xstate'
+import { expect } from 'vitest'
+import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import { peerMachine, retryDelay } from '../../src/machines/peer/peer.machine.ts'
 import type { DialResult, PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
-import { controlledPromise, EventProbe } from '../support/fakes.ts'
-import { allStateIds, allTransitions, coveringPaths, drivePath, type Harness, type ModelSpec, type ModelState } from '../support/model.ts'
+import { controlledPromise } from '../support/fakes.ts'
+import {
+  describeModel,
+  type Harness,
+  type ModelSpec,
+  type ModelState,
+  startProbed,
+} from '../support/model.ts'
 
 // two explicit tries keep the tries counter small enough to enumerate and still pass through `retrying`
 const input: PeerInput = {
@@ -85,21 +91,13 @@ const spec: ModelSpec = {
 }
 
 function harness(): Harness {
-  const clock = new SimulatedClock()
   const dial = controlledPromise<DialResult, { alias: string; peerId: string }>('dial')
   const hangUp = controlledPromise<void, { alias: string; peerId: string }>('hangUp')
-  const probe = new EventProbe()
-  const actor = createActor(peerMachine.provide({ actors: { dial: dial.logic, hangUp: hangUp.logic } }), {
-    input,
-    clock,
-    inspect: probe.inspect,
-  })
-  probe.attach(actor)
-  actor.start()
+  const { actor, probe, emitted, clock } = startProbed(peerMachine.provide({ actors: { dial: dial.logic, hangUp: hangUp.logic } }), input)
   return {
     actor,
     probe,
-    emitted: [],
+    emitted,
     perform: (event) => {
       if (event.type === dialDone.type) return dial.resolve((event as ActorEvent).output as DialResult)
       if (event.type === dialError.type) return dial.reject((event as ActorEvent).error)
@@ -116,17 +114,7 @@ function harness(): Harness {
   }
 }
 
-describe('peer machine, model-based', () => {
-  const { paths, taken, reached } = coveringPaths(spec)
-
-  it('reaches every state and takes every transition of the definition', () => {
-    expect(dialId).not.toBe('')
-    expect(hangUpId).not.toBe('')
-    expect([...reached].filter((id) => id !== peerMachine.id).sort()).toEqual(allStateIds(peerMachine))
-    expect(allTransitions(peerMachine).filter((t) => !taken.has(t))).toEqual([])
-  })
-
-  it(`a real actor with fake dials and a simulated clock follows the model along all ${paths.length} paths`, async () => {
-    for (const path of paths) await drivePath(spec, path, harness())
-  })
+describeModel('peer', spec, harness, () => {
+  expect(dialId).not.toBe('')
+  expect(hangUpId).not.toBe('')
 })

@@ -1,10 +1,15 @@
-import { describe, expect, it } from 'vitest'
-import { type AnyMachineSnapshot, createActor, type EventObject, SimulatedClock } from 'xstate'
+import type { AnyMachineSnapshot } from 'xstate'
 import type { NodeEvent, NodeInput } from '../../src/machines/node/node.types.ts'
 import { supervisorMachine } from '../../src/machines/supervisor/supervisor.machine.ts'
 import type { SupervisorContext, SupervisorEvent } from '../../src/machines/supervisor/supervisor.types.ts'
-import { controlledCallback, EventProbe, nodeInput } from '../support/fakes.ts'
-import { allStateIds, allTransitions, coveringPaths, drivePath, type Harness, type ModelSpec, type ModelState } from '../support/model.ts'
+import { controlledCallback, nodeInput } from '../support/fakes.ts'
+import {
+  describeModel,
+  type Harness,
+  type ModelSpec,
+  type ModelState,
+  startProbed,
+} from '../support/model.ts'
 
 // two nodes, so a shutdown can wait on one while the other has stopped; one restart, so the limit is hit
 const input = { restartLimit: 1 }
@@ -46,13 +51,7 @@ const spec: ModelSpec = {
 /** The supervisor with fake nodes: each one reports stopped (or failed) when the test says so. */
 function harness(): Harness {
   const nodes = controlledCallback<NodeInput, NodeEvent, SupervisorEvent>('node')
-  const probe = new EventProbe()
-  const machine = supervisorMachine.provide({ actors: { node: nodes.logic as never } })
-  const actor = createActor(machine, { input, clock: new SimulatedClock(), inspect: probe.inspect })
-  probe.attach(actor)
-  const emitted: EventObject[] = []
-  actor.on('*', (e) => emitted.push(e))
-  actor.start()
+  const { actor, probe, emitted } = startProbed(supervisorMachine.provide({ actors: { node: nodes.logic as never } }), input)
   return {
     actor,
     probe,
@@ -65,15 +64,4 @@ function harness(): Harness {
   }
 }
 
-describe('supervisor machine, model-based', () => {
-  const { paths, taken, reached } = coveringPaths(spec)
-
-  it('reaches every state and takes every transition of the definition', () => {
-    expect([...reached].sort()).toEqual(allStateIds(supervisorMachine))
-    expect(allTransitions(supervisorMachine).filter((t) => !taken.has(t))).toEqual([])
-  })
-
-  it(`a real actor with fake nodes follows the model along all ${paths.length} paths`, async () => {
-    for (const path of paths) await drivePath(spec, path, harness())
-  })
-})
+describeModel('supervisor', spec, harness)

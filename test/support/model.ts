@@ -1,16 +1,18 @@
-import { expect } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   type ActorLogic,
   type AnyActor,
   type AnyMachineSnapshot,
   type AnyStateMachine,
   type AnyTransitionDefinition,
+  createActor,
   type EventObject,
   initialTransition,
+  SimulatedClock,
   transition,
 } from 'xstate'
 import { getStateNodes, type StatePath, TestModel } from 'xstate/graph'
-import type { EventProbe } from './fakes.ts'
+import { EventProbe } from './fakes.ts'
 
 /**
  * A machine together with what its environment holds at that moment. The environment decides which
@@ -211,6 +213,40 @@ export interface Harness {
   emitted: EventObject[]
   /** Make the outside world produce `event`: send it, settle a fake, tick the clock. */
   perform(event: EventObject): unknown
+}
+
+/**
+ * Start `machine` (fakes already bound) the way every harness does: a simulated clock, inspection
+ * through an EventProbe, and every emitted event collected.
+ */
+export function startProbed(machine: AnyStateMachine, input: unknown, clock = new SimulatedClock()): Omit<Harness, 'perform'> & { clock: SimulatedClock } {
+  const probe = new EventProbe()
+  const actor = createActor(machine, { input, clock, inspect: probe.inspect })
+  probe.attach(actor)
+  const emitted: EventObject[] = []
+  actor.on('*', (e) => emitted.push(e))
+  actor.start()
+  return { actor, probe, emitted, clock }
+}
+
+/**
+ * The two model-based tests every machine gets: every state reached and every transition of the
+ * definition taken by some path; and a real actor (from `harness`) following each path.
+ */
+export function describeModel(name: string, spec: ModelSpec, harness: () => Harness, extraChecks: () => void = () => {}): void {
+  describe(`${name} machine, model-based`, () => {
+    const { paths, taken, reached } = coveringPaths(spec)
+
+    it('reaches every state and takes every transition of the definition', () => {
+      extraChecks()
+      expect([...reached].filter((id) => id !== spec.machine.id).sort()).toEqual(allStateIds(spec.machine))
+      expect(allTransitions(spec.machine).filter((t) => !taken.has(t))).toEqual([])
+    })
+
+    it(`a real actor with fakes follows the model along all ${paths.length} paths`, async () => {
+      for (const path of paths) await drivePath(spec, path, harness())
+    })
+  })
 }
 
 export const describePath = (events: EventObject[]) => events.map((e) => e.type).join(' → ') || '(initial state)'
