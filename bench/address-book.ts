@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { AddressBook } from '../src/p2p/address-book.ts'
+import { syntheticPeerId } from '../test/support/synthetic-peers.ts'
 
 export interface AddressBookBenchOptions {
   entries?: number
@@ -42,16 +43,7 @@ export interface AddressBookBenchResult {
   fileSizeMB: number
 }
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-function peerId(n: number): string {
-  let s = ''
-  let x = n
-  for (let i = 0; i < 44; i++) {
-    s += B58[x % 58]
-    x = Math.floor(x / 58) + (i + 1) * 7
-  }
-  return `12D3KooW${s}`
-}
+const peerId = syntheticPeerId
 
 /** Entry i of group g: IPv4 /16s 11.0-99.255 for 90% of groups, IPv6 /32s under 2a01:: for the rest. */
 function address(g: number, i: number, groups: number): string {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AddressBook, chanceOf, isTerrible } from '../../src/p2p/address-book.ts'
 import type { AddressBookOptions } from '../../src/p2p/address-book.ts'
 import { addressGroup, parseAddress, tryParseAddress } from '../../src/p2p/address-group.ts'
+import { syntheticPeerId } from '../support/synthetic-peers.ts'
 
 // ---- helpers ----
 
@@ -20,17 +21,7 @@ function seeded(seed: number): () => number {
   }
 }
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-/** A syntactically valid, distinct Ed25519-style peer id for each n. */
-function pid(n: number): string {
-  let s = ''
-  let x = n
-  for (let i = 0; i < 44; i++) {
-    s += B58[x % 58]
-    x = Math.floor(x / 58) + (i + 1) * 7
-  }
-  return `12D3KooW${s}`
-}
+const pid = syntheticPeerId
 
 /** Public IPv4 /16s: 11.x, 12.x, ... (first octets 11..99 are public and not special). */
 function publicIp(group: number, host: number): string {
