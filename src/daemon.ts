@@ -55,7 +55,8 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   try {
     const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
     const token = await loadOrCreateToken(config.dataDir)
-    sb = await Switchboard.create(config)
+    // warnings (corrupt stores moved aside, failed saves) go to stderr unless told to be silent
+    sb = await Switchboard.create(config, config.logLevel === 'silent' ? () => {} : (m) => console.warn(m))
     const node = await sb.startNode('peer-a', privateKey, { persistent: true, storageDir: sb.storageDir('peer-a') })
     const server = await buildApp({ sb, token })
     app = server

@@ -45,7 +45,8 @@ async function main(argv: string[]): Promise<number> {
     `websocket   ${daemon.origin.replace(/^http/, 'ws')}/ws`,
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
-  if (config.logLevel !== 'silent' && config.logLevel !== 'error') logStateChanges(daemon.sb.registry)
+  if (config.logLevel === 'info') logStateChanges(daemon.sb.registry, (kind) => kind === 'node' || kind === 'dht')
+  if (config.logLevel === 'debug') logStateChanges(daemon.sb.registry, () => true)
   const signal = await stopRequested
   process.stdout.write(`${signal}: stopping\n`)
   try {
@@ -58,12 +59,12 @@ async function main(argv: string[]): Promise<number> {
   return 0
 }
 
-/** One line per state change of a node or DHT actor, starting with where each is now. */
-function logStateChanges(registry: ActorRegistry): void {
+/** One line per state change of the actors `shows` picks, starting with where each is now. */
+function logStateChanges(registry: ActorRegistry, shows: (kind: string) => boolean): void {
   const shown = new Map<string, string>()
   const show = (systemId: string, kind: string, value: unknown) => {
     const text = JSON.stringify(value)
-    if ((kind !== 'node' && kind !== 'dht') || shown.get(systemId) === text) return
+    if (!shows(kind) || shown.get(systemId) === text) return
     shown.set(systemId, text)
     process.stdout.write(`${new Date().toISOString()} ${systemId} ${text}\n`)
   }

@@ -23,7 +23,8 @@ Options:
   --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
   --allow-origin <origin>   browser origin allowed to open /ws besides the daemon's own, repeatable
   --dht-timeout <ms>        how long a DHT bootstrap may take before the DHT is degraded (default: 30000)
-  --log-level <level>       silent, error, info (default) or debug
+  --log-level <level>       silent (nothing but the banner), error (warnings only), info (default: node and
+                            DHT state changes too) or debug (every actor's state changes)
   -h, --help                show this help
   -v, --version             print the version
 
