@@ -18,6 +18,9 @@ export const notReady = (message: string) => new RpcError(503, message)
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err
   const e = err as Error
+  // failures of the per-node services (files, messaging) carry their protocol code
+  const code = (err as { code?: unknown })?.code
+  if (typeof code === 'number' && code >= 400 && code < 600) return new RpcError(code, e.message)
   switch (e?.name) {
     case 'InvalidInputError':
       return new RpcError(400, e.message)

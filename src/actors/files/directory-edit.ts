@@ -5,7 +5,7 @@
  */
 import type { UnixFS } from '@helia/unixfs'
 import type { CID } from 'multiformats/cid'
-import { conflict, notFound } from '../../server/rpc-error.ts'
+import { FileNotFoundError, PathConflictError } from './errors.ts'
 
 export type EntryKind = 'file' | 'directory'
 
@@ -49,7 +49,7 @@ export async function setPath(ctx: EditContext, dir: CID, names: string[], file:
     const child = file ?? (await ctx.writer.addDirectory())
     return { root: await link(ctx, child, dir, name), cid: child }
   }
-  if (existing?.kind === 'file') throw conflict(`path: ${[...done, name].join('/')} is a file, not a directory`)
+  if (existing?.kind === 'file') throw new PathConflictError(`path: ${[...done, name].join('/')} is a file, not a directory`)
   const sub = existing?.cid ?? (await ctx.writer.addDirectory())
   const updated = await setPath(ctx, sub, rest, file, [...done, name])
   if (existing !== undefined && updated.root.equals(existing.cid)) return { root: dir, cid: updated.cid }
@@ -61,8 +61,8 @@ export async function removePath(ctx: EditContext, dir: CID, names: string[], do
   const [name, ...rest] = names as [string, ...string[]]
   const here = [...done, name].join('/')
   const existing = await childOf(ctx, dir, name)
-  if (existing === undefined) throw notFound(`path: ${here} does not exist`)
+  if (existing === undefined) throw new FileNotFoundError(`path: ${here} does not exist`)
   if (rest.length === 0) return ctx.writer.rm(dir, name, { offline: true, signal: ctx.signal, shardSplitThresholdBytes: ctx.shardSplitThresholdBytes })
-  if (existing.kind !== 'directory') throw notFound(`path: ${here} is a file, so ${[...done, ...names].join('/')} does not exist`)
+  if (existing.kind !== 'directory') throw new FileNotFoundError(`path: ${here} is a file, so ${[...done, ...names].join('/')} does not exist`)
   return link(ctx, await removePath(ctx, existing.cid, rest, [...done, name]), dir, name)
 }

@@ -12,7 +12,7 @@ import { goJson, goMap } from '../../p2p/files/frame-codec.ts'
 import { detectContentType, SNIFF_BYTES, sniffMime } from '../../p2p/files/mime.ts'
 import type { SwitchboardHelia } from '../../p2p/node-factory.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
-import { notFound, RpcError } from '../../server/rpc-error.ts'
+import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
 import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
 import { type FileStore, Mutex } from './file-store.ts'
@@ -167,7 +167,7 @@ export class FileService {
       await walkBlocks(root, get, [], bounded.signal)
     } catch (err) {
       if (err instanceof InvalidInputError) throw err
-      if (bounded.signal.aborted) throw new RpcError(404, `rootDirectory ${root} was not found locally or on the network`)
+      if (bounded.signal.aborted) throw new FileNotFoundError(`rootDirectory ${root} was not found locally or on the network`)
       throw err
     } finally {
       bounded.clear()
@@ -244,7 +244,7 @@ export class FileService {
       const stat = await this.#reader.stat(this.#root, { path: names.join('/'), offline: true, signal })
       return { cid: stat.cid, kind: stat.type === 'directory' ? 'directory' : 'file', name: names[names.length - 1] as string }
     } catch (err) {
-      if (isNotFound(err)) throw notFound(`path: ${names.join('/')} does not exist`)
+      if (isNotFound(err)) throw new FileNotFoundError(`path: ${names.join('/')} does not exist`)
       throw err
     }
   }
@@ -290,7 +290,7 @@ export class FileService {
     try {
       return await this.#fetch(cid, maxBytes, idle)
     } catch (err) {
-      if (err instanceof RpcError || fallback === undefined || signal?.aborted) throw err
+      if (err instanceof FilesError || fallback === undefined || signal?.aborted) throw err
       const reason = (err as Error).message
       try {
         return await this.fetchFrom(fallback, cid, maxBytes, signal)
@@ -307,9 +307,9 @@ export class FileService {
     idle.touch()
     const node = decodeNode(cid, block)
     if (node.kind === 'directory' || node.kind === 'hamt') return { type: 'directory', entries: await this.entries(cid, idle.signal, () => idle.touch()) }
-    if (node.kind !== 'raw' && node.kind !== 'file') throw new RpcError(400, `cid: ${cid} is neither a UnixFS file nor a directory`)
+    if (node.kind !== 'raw' && node.kind !== 'file') throw new NotUnixFsError(`cid: ${cid} is neither a UnixFS file nor a directory`)
     const size = node.kind === 'raw' ? BigInt(block.length) : (node.unixfs?.fileSize() ?? 0n)
-    if (size > BigInt(maxBytes)) throw new RpcError(413, `${cid} is ${size} bytes, over the ${maxBytes} bytes a WebSocket frame can carry; fetch GET /ipfs/${cid} instead`)
+    if (size > BigInt(maxBytes)) throw new ContentTooLargeError(`${cid} is ${size} bytes, over the ${maxBytes} bytes a WebSocket frame can carry; fetch GET /ipfs/${cid} instead`)
     const chunks: Uint8Array[] = []
     for await (const chunk of this.#reader.cat(cid, { signal: idle.signal })) {
       chunks.push(chunk)

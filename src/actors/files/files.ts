@@ -130,7 +130,7 @@ export function localFileService(sb: Switchboard, peerId: string): FileService |
 
 /**
  * Make `cid` the directory of local peer `alias` (the `peer {rootDirectory}` call). Throws
- * InvalidInputError (400) for a CID that does not parse or is not a UnixFS directory, RpcError 404
+ * InvalidInputError (400) for a CID that does not parse or is not a UnixFS directory, FileNotFoundError (404)
  * when its blocks cannot be found locally or on the network in time. Returns the root as a string.
  */
 export function restoreRoot(sb: Switchboard, alias: string, cid: string | CID, signal?: AbortSignal): Promise<string> {
