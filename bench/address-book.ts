@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { AddressBook } from '../src/p2p/address-book.ts'
-import { syntheticPeerId } from '../test/support/synthetic-peers.ts'
+import { seeded, syntheticPeerId } from '../test/support/synthetic-peers.ts'
 
 export interface AddressBookBenchOptions {
   entries?: number
@@ -55,16 +55,6 @@ function address(g: number, i: number, groups: number): string {
   return `/ip6/2a01:${(g - v6From + 0x100).toString(16)}::${(i + 1).toString(16)}/udp/4001/quic-v1`
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function gcFn(): () => void {
   v8.setFlagsFromString('--expose-gc')

@@ -1,13 +1,11 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import { decodeMessageFrame, type MessageFrame, messageFrameDecoder } from '../../src/p2p/message-codec.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { codeOf, teachAddress } from '../support/peers.ts'
 import { startRawNode } from '../support/raw-node.ts'
-import { goFrame, type Ack, type PeerData } from './support.ts'
+import { type Ack, goFrame, openRawStream, type PeerData } from './support.ts'
 
 const WAIT_MS = 30_000
 
@@ -18,8 +16,6 @@ async function sendAcked(client: SwitchboardClient, peer: string, protocol: stri
   return pushed
 }
 
-/** A daemon's plain TCP listen address. */
-const tcpAddr = (d: TestDaemon) => d.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
 
 /** Streams of `protocol` that `from`'s peer-a still holds on its connections to `to`, in either direction. */
 function streamsTo(from: TestDaemon, to: TestDaemon, protocol: string) {
@@ -188,13 +184,7 @@ describe('direct messages between two daemons', () => {
     try {
       raw = await startRawNode()
       const rawId = raw.libp2p.peerId.toString()
-      await raw.libp2p.dial(multiaddr(tcpAddr(b)))
-      const stream = await raw.libp2p.dialProtocol(peerIdFromString(b.peerId), protocol)
-      const decoder = messageFrameDecoder()
-      const answers: MessageFrame[] = []
-      stream.addEventListener('message', (evt) => {
-        for (const body of decoder.decode(evt.data)) answers.push(decodeMessageFrame(body))
-      })
+      const { stream, answers } = await openRawStream(raw, b, protocol)
       const fromRaw: unknown[] = []
       cb.on<PeerData>('peerData', (p) => p.peer === rawId && fromRaw.push(p.data))
 
@@ -224,8 +214,7 @@ describe('direct messages between two daemons', () => {
     try {
       raw = await startRawNode()
       const rawId = raw.libp2p.peerId.toString()
-      await raw.libp2p.dial(multiaddr(tcpAddr(b)))
-      const stream = await raw.libp2p.dialProtocol(peerIdFromString(b.peerId), protocol)
+      const { stream } = await openRawStream(raw, b, protocol)
       const closed = new Promise<void>((resolve) => stream.addEventListener('close', () => resolve(), { once: true }))
       stream.send(goFrame('{"type":"data","id":"x1","data":"not base64 JSON!"}'))
       await closed

@@ -1,12 +1,10 @@
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import { decodeMessageFrame, type MessageFrame, messageFrameDecoder } from '../../src/p2p/message-codec.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { startRawNode } from '../support/raw-node.ts'
-import { goFrame, type PeerData } from './support.ts'
+import { goFrame, openRawStream, type PeerData } from './support.ts'
 
 describe('a peer flooding direct messages', () => {
   let b: TestDaemon
@@ -26,14 +24,7 @@ describe('a peer flooding direct messages', () => {
 
   it('is refused past its budget, loses reputation for the flood, and what fitted the budget was delivered', async () => {
     const rawId = raw.libp2p.peerId.toString()
-    const tcp = b.sb.nodeInfo('peer-a').addrs.find((a) => a.includes('/tcp/') && !a.includes('/ws')) as string
-    await raw.libp2p.dial(multiaddr(tcp))
-    const stream = await raw.libp2p.dialProtocol(peerIdFromString(b.peerId), 'chat')
-    const decoder = messageFrameDecoder()
-    const answers: MessageFrame[] = []
-    stream.addEventListener('message', (evt) => {
-      for (const body of decoder.decode(evt.data)) answers.push(decodeMessageFrame(body))
-    })
+    const { stream, answers } = await openRawStream(raw, b, 'chat')
     const delivered: unknown[] = []
     cb.on<PeerData>('peerData', (p) => p.peer === rawId && delivered.push(p.data))
 

@@ -1,3 +1,10 @@
+import type { Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { decodeMessageFrame, type MessageFrame, messageFrameDecoder } from '../../src/p2p/message-codec.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { TestDaemon } from '../support/daemon.ts'
+
 /** A frame as a p2p-webapp Go peer writes it (writeMessage): 4-byte big-endian length, then the JSON. */
 export function goFrame(json: string): Uint8Array {
   const body = new TextEncoder().encode(json)
@@ -19,4 +26,19 @@ export interface PeerData {
   peer: string
   protocol: string
   data: unknown
+}
+
+/** A daemon's plain TCP listen address. */
+export const tcpAddr = (d: TestDaemon) => d.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
+
+/** `raw` dials `daemon` and opens a `protocol` stream; every frame the daemon answers lands in `answers`. */
+export async function openRawStream(raw: NodeHandle, daemon: TestDaemon, protocol: string): Promise<{ stream: Stream; answers: MessageFrame[] }> {
+  await raw.libp2p.dial(multiaddr(tcpAddr(daemon)))
+  const stream = await raw.libp2p.dialProtocol(peerIdFromString(daemon.peerId), protocol)
+  const decoder = messageFrameDecoder()
+  const answers: MessageFrame[] = []
+  stream.addEventListener('message', (evt) => {
+    for (const body of decoder.decode(evt.data)) answers.push(decodeMessageFrame(body))
+  })
+  return { stream, answers }
 }

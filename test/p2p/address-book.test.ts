@@ -5,21 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AddressBook, chanceOf, isTerrible } from '../../src/p2p/address-book.ts'
 import type { AddressBookOptions } from '../../src/p2p/address-book.ts'
 import { addressGroup, parseAddress, tryParseAddress } from '../../src/p2p/address-group.ts'
-import { syntheticPeerId } from '../support/synthetic-peers.ts'
+import { seeded, syntheticPeerId } from '../support/synthetic-peers.ts'
 
 // ---- helpers ----
 
-/** Deterministic PRNG (mulberry32) so weighted-random tests are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const pid = syntheticPeerId
 

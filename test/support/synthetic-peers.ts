@@ -10,3 +10,15 @@ export function syntheticPeerId(n: number): string {
   }
   return `12D3KooW${s}`
 }
+
+/** Deterministic PRNG (mulberry32) so weighted-random tests and benchmarks are repeatable. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
