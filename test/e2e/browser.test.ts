@@ -1,21 +1,15 @@
-import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../support/chromium.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-
-describe('in a real browser (Debian chromium)', () => {
+describe('in a real browser (Chromium)', () => {
   let daemon: TestDaemon
   let browser: Browser
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does this)`)
     daemon = await startTestDaemon()
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()
@@ -105,13 +99,16 @@ describe('in a real browser (Debian chromium)', () => {
   it('a page from another origin cannot open the socket, even holding the token', async () => {
     const page = await browser.newPage()
     await page.goto('about:blank')
-    const outcome = await page.evaluate(async ({ url, token }) => {
-      return new Promise<string>((resolve) => {
-        const ws = new WebSocket(`${url}?token=${token}`)
-        ws.onopen = () => resolve('open')
-        ws.onerror = () => resolve('refused')
-      })
-    }, { url: daemon.wsUrl, token: daemon.token })
+    const outcome = await page.evaluate(
+      async ({ url, token }) => {
+        return new Promise<string>((resolve) => {
+          const ws = new WebSocket(`${url}?token=${token}`)
+          ws.onopen = () => resolve('open')
+          ws.onerror = () => resolve('refused')
+        })
+      },
+      { url: daemon.wsUrl, token: daemon.token },
+    )
     expect(outcome).toBe('refused')
   })
 })
