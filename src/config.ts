@@ -18,6 +18,12 @@ export const ConfigSchema = Type.Object(
     unknownPeers: Type.Union([Type.Literal('allow'), Type.Literal('reject')]),
     allowedOrigins: Type.Array(Type.String()),
     maxFrameBytes: Type.Integer({ minimum: 1024 }),
+    /** Most arrays, objects, array elements and object members one WebSocket frame may hold (413 above). */
+    maxFrameElements: Type.Integer({ minimum: 16 }),
+    /** Most object members (keys) one WebSocket frame may hold (413 above). */
+    maxFrameKeys: Type.Integer({ minimum: 16 }),
+    /** Open WebSocket connections (and upgrades under way) at once; beyond it an upgrade is refused with 503. */
+    maxWebSocketConnections: Type.Integer({ minimum: 1 }),
     dhtBootstrapTimeoutMs: Type.Integer({ minimum: 100 }),
     dhtQueueLimit: Type.Integer({ minimum: 1 }),
     dhtConcurrency: Type.Integer({ minimum: 1 }),
@@ -52,6 +58,16 @@ export const ConfigSchema = Type.Object(
     fileFrameMaxBytes: Type.Integer({ minimum: 65_536, maximum: 1 << 30 }),
     /** A directory larger than this (estimated encoded bytes) becomes a HAMT shard. */
     fileShardSplitThresholdBytes: Type.Integer({ minimum: 256 }),
+    /** Uploads: a streamed file that sends no bytes for this long is aborted (ms). */
+    fileUploadIdleMs: Type.Integer({ minimum: 100 }),
+    /** Uploads: largest file accepted (bytes); 413 above. */
+    fileMaxBytes: Type.Integer({ minimum: 1 }),
+    /** Uploads: most bytes one local peer's directory may hold (bytes); 413 above. */
+    filePeerQuotaBytes: Type.Integer({ minimum: 1 }),
+    /** Fetched blocks no directory references (getfile, GET /ipfs) kept as cache, least recently used evicted first (bytes). */
+    fileCacheMaxBytes: Type.Integer({ minimum: 0 }),
+    /** How often unreferenced blocks are collected besides at start and after aborted uploads (ms). */
+    fileGcIntervalMs: Type.Integer({ minimum: 1000 }),
     /** Direct messages: how long a message is retried while its peer is unreachable before `delivered: false` (ms). */
     messageRetryWindowMs: Type.Integer({ minimum: 100 }),
     /** Direct messages: an outbound stream with nothing in flight is closed after this long (ms). */
@@ -74,18 +90,27 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.SWITCHBOARD_HOME ?? join(homedir(), '.switchboard')
 }
 
+/** What `npm start` listens on: every transport the daemon has, on every interface, OS-chosen ports. */
+export const DEFAULT_LISTEN: readonly string[] = ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws', '/ip4/0.0.0.0/udp/0/webrtc-direct']
+
 export function defaultConfig(dataDir: string): Config {
   return {
     dataDir,
     host: '127.0.0.1',
     port: 10000,
     portRangeEnd: 10099,
-    listen: ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws', '/ip4/0.0.0.0/udp/0/webrtc-direct'],
+    listen: [...DEFAULT_LISTEN],
     bootstrap: [],
     mdns: true,
     unknownPeers: 'allow',
     allowedOrigins: [],
-    maxFrameBytes: 16 * 1024 * 1024,
+    // every byte of a frame is decoded and parsed in one go on the event loop: 1 MiB keeps the worst
+    // frame to milliseconds; files bigger than a frame go through PUT /files
+    maxFrameBytes: 1024 * 1024,
+    // parse cost grows with structure: at these bounds the worst 1 MiB frame costs a few ms
+    maxFrameElements: 50_000,
+    maxFrameKeys: 10_000,
+    maxWebSocketConnections: 256,
     dhtBootstrapTimeoutMs: 30_000,
     dhtQueueLimit: 1000,
     dhtConcurrency: 4,
@@ -113,6 +138,11 @@ export function defaultConfig(dataDir: string): Config {
     listFilesTimeoutMs: 30_000,
     fileFrameMaxBytes: 32 * 1024 * 1024,
     fileShardSplitThresholdBytes: 262_144,
+    fileUploadIdleMs: 30_000,
+    fileMaxBytes: 2 * 1024 * 1024 * 1024,
+    filePeerQuotaBytes: 10 * 1024 * 1024 * 1024,
+    fileCacheMaxBytes: 256 * 1024 * 1024,
+    fileGcIntervalMs: 10 * 60 * 1000,
     messageRetryWindowMs: 60_000,
     messageIdleMs: 30_000,
     messageQueueLimit: 1000,

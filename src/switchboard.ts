@@ -21,6 +21,7 @@ import type { NodeContext } from './machines/node/node.types.ts'
 import { AddressBook } from './p2p/address-book.ts'
 import { KnownPeers } from './p2p/known-peers.ts'
 import { Reputation } from './p2p/reputation.ts'
+import { sessionListenAddrs } from './p2p/session-listen.ts'
 import { Metrics } from './server/metrics.ts'
 import { VERSION } from './version.ts'
 
@@ -127,13 +128,14 @@ export class Switchboard {
     const spec: NodeSpec = {
       alias,
       privateKey,
-      listen: opts.persistent ? this.config.listen : this.config.listen.map((a) => a.replace(/\/tcp\/\d+/, '/tcp/0').replace(/\/udp\/\d+/, '/udp/0')),
+      listen: opts.persistent ? this.config.listen : sessionListenAddrs(this.config.listen),
       bootstrap: this.config.bootstrap,
       mdns: this.config.mdns,
       dhtProtocol: this.config.dhtProtocol,
       allowPrivateAddresses: this.config.allowLoopbackAddresses,
       denyPeer: (peerId) => this.denyPeer(alias, peerId.toString()),
       maxConnections: libp2pMaxConnections(this.config.maxConnections),
+      log: this.log,
       ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),
       ...(opts.storageDir === undefined && sharedBlocks !== undefined ? { blockstore: sharedBlocks } : {}),
     }
@@ -220,14 +222,26 @@ export class Switchboard {
     }
   }
 
-  /** Stop every node, then the supervisor. */
+  /**
+   * Stop every node, then the supervisor. The saves (address book, bans, known peers) run whatever
+   * the stops did; a save that fails is logged and makes shutdown reject naming it.
+   */
   async shutdown(): Promise<void> {
-    this.#stopUpkeep()
-    this.supervisor.send({ type: 'supervisor.shutdown' })
-    await waitFor(this.supervisor, (s) => s.value === 'stopped', { timeout: 30_000 }).catch(() => {})
-    await new Promise((resolve) => setImmediate(resolve))
-    this.supervisor.stop()
-    await Promise.allSettled([this.services.addressBook.save(), this.services.reputation.save(), ...this.runtimes.all().map((r) => r.knownPeers.flush())])
+    let stopError: unknown
+    try {
+      this.#stopUpkeep()
+      this.supervisor.send({ type: 'supervisor.shutdown' })
+      await waitFor(this.supervisor, (s) => s.value === 'stopped', { timeout: 30_000 }).catch(() => {})
+      await new Promise((resolve) => setImmediate(resolve))
+      this.supervisor.stop()
+    } catch (err) {
+      stopError = err
+    }
+    const saves = await Promise.allSettled([this.services.addressBook.save(), this.services.reputation.save(), ...this.runtimes.all().map((r) => r.knownPeers.flush())])
+    const failed = saves.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
+    for (const message of failed) this.log(message)
+    if (failed.length > 0) throw new Error(failed.join('; '))
+    if (stopError !== undefined) throw stopError
   }
 
   /** Where a persistent node keeps its blocks and datastore. */

@@ -21,6 +21,7 @@ import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
+import { loadOrCreateWebRTCCertificate, type WebRTCCertificate } from './webrtc-certificate.ts'
 
 export type SwitchboardServices = {
   identify: ReturnType<ReturnType<typeof identify>>
@@ -52,6 +53,8 @@ export interface NodeOptions {
   denyPeer?: (peerId: PeerId) => boolean
   /** Above our own watermarks, so libp2p's pruner never fires before ours. */
   maxConnections?: number
+  /** Warnings about the node's own files (a corrupt certificate moved aside). */
+  log?: (msg: string) => void
 }
 
 export interface NodeHandle {
@@ -69,8 +72,11 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   let blockstore: Blockstore
   let level: LevelDatastore | undefined
   let fsBlocks: FsBlockstore | undefined
+  // a persistent node keeps its WebRTC-direct certificate, so the certhash in its addresses survives restarts
+  let certificate: WebRTCCertificate | undefined
   if (opts.storageDir !== undefined) {
     await mkdir(opts.storageDir, { recursive: true })
+    certificate = await loadOrCreateWebRTCCertificate(join(opts.storageDir, 'webrtc-direct-certificate.json'), { log: opts.log })
     level = new LevelDatastore(join(opts.storageDir, 'datastore'))
     fsBlocks = new FsBlockstore(join(opts.storageDir, 'blocks'))
     await level.open()
@@ -105,7 +111,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen: opts.listen },
-    transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] } })],
+    transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] }, ...(certificate ? { certificate } : {}) })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater,

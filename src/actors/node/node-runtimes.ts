@@ -29,6 +29,8 @@ export interface NodeSpec {
   denyPeer?: (peerId: PeerId) => boolean
   /** libp2p's own connection limit, above our pruner's high watermark. */
   maxConnections?: number
+  /** Warnings about the node's own files. */
+  log?: (msg: string) => void
 }
 
 /** A per-node service (files, messaging, topics...): built when the node starts, stopped before it stops. */

@@ -1,0 +1,93 @@
+// @peculiar/x509's dependency injection needs the Reflect metadata API loaded first
+import 'reflect-metadata'
+import { X509Certificate as NodeX509, createPrivateKey } from 'node:crypto'
+import { BasicConstraintsExtension, X509CertificateGenerator } from '@peculiar/x509'
+import { base64url } from 'multiformats/bases/base64'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+
+/** What @libp2p/webrtc's `webRTCDirect({certificate})` takes: PEMs and the multibase certhash. */
+export interface WebRTCCertificate {
+  privateKey: string
+  pem: string
+  certhash: string
+}
+
+interface Stored {
+  privateKey: string
+  pem: string
+}
+
+const FORMAT = 'switchboard-webrtc-direct-certificate'
+const DAY = 24 * 60 * 60 * 1000
+
+export interface CertificateOptions {
+  /** Validity of a new certificate. The certhash is part of every address we hand out, so it lives long. */
+  lifespanMs?: number
+  /** A stored certificate with less than this left is replaced at start. */
+  renewBeforeMs?: number
+  now?: () => number
+  log?: (msg: string) => void
+}
+
+/**
+ * The WebRTC-direct certificate of a persistent node, loaded from `path` or made and saved there.
+ * libp2p makes a fresh one on every start unless it has a keychain, which changes the `certhash` in
+ * every address peers and browsers saved; owning the file keeps the addresses stable across restarts.
+ */
+export async function loadOrCreateWebRTCCertificate(path: string, opts: CertificateOptions = {}): Promise<WebRTCCertificate> {
+  const now = opts.now ?? Date.now
+  const renewBeforeMs = opts.renewBeforeMs ?? 30 * DAY
+  try {
+    const stored = await loadVersioned<Stored>(path, FORMAT, 1)
+    if (stored !== undefined) {
+      const cert = parse(path, stored)
+      if (Date.parse(cert.validTo) > now() + renewBeforeMs) return { ...stored, certhash: await certhashOf(cert.raw) }
+      opts.log?.(`${path}: WebRTC-direct certificate expires ${cert.validTo}; renewing (its certhash changes)`)
+    }
+  } catch (err) {
+    if (!(err instanceof CorruptFileError)) throw err
+    const aside = await quarantine(path).catch(() => path)
+    opts.log?.(`${err.message}; moved to ${aside}, making a new WebRTC-direct certificate (its certhash changes)`)
+  }
+  const fresh = await generate(now(), opts.lifespanMs ?? 365 * DAY)
+  await saveVersioned(path, FORMAT, 1, fresh)
+  return { ...fresh, certhash: await certhashOf(new NodeX509(fresh.pem).raw) }
+}
+
+/** The stored certificate, if it parses and its private key belongs to it; CorruptFileError otherwise. */
+function parse(path: string, stored: Stored): NodeX509 {
+  if (typeof stored?.pem !== 'string' || typeof stored.privateKey !== 'string') throw new CorruptFileError(path, 'pem and privateKey must be strings')
+  try {
+    const cert = new NodeX509(stored.pem)
+    if (!cert.checkPrivateKey(createPrivateKey(stored.privateKey))) throw new Error('the private key does not belong to the certificate')
+    return cert
+  } catch (err) {
+    throw new CorruptFileError(path, `unusable certificate: ${(err as Error).message}`)
+  }
+}
+
+async function generate(now: number, lifespanMs: number): Promise<Stored> {
+  const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
+  // whole seconds: X.509 dates carry no milliseconds
+  const notBefore = new Date(Math.floor(now / 1000) * 1000)
+  const cert = await X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: crypto.getRandomValues(new Uint8Array(8)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
+      name: 'CN=switchboard',
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + lifespanMs),
+      keys,
+      extensions: [new BasicConstraintsExtension(false, undefined, true)],
+    },
+    crypto,
+  )
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64')
+  const privateKey = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`
+  return { privateKey, pem: cert.toString('pem') }
+}
+
+/** The multibase (base64url) sha2-256 multihash of the DER certificate, as WebRTC-direct addresses carry it. */
+async function certhashOf(der: Uint8Array): Promise<string> {
+  return base64url.encode((await sha256.digest(new Uint8Array(der))).bytes)
+}
