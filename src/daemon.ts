@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import { writeFileAtomic } from './p2p/atomic-file.ts'
-import { lockDataDir, loadOrCreateToken } from './p2p/data-dir.ts'
+import { lockDataDir, loadOrCreateToken, removeOrphanTempFiles } from './p2p/data-dir.ts'
 import { loadOrCreateIdentity } from './p2p/identity.ts'
 import { buildApp } from './server/app.ts'
 import { Switchboard } from './switchboard.ts'
@@ -53,6 +53,8 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   let sb: Switchboard | undefined
   let app: FastifyInstance | undefined
   try {
+    // ours alone now: what writes killed half-way left behind can go
+    await removeOrphanTempFiles(config.dataDir)
     const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
     const token = await loadOrCreateToken(config.dataDir)
     // warnings (corrupt stores moved aside, failed saves) go to stderr unless told to be silent
@@ -77,11 +79,13 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       url: `${origin}/?token=${token}`,
       peerId: node.peerId ?? '',
       close() {
+        // each step runs whatever the one before it did: the saves in shutdown above all
         closing ??= (async () => {
-          await server.close()
-          await running.shutdown()
+          const closed = await Promise.allSettled([server.close()])
+          const shut = await Promise.allSettled([running.shutdown()])
           await unlink(runFile).catch(() => {})
           await unlock()
+          for (const r of [...closed, ...shut]) if (r.status === 'rejected') throw r.reason
         })()
         return closing
       },

@@ -4,10 +4,12 @@ import { dialSignal } from '../p2p/dial-signal.ts'
 import type { NodeRuntimes } from './node/node-runtimes.ts'
 
 /**
- * The address book's periodic work: answer its test-before-evict questions by dialling the
- * once-good entries it asks about, then save it. Returns the function that stops it.
+ * The address book's upkeep: every change saved within its save delay (so a kill loses at most
+ * about that much), and periodically its test-before-evict questions answered by dialling the
+ * once-good entries it asks about. Returns the function that stops it.
  */
 export function startAddressBookUpkeep(book: AddressBook, runtimes: NodeRuntimes, intervalMs: number, log: (msg: string) => void): () => void {
+  const stopSaving = book.saveOnChange((err) => log(err.message))
   let running = false
   const tick = async () => {
     if (running) return
@@ -26,7 +28,6 @@ export function startAddressBookUpkeep(book: AddressBook, runtimes: NodeRuntimes
           dial.release()
         }
       }
-      await book.save()
     } catch (err) {
       log(`address book upkeep: ${(err as Error).message}`)
     } finally {
@@ -35,5 +36,8 @@ export function startAddressBookUpkeep(book: AddressBook, runtimes: NodeRuntimes
   }
   const timer = setInterval(() => void tick(), intervalMs)
   timer.unref()
-  return () => clearInterval(timer)
+  return () => {
+    clearInterval(timer)
+    stopSaving()
+  }
 }

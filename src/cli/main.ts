@@ -1,8 +1,14 @@
 import '../shims.ts'
 import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
-import { ConfigError, resolveConfig } from '../config.ts'
+import { resolveConfig } from '../config.ts'
 import { VERSION } from '../version.ts'
+import { EXIT, exitCodeOf, oneLine } from './exit-codes.ts'
 import { HELP, parseCli, UsageError } from './options.ts'
+
+// a reader that goes away (`switchboard start | head -1`) must not take the daemon with it: from
+// then on that output is dropped (Node ignores SIGPIPE; the write error arrives here)
+process.stdout.on('error', () => {})
+process.stderr.on('error', () => {})
 
 async function main(argv: string[]): Promise<number> {
   let cli: ReturnType<typeof parseCli>
@@ -11,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     process.stderr.write(`switchboard: ${err.message}\n\n${HELP}`)
-    return 2
+    return EXIT.usage
   }
   if (cli.command === 'help') {
     process.stdout.write(HELP)
@@ -26,10 +32,17 @@ async function main(argv: string[]): Promise<number> {
     const dataDir = (await resolveConfig({ ...cli.flags })).dataDir
     return cli.command === 'call' ? runCall(dataDir, cli.method as string, cli.params) : runStatus(dataDir)
   }
-  // listen before starting: a signal during start-up stops the daemon once it is up, never half-way
+  // listen before starting: a signal during start-up stops the daemon once it is up, never half-way;
+  // and listen for good: a second signal while stopping must not kill the process before its saves
+  let stopping = false
   const stopRequested = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
+    const onSignal = (signal: string) => {
+      if (stopping) process.stderr.write(`${signal}: already stopping; finishing the saves first\n`)
+      stopping = true
+      resolve(signal)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
   })
   const config = await resolveConfig(cli.flags)
   // loaded only to start: help and usage errors answer without loading libp2p
@@ -52,11 +65,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     await daemon.close()
   } catch (err) {
-    process.stderr.write(`switchboard: error while stopping: ${(err as Error).message}\n`)
-    return 1
+    process.stderr.write(`switchboard: error while stopping: ${oneLine((err as Error).message)}\n`)
+    return EXIT.failure
   }
   process.stdout.write('stopped\n')
-  return 0
+  return EXIT.ok
 }
 
 /** One line per state change of the actors `shows` picks, starting with where each is now. */
@@ -75,24 +88,15 @@ function logStateChanges(registry: ActorRegistry, shows: (kind: string) => boole
   })
 }
 
-/** Errors whose message already says what is wrong and where: no stack trace for these. */
-const EXPECTED_ERRORS = new Set([
-  'ConfigError',
-  'CorruptFileError',
-  'DataDirError',
-  'DataDirLockedError',
-  'PortRangeExhaustedError',
-  'HttpListenError',
-  'NodeStartError',
-])
-
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },
   (err: Error) => {
-    const known = err instanceof ConfigError || EXPECTED_ERRORS.has(err.name)
-    process.stderr.write(`switchboard: ${known ? err.message : (err.stack ?? err.message)}\n`)
-    process.exitCode = 1
+    // one line saying what is wrong; the stack only for what nobody expected
+    const { code, expected } = exitCodeOf(err)
+    process.stderr.write(`switchboard: ${oneLine(err?.message ?? String(err))}\n`)
+    if (!expected && err?.stack) process.stderr.write(`${err.stack}\n`)
+    process.exitCode = code
   },
 )

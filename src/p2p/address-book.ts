@@ -37,6 +37,7 @@
  *   `markAttempt` counts as an attempt.
  */
 import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { CoalescedWrite } from './coalesced-write.ts'
 import { type ParsedAddress, isPeerIdString, tryParseAddress } from './address-group.ts'
 
 export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing' | 'presence'
@@ -125,6 +126,8 @@ export interface AddressBookOptions {
   testTimeoutMs?: number
   /** How many test-before-evict verdicts may be outstanding (default 16). */
   maxPendingTests?: number
+  /** With saveOnChange: how long a change may wait for the write that holds it (default 500 ms). */
+  saveDelayMs?: number
 }
 
 export interface BestOptions {
@@ -291,6 +294,9 @@ export class AddressBook {
   private readonly pendingCandidates = new Set<string>()
   private evictionCache: { builtAt: number; ranked: Slot[] } | undefined
   private saving: Promise<void> = Promise.resolve()
+  /** Coalesced saves to `path`; changes schedule one only while onSaveError is set (saveOnChange). */
+  private readonly writes: CoalescedWrite | undefined
+  private onSaveError: ((err: Error) => void) | undefined
 
   constructor(options: AddressBookOptions = {}) {
     this.capacity = Math.max(1, Math.floor(options.capacity ?? DEFAULT_CAPACITY))
@@ -306,6 +312,25 @@ export class AddressBook {
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random
     this.log = options.log ?? ((msg) => console.warn(msg))
+    const path = this.path
+    this.writes =
+      path === undefined ? undefined : new CoalescedWrite(() => this.writeTo(path), { what: `the address book (${path})`, delayMs: options.saveDelayMs ?? 500 })
+  }
+
+  /**
+   * From now on every change is saved within about `saveDelayMs` (writes coalesced), so a kill loses
+   * at most that much; failures go to `onError`. Returns the function that stops it.
+   */
+  saveOnChange(onError: (err: Error) => void): () => void {
+    this.onSaveError = onError
+    return () => {
+      if (this.onSaveError === onError) this.onSaveError = undefined
+    }
+  }
+
+  private changed(): void {
+    const onError = this.onSaveError
+    if (onError !== undefined) this.writes?.changed().catch(onError)
   }
 
   get size(): number {
@@ -326,6 +351,7 @@ export class AddressBook {
     const existing = this.slots.get(c.key) ?? this.adoptBare(c)
     if (existing !== undefined) {
       this.refresh(existing, c, now)
+      this.changed()
       return { added: false, reason: 'exists' }
     }
     this.expirePending(now)
@@ -345,6 +371,7 @@ export class AddressBook {
       evicted = made.evicted
     }
     this.insert(c, now)
+    this.changed()
     return evicted === undefined ? { added: true } : { added: true, evicted }
   }
 
@@ -365,6 +392,7 @@ export class AddressBook {
     s.attempts++
     s.lastAttempt = this.now()
     this.noteChanged(s) // more attempts can make an entry terrible
+    this.changed()
     return true
   }
 
@@ -380,6 +408,7 @@ export class AddressBook {
     s.consecutiveFailures = 0
     const p = this.pending.get(s.multiaddr)
     if (p !== undefined) this.dropPending(p) // it passed its test: keep it, forget the newcomer
+    this.changed()
     return true
   }
 
@@ -401,6 +430,7 @@ export class AddressBook {
       this.removeSlot(s)
       this.insertIfRoom(p.candidate, now)
     }
+    this.changed()
     return true
   }
 
@@ -412,6 +442,7 @@ export class AddressBook {
     if (p !== undefined) this.dropPending(p)
     this.removeSlot(s)
     if (p !== undefined) this.insertIfRoom(p.candidate, this.now())
+    this.changed()
     return true
   }
 
@@ -475,9 +506,20 @@ export class AddressBook {
     })
   }
 
-  /** Write the book atomically (saves are serialised). Pending tests are not saved. */
+  /**
+   * Write the book atomically now; resolves once the book as it is now is on disk (saves are
+   * serialised). Pending tests are not saved.
+   */
   save(path: string | undefined = this.path): Promise<void> {
     if (path === undefined) return Promise.reject(new Error('AddressBook.save: no path given'))
+    if (path === this.path && this.writes !== undefined) {
+      void this.writes.changed()
+      return this.writes.durable({ now: true })
+    }
+    return this.writeTo(path)
+  }
+
+  private writeTo(path: string): Promise<void> {
     const data: PersistedBook = { savedAt: this.now(), entries: [...this.slots.values()].map(persistEntry) }
     const run = this.saving.then(() => saveVersioned(path, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION, data))
     this.saving = run.catch(() => {})

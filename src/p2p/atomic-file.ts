@@ -13,6 +13,9 @@ export class CorruptFileError extends Error {
   }
 }
 
+/** The temp names writeFileAtomic uses, `.<name>.<pid>.<12 hex>.tmp`: what a kill may leave behind. */
+export const isAtomicTempName = (name: string) => /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/.test(name)
+
 /** Write a file so that a kill at any moment leaves either the old or the new content: temp, fsync, rename, fsync dir. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   // unique even for two writes of one file in the same millisecond
@@ -21,9 +24,13 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   try {
     await fh.writeFile(data)
     await fh.sync()
-  } finally {
-    await fh.close()
+  } catch (err) {
+    // a full disk must not leave a half-written temp behind as well
+    await fh.close().catch(() => {})
+    await unlink(tmp).catch(() => {})
+    throw err
   }
+  await fh.close()
   try {
     await rename(tmp, path)
   } catch (err) {

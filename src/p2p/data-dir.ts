@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { CorruptFileError, writeFileAtomic } from './atomic-file.ts'
+import { CorruptFileError, isAtomicTempName, writeFileAtomic } from './atomic-file.ts'
 
 export class DataDirLockedError extends Error {
   override name = 'DataDirLockedError'
@@ -21,12 +21,43 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat): with the pid
+ * it names one process for good, since a pid is reused only by a later process. Undefined where
+ * /proc is not available or the process is gone.
+ */
+export async function processStartTime(pid: number | 'self'): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  if (stat === undefined) return undefined
+  // the command name (field 2) is in parentheses and may hold spaces: count from after it
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const start = fields[22 - 3]
+  return start !== undefined && /^\d+$/.test(start) ? start : undefined
+}
+
+/** What a lock file holds: `<pid> <start time>` (older locks: the pid alone). */
+function parseLock(text: string): { pid: number; start: string | undefined } | undefined {
+  const [pidText, start] = text.trim().split(/\s+/)
+  const pid = Number(pidText)
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  return { pid, start: start !== undefined && /^\d+$/.test(start) ? start : undefined }
+}
+
+/** Is the process that wrote this lock still running? A live pid with another start time is a reused pid. */
+async function holderRunning(lock: { pid: number; start: string | undefined }): Promise<boolean> {
+  if (lock.pid === process.pid || !alive(lock.pid)) return false
+  if (lock.start === undefined) return true
+  const now = await processStartTime(lock.pid)
+  return now === undefined || now === lock.start
+}
+
 /** Data directories locked by daemons of this process. */
 const lockedHere = new Set<string>()
 
 /**
  * Take `<dataDir>/daemon.lock` so a second daemon on the same directory stops with a clear message
- * instead of a LevelDB stack trace. A lock left by a dead process is taken over.
+ * instead of a LevelDB stack trace. The lock names its process by pid and start time; a lock left by
+ * a dead process, or whose pid now belongs to a process that started later, is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   // a lock file naming this very process is stale unless a daemon in this process holds it
@@ -44,7 +75,8 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       // the lock appears with its pid already in it (link fails if it exists): a second daemon never
       // reads an empty lock and mistakes it for a stale one
       const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`
-      await writeFile(tmp, String(process.pid), { mode: 0o600 })
+      const start = await processStartTime('self')
+      await writeFile(tmp, start === undefined ? `${process.pid}\n` : `${process.pid} ${start}\n`, { mode: 0o600 })
       try {
         await link(tmp, path)
       } finally {
@@ -59,16 +91,40 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOTDIR') throw new DataDirError(`data directory ${dataDir} is not a directory`)
       if (code !== 'EEXIST') throw new DataDirError(`cannot write the lock file ${path}: ${(err as Error).message}`)
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      const lock = parseLock(await readFile(path, 'utf8').catch(() => ''))
+      if (lock !== undefined && (await holderRunning(lock))) {
         throw new DataDirLockedError(
-          `another Switchboard daemon (pid ${pid}) is using the data directory ${dataDir}; stop it or pass --data-dir`,
+          `another Switchboard daemon (pid ${lock.pid}) is using the data directory ${dataDir}; stop it or pass --data-dir`,
         )
       }
       await unlink(path).catch(() => {})
     }
   }
   throw new DataDirLockedError(`cannot take the lock ${path}`)
+}
+
+/**
+ * Delete what writes killed half-way left behind in the data directory and the node directories:
+ * only temp files of writeFileAtomic and lock attempts of processes no longer running. Call it
+ * while holding the lock. Returns the names removed.
+ */
+export async function removeOrphanTempFiles(dataDir: string): Promise<string[]> {
+  const nodes = join(dataDir, 'nodes')
+  const nodeDirs = await readdir(nodes, { withFileTypes: true }).catch(() => [])
+  const dirs = [dataDir, ...nodeDirs.filter((d) => d.isDirectory()).map((d) => join(nodes, d.name))]
+  const removed: string[] = []
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const lockAttempt = /^daemon\.lock\.(\d+)\.[0-9a-f]{8}$/.exec(name)
+      const orphan = isAtomicTempName(name) || (lockAttempt !== null && !alive(Number(lockAttempt[1])))
+      if (!orphan) continue
+      await unlink(join(dir, name)).then(
+        () => removed.push(join(dir, name)),
+        () => {},
+      )
+    }
+  }
+  return removed
 }
 
 /** The API token: created once (128+ bits, mode 0600), then read back on every start. */

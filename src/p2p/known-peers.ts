@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { CoalescedWrite } from './coalesced-write.ts'
 
 export const KnownPeerSchema = Type.Object({
   peerId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -17,13 +18,16 @@ const VERSION = 1
 
 /**
  * The peers a local node remembers (paired, or kept by a client): persisted atomically when a path
- * is given, so they survive restarts and reconnect by themselves.
+ * is given, so they survive restarts and reconnect by themselves. A change resolves only once the
+ * file holding it is on disk (writes coalesced: one in flight, one pending).
  */
 export class KnownPeers {
   readonly #peers = new Map<string, KnownPeer>()
-  #saving: Promise<void> = Promise.resolve()
+  readonly #writes: CoalescedWrite | undefined
 
-  private constructor(readonly path: string | undefined) {}
+  private constructor(readonly path: string | undefined) {
+    this.#writes = path === undefined ? undefined : new CoalescedWrite(() => saveVersioned(path, FORMAT, VERSION, this.list()), { what: `known peers (${path})` })
+  }
 
   static inMemory(): KnownPeers {
     return new KnownPeers(undefined)
@@ -63,25 +67,20 @@ export class KnownPeers {
     return this.#peers.has(peerId)
   }
 
+  /** Add or replace a peer; resolves once it is on disk. */
   upsert(peer: KnownPeer): Promise<void> {
     this.#peers.set(peer.peerId, peer)
-    return this.#save()
+    return this.#writes?.changed() ?? Promise.resolve()
   }
 
+  /** Forget a peer; resolves once that is on disk. */
   remove(peerId: string): Promise<void> {
-    if (!this.#peers.delete(peerId)) return this.#saving
-    return this.#save()
+    if (!this.#peers.delete(peerId)) return this.flush()
+    return this.#writes?.changed() ?? Promise.resolve()
   }
 
-  /** Writes are chained so the file always ends with the latest list. */
-  #save(): Promise<void> {
-    const path = this.path
-    if (path === undefined) return Promise.resolve()
-    this.#saving = this.#saving.catch(() => {}).then(() => saveVersioned(path, FORMAT, VERSION, this.list()))
-    return this.#saving
-  }
-
+  /** Resolves once every change so far is on disk; rejects with the error of the write that should have held it. */
   flush(): Promise<void> {
-    return this.#saving
+    return this.#writes?.durable() ?? Promise.resolve()
   }
 }

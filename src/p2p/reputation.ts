@@ -19,13 +19,16 @@
  * - `onBan(peerId, until, reason)` (option) and the `ban` event fire on every new ban, automatic or
  *   manual, so the daemon can hang up at once; `unban` fires on `bans.remove`. Expiry is silent:
  *   bans are checked with `isBanned`. Loading a file emits nothing: read `bans.list()` after load.
- * - Persistence is explicit: call `save()` after a ban (e.g. from `onBan`) and at shutdown.
+ * - Persistence is explicit: call `save()` after a ban (e.g. from `onBan`) and at shutdown; it
+ *   resolves once a write holding the bans as they were at the call is on disk (saves coalesce: one
+ *   in flight, one pending), so a caller may acknowledge a ban only then.
  *   Expired bans are dropped on load; a corrupt file is logged, moved aside and ignored.
  * - Memory is bounded: at most `maxPeers` (10,000) scored peers (the ones nearest 0 go first) and
  *   `maxBans` (10,000) ban records (the soonest to expire go first) and ban counts (oldest first).
  */
 import { EventEmitter } from 'node:events'
 import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { CoalescedWrite } from './coalesced-write.ts'
 
 export const BANS_FORMAT = 'switchboard.bans'
 export const BANS_VERSION = 1
@@ -164,7 +167,7 @@ export class Reputation extends EventEmitter<ReputationEvents> {
   private readonly scores = new Map<string, PeerScore>()
   private readonly banMap = new Map<string, Ban>()
   private readonly counts = new Map<string, BanCount>()
-  private saving: Promise<void> = Promise.resolve()
+  private readonly writes: CoalescedWrite | undefined
 
   constructor(options: ReputationOptions = {}) {
     super()
@@ -182,6 +185,8 @@ export class Reputation extends EventEmitter<ReputationEvents> {
     this.maxBans = Math.max(1, options.maxBans ?? 10_000)
     this.log = options.log ?? ((msg) => console.warn(msg))
     this.onBan = options.onBan
+    const path = this.path
+    this.writes = path === undefined ? undefined : new CoalescedWrite(() => this.writeTo(path), { what: `the ban list (${path})` })
   }
 
   /** The current score (0 for an unknown peer). */
@@ -318,9 +323,14 @@ export class Reputation extends EventEmitter<ReputationEvents> {
     return out.sort((a, b) => a.until - b.until)
   }
 
-  /** Write active bans and ban counts atomically (saves are serialised). */
+  /** Write active bans and ban counts atomically; resolves once what they are now is on disk. */
   save(path: string | undefined = this.path): Promise<void> {
     if (path === undefined) return Promise.reject(new Error('Reputation.save: no path given'))
+    if (path === this.path && this.writes !== undefined) return this.writes.changed()
+    return this.writeTo(path)
+  }
+
+  private writeTo(path: string): Promise<void> {
     const now = this.now()
     const data: PersistedBans = {
       savedAt: now,
@@ -329,9 +339,7 @@ export class Reputation extends EventEmitter<ReputationEvents> {
         .filter(([, c]) => now - c.lastBanAt <= this.forgetBansAfterMs)
         .map(([peerId, c]) => ({ peerId, count: c.count, lastBanAt: c.lastBanAt })),
     }
-    const run = this.saving.then(() => saveVersioned(path, BANS_FORMAT, BANS_VERSION, data))
-    this.saving = run.catch(() => {})
-    return run
+    return saveVersioned(path, BANS_FORMAT, BANS_VERSION, data)
   }
 
   /**

@@ -69,7 +69,7 @@ export const peersMethods = [
       autoConnect: Type.Optional(Type.Boolean()),
       known: Type.Optional(Type.Boolean()),
     }),
-    handler: ({ peerId, name, autoConnect, known }, ctx) => {
+    handler: async ({ peerId, name, autoConnect, known }, ctx) => {
       const alias = ctx.session.boundAlias()
       const id = remotePeer(ctx, peerId)
       ctx.sb.peers.update(alias, id, {
@@ -77,6 +77,8 @@ export const peersMethods = [
         ...(autoConnect !== undefined ? { autoConnect } : {}),
         ...(known !== undefined ? { known } : {}),
       })
+      // the peer actor has written the change (or its removal) to the known-peers file: answer once it is on disk
+      await ctx.sb.runtimes.get(alias)?.knownPeers.flush()
       return stateOf(ctx, alias, id)
     },
   }),
@@ -113,7 +115,12 @@ export const peersMethods = [
       ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 24 * 3600 })),
       reason: Type.Optional(Type.String({ maxLength: 1024 })),
     }),
-    handler: ({ peerId, ttlSeconds, reason }, ctx) => ctx.sb.services.reputation.bans.add(remotePeer(ctx, peerId), ttlSeconds, reason ?? 'manual'),
+    handler: async ({ peerId, ttlSeconds, reason }, ctx) => {
+      const ban = ctx.sb.services.reputation.bans.add(remotePeer(ctx, peerId), ttlSeconds, reason ?? 'manual')
+      // acknowledged only once the ban list holding it is on disk
+      await ctx.sb.services.reputation.save()
+      return ban
+    },
   }),
   defineMethod({
     name: 'bans.remove',
