@@ -17,6 +17,18 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
   })
 }
 
+/**
+ * `ws` as the browser WebSocket, with the browser's error semantics: an `error` event nobody listens
+ * to is dropped. Plain `ws` is an EventEmitter, whose unheard `error` throws: a libp2p dial aborted
+ * while connecting (its listeners removed) and refused a moment later killed the whole process.
+ */
+class WebSocketShim extends WsWebSocket {
+  constructor(...args: ConstructorParameters<typeof WsWebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 if (typeof globalThis.WebSocket === 'undefined') {
-  ;(globalThis as { WebSocket?: unknown }).WebSocket = WsWebSocket
+  ;(globalThis as { WebSocket?: unknown }).WebSocket = WebSocketShim
 }

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
-import { DEFAULT_LISTEN } from '../../src/config.ts'
+import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { type ProcessDaemon, startProcessDaemon } from '../support/process-daemon.ts'
 
@@ -22,7 +22,7 @@ describe('browser sessions come and go on the default listeners (TCP, WebSockets
       .sort()
 
   beforeAll(async () => {
-    d = await startProcessDaemon({ listen: [...DEFAULT_LISTEN] })
+    d = await startProcessDaemon({ listen: LOOPBACK_DEFAULT_LISTEN })
     observer = await d.client()
   })
   afterAll(async () => {

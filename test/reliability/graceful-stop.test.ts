@@ -1,0 +1,94 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
+import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION } from '../../src/p2p/address-book.ts'
+import { loadVersioned } from '../../src/p2p/atomic-file.ts'
+import { Reputation } from '../../src/p2p/reputation.ts'
+import { startTestDaemon, tempDir } from '../support/daemon.ts'
+import { startProcessDaemon } from '../support/process-daemon.ts'
+import { startRawNode } from '../support/raw-node.ts'
+
+const ROUNDS = Number(process.env.SWITCHBOARD_STOP_ROUNDS ?? 50)
+/** Of those, how many stop a daemon process with SIGTERM (the rest close an in-process daemon: cheaper, same code). */
+const PROCESS_ROUNDS = 5
+
+/** Every file under `dir` whose name says it is an unfinished atomic write. */
+async function tempFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true })
+  return entries.filter((name) => name.endsWith('.tmp'))
+}
+
+const webrtcLoopbackAddr = (addrs: string[]) => {
+  const addr = addrs.find((a) => a.includes('/ip4/127.0.0.1/') && a.includes('/webrtc-direct/'))
+  if (addr === undefined) throw new Error(`no loopback WebRTC-direct address in ${addrs.join(' ')}`)
+  return multiaddr(addr)
+}
+
+describe('graceful stops with WebRTC-direct peers connected, on the default listeners', () => {
+  let dataDir: string
+  let strangers: NodeHandle[]
+  const banned: string[] = []
+
+  beforeAll(async () => {
+    dataDir = await tempDir('sb-stop-')
+    strangers = await Promise.all([startRawNode(), startRawNode()])
+  })
+  afterAll(async () => {
+    await Promise.all(strangers.map((s) => s.stop()))
+  })
+
+  /** Dial peer-a over WebRTC-direct from every stranger, and wait until each connection is up. */
+  const connectOverWebRTC = async (addrs: string[]) => {
+    for (const s of strangers) {
+      const conn = await s.libp2p.dial(webrtcLoopbackAddr(addrs))
+      expect(conn.remoteAddr.toString()).toContain('/webrtc-direct')
+    }
+  }
+
+  /** What a stop must have left: every acknowledged ban on disk, a loadable address book, no temp files. */
+  const expectSaved = async () => {
+    const bans = await Reputation.load(join(dataDir, 'bans.json'))
+    for (const peerId of banned) expect(bans.isBanned(peerId), `ban of ${peerId} was acknowledged`).toBe(true)
+    // present and intact (a corrupt file would throw here rather than be moved aside)
+    expect(await loadVersioned(join(dataDir, 'address-book.json'), ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION)).toBeDefined()
+    expect(await tempFiles(dataDir)).toEqual([])
+  }
+
+  const banOne = async (call: (method: string, params: unknown) => Promise<unknown>) => {
+    const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    await call('bans.add', { peerId, ttlSeconds: 3600, reason: 'graceful-stop test' })
+    banned.push(peerId)
+  }
+
+  it(`${ROUNDS - PROCESS_ROUNDS} in-process stops: each one finishes and saves everything`, async () => {
+    for (let round = 0; round < ROUNDS - PROCESS_ROUNDS; round++) {
+      const d = await startTestDaemon({ listen: LOOPBACK_DEFAULT_LISTEN }, dataDir)
+      const tab = await d.client()
+      // a session peer is running too when the daemon stops
+      await tab.call('peer', {})
+      const admin = await d.client()
+      await banOne((m, p) => admin.call(m, p))
+      await connectOverWebRTC(d.sb.nodeInfo('peer-a').addrs)
+      await d.close()
+      await expectSaved()
+    }
+  })
+
+  it(`${PROCESS_ROUNDS} SIGTERMs of a daemon process: exit code 0, nothing lost`, async () => {
+    for (let round = 0; round < PROCESS_ROUNDS; round++) {
+      const d = await startProcessDaemon({ dataDir, listen: LOOPBACK_DEFAULT_LISTEN })
+      const c = await d.client()
+      await banOne((m, p) => c.call(m, p))
+      await connectOverWebRTC(d.addrs)
+      const exit = await d.stop('SIGTERM')
+      expect({ code: exit.code, signal: exit.signal, stderr: exit.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+      expect(exit.stdout).toMatch(/stopped\n$/)
+      await expectSaved()
+    }
+  })
+})
