@@ -5,6 +5,9 @@
  *   GET    /files/<alias>/<path>   a file (Range supported) or a directory's entries as JSON
  *   DELETE /files/<alias>/<path>   remove a file or subtree
  *   GET    /ipfs/<cid>             any file or directory by CID, fetched over bitswap if need be (?peer=<alias>)
+ * HEAD answers the headers GET would (the real content-length), without a body. Uploads meet the
+ * file size limit, the peer's quota (413) and the idle timeout (408); a refused upload's connection
+ * is closed, since its body was not read.
  */
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -62,46 +65,80 @@ function clientGone(reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
-/** Chunks of `source`, each one counting as progress for `idle`. */
-async function* touching(source: AsyncIterable<Uint8Array>, idle: IdleDeadline): AsyncGenerator<Uint8Array> {
+/** Chunks of `source`, each one counting as progress for `idle`; `done` learns whether all were sent. */
+async function* touching(source: AsyncIterable<Uint8Array>, idle: IdleDeadline, done: (ok: boolean) => void): AsyncGenerator<Uint8Array> {
+  let ok = false
   try {
     for await (const chunk of source) {
       idle.touch()
       yield chunk
     }
+    ok = true
   } finally {
     idle.clear()
+    done(ok)
   }
 }
 
-/** Send a file (ranges, type from its first bytes and name) or a directory listing. */
-async function sendCid(req: FastifyRequest, reply: FastifyReply, sb: Switchboard, service: FileService, cid: CID, name: string | undefined) {
+/** A declared Content-Length, if the request has a valid one. */
+function declaredLength(req: FastifyRequest): number | undefined {
+  const header = req.headers['content-length']
+  return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined
+}
+
+/**
+ * Send a file (ranges, type from its first bytes and name) or a directory listing. A CID that
+ * cannot be found (locally or over bitswap) within `getFileTimeoutMs` of no progress is 504.
+ * `done` learns when the response is over and whether it was all sent.
+ */
+async function sendCid(req: FastifyRequest, reply: FastifyReply, sb: Switchboard, service: FileService, cid: CID, name: string | undefined, done: (ok: boolean) => void = () => {}) {
   const signal = clientGone(reply)
   const idle = new IdleDeadline(sb.config.getFileTimeoutMs, `GET ${cid}`, signal)
-  let streaming = false
+  let body: AsyncIterable<Uint8Array> | undefined
   try {
-    const { kind, size } = await service.stat(cid, idle.signal)
-    idle.touch()
-    if (kind === 'directory') {
-      const entries = await service.entries(cid, idle.signal, () => idle.touch())
-      return reply.type('application/json').send({ cid: cid.toString(), entries })
-    }
-    const total = Number(size)
-    const head = total === 0 ? new Uint8Array(0) : await toBuffer(service.cat(cid, { length: SNIFF_BYTES, signal: idle.signal }))
-    idle.touch()
-    reply.header('accept-ranges', 'bytes').header('etag', `"${cid.toString()}"`).type(sniffMime(head, name))
-    const range = parseRange(req.headers.range, total)
-    if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${total}`).send()
-    const start = range?.start ?? 0
-    const length = range === undefined ? total : range.end - range.start + 1
-    if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${total}`)
-    reply.header('content-length', length)
-    if (req.method === 'HEAD' || length === 0) return reply.send()
-    streaming = true
-    return reply.send(Readable.from(touching(service.cat(cid, { offset: start, length, signal: idle.signal }), idle), { objectMode: false }))
-  } finally {
-    if (!streaming) idle.clear()
+    body = await prepare(req, reply, service, cid, name, idle)
+  } catch (err) {
+    idle.clear()
+    done(false)
+    if (idle.signal.aborted && !signal.aborted) throw new RpcError(504, `${cid} was not found locally or through the network: no block for ${idle.ms} ms (getFileTimeoutMs)`)
+    throw err
   }
+  if (body === undefined) {
+    // headers only (HEAD, an empty file, 416) or a directory listing
+    idle.clear()
+    done(true)
+    return reply
+  }
+  return reply.send(Readable.from(touching(body, idle, done), { objectMode: false }))
+}
+
+/** Everything up to the body: sends what has no streamed body itself, else returns the body to stream. */
+async function prepare(req: FastifyRequest, reply: FastifyReply, service: FileService, cid: CID, name: string | undefined, idle: IdleDeadline): Promise<AsyncIterable<Uint8Array> | undefined> {
+  const { kind, size } = await service.stat(cid, idle.signal)
+  idle.touch()
+  if (kind === 'directory') {
+    const entries = await service.entries(cid, idle.signal, () => idle.touch())
+    reply.type('application/json').send({ cid: cid.toString(), entries })
+    return undefined
+  }
+  const total = Number(size)
+  const head = total === 0 ? new Uint8Array(0) : await toBuffer(service.cat(cid, { length: SNIFF_BYTES, signal: idle.signal }))
+  idle.touch()
+  reply.header('accept-ranges', 'bytes').header('etag', `"${cid.toString()}"`).type(sniffMime(head, name))
+  const range = parseRange(req.headers.range, total)
+  if (range === 'unsatisfiable') {
+    reply.code(416).header('content-range', `bytes */${total}`).send()
+    return undefined
+  }
+  const start = range?.start ?? 0
+  const length = range === undefined ? total : range.end - range.start + 1
+  if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${total}`)
+  reply.header('content-length', length)
+  // an empty stream, not an empty body: Fastify's HEAD handling would answer content-length 0
+  if (req.method === 'HEAD') reply.send(Readable.from([]))
+  else if (length === 0) reply.send()
+  else return service.cat(cid, { offset: start, length, signal: idle.signal })
+  return undefined
 }
 
 function sendError(reply: FastifyReply, err: unknown) {
@@ -125,9 +162,12 @@ async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) 
       try {
         const service = serviceFor(sb, alias)
         const body = (req.body ?? req.raw) as AsyncIterable<Uint8Array>
-        const stored = await service.storeFile(path, directory ? undefined : body, directory, clientGone(reply))
+        const stored = await service.storeFile(path, directory ? undefined : body, directory, clientGone(reply), declaredLength(req))
         return reply.send({ fileCid: stored.fileCid.toString(), rootCid: stored.rootCid.toString() })
       } catch (err) {
+        // refused before or while the body came in: what is left of it is not read, so the
+        // connection cannot carry another request
+        if (!req.raw.complete) reply.header('connection', 'close')
         return sendError(reply, err)
       }
     })
@@ -158,10 +198,11 @@ async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) 
       const alias = (req.query as Record<string, unknown>).peer
       try {
         const service = serviceFor(sb, typeof alias === 'string' ? alias : 'peer-a')
-        return await sendCid(req, reply, sb, service, parseCid(cid), undefined)
+        const parsed = parseCid(cid)
+        // what it fetches is kept from the collector meanwhile, and cached once it was all sent
+        const fetch = await service.beginFetch(parsed)
+        return await sendCid(req, reply, sb, service, parsed, undefined, (ok) => void fetch.finish(ok && req.method !== 'HEAD'))
       } catch (err) {
-        if (err instanceof RpcError || (err as Error).name === 'InvalidInputError') return sendError(reply, err)
-        if ((err as Error).name === 'TimeoutError') return sendError(reply, new RpcError(504, `${cid} was not found locally or through the network: ${(err as Error).message}`))
         return sendError(reply, err)
       }
     })

@@ -39,3 +39,11 @@ export class ContentTooLargeError extends FilesError {
     super(413, message)
   }
 }
+
+/** An upload that sent no bytes for longer than the idle timeout. */
+export class UploadStalledError extends FilesError {
+  override name = 'UploadStalledError'
+  constructor(message: string) {
+    super(408, message)
+  }
+}

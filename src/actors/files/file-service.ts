@@ -12,12 +12,14 @@ import { goJson, goMap } from '../../p2p/files/frame-codec.ts'
 import { detectContentType, SNIFF_BYTES, sniffMime } from '../../p2p/files/mime.ts'
 import type { SwitchboardHelia } from '../../p2p/node-factory.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
+import { treeSize } from '../../p2p/files/reachable.ts'
 import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
 import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
 import { type FileStore, Mutex } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
 import { acceptReply, type GotFile } from './received.ts'
+import { checkUploadSize, limitedUpload, type UploadLimits } from './upload-limits.ts'
 
 export interface FilesConfig {
   shardSplitThresholdBytes: number
@@ -28,6 +30,12 @@ export interface FilesConfig {
   frameMaxBytes: number
   /** Topic that hears `p2p-webapp-file-update` after each change, when this peer is subscribed; '' for none. */
   updateNotifyTopic: string
+  /** A streamed upload that sends nothing for this long is aborted (408). */
+  uploadIdleMs: number
+  /** Largest file stored (413 above). */
+  maxFileBytes: number
+  /** Most bytes this peer's directory may hold (413 above). */
+  peerQuotaBytes: number
 }
 
 export interface FileServiceInit {
@@ -114,28 +122,80 @@ export class FileService {
 
   // ---- changes ------------------------------------------------------------------------------
 
+  /** Bytes the directory holds now (its root's cumulative size). */
+  async usage(signal?: AbortSignal): Promise<number> {
+    return treeSize(await this.getLocal(this.#root, signal), this.#root)
+  }
+
+  /** The limits a file stored at `names` meets now: what the directory holds, less the file it replaces. */
+  async #uploadLimits(names: string[], signal?: AbortSignal): Promise<UploadLimits> {
+    const { maxFileBytes, peerQuotaBytes } = this.init.config
+    let replaced = 0
+    try {
+      const stat = await this.#reader.stat(this.#root, { path: names.join('/'), offline: true, signal })
+      if (stat.type !== 'directory') replaced = Number(stat.size)
+    } catch {
+      // nothing there to replace (or a file in the way, which the edit itself reports as 409)
+    }
+    return { maxFileBytes, quotaBytes: peerQuotaBytes, quotaLeft: peerQuotaBytes - (await this.usage(signal)) + replaced, alias: this.alias }
+  }
+
   /**
    * Store a file (content bytes or a stream) or a directory at `path`, creating missing parents and
-   * replacing what was there; a directory that already exists keeps its content.
+   * replacing what was there; a directory that already exists keeps its content. A file over
+   * `maxFileBytes`, or one that would take the directory over `peerQuotaBytes`, is refused (413):
+   * up front by `declaredBytes` (a stream's announced length) or its length, while it streams, and
+   * against the new directory's size; a stream that stalls for `uploadIdleMs` is aborted (408).
+   * Blocks an aborted import wrote are left to the collector, which is asked to run.
    */
-  async storeFile(path: string, content: Uint8Array | AsyncIterable<Uint8Array> | undefined, directory: boolean, signal?: AbortSignal): Promise<{ fileCid: CID; rootCid: CID }> {
+  async storeFile(
+    path: string,
+    content: Uint8Array | AsyncIterable<Uint8Array> | undefined,
+    directory: boolean,
+    signal?: AbortSignal,
+    declaredBytes?: number,
+  ): Promise<{ fileCid: CID; rootCid: CID }> {
     const names = parsePath(path)
     if (directory && content !== undefined) throw new InvalidInputError('content', 'a directory has no content')
     if (!directory && content === undefined) throw new InvalidInputError('content', 'is required for a file (directory is false)')
+    let stream: AsyncIterable<Uint8Array> | undefined
+    if (content !== undefined) {
+      const limits = await this.#uploadLimits(names, signal)
+      checkUploadSize(content instanceof Uint8Array ? content.length : (declaredBytes ?? 0), limits)
+      if (!(content instanceof Uint8Array)) stream = limitedUpload(content, limits, this.init.config.uploadIdleMs, signal)
+    }
     const op = this.init.store.begin(this.init.helia.blockstore)
+    let failed = false
     try {
       const writer = unixfs({ blockstore: op.blocks })
       // the content is imported outside the lock: only the directory update is serialised
-      const fileCid = content === undefined ? undefined : content instanceof Uint8Array ? await writer.addBytes(content, { signal }) : await writer.addByteStream(content, { signal })
+      const fileCid = content === undefined ? undefined : content instanceof Uint8Array ? await writer.addBytes(content, { signal }) : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
       return await this.#changes.run(async () => {
         signal?.throwIfAborted()
         const { root, cid } = await setPath(this.#edit(writer, signal), this.#root, names, fileCid)
-        if (!root.equals(this.#root)) await this.#commit(root)
+        if (!root.equals(this.#root)) {
+          await this.#checkQuota(root, signal)
+          await this.#commit(root)
+        }
         return { fileCid: cid, rootCid: root }
       })
+    } catch (err) {
+      failed = true
+      throw err
     } finally {
       op.release()
+      // what the failed change wrote is referenced by nothing: collect it
+      if (failed && op.written() > 0) this.init.store.collector.request()
     }
+  }
+
+  /** The new root may not hold more than the quota, unless the change shrinks it. */
+  async #checkQuota(root: CID, signal?: AbortSignal): Promise<void> {
+    const quota = this.init.config.peerQuotaBytes
+    const after = treeSize(await this.getLocal(root, signal), root)
+    if (after <= quota) return
+    const before = await this.usage(signal)
+    if (after > before) throw new ContentTooLargeError(`quota: ${this.alias}'s directory would hold ${after} bytes, over its quota of ${quota} bytes (filePeerQuotaBytes)`)
   }
 
   /** Remove a file or a whole subtree; 404 when the path does not exist. */
@@ -159,6 +219,17 @@ export class FileService {
    * UnixFS directory; its directory blocks are fetched (network allowed) so it can be counted.
    */
   async restore(root: CID, signal?: AbortSignal): Promise<void> {
+    // what the walk fetches is kept from the collector until the root is counted
+    const release = await this.init.store.hold(root)
+    try {
+      await this.#fetchDirectory(root, signal)
+      await this.#changes.run(() => this.#commit(root))
+    } finally {
+      release()
+    }
+  }
+
+  async #fetchDirectory(root: CID, signal?: AbortSignal): Promise<void> {
     const bounded = deadline(this.init.config.getFileFallbackTimeoutMs, `rootDirectory ${root}`, signal)
     try {
       const get: BlockGetter = (cid, s) => toBuffer(this.init.helia.blockstore.get(cid, { signal: s }))
@@ -172,7 +243,6 @@ export class FileService {
     } finally {
       bounded.clear()
     }
-    await this.#changes.run(() => this.#commit(root))
   }
 
   async #commit(root: CID): Promise<void> {
@@ -286,6 +356,40 @@ export class FileService {
    * Files over `maxBytes` are refused (413): they go through HTTP.
    */
   async getFile(cid: CID, fallback: string | undefined, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
+    return this.withFetched(cid, () => this.#getFile(cid, fallback, maxBytes, signal))
+  }
+
+  /**
+   * Run `read` (a fetch of `cid`'s DAG) with what it reaches kept from the collector; when it
+   * succeeds, the DAG is recorded in the cache of fetched blocks (or its last use refreshed).
+   */
+  async withFetched<T>(cid: CID, read: () => Promise<T>): Promise<T> {
+    const fetch = await this.beginFetch(cid)
+    let ok = false
+    try {
+      const result = await read()
+      ok = true
+      return result
+    } finally {
+      await fetch.finish(ok)
+    }
+  }
+
+  /** withFetched for a read that outlives a call (a streamed response): `finish` when it ends. */
+  async beginFetch(cid: CID): Promise<{ finish(ok: boolean): Promise<void> }> {
+    const release = await this.init.store.hold(cid)
+    return {
+      finish: async (ok) => {
+        try {
+          if (ok) await this.init.store.noteCached(cid).catch((err: Error) => this.init.log(`files ${this.alias}: cannot record ${cid} in the cache: ${err.message}`))
+        } finally {
+          release()
+        }
+      },
+    }
+  }
+
+  async #getFile(cid: CID, fallback: string | undefined, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
     const idle = new IdleDeadline(this.init.config.getFileTimeoutMs, `getfile ${cid}`, signal)
     try {
       return await this.#fetch(cid, maxBytes, idle)

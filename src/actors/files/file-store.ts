@@ -5,20 +5,32 @@
  * of references, kept in peer-a's datastore:
  *   /switchboard/files/refs/<multihash>  how many times the block occurs in all directories
  *   /switchboard/files/roots/<peerId>    the directory root those counts include, per peer
+ *   /switchboard/files/cache/<multihash> a fetched DAG kept as cache (block-cache.ts)
  * A directory change writes its new blocks, then `commit`s the new root: the difference between
  * the old and new tree (compared link by link, never re-reading unchanged subtrees) adjusts the
  * counts, and a block whose count falls to 0 is deleted unless a Helia pin (peer-a's `pins`) holds
  * it or a change in progress has just written it. Helia's own recursive pins are not used for the
  * directories: they re-walk and re-read the whole DAG (every leaf) on each change.
  *
+ * The counts free a removed file at once without walking anything else; they cannot see blocks no
+ * commit ever counted (an aborted import, a crash between writing and committing, blocks fetched
+ * by getfile or bitswap). `collectGarbage` is the mark-and-sweep that reclaims those: it walks
+ * every counted root, in-progress hold and cached DAG, rewrites the counts from that walk where they
+ * disagree, and deletes every other block, except those a change in progress has written.
+ *
  * A commit is idempotent per (peer, root): after a crash between saving a root and committing it,
  * committing it again at start-up repairs the counts.
  */
+import { readdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { type Datastore, Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { type BlockGetter, blockKey, diffTrees, isStored } from '../../p2p/files/directory.ts'
+import { newWalkMemo, walkReachable, type WalkMemo } from '../../p2p/files/reachable.ts'
+import { type CacheEntry, CacheIndex } from './block-cache.ts'
+import { GcSchedule } from './gc-schedule.ts'
 
 const REFS = '/switchboard/files/refs/'
 const ROOTS = '/switchboard/files/roots/'
@@ -38,7 +50,39 @@ export interface FileStoreInit {
   getLocal: BlockGetter
   pins?: Pins
   log?: (msg: string) => void
+  /** Bytes of fetched, unreferenced DAGs the collector keeps (least recently used evicted first). */
+  cacheMaxBytes?: number
+  /** How often the collector runs by itself (ms). */
+  gcIntervalMs?: number
+  /** The blockstore's directory on disk, where orphaned temp files of interrupted block writes are swept. */
+  blocksDir?: string
 }
+
+/** What one collection found and did. */
+export interface GcReport {
+  /** Blocks in the store when it began. */
+  blocks: number
+  /** Blocks some local peer's directory references. */
+  referenced: number
+  /** Blocks kept as cache of fetched DAGs, their bytes, and cache entries evicted. */
+  cached: number
+  cachedBytes: number
+  evicted: number
+  /** Unreferenced blocks kept because a change in progress wrote them, or a Helia pin holds them. */
+  kept: number
+  /** Blocks deleted. */
+  freed: number
+  /** Reference counts rewritten because they disagreed with the walk. */
+  countsRepaired: number
+  /** Blocks a directory references that the store does not hold. */
+  missing: number
+  /** Orphaned temp files of interrupted block writes removed. */
+  tempFiles: number
+  ms: number
+}
+
+/** A temp file older than this is no write in progress (a block write takes milliseconds). */
+const TEMP_FILE_AGE_MS = 10 * 60 * 1000
 
 /** Serialises async sections. */
 export class Mutex {
@@ -62,14 +106,29 @@ export class FileStore {
   readonly #writing = new Map<string, number>()
   /** Deletes in progress, by key: a write of the same block waits for them. */
   readonly #deleting = new Map<string, Promise<void>>()
+  /** DAGs in use by a fetch or restore in progress: the collector keeps what they reach. */
+  readonly #held = new Map<string, { root: CID; n: number }>()
+  readonly #openedAt = Date.now()
+  /** Bytes of cached DAGs: as of the last collection, plus what was recorded since. */
+  #cacheBytes = 0
+  readonly cache: CacheIndex
+  /** Runs collectGarbage: started by the persistent node's files extension. */
+  readonly collector: GcSchedule<GcReport>
 
-  constructor(readonly init: FileStoreInit) {}
+  constructor(readonly init: FileStoreInit) {
+    this.cache = new CacheIndex(init.datastore)
+    this.collector = new GcSchedule((signal) => this.collectGarbage(signal), init.gcIntervalMs ?? 10 * 60 * 1000, (m) => init.log?.(m))
+  }
+
+  get #cacheMaxBytes(): number {
+    return this.init.cacheMaxBytes ?? Number.POSITIVE_INFINITY
+  }
 
   /**
    * A blockstore for one change: every block it writes is protected from collection until
    * `release()`, which the change calls after it has committed (or failed).
    */
-  begin(blocks: BlockWriter): { blocks: BlockWriter; release(): void } {
+  begin(blocks: BlockWriter): { blocks: BlockWriter; release(): void; written(): number } {
     const held: string[] = []
     const writing = this.#writing
     const deleting = this.#deleting
@@ -88,6 +147,7 @@ export class FileStore {
     let released = false
     return {
       blocks: tracked,
+      written: () => held.length,
       release() {
         if (released) return
         released = true
@@ -157,21 +217,236 @@ export class FileStore {
   /** Delete blocks nothing references any more; runs under the commit lock. */
   async #collect(candidates: CID[]): Promise<CID[]> {
     const freed: CID[] = []
-    for (const cid of candidates) {
-      const key = blockKey(cid)
-      if (!isStored(cid) || this.#writing.has(key)) continue
-      if ((await this.init.pins?.isPinned(cid)) === true) continue
-      // checked again after the await: a change may have written it meanwhile
-      if (this.#writing.has(key)) continue
-      const deletion = Promise.resolve(this.init.blockstore.delete(cid)).finally(() => this.#deleting.delete(key))
-      this.#deleting.set(key, deletion)
+    for (const cid of candidates) if ((await this.#delete(cid)) === 'deleted') freed.push(cid)
+    return freed
+  }
+
+  /** Delete one unreferenced block unless a change in progress wrote it or a pin holds it. */
+  async #delete(cid: CID): Promise<'deleted' | 'kept' | 'failed'> {
+    const key = blockKey(cid)
+    if (!isStored(cid) || this.#writing.has(key)) return 'kept'
+    if ((await this.init.pins?.isPinned(cid)) === true) return 'kept'
+    // checked again after the await: a change may have written it meanwhile
+    if (this.#writing.has(key)) return 'kept'
+    const deletion = Promise.resolve(this.init.blockstore.delete(cid)).finally(() => this.#deleting.delete(key))
+    this.#deleting.set(key, deletion)
+    try {
+      await deletion
+      return 'deleted'
+    } catch (err) {
+      this.init.log?.(`files: cannot delete block ${cid}: ${(err as Error).message}`)
+      return 'failed'
+    }
+  }
+
+  // ---- holds and the cache ------------------------------------------------------------------
+
+  /**
+   * Keep what `root` reaches from collection until the returned release is called (a getfile,
+   * GET /ipfs or rootDirectory restore in progress). Waits for a collection in progress, so the
+   * next one is sure to see the hold.
+   */
+  async hold(root: CID): Promise<() => void> {
+    const key = blockKey(root)
+    await this.#lock.run(async () => {
+      const h = this.#held.get(key) ?? { root, n: 0 }
+      h.n += 1
+      this.#held.set(key, h)
+    })
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const h = this.#held.get(key)
+      if (h === undefined) return
+      h.n -= 1
+      if (h.n <= 0) this.#held.delete(key)
+    }
+  }
+
+  /**
+   * Record `root` as a fetched DAG kept in the cache (or refresh its last use). A root some
+   * directory counts is not cache: its blocks stay as long as the directory does.
+   */
+  async noteCached(root: CID, signal?: AbortSignal): Promise<void> {
+    if (!isStored(root) || (await this.refCount(root)) > 0) return
+    const known = await this.cache.get(root)
+    const bytes = known?.bytes ?? (await this.#dagBytes(root, newWalkMemo(), new Set(), signal)).bytes
+    await this.cache.record({ root, usedAt: Date.now(), bytes })
+    if (known !== undefined) return
+    this.#cacheBytes += bytes
+    if (this.#cacheBytes > this.#cacheMaxBytes) this.collector.request()
+  }
+
+  /** The blocks `root` reaches that are held and not in `seen`, and their bytes. */
+  async #dagBytes(root: CID, memo: WalkMemo, seen: Set<string>, signal?: AbortSignal): Promise<{ keys: Set<string>; bytes: number }> {
+    const keys = new Set<string>()
+    let bytes = 0
+    let rawRoot: CID | undefined
+    await walkReachable(
+      root,
+      this.init.getLocal,
+      (b) => {
+        if (seen.has(b.key) || keys.has(b.key)) return false
+        keys.add(b.key)
+        if (b.size === undefined) rawRoot = b.cid
+        else bytes += b.size
+        return true
+      },
+      { signal, memo, onMissing: () => {} },
+    )
+    if (rawRoot !== undefined) {
+      // a raw root has no link carrying its size: read it (one block)
+      bytes += await this.init.getLocal(rawRoot, signal).then(
+        (b) => b.length,
+        () => 0,
+      )
+    }
+    return { keys, bytes }
+  }
+
+  // ---- collection ---------------------------------------------------------------------------
+
+  /**
+   * Mark and sweep: delete every block that no counted directory root, hold, cached DAG (within
+   * `cacheMaxBytes`, most recently used first), change in progress or Helia pin keeps, and make the
+   * reference counts match the walk. The blockstore is listed first, outside the lock: a block
+   * written after that is never swept by this collection. Marking and sweeping run under the commit
+   * lock, so no directory changes root meanwhile; imports go on, their blocks kept by `begin`.
+   */
+  async collectGarbage(signal?: AbortSignal): Promise<GcReport> {
+    const started = performance.now()
+    const tempFiles = await this.#sweepTempFiles()
+    const stored: CID[] = []
+    for await (const { cid } of this.init.blockstore.getAll({ signal })) stored.push(cid)
+    return this.#lock.run(async () => {
+      const memo = newWalkMemo()
+      const missing = new Set<string>()
+      const onMissing = (cid: CID) => missing.add(blockKey(cid))
+      // every occurrence under every counted root: the true reference counts
+      const counts = new Map<string, number>()
+      for (const root of await this.#countedRoots()) {
+        await walkReachable(root, this.init.getLocal, (b) => (counts.set(b.key, (counts.get(b.key) ?? 0) + 1), true), { signal, memo, onMissing })
+      }
+      const countsRepaired = await this.#rewriteCounts(counts)
+      const marked = new Set(counts.keys())
+      const referenced = marked.size
+      for (const { root } of this.#held.values()) {
+        await walkReachable(root, this.init.getLocal, (b) => !marked.has(b.key) && (marked.add(b.key), true), { signal, memo, onMissing: () => {} })
+      }
+      const cache = await this.#markCache(marked, memo, signal)
+      let freed = 0
+      let kept = 0
+      for (const cid of stored) {
+        if (marked.has(blockKey(cid))) continue
+        signal?.throwIfAborted()
+        const outcome = await this.#delete(cid)
+        if (outcome === 'deleted') freed++
+        else if (outcome === 'kept') kept++
+      }
+      return {
+        blocks: stored.length,
+        referenced,
+        cached: cache.blocks,
+        cachedBytes: cache.bytes,
+        evicted: cache.evicted,
+        kept,
+        freed,
+        countsRepaired,
+        missing: [...missing].filter((k) => counts.has(k)).length,
+        tempFiles,
+        ms: Math.round(performance.now() - started),
+      }
+    })
+  }
+
+  /** Every root the counts include: each local peer's directory, and the empty directory. */
+  async #countedRoots(): Promise<CID[]> {
+    const roots: CID[] = []
+    for await (const { key, value } of this.init.datastore.query({ prefix: ROOTS })) {
       try {
-        await deletion
-        freed.push(cid)
-      } catch (err) {
-        this.init.log?.(`files: cannot delete block ${cid}: ${(err as Error).message}`)
+        roots.push(CID.parse(new TextDecoder().decode(value)))
+      } catch {
+        this.init.log?.(`files: ${key} does not hold a CID; ignored`)
       }
     }
-    return freed
+    return roots
+  }
+
+  /** Make the stored counts equal `counts`; returns how many were wrong. */
+  async #rewriteCounts(counts: Map<string, number>): Promise<number> {
+    const batch = this.init.datastore.batch()
+    const seen = new Set<string>()
+    let wrong = 0
+    for await (const { key, value } of this.init.datastore.query({ prefix: REFS })) {
+      const k = key.toString().slice(REFS.length)
+      seen.add(k)
+      const want = counts.get(k)
+      if (want === undefined) batch.delete(key)
+      else if (Number(new TextDecoder().decode(value)) !== want) batch.put(key, new TextEncoder().encode(String(want)))
+      else continue
+      wrong++
+    }
+    for (const [k, n] of counts) {
+      if (seen.has(k)) continue
+      batch.put(new Key(REFS + k), new TextEncoder().encode(String(n)))
+      wrong++
+    }
+    if (wrong > 0) await batch.commit()
+    return wrong
+  }
+
+  /**
+   * Mark cached DAGs, most recently used first, while their blocks (those not marked already) fit
+   * in `cacheMaxBytes`; evict the entries that do not, and those a directory now references.
+   */
+  async #markCache(marked: Set<string>, memo: WalkMemo, signal?: AbortSignal): Promise<{ blocks: number; bytes: number; evicted: number }> {
+    const evict: CacheEntry[] = []
+    let blocks = 0
+    let bytes = 0
+    let full = false
+    for (const entry of await this.cache.list()) {
+      if (full || marked.has(blockKey(entry.root))) {
+        evict.push(entry)
+        continue
+      }
+      const dag = await this.#dagBytes(entry.root, memo, marked, signal)
+      if (dag.keys.size === 0 || bytes + dag.bytes > this.#cacheMaxBytes) {
+        // least recently used from here on: evicted
+        full = dag.keys.size > 0
+        evict.push(entry)
+        continue
+      }
+      for (const k of dag.keys) marked.add(k)
+      blocks += dag.keys.size
+      bytes += dag.bytes
+    }
+    await this.cache.evict(evict.map((e) => e.root))
+    this.#cacheBytes = bytes
+    return { blocks, bytes, evicted: evict.length }
+  }
+
+  /**
+   * Remove temp files the blockstore's atomic writes left behind (a write interrupted by a crash):
+   * those older than this store or than any write takes. Best effort.
+   */
+  async #sweepTempFiles(): Promise<number> {
+    const dir = this.init.blocksDir
+    if (dir === undefined) return 0
+    const cutoff = Math.max(this.#openedAt, Date.now() - TEMP_FILE_AGE_MS)
+    let removed = 0
+    const shards = await readdir(dir, { withFileTypes: true }).catch(() => [])
+    for (const shard of shards) {
+      if (!shard.isDirectory()) continue
+      const names = await readdir(join(dir, shard.name)).catch(() => [] as string[])
+      for (const name of names) {
+        if (!name.startsWith('.') || !name.endsWith('.tmp')) continue
+        const path = join(dir, shard.name, name)
+        const info = await stat(path).catch(() => undefined)
+        if (info === undefined || info.mtimeMs >= cutoff) continue
+        if (await unlink(path).then(() => true, () => false)) removed++
+      }
+    }
+    return removed
   }
 }

@@ -14,7 +14,7 @@ import { parseCid } from '../../p2p/validate.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import type { NodeExtension, NodeExtensionFactory, NodeRuntime } from '../node/node-runtimes.ts'
 import { FileService, type FilesConfig } from './file-service.ts'
-import { FileStore } from './file-store.ts'
+import { FileStore, type GcReport } from './file-store.ts'
 import type { OnViolation } from './p2p-webapp.ts'
 
 export const FILES_EXTENSION = 'files'
@@ -38,6 +38,9 @@ export function filesConfig(sb: Switchboard): FilesConfig {
     listFilesTimeoutMs: c.listFilesTimeoutMs,
     frameMaxBytes: c.fileFrameMaxBytes,
     updateNotifyTopic: c.fileUpdateNotifyTopic,
+    uploadIdleMs: c.fileUploadIdleMs,
+    maxFileBytes: c.fileMaxBytes,
+    peerQuotaBytes: c.filePeerQuotaBytes,
   }
 }
 
@@ -53,6 +56,9 @@ function storeFor(sb: Switchboard, runtime: NodeRuntime): FileStore {
     getLocal: (cid, signal) => toBuffer(handle.blockstore.get(cid, { signal })),
     pins: handle.helia.pins,
     log: sb.log,
+    cacheMaxBytes: sb.config.fileCacheMaxBytes,
+    gcIntervalMs: sb.config.fileGcIntervalMs,
+    ...(runtime.spec.storageDir === undefined ? {} : { blocksDir: join(runtime.spec.storageDir, 'blocks') }),
   })
   if (runtime.spec.storageDir !== undefined) stores.set(sb, store)
   return store
@@ -102,6 +108,8 @@ export function filesExtension(sb: Switchboard): NodeExtensionFactory {
     // a persistent peer resumes its saved root; failing that, the last one its counts include
     const saved = path === undefined ? undefined : ((await loadRoot(sb, alias, path)) ?? (await store.appliedRoot(handle.libp2p.peerId.toString())))
     await service.start(saved)
+    // the persistent node's store collects for every local peer: now, periodically and on request
+    if (storageDir !== undefined) store.collector.start()
     return {
       service,
       restoreRoot: async (cid, signal) => {
@@ -109,9 +117,21 @@ export function filesExtension(sb: Switchboard): NodeExtensionFactory {
         await service.restore(root, signal)
         return root.toString()
       },
-      stop: () => service.stop(),
+      stop: async () => {
+        await service.stop()
+        if (storageDir !== undefined) await store.collector.stop()
+      },
     } satisfies FilesExtension
   }
+}
+
+/**
+ * Collect unreferenced blocks of the daemon's shared store now (the `files.gc` call, tests, soak);
+ * 503 when no persistent local peer runs.
+ */
+export function collectBlocks(sb: Switchboard, signal?: AbortSignal): Promise<GcReport> {
+  const persistent = sb.runtimes.all().find((r) => r.spec.storageDir !== undefined)
+  return sb.runtimes.extension<FilesExtension>(persistent?.spec.alias ?? 'peer-a', FILES_EXTENSION).service.init.store.collectGarbage(signal)
 }
 
 /** A running local peer's file service (503 when the peer is not running). */

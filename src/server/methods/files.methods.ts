@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { fileService, localFileService } from '../../actors/files/files.ts'
+import { collectBlocks, fileService, localFileService } from '../../actors/files/files.ts'
 import { contentLimit } from '../../p2p/files/frame-codec.ts'
 import { InvalidInputError, parseCid, parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod } from '../method.ts'
@@ -22,8 +22,14 @@ function remoteError(err: unknown, what: string): RpcError {
   return new RpcError(500, `${what}: ${e?.message ?? String(err)}`)
 }
 
-/** p2p-webapp's file calls, on the bound local peer's directory. */
+/** p2p-webapp's file calls, on the bound local peer's directory; and the block collector. */
 export const filesMethods = [
+  defineMethod({
+    name: 'files.gc',
+    params: Type.Object({}),
+    /** Collect unreferenced blocks now; answers what the collection found and did. */
+    handler: (_params, ctx) => collectBlocks(ctx.sb, ctx.signal),
+  }),
   defineMethod({
     name: 'storefile',
     params: Type.Object({

@@ -1,0 +1,57 @@
+/**
+ * The limits every upload meets, whichever way it arrives (HTTP PUT, WebSocket storefile): a largest
+ * file, a quota on what the peer's directory holds, and for streamed content an idle timeout.
+ * Checked up front against the size the client declares, and again while the bytes stream in.
+ */
+import { IdleDeadline } from './deadline.ts'
+import { ContentTooLargeError, UploadStalledError } from './errors.ts'
+
+export interface UploadLimits {
+  /** Largest file (fileMaxBytes). */
+  maxFileBytes: number
+  /** Bytes the directory may still take for this file (quota minus what it holds, plus what the file replaces). */
+  quotaLeft: number
+  quotaBytes: number
+  /** Whose directory, for messages. */
+  alias: string
+}
+
+/** Refuse a file of `bytes` (declared or counted so far) that breaks a limit; 413 naming it. */
+export function checkUploadSize(bytes: number, limits: UploadLimits): void {
+  if (bytes > limits.maxFileBytes) throw new ContentTooLargeError(`file: ${bytes} bytes is over the limit of ${limits.maxFileBytes} bytes per file (fileMaxBytes)`)
+  if (bytes > limits.quotaLeft) {
+    throw new ContentTooLargeError(`quota: ${bytes} more bytes would take ${limits.alias}'s directory over its quota of ${limits.quotaBytes} bytes (filePeerQuotaBytes); ${Math.max(0, limits.quotaLeft)} bytes left`)
+  }
+}
+
+/**
+ * `source` with the limits applied as it streams: past a limit it throws 413; when no chunk comes
+ * for `idleMs` it throws 408 without waiting for the source any longer (the caller closes it).
+ */
+export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: UploadLimits, idleMs: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const idle = new IdleDeadline(idleMs, 'upload', signal)
+  const stalled = new Promise<never>((_, reject) => {
+    idle.signal.addEventListener('abort', () => reject(idle.signal.reason), { once: true })
+  })
+  stalled.catch(() => {})
+  const it = source[Symbol.asyncIterator]()
+  let bytes = 0
+  try {
+    while (true) {
+      let next: IteratorResult<Uint8Array>
+      try {
+        next = await Promise.race([it.next(), stalled])
+      } catch (err) {
+        if (idle.signal.aborted && !signal?.aborted) throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
+        throw err
+      }
+      if (next.done) return
+      idle.touch()
+      bytes += next.value.length
+      checkUploadSize(bytes, limits)
+      yield next.value
+    }
+  } finally {
+    idle.clear()
+  }
+}
