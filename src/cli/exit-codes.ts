@@ -36,5 +36,11 @@ export function exitCodeOf(err: unknown): { code: number; expected: boolean } {
   return code === undefined ? { code: EXIT.failure, expected: false } : { code, expected: true }
 }
 
-/** One line, whatever the message holds. */
-export const oneLine = (message: string) => message.replace(/\s*\n\s*/g, '; ').trim()
+/** One line, whatever the message holds: its lines joined, stack frames (libp2p puts some in its messages) left out. */
+export const oneLine = (message: string) =>
+  message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^at .+/.test(l))
+    .join('; ')
+    .replace(/:;/g, ':')

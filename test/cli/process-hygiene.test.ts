@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EXIT } from '../../src/cli/exit-codes.ts'
+import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { processStartTime } from '../../src/p2p/data-dir.ts'
+import { closeServer, freePorts, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
+
+const BIN = resolve(import.meta.dirname, '../../bin/switchboard.js')
+
+const dirs: string[] = []
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-hygiene-'))
+  dirs.push(dir)
+  return dir
+}
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+})
+
+const loopback = (dataDir: string) => ['start', '--data-dir', dataDir, '--port', '0', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
+const newPeerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+describe('process hygiene', () => {
+  it('`switchboard start | head -1`: the daemon outlives its reader, serves, and stops cleanly (exit 0)', async () => {
+    const dir = await freshDir()
+    const command = `set -o pipefail; "${process.execPath}" "${BIN}" ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
+    const env: NodeJS.ProcessEnv = {}
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+    const shell = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    let printed = ''
+    shell.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d))
+    const exited = new Promise<number | null>((r) => shell.once('close', (code) => r(code)))
+    try {
+      const run = await until(async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string }, 'daemon.json')
+      const token = (await readFile(join(dir, 'api-token'), 'utf8')).trim()
+      expect(printed).toMatch(/^Switchboard /)
+      // every state change is a line for a reader that has gone: each write now fails with EPIPE
+      const client = await SwitchboardClient.connect(`${run.origin.replace(/^http/, 'ws')}/ws`, { token })
+      for (let i = 0; i < 5; i++) await client.call('peers.update', { peerId: await newPeerId(), known: true, autoConnect: false })
+      await client.close()
+      const health = await fetch(`${run.origin}/health`)
+      expect(health.status).toBe(200)
+      process.kill(run.pid, 'SIGTERM')
+      // pipefail: the pipeline's status is the daemon's unless that is 0
+      expect(await exited).toBe(0)
+      expect(existsSync(join(dir, 'daemon.lock'))).toBe(false)
+      expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
+    } finally {
+      if (shell.exitCode === null) shell.kill('SIGKILL')
+    }
+  })
+
+  it('a second SIGTERM while stopping does not cut the stop short: exit 0, "stopped", no signal death', async () => {
+    const d = await startProcessDaemon()
+    try {
+      const client = await d.client()
+      await client.call('bans.add', { peerId: await newPeerId(), ttlSeconds: 60 })
+      d.child.kill('SIGTERM')
+      await until(async () => (d.stdout().includes('SIGTERM: stopping') ? true : undefined), 'the first SIGTERM to be taken')
+      d.child.kill('SIGTERM')
+      const result = await d.stop()
+      expect(result.signal).toBeNull()
+      expect(result.code).toBe(EXIT.ok)
+      expect(result.stdout).toMatch(/stopped\n$/)
+      expect(existsSync(join(d.dataDir, 'daemon.lock'))).toBe(false)
+    } finally {
+      await d.destroy()
+    }
+  })
+
+  it('a lock whose pid now belongs to another process (other start time) is stale: the daemon starts and cleans orphan temp files', async () => {
+    const dir = await freshDir()
+    // this test process is alive, but did not start at tick 1
+    await writeFile(join(dir, 'daemon.lock'), `${process.pid} 1\n`)
+    const orphan = join(dir, '.bans.json.12345.0123456789ab.tmp')
+    await writeFile(orphan, 'half a write')
+    const d = await startProcessDaemon({ dataDir: dir })
+    try {
+      const lock = (await readFile(join(dir, 'daemon.lock'), 'utf8')).trim().split(' ')
+      expect(lock).toEqual([String(d.child.pid), await processStartTime(d.child.pid as number)])
+      expect(existsSync(orphan)).toBe(false)
+    } finally {
+      await d.stop()
+    }
+  })
+
+  it('a lock whose pid and start time match a running process refuses the start: exit 4, one line', async () => {
+    const dir = await freshDir()
+    await writeFile(join(dir, 'daemon.lock'), `${process.pid} ${await processStartTime('self')}\n`)
+    const { code, stderr } = await runCli(loopback(dir))
+    expect(code).toBe(EXIT.locked)
+    expect(stderr).toMatch(new RegExp(`^switchboard: another Switchboard daemon \\(pid ${process.pid}\\) is using the data directory ${dir}[^\\n]*\\n$`))
+    expect(existsSync(join(dir, 'daemon.lock'))).toBe(true) // not ours to remove
+  })
+
+  it('a libp2p listen address already taken: exit 7, one line naming the address, no stack frames', async () => {
+    const port = await freePorts(1)
+    const blocker = await occupyPort(port)
+    try {
+      const dir = await freshDir()
+      const args = loopback(dir)
+      args[args.length - 1] = `/ip4/127.0.0.1/tcp/${port}`
+      const { code, stderr } = await runCli(args)
+      expect(code).toBe(EXIT.node)
+      expect(stderr).toMatch(new RegExp(`^switchboard: local node peer-a failed to start: [^\\n]*/ip4/127\\.0\\.0\\.1/tcp/${port}[^\\n]*EADDRINUSE[^\\n]*\\n$`))
+      expect(stderr).not.toMatch(/ at /)
+      expect(existsSync(join(dir, 'daemon.lock'))).toBe(false)
+    } finally {
+      await closeServer(blocker)
+    }
+  })
+
+  it('an identity key that cannot be read: exit 5, one line naming the file', async () => {
+    const dir = await freshDir()
+    await mkdir(join(dir, 'identity.key'))
+    const { code, stderr } = await runCli(loopback(dir))
+    expect(code).toBe(EXIT.dataDir)
+    expect(stderr).toMatch(new RegExp(`^switchboard: ${join(dir, 'identity.key')}: cannot read the identity key[^\\n]*\\n$`))
+    expect(existsSync(join(dir, 'daemon.lock'))).toBe(false)
+  })
+})
