@@ -3,13 +3,11 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { processStartTime } from '../../src/p2p/data-dir.ts'
-import { closeServer, freePorts, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
+import { closeServer, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
 
 const BIN = resolve(import.meta.dirname, '../../bin/switchboard.js')
 
@@ -24,7 +22,6 @@ afterAll(async () => {
 })
 
 const loopback = (dataDir: string) => ['start', '--data-dir', dataDir, '--port', '0', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
-const newPeerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
   for (let i = 0; i < 600; i++) {

@@ -1,14 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { KnownPeers } from '../../src/p2p/known-peers.ts'
 import { Reputation } from '../../src/p2p/reputation.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { newPeerId } from '../support/process-daemon.ts'
 
-const newPeerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 
 describe('an acknowledged ban or known-peer change is already on disk', () => {
   let d: TestDaemon

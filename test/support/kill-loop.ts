@@ -10,11 +10,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { isAtomicTempName } from '../../src/p2p/atomic-file.ts'
-import { type ProcessDaemon, startProcessDaemon } from './process-daemon.ts'
+import { newPeerId, type ProcessDaemon, startProcessDaemon } from './process-daemon.ts'
 
 export interface KillLoopOptions {
   /** How many kill-and-restart rounds (default 20 without a deadline). */
@@ -64,7 +62,6 @@ interface StoredFile {
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
-const newPeerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 
 /** Mostly small files, now and then one of several blocks (the chunker cuts at 256 KiB). */
 function content(): Uint8Array<ArrayBuffer> {

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 
 const BIN = resolve(import.meta.dirname, '../../bin/switchboard.js')
@@ -230,3 +232,6 @@ export async function freePorts(count = 1): Promise<number> {
   }
   throw new Error(`no ${count} consecutive free ports found`)
 }
+
+/** A fresh, real Ed25519 peer id (with a key behind it), as a string: for bans and known peers. */
+export const newPeerId = async (): Promise<string> => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
