@@ -137,7 +137,7 @@ export interface RawResponse {
  * A PUT written by hand (node:http), so a test can send part of a body, stall or hang up: `write`
  * resolves once the chunk is handed to the socket; `response` settles when the daemon answers.
  */
-export function openPut(d: TestDaemon, path: string, headers: Record<string, string | number> = {}) {
+export function openPut(d: { origin: string; token: string }, path: string, headers: Record<string, string | number> = {}) {
   const url = new URL(d.origin)
   const req = request({ host: '127.0.0.1', port: Number(url.port), method: 'PUT', path, headers: { authorization: `Bearer ${d.token}`, ...headers } })
   const closed = new Promise<void>((resolve) => req.once('socket', (s) => s.once('close', () => resolve())))

@@ -25,8 +25,9 @@ export function checkUploadSize(bytes: number, limits: UploadLimits): void {
 }
 
 /**
- * `source` with the limits applied as it streams: past a limit it throws 413; when no chunk comes
- * for `idleMs` it throws 408 without waiting for the source any longer (the caller closes it).
+ * `source` with the limits applied as it streams: past a limit it throws 413; when the source
+ * gives no chunk for `idleMs` after one was asked for, it throws 408 without waiting any longer
+ * (the caller closes the source). Time the consumer takes between chunks does not count.
  */
 export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: UploadLimits, idleMs: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const idle = new IdleDeadline(idleMs, 'upload', signal)
@@ -39,14 +40,15 @@ export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: 
   try {
     while (true) {
       let next: IteratorResult<Uint8Array>
+      idle.touch()
       try {
         next = await Promise.race([it.next(), stalled])
       } catch (err) {
         if (idle.signal.aborted && !signal?.aborted) throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
         throw err
       }
+      idle.clear()
       if (next.done) return
-      idle.touch()
       bytes += next.value.length
       checkUploadSize(bytes, limits)
       yield next.value

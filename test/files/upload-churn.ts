@@ -1,0 +1,64 @@
+/**
+ * Aborted-upload churn against any running daemon (in this process or its own), for the soak
+ * script and the tests: PUTs that hang up mid-body, then collections until nothing an upload wrote
+ * is still being torn down. Counts come from the daemon's own `files.gc` reports.
+ */
+import type { GcReport } from '../../src/actors/files/file-store.ts'
+import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { noise, openPut } from './support.ts'
+
+const MiB = 1024 * 1024
+
+export interface ChurnTarget {
+  origin: string
+  token: string
+  client(): Promise<SwitchboardClient>
+}
+
+export interface ChurnCounts {
+  uploads: number
+  /** Blocks the collections freed. */
+  freed: number
+  /** The last collection's view: blocks in the store, referenced by directories, cached, kept by uploads in progress. */
+  blocks: number
+  referenced: number
+  cached: number
+  kept: number
+  /** Blocks the last collection saw that nothing keeps (0 when it freed everything it should). */
+  unreferenced: number
+}
+
+export async function abortedUploadsChurn(target: ChurnTarget, opts: { rounds?: number; sentBytes?: number; seed?: number } = {}): Promise<ChurnCounts> {
+  const rounds = opts.rounds ?? 3
+  // past the importer's first batch of ten 1 MiB leaves, so each abort leaves blocks behind
+  const sent = opts.sentBytes ?? 12 * MiB
+  const seed = opts.seed ?? Date.now()
+  for (let r = 0; r < rounds; r++) {
+    const upload = openPut(target, `/files/peer-a/churn/aborted-${seed}-${r}.bin`, { 'content-length': sent * 4 })
+    for (let at = 0; at < sent; at += MiB) await upload.write(noise(MiB, seed + r * 1000 + at / MiB)).catch(() => {})
+    upload.req.destroy()
+    await upload.closed
+  }
+  const client = await target.client()
+  try {
+    let freed = 0
+    let last: GcReport
+    const until = Date.now() + 60_000
+    do {
+      last = await client.call<GcReport>('files.gc', {})
+      freed += last.freed
+      // an upload the daemon has not yet seen fail keeps its blocks: collect again once it has
+    } while (last.kept > 0 && Date.now() < until)
+    return {
+      uploads: rounds,
+      freed,
+      blocks: last.blocks,
+      referenced: last.referenced,
+      cached: last.cached,
+      kept: last.kept,
+      unreferenced: last.blocks - last.freed - last.referenced - last.cached - last.kept,
+    }
+  } finally {
+    await client.close()
+  }
+}
