@@ -43,6 +43,8 @@ export class CoalescedWrite {
   #next: Waiters | undefined
   /** Ends the delay of the write about to start. */
   #hurry: (() => void) | undefined
+  /** The next write starts without its delay (asked for while another was in flight). */
+  #urgent = false
 
   constructor(
     private readonly write: () => Promise<void>,
@@ -60,8 +62,12 @@ export class CoalescedWrite {
    * cuts short the delay of a write that waits (at shutdown).
    */
   durable(opts: { now?: boolean } = {}): Promise<void> {
-    if (opts.now) this.#hurry?.()
     if (this.#landed >= this.#version) return Promise.resolve()
+    if (opts.now) {
+      // the write waiting for its delay starts at once, or else the next one does
+      if (this.#hurry) this.#hurry()
+      else this.#urgent = true
+    }
     const current = this.#current
     if (current !== undefined && current.version >= this.#version) {
       current.waiters ??= waiters()
@@ -69,12 +75,14 @@ export class CoalescedWrite {
     }
     this.#next ??= waiters()
     const next = this.#next
-    if (!this.#inFlight) void this.#run(opts.now === true)
+    if (!this.#inFlight) void this.#run()
     return next.promise
   }
 
-  async #run(now = false): Promise<void> {
+  async #run(): Promise<void> {
     this.#inFlight = true
+    const now = this.#urgent
+    this.#urgent = false
     // changes made in the same tick (or within delayMs) join this write
     await new Promise<void>((resolve) => {
       const timer = this.opts.delayMs && !now ? setTimeout(resolve, this.opts.delayMs) : setImmediate(resolve)

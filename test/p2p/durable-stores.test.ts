@@ -95,8 +95,16 @@ describe('CoalescedWrite', () => {
     const done = w.durable({ now: true })
     await until(() => g.started.length === 1, 'the write')
     expect(g.started).toEqual([100])
+    // asked for now while that write is in flight: the one after it does not wait for the delay either
+    value = 101
+    void w.changed()
+    const later = w.durable({ now: true })
     g.gates[0]?.open()
     await done
+    await until(() => g.started.length === 2, 'the second write, without its minute of delay')
+    expect(g.started).toEqual([100, 101])
+    g.gates[1]?.open()
+    await later
   })
 })
 
