@@ -25,16 +25,35 @@ export function checkUploadSize(bytes: number, limits: UploadLimits): void {
 }
 
 /**
+ * The iterator's next result, or a rejection as soon as `signal` aborts. Not a Promise.race with
+ * one long-lived promise: each race would leave a reaction on it holding that chunk, so every
+ * chunk of the upload would stay in memory.
+ */
+function nextUnless<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    it.next().then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(r)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
+}
+
+/**
  * `source` with the limits applied as it streams: past a limit it throws 413; when the source
  * gives no chunk for `idleMs` after one was asked for, it throws 408 without waiting any longer
  * (the caller closes the source). Time the consumer takes between chunks does not count.
  */
 export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: UploadLimits, idleMs: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const idle = new IdleDeadline(idleMs, 'upload', signal)
-  const stalled = new Promise<never>((_, reject) => {
-    idle.signal.addEventListener('abort', () => reject(idle.signal.reason), { once: true })
-  })
-  stalled.catch(() => {})
   const it = source[Symbol.asyncIterator]()
   let bytes = 0
   try {
@@ -42,7 +61,7 @@ export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: 
       let next: IteratorResult<Uint8Array>
       idle.touch()
       try {
-        next = await Promise.race([it.next(), stalled])
+        next = await nextUnless(it, idle.signal)
       } catch (err) {
         if (idle.signal.aborted && !signal?.aborted) throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
         throw err
