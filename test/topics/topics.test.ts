@@ -180,14 +180,48 @@ describe('topics between two daemons', () => {
     await Promise.all([ca.call('unsubscribe', { topic }), cb.call('unsubscribe', { topic })])
   })
 
-  it('subscribe then unsubscribe at once (pipelined) leaves no topic actor behind', async () => {
+  it('subscribe then unsubscribe at once (pipelined): both answer null and the topic actor leaves, every time', async () => {
     const topic = 'blink'
-    const stopped = ca.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `topic:peer-a:${topic}`, 30_000)
-    await ca.call('actors.subscribe', { prefix: `topic:peer-a:${topic}` })
-    const results = await Promise.allSettled([ca.call('subscribe', { topic }), ca.call('unsubscribe', { topic })])
-    expect(results[1]).toEqual({ status: 'fulfilled', value: null })
-    await stopped
-    expect(await listActors(ca, `topic:peer-a:${topic}`)).toEqual([])
+    // the other daemon is on the topic, so a join can complete while the unsubscribe is on its way too
+    await cb.call('subscribe', { topic })
+    const { subscription } = await ca.call<{ subscription: string }>('actors.subscribe', { prefix: `topic:peer-a:${topic}` })
+    for (let round = 0; round < 10; round++) {
+      const stopped = ca.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `topic:peer-a:${topic}`, 30_000)
+      const results = await Promise.allSettled([ca.call('subscribe', { topic }), ca.call('unsubscribe', { topic })])
+      expect(results).toEqual([
+        { status: 'fulfilled', value: null },
+        { status: 'fulfilled', value: null },
+      ])
+      await stopped
+      expect(await listActors(ca, `topic:peer-a:${topic}`)).toEqual([])
+    }
+    await ca.call('actors.unsubscribe', { subscription })
+    // the connection is not subscribed: a second unsubscribe says so, and a fresh subscribe works
+    await expect(ca.call('unsubscribe', { topic })).rejects.toMatchObject({ code: 404 })
+    await expect(ca.call('subscribe', { topic })).resolves.toBeNull()
+    const got = ca.waitFor<TopicData>('topicData', (p) => p.topic === topic, 30_000)
+    await cb.call('publish', { topic, data: 'after the blinks' })
+    expect((await got).data).toBe('after the blinks')
+    await Promise.all([ca.call('unsubscribe', { topic }), cb.call('unsubscribe', { topic })])
+  })
+
+  it('an unsubscribe in the same tick as the subscribe (topic actor still joining): the subscribe resolves, the actor leaves', async () => {
+    const topic = 'same-tick'
+    const topics = a.sb.topics('peer-a')
+    const pushes: string[] = []
+    const listener = { push: (method: string) => void pushes.push(method) }
+    for (let round = 0; round < 5; round++) {
+      const stopped = ca.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `topic:peer-a:${topic}`, 30_000)
+      const { subscription } = await ca.call<{ subscription: string }>('actors.subscribe', { prefix: `topic:peer-a:${topic}` })
+      const subscribed = topics.subscribe(topic, listener)
+      expect(a.sb.registry.get(`topic:peer-a:${topic}`)?.value).toBe('joining')
+      expect(topics.unsubscribe(topic, listener)).toBe(true)
+      await expect(subscribed).resolves.toBeUndefined()
+      await stopped
+      await ca.call('actors.unsubscribe', { subscription })
+      expect(topics.isSubscribed(topic, listener)).toBe(false)
+    }
+    expect(pushes).toEqual([])
   })
 
   it('200 topics on one peer: all subscribed on both sides, one publish per topic arrives', async () => {

@@ -85,11 +85,12 @@ export class TopicsExtension implements NodeExtension {
     }
     // a leaving actor that this subscription retained joins again, so wait through it
     const snap = await waitFor(ref, (s) => s.status !== 'active' || s.matches({ joined: 'subscribed' }), signal ? { signal } : {})
+    // unsubscribed while joining: the later call wins, whether the actor got to join or left at once
+    if (!set.has(listener)) return
     if (!snap.matches({ joined: 'subscribed' })) {
       set.delete(listener)
       throw new TopicJoinError(`topic ${topic}: ${(snap.context as TopicContext).lastError ?? 'could not join'}`)
     }
-    if (!set.has(listener)) return // unsubscribed while joining
     // as p2p-webapp's monitor does, peers already on the topic are announced as joined; read and
     // registered in one synchronous step so no change is pushed twice or missed
     for (const peerId of (ref.getSnapshot().context as TopicContext).peers) listener.push('peerChange', { topic, peerid: peerId, joined: true })
