@@ -17,7 +17,10 @@ export interface ChurnTarget {
 
 export interface ChurnCounts {
   uploads: number
-  /** Blocks the collections freed. */
+  /** Blocks in the store after a collection before the churn, and after the churn's last one: equal when every aborted upload was reclaimed (and nothing else changed the store). */
+  blocksBefore: number
+  blocksAfter: number
+  /** Blocks the churn's `files.gc` calls freed (the daemon's own collection after each abort frees the rest). */
   freed: number
   /** The last collection's view: blocks in the store, referenced by directories, cached, kept by uploads in progress. */
   blocks: number
@@ -33,14 +36,10 @@ export async function abortedUploadsChurn(target: ChurnTarget, opts: { rounds?: 
   // past the importer's first batch of ten 1 MiB leaves, so each abort leaves blocks behind
   const sent = opts.sentBytes ?? 12 * MiB
   const seed = opts.seed ?? Date.now()
-  for (let r = 0; r < rounds; r++) {
-    const upload = openPut(target, `/files/peer-a/churn/aborted-${seed}-${r}.bin`, { 'content-length': sent * 4 })
-    for (let at = 0; at < sent; at += MiB) await upload.write(noise(MiB, seed + r * 1000 + at / MiB)).catch(() => {})
-    upload.req.destroy()
-    await upload.closed
-  }
   const client = await target.client()
   try {
+    const first = await client.call<GcReport>('files.gc', {})
+    await hangUps(target, rounds, sent, seed)
     let freed = 0
     let last: GcReport
     const until = Date.now() + 60_000
@@ -51,6 +50,8 @@ export async function abortedUploadsChurn(target: ChurnTarget, opts: { rounds?: 
     } while (last.kept > 0 && Date.now() < until)
     return {
       uploads: rounds,
+      blocksBefore: first.blocks - first.freed,
+      blocksAfter: last.blocks - last.freed,
       freed,
       blocks: last.blocks,
       referenced: last.referenced,
@@ -60,5 +61,15 @@ export async function abortedUploadsChurn(target: ChurnTarget, opts: { rounds?: 
     }
   } finally {
     await client.close()
+  }
+}
+
+/** `rounds` PUTs that each declare four times `sent` bytes and hang up after `sent`. */
+async function hangUps(target: ChurnTarget, rounds: number, sent: number, seed: number): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    const upload = openPut(target, `/files/peer-a/churn/aborted-${seed}-${r}.bin`, { 'content-length': sent * 4 })
+    for (let at = 0; at < sent; at += MiB) await upload.write(noise(MiB, seed + r * 1000 + at / MiB)).catch(() => {})
+    upload.req.destroy()
+    await upload.closed
   }
 }

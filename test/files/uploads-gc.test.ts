@@ -235,6 +235,7 @@ describe('the block collector', () => {
   it('reports, for the soak script, an aborted-upload churn that leaves nothing unreferenced', async () => {
     const counts = await abortedUploadsChurn(d, { rounds: 2, seed: 77 })
     expect(counts).toMatchObject({ uploads: 2, kept: 0, unreferenced: 0 })
+    expect(counts.blocksAfter).toBe(counts.blocksBefore)
     expect(await unreferencedBlocks(d)).toEqual([])
   })
 
