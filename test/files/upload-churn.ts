@@ -31,7 +31,10 @@ export interface ChurnCounts {
   unreferenced: number
 }
 
-export async function abortedUploadsChurn(target: ChurnTarget, opts: { rounds?: number; sentBytes?: number; seed?: number } = {}): Promise<ChurnCounts> {
+export async function abortedUploadsChurn(
+  target: ChurnTarget,
+  opts: { rounds?: number; sentBytes?: number; seed?: number } = {},
+): Promise<ChurnCounts> {
   const rounds = opts.rounds ?? 3
   // past the importer's first batch of ten 1 MiB leaves, so each abort leaves blocks behind
   const sent = opts.sentBytes ?? 12 * MiB

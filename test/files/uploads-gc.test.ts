@@ -4,8 +4,8 @@ import type { GcReport } from '../../src/actors/files/file-store.ts'
 import { fileService } from '../../src/actors/files/files.ts'
 import { defaultConfig } from '../../src/config.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
-import { abortedUploadsChurn } from './upload-churn.ts'
 import { addrOf, authHeaders, b64, connected, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
+import { abortedUploadsChurn } from './upload-churn.ts'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -90,7 +90,10 @@ describe('uploads on the default configuration (every default transport, on loop
       for (const h of ['content-type', 'etag', 'accept-ranges', 'content-length']) expect(head.headers.get(h), h).toBe(get.headers.get(h))
       expect((await head.arrayBuffer()).byteLength).toBe(0)
     }
-    const range = await fetch(`${d.origin}/files/peer-a/head/data.bin`, { method: 'HEAD', headers: authHeaders(d, { range: 'bytes=100-199' }) })
+    const range = await fetch(`${d.origin}/files/peer-a/head/data.bin`, {
+      method: 'HEAD',
+      headers: authHeaders(d, { range: 'bytes=100-199' }),
+    })
     expect(range.status).toBe(206)
     expect(range.headers.get('content-length')).toBe('100')
     expect(range.headers.get('content-range')).toBe(`bytes 100-199/${content.length}`)
@@ -144,7 +147,12 @@ describe('upload limits', () => {
       message: expect.stringContaining('fileMaxBytes'),
     })
     expect((await fetch(`${d.origin}/files/peer-a/big.bin`, { headers: authHeaders(d) })).status).toBe(404)
-    expect(await eventually(() => unreferencedBlocks(d), (u) => u.length === 0)).toEqual([])
+    expect(
+      await eventually(
+        () => unreferencedBlocks(d),
+        (u) => u.length === 0,
+      ),
+    ).toEqual([])
   })
 
   it("refuses what would take a peer's directory over filePeerQuotaBytes with 413, and lets replacements and removals through", async () => {
@@ -152,7 +160,9 @@ describe('upload limits', () => {
     await put(d, 'peer-a/q/a.bin', noise(800_000, 1))
     await put(d, 'peer-a/q/b.bin', noise(800_000, 2))
     // 1.6 MB held of 2 MiB: 600 kB more is over
-    const err = await c.call('storefile', { path: 'q/c.bin', content: b64(noise(600_000, 3)), directory: false }).catch((e: { code: number; message: string }) => e)
+    const err = await c
+      .call('storefile', { path: 'q/c.bin', content: b64(noise(600_000, 3)), directory: false })
+      .catch((e: { code: number; message: string }) => e)
     expect(err).toMatchObject({ code: 413, message: expect.stringContaining('filePeerQuotaBytes') })
     const declared = openPut(d, '/files/peer-a/q/c.bin', { 'content-length': 600_000 })
     declared.req.flushHeaders()
@@ -254,7 +264,13 @@ describe('the block collector', () => {
 
   it('keeps fetched blocks as a cache up to fileCacheMaxBytes, evicting the least recently used', async () => {
     other = await startTestDaemon({ fileCacheMaxBytes: 2_500_000, bootstrap: [addrOf(d)] })
-    expect(await eventually(async () => connected(other as TestDaemon, d), (ok) => ok, 30_000)).toBe(true)
+    expect(
+      await eventually(
+        async () => connected(other as TestDaemon, d),
+        (ok) => ok,
+        30_000,
+      ),
+    ).toBe(true)
     const contents = [noise(1_100_000, 31), noise(1_100_000, 32), noise(1_100_000, 33)]
     const cids: string[] = []
     for (const [i, content] of contents.entries()) cids.push((await put(d, `peer-a/cache/${i}.bin`, content)).fileCid)
@@ -290,7 +306,13 @@ describe('the periodic collection', () => {
       const orphan = CID.create(1, raw.code, await sha256.digest(bytes))
       await d.sb.runtimes.handle('peer-a').blockstore.put(orphan, bytes)
       const blocks = d.sb.runtimes.handle('peer-a').blockstore
-      expect(await eventually(() => Promise.resolve(blocks.has(orphan)), (held) => !held, 30_000)).toBe(false)
+      expect(
+        await eventually(
+          () => Promise.resolve(blocks.has(orphan)),
+          (held) => !held,
+          30_000,
+        ),
+      ).toBe(false)
     } finally {
       await d.destroy()
     }

@@ -74,7 +74,7 @@ export interface GcReport {
   freed: number
   /** Reference counts rewritten because they disagreed with the walk. */
   countsRepaired: number
-  /** Blocks a directory references that the store does not hold. */
+  /** Directory or file nodes a directory references that the store does not hold (raw leaves are not read, so not checked). */
   missing: number
   /** Orphaned temp files of interrupted block writes removed. */
   tempFiles: number
@@ -326,13 +326,22 @@ export class FileStore {
       // every occurrence under every counted root: the true reference counts
       const counts = new Map<string, number>()
       for (const root of await this.#countedRoots()) {
-        await walkReachable(root, this.init.getLocal, (b) => (counts.set(b.key, (counts.get(b.key) ?? 0) + 1), true), { signal, memo, onMissing })
+        const count = (b: { key: string }) => {
+          counts.set(b.key, (counts.get(b.key) ?? 0) + 1)
+          return true
+        }
+        await walkReachable(root, this.init.getLocal, count, { signal, memo, onMissing })
       }
       const countsRepaired = await this.#rewriteCounts(counts)
       const marked = new Set(counts.keys())
       const referenced = marked.size
       for (const { root } of this.#held.values()) {
-        await walkReachable(root, this.init.getLocal, (b) => !marked.has(b.key) && (marked.add(b.key), true), { signal, memo, onMissing: () => {} })
+        const mark = (b: { key: string }) => {
+          if (marked.has(b.key)) return false
+          marked.add(b.key)
+          return true
+        }
+        await walkReachable(root, this.init.getLocal, mark, { signal, memo, onMissing: () => {} })
       }
       const cache = await this.#markCache(marked, memo, signal)
       let freed = 0

@@ -18,9 +18,12 @@ export interface UploadLimits {
 
 /** Refuse a file of `bytes` (declared or counted so far) that breaks a limit; 413 naming it. */
 export function checkUploadSize(bytes: number, limits: UploadLimits): void {
-  if (bytes > limits.maxFileBytes) throw new ContentTooLargeError(`file: ${bytes} bytes is over the limit of ${limits.maxFileBytes} bytes per file (fileMaxBytes)`)
+  if (bytes > limits.maxFileBytes)
+    throw new ContentTooLargeError(`file: ${bytes} bytes is over the limit of ${limits.maxFileBytes} bytes per file (fileMaxBytes)`)
   if (bytes > limits.quotaLeft) {
-    throw new ContentTooLargeError(`quota: ${bytes} more bytes would take ${limits.alias}'s directory over its quota of ${limits.quotaBytes} bytes (filePeerQuotaBytes); ${Math.max(0, limits.quotaLeft)} bytes left`)
+    throw new ContentTooLargeError(
+      `quota: ${bytes} more bytes would take ${limits.alias}'s directory over its quota of ${limits.quotaBytes} bytes (filePeerQuotaBytes); ${Math.max(0, limits.quotaLeft)} bytes left`,
+    )
   }
 }
 
@@ -52,7 +55,12 @@ function nextUnless<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<Itera
  * gives no chunk for `idleMs` after one was asked for, it throws 408 without waiting any longer
  * (the caller closes the source). Time the consumer takes between chunks does not count.
  */
-export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: UploadLimits, idleMs: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function* limitedUpload(
+  source: AsyncIterable<Uint8Array>,
+  limits: UploadLimits,
+  idleMs: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
   const idle = new IdleDeadline(idleMs, 'upload', signal)
   const it = source[Symbol.asyncIterator]()
   let bytes = 0
@@ -63,7 +71,8 @@ export async function* limitedUpload(source: AsyncIterable<Uint8Array>, limits: 
       try {
         next = await nextUnless(it, idle.signal)
       } catch (err) {
-        if (idle.signal.aborted && !signal?.aborted) throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
+        if (idle.signal.aborted && !signal?.aborted)
+          throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
         throw err
       }
       idle.clear()

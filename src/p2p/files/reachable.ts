@@ -42,7 +42,12 @@ const isMissing = (err: unknown) => {
  * Visit every block occurrence under `root`; `visit` returns whether to descend into the block's
  * links (false for a subtree already seen, when occurrences do not matter).
  */
-export async function walkReachable(root: CID, get: BlockGetter, visit: (block: ReachedBlock) => boolean, opts: WalkOptions = {}): Promise<void> {
+export async function walkReachable(
+  root: CID,
+  get: BlockGetter,
+  visit: (block: ReachedBlock) => boolean,
+  opts: WalkOptions = {},
+): Promise<void> {
   const memo = opts.memo ?? newWalkMemo()
   const stack: Array<{ cid: CID; size: number | undefined }> = [{ cid: root, size: undefined }]
   while (stack.length > 0) {
