@@ -249,6 +249,18 @@ describe('the block collector', () => {
     expect(await unreferencedBlocks(d)).toEqual([])
   })
 
+  it("keeps a running peer's directory even when its counted root is lost", async () => {
+    const { Key } = await import('interface-datastore')
+    await d.sb.runtimes.handle('peer-a').datastore.delete(new Key(`/switchboard/files/roots/${d.peerId}`))
+    expect((await collect(d)).freed).toBe(0)
+    expect(sha(await getBytes(d, 'files/peer-a/one.bin'))).toBe(sha(noise(3 * MiB, 11)))
+    // the next change counts the whole directory again; the old root node, counted by nothing, goes
+    await put(d, 'peer-a/recount.txt', noise(10, 1))
+    expect((await collect(d)).freed).toBe(1)
+    expect(await unreferencedBlocks(d)).toEqual([])
+    expect(sha(await getBytes(d, 'files/peer-a/one.bin'))).toBe(sha(noise(3 * MiB, 11)))
+  })
+
   it('repairs reference counts that disagree with the directories', async () => {
     const store = fileService(d.sb, 'peer-a').init.store
     const stored = await put(d, 'peer-a/counted.bin', noise(100_000, 21))

@@ -74,6 +74,12 @@ export class FileService {
     return this.#root
   }
 
+  /** The directory root now; the collector keeps what it reaches even if counting it failed. */
+  #setRoot(root: CID): void {
+    this.#root = root
+    this.init.store.liveRoot(this.peerId, root)
+  }
+
   get #limits(): ProtocolLimits {
     return { maxFrameBytes: this.init.config.frameMaxBytes, timeoutMs: this.init.config.getFileFallbackTimeoutMs }
   }
@@ -86,9 +92,9 @@ export class FileService {
    */
   async start(root: CID | undefined): Promise<void> {
     if (root === undefined) {
-      this.#root = await this.#emptyDirectory()
+      this.#setRoot(await this.#emptyDirectory())
     } else {
-      this.#root = root
+      this.#setRoot(root)
       await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: cannot count directory ${root}: ${err.message}`))
     }
     this.#unhandle = await serveP2pWebapp(
@@ -103,6 +109,7 @@ export class FileService {
   async stop(): Promise<void> {
     await this.#unhandle?.().catch(() => {})
     await this.#changes.run(async () => {})
+    this.init.store.liveRoot(this.peerId, undefined)
   }
 
   /** The empty directory, held by the store for good: every fresh directory starts from it uncounted. */
@@ -247,7 +254,7 @@ export class FileService {
 
   async #commit(root: CID): Promise<void> {
     await this.init.persistRoot?.(root)
-    this.#root = root
+    this.#setRoot(root)
     // the root is saved: should counting fail, the next commit or start-up repairs it
     await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
     this.#notify()

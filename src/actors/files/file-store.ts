@@ -15,8 +15,9 @@
  * The counts free a removed file at once without walking anything else; they cannot see blocks no
  * commit ever counted (an aborted import, a crash between writing and committing, blocks fetched
  * by getfile or bitswap). `collectGarbage` is the mark-and-sweep that reclaims those: it walks
- * every counted root, in-progress hold and cached DAG, rewrites the counts from that walk where they
- * disagree, and deletes every other block, except those a change in progress has written.
+ * every counted root, running peer's root, in-progress hold and cached DAG, rewrites the counts
+ * from that walk where they disagree, and deletes every other block, except those a change in
+ * progress has written.
  *
  * A commit is idempotent per (peer, root): after a crash between saving a root and committing it,
  * committing it again at start-up repairs the counts.
@@ -108,6 +109,8 @@ export class FileStore {
   readonly #deleting = new Map<string, Promise<void>>()
   /** DAGs in use by a fetch or restore in progress: the collector keeps what they reach. */
   readonly #held = new Map<string, { root: CID; n: number }>()
+  /** The directory root each running local peer uses, by peer id: kept even if counting it failed. */
+  readonly #live = new Map<string, CID>()
   readonly #openedAt = Date.now()
   /** Bytes of cached DAGs: as of the last collection, plus what was recorded since. */
   #cacheBytes = 0
@@ -241,6 +244,12 @@ export class FileStore {
 
   // ---- holds and the cache ------------------------------------------------------------------
 
+  /** Tell the collector the root a running peer uses now (undefined once it stops). */
+  liveRoot(peerId: string, root: CID | undefined): void {
+    if (root === undefined) this.#live.delete(peerId)
+    else this.#live.set(peerId, root)
+  }
+
   /**
    * Keep what `root` reaches from collection until the returned release is called (a getfile,
    * GET /ipfs or rootDirectory restore in progress). Waits for a collection in progress, so the
@@ -335,7 +344,7 @@ export class FileStore {
       const countsRepaired = await this.#rewriteCounts(counts)
       const marked = new Set(counts.keys())
       const referenced = marked.size
-      for (const { root } of this.#held.values()) {
+      for (const root of [...this.#live.values(), ...[...this.#held.values()].map((h) => h.root)]) {
         const mark = (b: { key: string }) => {
           if (marked.has(b.key)) return false
           marked.add(b.key)
