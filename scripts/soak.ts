@@ -1,4 +1,5 @@
 import '../src/shims.ts'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { fmt, markdownTable, percentile, publish } from '../bench/machine.ts'
 import { fireHostileFrames } from '../test/support/hostile-frames.ts'
@@ -14,6 +15,9 @@ import { actorIds, churnSessions, openFds } from '../test/support/session-churn.
  * writes, every acknowledged write checked after each restart. Prints the counts and appends them
  * to bench/results.md. Not part of `npm test`.
  */
+
+/** Resident memory of a process in MiB, from /proc. */
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024
 
 /** GET /health in a loop until `until`; the latency of each answer in ms. */
 async function timeHealth(origin: string, until: number): Promise<{ latencies: number[]; failures: number }> {
@@ -42,6 +46,7 @@ async function churnDaemon(until: number) {
     const pid = d.child.pid as number
     const baseActors = await actorIds(observer)
     const baseFds = openFds(pid)
+    const baseRss = rssMiB(pid)
     const [sessions, hostile, health] = await Promise.all([
       churnSessions(d, { until, concurrency: 4 }),
       fireHostileFrames({ wsUrl: d.wsUrl, token: d.token, durationMs: until - Date.now() }),
@@ -55,7 +60,15 @@ async function churnDaemon(until: number) {
       actors = await actorIds(observer)
     }
     const alive = d.child.exitCode === null && d.child.signalCode === null
-    return { sessions, hostile, health, alive, extraActors: actors.length - baseActors.length, fdDelta: alive ? openFds(pid) - baseFds : Number.NaN }
+    return {
+      sessions,
+      hostile,
+      health,
+      alive,
+      extraActors: actors.length - baseActors.length,
+      fdDelta: alive ? openFds(pid) - baseFds : Number.NaN,
+      rss: { base: baseRss, end: alive ? rssMiB(pid) : Number.NaN },
+    }
   } finally {
     await d.destroy()
   }
@@ -69,6 +82,7 @@ function report(minutes: number, churn: Awaited<ReturnType<typeof churnDaemon>>,
     ['session peers opened and closed', churn.sessions],
     ['churn daemon alive at the end', churn.alive ? 'yes' : 'NO'],
     ['actors left over / fds over baseline', `${churn.extraActors} / ${churn.fdDelta}`],
+    ['churn daemon RSS at start / end', `${fmt(churn.rss.base)} / ${fmt(churn.rss.end)} MiB`],
     ['hostile frames sent (kinds)', `${hostile.sent} (${Object.keys(hostile.byKind).length})`],
     ['answered with an error / closed by the daemon', `${sum(hostile.answered)} / ${sum(hostile.closed)}`],
     ['hostile frames unanswered in time / ended wrongly', `${hostile.timeouts} / ${hostile.unexpected.length}`],
