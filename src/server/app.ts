@@ -1,5 +1,7 @@
+import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
 import type { Switchboard } from '../switchboard.ts'
 import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
 import { dashboardPage } from './dashboard.ts'
@@ -20,7 +22,7 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
   const methods = allMethods()
   const sessions = new Set<Session>()
 
-  await app.register(websocket, { options: { maxPayload: sb.config.maxFrameBytes } })
+  await app.register(websocket, { options: { maxPayload: sb.config.maxFrameBytes }, errorHandler: onSocketError })
   await app.register(httpFilesPlugin, { sb, token })
 
   app.get('/health', async () => ({ status: 'ok', version: sb.version, nodes: sb.runtimes.aliases().length }))
@@ -41,10 +43,21 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
     return reply.type('text/plain; version=0.0.4').send(renderPrometheus(gauges(sb)))
   })
 
+  // WebSocket connections open or being upgraded; each TCP socket is counted once, until it closes
+  let sockets = 0
+  const counted = new WeakSet<Socket>()
   app.register(async (scoped) => {
     scoped.addHook('onRequest', async (req, reply) => {
       if (!originAllowed(req, sb.config.allowedOrigins)) return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
       if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
+      const max = sb.config.maxWebSocketConnections
+      if (sockets >= max) return reply.code(503).send({ error: `too many WebSocket connections: ${max} are open (maxWebSocketConnections); try again later` })
+      const raw = req.raw.socket
+      if (req.headers.upgrade?.toLowerCase() === 'websocket' && !counted.has(raw)) {
+        counted.add(raw)
+        sockets += 1
+        raw.once('close', () => (sockets -= 1))
+      }
     })
     scoped.get('/ws', { websocket: true }, (socket) => {
       const session = new Session(socket, sb, methods)
@@ -62,6 +75,16 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
   })
 
   return app
+}
+
+/**
+ * A protocol error from `ws` (a frame over maxPayload: 1009, bad UTF-8: 1007...) has already started
+ * the close handshake with its code; terminating here, as the plugin does by default, would destroy
+ * the socket before the close frame is flushed and the client would see 1006. Anything else ends it.
+ */
+function onSocketError(error: Error, socket: WebSocket): void {
+  if (/^WS_ERR_/.test(String((error as { code?: unknown }).code))) return
+  socket.terminate()
 }
 
 function gauges(sb: Switchboard): Gauge[] {

@@ -18,20 +18,8 @@ export function check<S extends TSchema>(schema: S, value: unknown, what: string
   throw badRequest(`${where}: ${first?.message ?? 'invalid'}`)
 }
 
-/** Deepest nesting a frame may have; deeper values would exhaust the stack of recursive validators. */
+/** Deepest nesting a frame may have (checked before parsing); deeper values would exhaust the stack of recursive validators. */
 export const MAX_FRAME_DEPTH = 64
-
-/** True when `value` nests arrays or objects deeper than `limit`; iterative, so any depth is safe to measure. */
-export function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number]
-    if (v === null || typeof v !== 'object') continue
-    if (depth > limit) return true
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1])
-  }
-  return false
-}
 
 export const response = (requestid: number, result: unknown) => JSON.stringify({ requestid, isresponse: true, result: result ?? null })
 

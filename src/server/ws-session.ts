@@ -1,19 +1,22 @@
 import { setMaxListeners } from 'node:events'
-import type { WebSocket } from 'ws'
-import type { Switchboard } from '../switchboard.ts'
-import { check, errorResponse, MAX_FRAME_DEPTH, nestedDeeperThan, RequestSchema, response } from './envelope.ts'
-import type { Method } from './method.ts'
-import { badRequest, conflict, toRpcError } from './rpc-error.ts'
+import type { RawData, WebSocket } from 'ws'
 import { TokenBucket } from '../p2p/token-bucket.ts'
+import type { Switchboard } from '../switchboard.ts'
+import { check, errorResponse, MAX_FRAME_DEPTH, RequestSchema, response } from './envelope.ts'
+import { frameShape } from './frame-shape.ts'
+import type { Method } from './method.ts'
+import { badRequest, conflict, RpcError, toRpcError } from './rpc-error.ts'
+import { SendQueue } from './send-queue.ts'
 import { startFeeds } from './session-feeds.ts'
 
 /** Socket send buffer above which frames wait in our own bounded queue instead. */
 const HIGH_WATER_BYTES = 1 << 20
-/** Frames a slow client may have waiting; beyond this the oldest droppable pushes go, counted. */
-const MAX_QUEUED_FRAMES = 1000
-/** A client this far behind on frames it must get (responses, acks, files) is disconnected (1013). */
-const MAX_UNDROPPABLE_FRAMES = 10_000
-const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+/**
+ * A slow client's queue: droppable pushes up to 1000 frames or 8 MiB (the oldest go first, counted);
+ * a client 10,000 frames or 64 MiB behind on frames it must get (responses, acks, files) is
+ * disconnected (1013).
+ */
+const QUEUE_LIMITS = { maxDroppableFrames: 1000, maxDroppableBytes: 8 * 1024 * 1024, maxMustFrames: 10_000, maxMustBytes: 64 * 1024 * 1024 }
 /**
  * Pushes that only report on state a client can read again (or that are best-effort by nature, like
  * GossipSub's topicData): a slow client loses the oldest of these first. Everything else answers
@@ -22,10 +25,26 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024
  */
 const DROPPABLE_PUSHES = new Set(['actor.snapshot', 'inspect.event', 'peer.state', 'activity', 'presence.update', 'topicData'])
 
-interface Queued {
-  frame: string
-  droppable: boolean
+/** The requestid of a frame that starts `{"requestid":<n>`, read without parsing it (floods, refused shapes). */
+function leadingRequestId(bytes: Buffer): number | null {
+  const id = /^\s*\{\s*"requestid"\s*:\s*(-?\d{1,15})\s*[,}]/.exec(bytes.toString('utf8', 0, 64))?.[1]
+  return id === undefined ? null : Number(id)
 }
+
+/**
+ * Frames larger than this are taken in slices (measure, parse and validate, run) with other sockets
+ * (other clients, /health) served in between; smaller ones cost well under a millisecond.
+ */
+const SLICED_FRAME_BYTES = 64 * 1024
+
+/**
+ * Let pending I/O run: an immediate queued from the check phase runs only after the next poll phase,
+ * which is where sockets waiting meanwhile are served (a single setImmediate from an I/O callback
+ * would run before them).
+ */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
+
+const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data))
 
 /**
  * One WebSocket client: parses and validates frames, runs requests concurrently, and sends pushes
@@ -36,14 +55,16 @@ export class Session {
   alias: string | undefined
   readonly #controller = new AbortController()
   readonly #cleanups = new Set<() => void | Promise<void>>()
-  readonly #queue: Queued[] = []
-  #queuedBytes = 0
+  readonly #queue = new SendQueue(QUEUE_LIMITS)
   /** actors.subscribe subscriptions of this socket, by id, with their stop function. */
   readonly subscriptions = new Map<string, () => void>()
   readonly #bucket: TokenBucket
   #stopFeeds: (() => void) | undefined
   #pushCounter = 0
   #nextSubscription = 1
+  /** Frames received and not yet handed to their method, in arrival order. */
+  readonly #backlog: Array<Buffer | null> = []
+  #admitting = false
 
   constructor(
     readonly socket: WebSocket,
@@ -52,14 +73,15 @@ export class Session {
   ) {
     this.#bucket = new TokenBucket(sb.config.rateLimitBurst, sb.config.rateLimitPerSecond)
     socket.on('message', (data, isBinary) => {
+      const bytes = asBuffer(data)
       if (!this.#bucket.take()) {
         // answered without parsing: a flood must cost as little as possible
         this.sb.metrics.countRequest('(rate-limited)', 429)
-        const id = isBinary ? null : /"requestid"\s*:\s*(-?\d+)/.exec(data.toString('utf8', 0, 256))?.[1]
-        this.#reply(errorResponse(id ? Number(id) : null, 429, 'rate limited: too many requests on this connection'))
+        this.#reply(errorResponse(isBinary ? null : leadingRequestId(bytes), 429, 'rate limited: too many requests on this connection'))
         return
       }
-      void this.#onFrame(isBinary ? null : data.toString())
+      this.#backlog.push(isBinary ? null : bytes)
+      if (!this.#admitting) void this.#admitBacklog()
     })
     socket.on('close', () => void this.close())
     // every in-flight request of this socket listens to its close: many at once is normal, not a leak
@@ -120,29 +142,20 @@ export class Session {
       this.socket.send(frame, () => this.#flush())
       return
     }
-    this.#queue.push({ frame, droppable })
-    this.#queuedBytes += frame.length
-    while (this.#queue.length > MAX_QUEUED_FRAMES) {
-      const oldest = this.#queue.findIndex((q) => q.droppable)
-      if (oldest < 0) break
-      this.#queuedBytes -= (this.#queue[oldest] as Queued).frame.length
-      this.#queue.splice(oldest, 1)
-      this.sb.metrics.droppedPushes += 1
+    const dropped = this.#queue.push(frame, droppable)
+    if (dropped !== 'overflow') {
+      this.sb.metrics.droppedPushes += dropped
+      return
     }
-    if (this.#queue.length > MAX_UNDROPPABLE_FRAMES || this.#queuedBytes > MAX_QUEUED_BYTES) {
-      // what is left must not be dropped, and the daemon's memory must not grow: let the client reconnect
-      this.sb.metrics.slowClientsClosed += 1
-      this.#queue.length = 0
-      this.#queuedBytes = 0
-      this.socket.close(1013, 'client too slow: too many frames waiting')
-    }
+    // what is left must not be dropped, and the daemon's memory must not grow: let the client reconnect
+    this.sb.metrics.slowClientsClosed += 1
+    this.#queue.clear()
+    this.socket.close(1013, 'client too slow: too many frames waiting')
   }
 
   #flush(): void {
     while (this.#queue.length > 0 && this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
-      const { frame } = this.#queue.shift() as Queued
-      this.#queuedBytes -= frame.length
-      this.socket.send(frame, () => this.#flush())
+      this.socket.send(this.#queue.shift() as string, () => this.#flush())
     }
   }
 
@@ -150,11 +163,46 @@ export class Session {
     this.#enqueue(frame, false)
   }
 
-  async #onFrame(text: string | null): Promise<void> {
+  /**
+   * Hand the waiting frames to their methods one after another, so methods start in the order their
+   * frames came (they then run concurrently). While a large frame is taken in slices, the socket is
+   * paused: a client cannot pile up frames faster than they are parsed.
+   */
+  async #admitBacklog(): Promise<void> {
+    this.#admitting = true
+    try {
+      while (this.#backlog.length > 0 && !this.signal.aborted) {
+        const bytes = this.#backlog.shift() as Buffer | null
+        const large = bytes !== null && bytes.length > SLICED_FRAME_BYTES
+        if (large && !this.socket.isPaused) this.socket.pause()
+        await this.#admit(bytes, large)
+      }
+    } finally {
+      this.#admitting = false
+      if (this.socket.isPaused) this.socket.resume()
+    }
+  }
+
+  /** Measure, parse and validate one frame, then start its method (not awaited). */
+  async #admit(bytes: Buffer | null, large: boolean): Promise<void> {
     let requestid: number | null = null
     let method = '(malformed)'
     try {
-      if (text === null) throw badRequest('binary frames are not accepted; send JSON text')
+      if (bytes === null) throw badRequest('binary frames are not accepted; send JSON text')
+      if (large) await yieldToIo()
+      // measured before parsing: parse time and memory grow with nesting and element count, not just bytes
+      const { maxFrameElements, maxFrameKeys } = this.sb.config
+      const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
+      if (!shape.ok) {
+        requestid = leadingRequestId(bytes)
+        if (shape.limit === 'depth') throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
+        method = '(too-large)'
+        if (shape.limit === 'keys') throw new RpcError(413, `frame: more than ${maxFrameKeys} object members (maxFrameKeys)`)
+        throw new RpcError(413, `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`)
+      }
+      if (large) await yieldToIo()
+      const text = bytes.toString()
+      if (large) await yieldToIo()
       let parsed: unknown
       try {
         parsed = JSON.parse(text)
@@ -164,7 +212,6 @@ export class Session {
       if (parsed !== null && typeof parsed === 'object' && Number.isInteger((parsed as { requestid?: unknown }).requestid)) {
         requestid = (parsed as { requestid: number }).requestid
       }
-      if (nestedDeeperThan(parsed, MAX_FRAME_DEPTH)) throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
       const req = check(RequestSchema, parsed, 'frame')
       const m = this.methods.get(req.method)
       // one label for every unknown name keeps /metrics bounded whatever clients send
@@ -172,9 +219,8 @@ export class Session {
       if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
       method = m.name
       const params = check(m.params, req.params ?? {}, 'params')
-      const result = await m.handler(params, { sb: this.sb, session: this, signal: this.signal })
-      this.sb.metrics.countRequest(method, 200)
-      this.#reply(response(req.requestid, result))
+      if (large) await yieldToIo()
+      void this.#run(m, params, req.requestid)
     } catch (err) {
       const e = toRpcError(err)
       this.sb.metrics.countRequest(method, e.code)
@@ -182,11 +228,23 @@ export class Session {
     }
   }
 
+  async #run(m: Method, params: unknown, requestid: number): Promise<void> {
+    try {
+      const result = await m.handler(params, { sb: this.sb, session: this, signal: this.signal })
+      this.sb.metrics.countRequest(m.name, 200)
+      this.#reply(response(requestid, result))
+    } catch (err) {
+      const e = toRpcError(err)
+      this.sb.metrics.countRequest(m.name, e.code)
+      this.#reply(errorResponse(requestid, e.code, e.message))
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#controller.signal.aborted) return
     this.#controller.abort(new Error('socket closed'))
-    this.#queue.length = 0
-    this.#queuedBytes = 0
+    this.#queue.clear()
+    this.#backlog.length = 0
     this.#stopFeeds?.()
     const cleanups = [...this.#cleanups].reverse()
     this.#cleanups.clear()

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import type { SwitchboardError } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
@@ -65,6 +65,54 @@ describe('slow clients', () => {
     slow.terminate()
   })
 
+  it('a slow client whose queue holds only droppable topicData loses the oldest pushes and stays connected, far past the close threshold', async () => {
+    const topic = 'firehose'
+    const slow = new WebSocket(`${d.wsUrl}?token=${d.token}`)
+    await new Promise((resolve, reject) => {
+      slow.once('open', resolve)
+      slow.once('error', reject)
+    })
+    const responses: unknown[] = []
+    let topicData = 0
+    slow.on('message', (raw) => {
+      const frame = JSON.parse(String(raw)) as { isresponse: boolean; method?: string }
+      if (frame.isresponse) responses.push(frame)
+      else if (frame.method === 'topicData') topicData += 1
+    })
+    slow.send(JSON.stringify({ requestid: 1, method: 'subscribe', params: { topic } }))
+    // a publisher on a session peer of the same daemon: its messages reach peer-a over GossipSub
+    const publisher = await d.client()
+    await publisher.call('peer', {})
+    await publisher.call('subscribe', { topic })
+    await vi.waitFor(() => expect(responses).toHaveLength(1), { timeout: 30_000 })
+    await vi.waitFor(
+      async () => {
+        await publisher.call('publish', { topic, data: 'hello' })
+        expect(topicData).toBeGreaterThan(0)
+      },
+      { timeout: 30_000, interval: 200 },
+    )
+    slow.pause()
+    const dropped = d.sb.metrics.droppedPushes
+    const closed = d.sb.metrics.slowClientsClosed
+    // 200 KB a message: more than the 64 MiB that frames a client must get may pile up, all of it droppable
+    const data = 'x'.repeat(200_000)
+    let published = 0
+    while (published < 1000 && (published < 500 || d.sb.metrics.droppedPushes === dropped)) {
+      await publisher.call('publish', { topic, data })
+      published += 1
+    }
+    expect(d.sb.metrics.droppedPushes).toBeGreaterThan(dropped)
+    expect(d.sb.metrics.slowClientsClosed).toBe(closed)
+    expect(slow.readyState).toBe(WebSocket.OPEN)
+    // reading again, it gets what was kept and then the answer it asked for
+    slow.resume()
+    slow.send(JSON.stringify({ requestid: 2, method: 'node.info', params: {} }))
+    await vi.waitFor(() => expect(responses).toHaveLength(2), { timeout: 30_000 })
+    expect(responses[1]).toMatchObject({ requestid: 2, result: { alias: 'peer-a' } })
+    slow.terminate()
+  })
+
   it('disconnects a client that stops reading answers it must get, instead of dropping them or growing without bound', async () => {
     const slow = new WebSocket(`${d.wsUrl}?token=${d.token}`)
     await new Promise((resolve, reject) => {
@@ -85,3 +133,56 @@ describe('slow clients', () => {
   })
 })
 
+describe('WebSocket connection cap', () => {
+  let d: TestDaemon
+  const sockets: WebSocket[] = []
+  beforeAll(async () => {
+    d = await startTestDaemon({ maxWebSocketConnections: 3 })
+  })
+  afterAll(async () => {
+    for (const s of sockets) s.terminate()
+    await d.destroy()
+  })
+
+  /** Upgrade with the token: the open socket, or the refusal's status and body. */
+  const upgrade = () =>
+    new Promise<WebSocket | { status: number; body: string }>((resolve, reject) => {
+      const ws = new WebSocket(d.wsUrl, { headers: { authorization: `Bearer ${d.token}` } })
+      ws.once('open', () => {
+        sockets.push(ws)
+        resolve(ws)
+      })
+      ws.once('unexpected-response', (_req, res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (c: string) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      ws.once('error', reject)
+    })
+
+  it('refuses the upgrade past maxWebSocketConnections with 503 and a message naming the limit; a closed connection frees its slot', async () => {
+    const open = await Promise.all([upgrade(), upgrade(), upgrade()])
+    expect(open.every((s) => s instanceof WebSocket)).toBe(true)
+    // refused upgrades (wrong token) neither count nor are counted against
+    const wrong = new WebSocket(d.wsUrl, { headers: { authorization: `Bearer ${'0'.repeat(64)}` } })
+    const refusedStatus = await new Promise<number>((resolve) => wrong.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
+    expect(refusedStatus).toBe(401)
+    const refused = await upgrade()
+    expect(refused).toMatchObject({ status: 503 })
+    expect((refused as { body: string }).body).toContain('maxWebSocketConnections')
+    expect((refused as { body: string }).body).toContain('3')
+    // the open ones keep working
+    const first = open[0] as WebSocket
+    first.send(JSON.stringify({ requestid: 1, method: 'node.info', params: {} }))
+    await new Promise((resolve) => first.once('message', resolve))
+    ;(open[1] as WebSocket).close()
+    await vi.waitFor(
+      async () => {
+        const again = await upgrade()
+        expect(again).toBeInstanceOf(WebSocket)
+      },
+      { timeout: 10_000, interval: 100 },
+    )
+    expect(await upgrade()).toMatchObject({ status: 503 })
+  })
+})

@@ -101,7 +101,7 @@ describe('WebSocket endpoint', () => {
   const bearer = () => ({ authorization: `Bearer ${daemon.token}` })
 
   beforeAll(async () => {
-    daemon = await startTestDaemon({ maxFrameBytes: MAX_FRAME, allowedOrigins: [ALLOWED_ORIGIN], dhtBootstrapTimeoutMs: 1_000 })
+    daemon = await startTestDaemon({ maxFrameBytes: MAX_FRAME, maxFrameElements: 10_000, maxFrameKeys: 2_000, allowedOrigins: [ALLOWED_ORIGIN], dhtBootstrapTimeoutMs: 1_000 })
   })
   afterAll(async () => {
     await Promise.all(sockets.map((s) => s.close()))
@@ -219,6 +219,26 @@ describe('WebSocket endpoint', () => {
       expect(err.error?.code).toBe(400)
       expect(err.error?.message).toMatch(/nested/)
       await stillWorks(7)
+    })
+
+    it('a frame with too many elements or keys: 413 naming the limit, before it is parsed', async () => {
+      const { maxFrameElements, maxFrameKeys } = daemon.sb.config
+      const zeros = Array(maxFrameElements + 1).fill(0).join(',')
+      s.send(`{"requestid":8,"method":"publish","params":{"topic":"t","data":[${zeros}]}}`)
+      const elements = await s.response((f) => f.requestid === 8)
+      expect(elements.error?.code).toBe(413)
+      expect(elements.error?.message).toContain(`more than ${maxFrameElements}`)
+      expect(elements.error?.message).toContain('maxFrameElements')
+      const keys = Array.from({ length: maxFrameKeys + 1 }, (_, i) => `"${i}":0`).join(',')
+      s.send(`{"requestid":9,"method":"publish","params":{"topic":"t","data":{${keys}}}}`)
+      const members = await s.response((f) => f.requestid === 9)
+      expect(members.error?.code).toBe(413)
+      expect(members.error?.message).toContain('maxFrameKeys')
+      // the same shapes just under the limits are parsed: they get past the frame to the method
+      const under = Array(maxFrameElements - 16).fill(0).join(',')
+      const fine = await s.call(12, 'actors.list', { prefix: 'none:', pad: JSON.parse(`[${under}]`) })
+      expect(fine.error?.message ?? '').not.toMatch(/maxFrame/)
+      await stillWorks(13)
     })
 
     it('unknown method: 400 naming the method, requestid echoed', async () => {
