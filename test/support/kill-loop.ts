@@ -63,9 +63,12 @@ interface StoredFile {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-/** Mostly small files, now and then one of several blocks (the chunker cuts at 256 KiB). */
+/**
+ * Mostly small files, now and then one of several blocks (the chunker cuts at 256 KiB); at most
+ * 500 kB so its base64 fits a WebSocket frame under the 1 MiB default.
+ */
 function content(): Uint8Array<ArrayBuffer> {
-  const size = Math.random() < 0.15 ? 300_000 + Math.floor(Math.random() * 300_000) : 1 + Math.floor(Math.random() * 32_768)
+  const size = Math.random() < 0.15 ? 300_000 + Math.floor(Math.random() * 200_000) : 1 + Math.floor(Math.random() * 32_768)
   return new Uint8Array(randomBytes(size))
 }
 
