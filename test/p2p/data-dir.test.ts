@@ -1,5 +1,7 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { lockDataDir } from '../../src/p2p/data-dir.ts'
+import { lockDataDir, processStartTime } from '../../src/p2p/data-dir.ts'
 import { tempDir } from '../support/daemon.ts'
 
 describe('data directory lock', () => {
@@ -10,5 +12,30 @@ describe('data directory lock', () => {
     await release()
     const again = await lockDataDir(dir)
     await again()
+  })
+
+  it('names its process by pid and start time', async () => {
+    const dir = await tempDir()
+    const release = await lockDataDir(dir)
+    const start = await processStartTime('self')
+    expect(start).toMatch(/^\d+$/)
+    expect(await processStartTime(process.pid)).toBe(start)
+    expect(await readFile(join(dir, 'daemon.lock'), 'utf8')).toBe(`${process.pid} ${start}\n`)
+    await release()
+  })
+
+  it('takes over a lock of a process that is gone, or of a pid that now names a later process', async () => {
+    for (const stale of ['999999999 12345\n', '999999999\n', `${process.ppid} 1\n`]) {
+      const dir = await tempDir()
+      await writeFile(join(dir, 'daemon.lock'), stale)
+      const release = await lockDataDir(dir)
+      await release()
+    }
+  })
+
+  it('an older lock holding only the pid of a running process still refuses (it cannot be told apart)', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, 'daemon.lock'), `${process.ppid}\n`)
+    await expect(lockDataDir(dir)).rejects.toThrow(`another Switchboard daemon (pid ${process.ppid})`)
   })
 })
