@@ -10,13 +10,14 @@ describe('kill -9 during concurrent writes', () => {
     async () => {
       const result = await runKillLoop({
         rounds: ROUNDS,
-        // the first round and every tenth on the default listeners (TCP, WebSockets, WebRTC-direct)
+        // the first round and every tenth on every default transport (TCP, WebSockets, WebRTC-direct) on 127.0.0.1
         defaultListeners: (round) => round % 10 === 0,
       })
       expect(result.writeErrors).toEqual([])
       expect(result.lost).toEqual([])
       expect(result.orphanTemps).toBe(0)
       expect(result.rounds).toBe(ROUNDS)
+      expect(result.webrtcRounds).toBe(Math.ceil(ROUNDS / 10))
       for (const n of Object.values(result.acknowledged)) expect(n).toBeGreaterThanOrEqual(3 * ROUNDS)
       // each acknowledged write is checked after every restart that follows it
       expect(result.verified.bans).toBeGreaterThanOrEqual(result.acknowledged.bans)

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { isAtomicTempName } from '../../src/p2p/atomic-file.ts'
+import { LOOPBACK_DEFAULT_LISTEN } from './listen.ts'
 import { newPeerId, type ProcessDaemon, startProcessDaemon } from './process-daemon.ts'
 
 export interface KillLoopOptions {
@@ -19,7 +20,7 @@ export interface KillLoopOptions {
   rounds?: number
   /** Epoch ms: no round starts after it (with `rounds`, whichever comes first). */
   deadline?: number
-  /** Whether this round (0-based) runs on the default listeners (TCP, WS, WebRTC-direct); else one loopback TCP listener. Default: round 0. */
+  /** Whether this round (0-based) runs on every default transport (TCP, WS, WebRTC-direct, bound to 127.0.0.1); else one loopback TCP listener. Default: round 0. */
   defaultListeners?: (round: number) => boolean
   /** Acknowledged writes of each kind to wait for before the kill (default 3); writes go on meanwhile, so some are in flight when it lands. */
   acksPerKindBeforeKill?: number
@@ -39,6 +40,8 @@ export interface WriteCounts {
 
 export interface KillLoopResult {
   rounds: number
+  /** Rounds whose daemon listened on WebRTC-direct too (the default transports). */
+  webrtcRounds: number
   /** Writes acknowledged before a kill, by kind. */
   acknowledged: WriteCounts
   /** Acknowledged writes found intact after the restart that followed (each counted once per check). */
@@ -222,13 +225,14 @@ export async function runKillLoop(opts: KillLoopOptions = {}): Promise<KillLoopR
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-kill-')))
   const ledger = new Ledger()
   const verified: WriteCounts = { wsFiles: 0, httpFiles: 0, bans: 0, knownPeers: 0 }
-  const result: KillLoopResult = { rounds: 0, acknowledged: ledger.acknowledged, verified, lost: [], orphanTemps: 0, restartMs: [], writeErrors: [] }
+  const result: KillLoopResult = { rounds: 0, webrtcRounds: 0, acknowledged: ledger.acknowledged, verified, lost: [], orphanTemps: 0, restartMs: [], writeErrors: [] }
   try {
     for (let round = 0; round < rounds && (opts.deadline === undefined || Date.now() < opts.deadline); round++) {
       const started = Date.now()
-      const d = await startProcessDaemon({ dataDir, ...(onDefault(round) ? { listen: [] } : {}), args: ['--log-level', 'error'] })
+      const d = await startProcessDaemon({ dataDir, ...(onDefault(round) ? { listen: LOOPBACK_DEFAULT_LISTEN } : {}), args: ['--log-level', 'error'] })
       try {
         result.restartMs.push(Date.now() - started)
+        if (d.addrs.some((a) => a.includes('/webrtc-direct/'))) result.webrtcRounds++
         const temps = (await readdir(dataDir)).filter(isAtomicTempName)
         result.orphanTemps += temps.length
         const lost = await verify(d, ledger, verified)
