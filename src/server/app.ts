@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws'
 import type { Switchboard } from '../switchboard.ts'
 import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
 import { dashboardPage } from './dashboard.ts'
+import { FrameSlicer } from './frame-slicer.ts'
 import { httpFilesPlugin } from './http-files.ts'
 import { allMethods } from './methods/index.ts'
 import { type Gauge, renderPrometheus } from './metrics.ts'
@@ -21,6 +22,7 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
   const app = Fastify({ logger })
   const methods = allMethods()
   const sessions = new Set<Session>()
+  const slicer = new FrameSlicer()
 
   await app.register(websocket, { options: { maxPayload: sb.config.maxFrameBytes }, errorHandler: onSocketError })
   await app.register(httpFilesPlugin, { sb, token })
@@ -60,7 +62,7 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
       }
     })
     scoped.get('/ws', { websocket: true }, (socket) => {
-      const session = new Session(socket, sb, methods)
+      const session = new Session(socket, sb, methods, slicer)
       sessions.add(session)
       sb.metrics.wsClients += 1
       socket.on('close', () => {

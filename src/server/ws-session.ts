@@ -4,6 +4,7 @@ import { TokenBucket } from '../p2p/token-bucket.ts'
 import type { Switchboard } from '../switchboard.ts'
 import { check, errorResponse, MAX_FRAME_DEPTH, RequestSchema, response } from './envelope.ts'
 import { frameShape } from './frame-shape.ts'
+import type { FrameSlicer } from './frame-slicer.ts'
 import type { Method } from './method.ts'
 import { badRequest, conflict, RpcError, toRpcError } from './rpc-error.ts'
 import { SendQueue } from './send-queue.ts'
@@ -32,17 +33,10 @@ function leadingRequestId(bytes: Buffer): number | null {
 }
 
 /**
- * Frames larger than this are taken in slices (measure, parse and validate, run) with other sockets
- * (other clients, /health) served in between; smaller ones cost well under a millisecond.
+ * Frames larger than this are taken in slices (measure, decode, parse and validate, run), each on a
+ * turn of the daemon's FrameSlicer; smaller ones cost well under a millisecond and go at once.
  */
 const SLICED_FRAME_BYTES = 64 * 1024
-
-/**
- * Let pending I/O run: an immediate queued from the check phase runs only after the next poll phase,
- * which is where sockets waiting meanwhile are served (a single setImmediate from an I/O callback
- * would run before them).
- */
-const yieldToIo = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
 
 const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data))
 
@@ -70,6 +64,7 @@ export class Session {
     readonly socket: WebSocket,
     readonly sb: Switchboard,
     readonly methods: Map<string, Method>,
+    readonly slicer: FrameSlicer,
   ) {
     this.#bucket = new TokenBucket(sb.config.rateLimitBurst, sb.config.rateLimitPerSecond)
     socket.on('message', (data, isBinary) => {
@@ -189,7 +184,7 @@ export class Session {
     let method = '(malformed)'
     try {
       if (bytes === null) throw badRequest('binary frames are not accepted; send JSON text')
-      if (large) await yieldToIo()
+      if (large) await this.slicer.turn()
       // measured before parsing: parse time and memory grow with nesting and element count, not just bytes
       const { maxFrameElements, maxFrameKeys } = this.sb.config
       const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
@@ -200,9 +195,9 @@ export class Session {
         if (shape.limit === 'keys') throw new RpcError(413, `frame: more than ${maxFrameKeys} object members (maxFrameKeys)`)
         throw new RpcError(413, `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`)
       }
-      if (large) await yieldToIo()
+      if (large) await this.slicer.turn()
       const text = bytes.toString()
-      if (large) await yieldToIo()
+      if (large) await this.slicer.turn()
       let parsed: unknown
       try {
         parsed = JSON.parse(text)
@@ -219,7 +214,7 @@ export class Session {
       if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
       method = m.name
       const params = check(m.params, req.params ?? {}, 'params')
-      if (large) await yieldToIo()
+      if (large) await this.slicer.turn()
       void this.#run(m, params, req.requestid)
     } catch (err) {
       const e = toRpcError(err)

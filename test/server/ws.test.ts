@@ -234,6 +234,10 @@ describe('WebSocket endpoint', () => {
       const members = await s.response((f) => f.requestid === 9)
       expect(members.error?.code).toBe(413)
       expect(members.error?.message).toContain('maxFrameKeys')
+      // brackets, commas and colons inside strings (escaped quotes and backslashes too) are text, not structure
+      const text = `[{,:\\"${'[{,:'.repeat(maxFrameElements)}\\\\`
+      const quoted = await s.call(14, 'publish', { topic: 'shapes', data: text })
+      expect(quoted.error).toBeUndefined()
       // the same shapes just under the limits are parsed: they get past the frame to the method
       const under = Array(maxFrameElements - 16).fill(0).join(',')
       const fine = await s.call(12, 'actors.list', { prefix: 'none:', pad: JSON.parse(`[${under}]`) })
