@@ -2,16 +2,13 @@ import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GcReport } from '../../src/actors/files/file-store.ts'
 import { fileService } from '../../src/actors/files/files.ts'
-import { defaultConfig } from '../../src/config.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import { addrOf, authHeaders, b64, connected, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
 import { abortedUploadsChurn } from './upload-churn.ts'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
-
-/** Every default transport, on loopback only. */
-const LOOPBACK_DEFAULT_LISTEN = defaultConfig('').listen.map((a) => a.replace('/ip4/0.0.0.0/', '/ip4/127.0.0.1/'))
 
 async function put(d: TestDaemon, path: string, body: Uint8Array<ArrayBuffer>): Promise<Stored> {
   const res = await fetch(`${d.origin}/files/${path}`, { method: 'PUT', headers: authHeaders(d), body })
