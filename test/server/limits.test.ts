@@ -65,7 +65,7 @@ describe('slow clients', () => {
     slow.terminate()
   })
 
-  it('a slow client whose queue holds only droppable topicData loses the oldest pushes and stays connected, far past the close threshold', async () => {
+  it('a slow client whose queue holds only droppable topicData loses the oldest pushes and stays connected, far past the close threshold', { timeout: 180_000 }, async () => {
     const topic = 'firehose'
     const slow = new WebSocket(`${d.wsUrl}?token=${d.token}`)
     await new Promise((resolve, reject) => {
