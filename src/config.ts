@@ -104,10 +104,10 @@ export function defaultConfig(dataDir: string): Config {
     mdns: true,
     unknownPeers: 'allow',
     allowedOrigins: [],
-    // every byte of a frame is decoded and parsed in one go on the event loop: 1 MiB keeps the worst
-    // frame to milliseconds; files bigger than a frame go through PUT /files
-    maxFrameBytes: 1024 * 1024,
-    // parse cost grows with structure: at these bounds the worst 1 MiB frame costs a few ms
+    // the contract's 16 MiB, so p2p-webapp apps storefile and getfile multi-MB files unchanged; a
+    // large frame is measured and parsed in slices, and its cost grows with structure, not bytes
+    maxFrameBytes: 16 * 1024 * 1024,
+    // at these bounds the worst frame's structure costs a few ms to parse and validate
     maxFrameElements: 50_000,
     maxFrameKeys: 10_000,
     maxWebSocketConnections: 256,

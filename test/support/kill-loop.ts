@@ -68,7 +68,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /**
  * Mostly small files, now and then one of several blocks (the chunker cuts at 256 KiB); at most
- * 500 kB so its base64 fits a WebSocket frame under the 1 MiB default.
+ * 500 kB, so a kill often lands while one is still being written.
  */
 function content(): Uint8Array<ArrayBuffer> {
   const size = Math.random() < 0.15 ? 300_000 + Math.floor(Math.random() * 200_000) : 1 + Math.floor(Math.random() * 32_768)
