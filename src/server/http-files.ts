@@ -56,12 +56,21 @@ function serviceFor(sb: Switchboard, alias: string): FileService {
   return fileService(sb, alias)
 }
 
-/** Abort when the client goes away before the response is complete. */
+/** Whether the client went away before the response was complete (its 'close' may be past already). */
+function hungUp(reply: FastifyReply): boolean {
+  return (reply.raw.destroyed || reply.raw.socket === null || reply.raw.socket.destroyed) && !reply.raw.writableFinished
+}
+
+/** Abort when the client goes away before the response is complete, or at once if it already has. */
 function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController()
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'))
-  })
+  const abort = () => controller.abort(new Error('client closed the connection'))
+  // a client that left while the request waited (for a collection, say) emits no 'close' any more
+  if (hungUp(reply)) abort()
+  else
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort()
+    })
   return controller.signal
 }
 
@@ -200,7 +209,14 @@ async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) 
         const service = serviceFor(sb, typeof alias === 'string' ? alias : 'peer-a')
         const parsed = parseCid(cid)
         // what it fetches is kept from the collector meanwhile, and cached once it was all sent
+        // (beginFetch waits while a collection runs; the client may leave meanwhile)
         const fetch = await service.beginFetch(parsed)
+        // the hold is given back however the response ends, even when its body is never read
+        reply.raw.once('close', () => void fetch.finish(false))
+        if (hungUp(reply)) {
+          await fetch.finish(false)
+          throw new RpcError(499, 'client closed the connection')
+        }
         return await sendCid(req, reply, sb, service, parsed, undefined, (ok) => void fetch.finish(ok && req.method !== 'HEAD'))
       } catch (err) {
         return sendError(reply, err)

@@ -70,9 +70,21 @@ export async function abortedUploadsChurn(
 /** `rounds` PUTs that each declare four times `sent` bytes and hang up after `sent`. */
 async function hangUps(target: ChurnTarget, rounds: number, sent: number, seed: number): Promise<void> {
   for (let r = 0; r < rounds; r++) {
-    const upload = openPut(target, `/files/peer-a/churn/aborted-${seed}-${r}.bin`, { 'content-length': sent * 4 })
-    for (let at = 0; at < sent; at += MiB) await upload.write(noise(MiB, seed + r * 1000 + at / MiB)).catch(() => {})
-    upload.req.destroy()
-    await upload.closed
+    await abortedPut(target, `/files/peer-a/churn/aborted-${seed}-${r}.bin`, sent * 4, seed + r * 1000, async (bytes) => bytes >= sent)
   }
+}
+
+/**
+ * A PUT that declares `declaredBytes`, sends 1 MiB chunks of noise until `enough(sentSoFar)` holds
+ * (at most `declaredBytes`), then hangs up; resolves once the connection is closed.
+ */
+export async function abortedPut(target: Pick<ChurnTarget, 'origin' | 'token'>, path: string, declaredBytes: number, seed: number, enough: (sent: number) => Promise<boolean>): Promise<void> {
+  const upload = openPut(target, path, { 'content-length': declaredBytes })
+  let sent = 0
+  while (sent + MiB <= declaredBytes && !(await enough(sent))) {
+    await upload.write(noise(MiB, seed + sent / MiB)).catch(() => {})
+    sent += MiB
+  }
+  upload.req.destroy()
+  await upload.closed
 }

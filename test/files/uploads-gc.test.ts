@@ -4,8 +4,8 @@ import type { GcReport } from '../../src/actors/files/file-store.ts'
 import { fileService } from '../../src/actors/files/files.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
-import { addrOf, authHeaders, b64, connected, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
-import { abortedUploadsChurn } from './upload-churn.ts'
+import { addrOf, authHeaders, b64, blocksOf, connected, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
+import { abortedPut, abortedUploadsChurn } from './upload-churn.ts'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -27,15 +27,12 @@ async function newBlocks(d: TestDaemon, before: Set<string>): Promise<number> {
   return [...(await storedKeys(d))].filter((k) => !before.has(k)).length
 }
 
-/** Send part of a 40 MiB PUT, wait until the daemon has written blocks of it, then hang up. */
-async function abortedPut(d: TestDaemon, path: string, seed: number): Promise<void> {
+/** Send part of a 40 MiB PUT, until the daemon has written blocks of it, then hang up. */
+async function abortedLargePut(d: TestDaemon, path: string, seed: number): Promise<void> {
   const before = await storedKeys(d)
-  const upload = openPut(d, `/files/peer-a/${path}`, { 'content-length': 40 * MiB })
   // the importer writes leaves in batches of ten 1 MiB chunks: send until some are on disk
-  for (let i = 0; i < 30 && (await newBlocks(d, before)) < 3; i++) await upload.write(noise(MiB, seed * 100 + i))
+  await abortedPut(d, `/files/peer-a/${path}`, 40 * MiB, seed * 100, async () => (await newBlocks(d, before)) >= 3)
   expect(await newBlocks(d, before)).toBeGreaterThanOrEqual(3)
-  upload.req.destroy()
-  await upload.closed
 }
 
 describe('uploads on the default configuration (every default transport, on loopback)', () => {
@@ -51,7 +48,7 @@ describe('uploads on the default configuration (every default transport, on loop
     const kept = await put(d, 'peer-a/kept.bin', noise(3 * MiB, 1))
     const baseline = await storedKeys(d)
     expect(await unreferencedBlocks(d)).toEqual([])
-    for (const seed of [2, 3, 4]) await abortedPut(d, `aborted-${seed}.bin`, seed)
+    for (const seed of [2, 3, 4]) await abortedLargePut(d, `aborted-${seed}.bin`, seed)
     // each abort asks for a collection: no call from here, only waiting for the blocks to go
     const left = await eventually(
       () => unreferencedBlocks(d),
@@ -329,3 +326,58 @@ describe('the periodic collection', () => {
 })
 
 const collect = (d: TestDaemon) => fileService(d.sb, 'peer-a').init.store.collectGarbage()
+
+describe('GET /ipfs and a collection in progress', () => {
+  it('a client that hangs up while GET /ipfs waits for a collection leaves no hold: the next collection frees the block', async () => {
+    const d = await startTestDaemon()
+    try {
+      const { request } = await import('node:http')
+      const { CID } = await import('multiformats/cid')
+      const raw = await import('multiformats/codecs/raw')
+      const { sha256 } = await import('multiformats/hashes/sha2')
+      const store = fileService(d.sb, 'peer-a').init.store
+      // pause a real collection inside the store lock: its first block read waits for the test
+      const getLocal = store.init.getLocal
+      let entered!: () => void
+      let open!: () => void
+      const inside = new Promise<void>((r) => (entered = r))
+      const gate = new Promise<void>((r) => (open = r))
+      store.init.getLocal = async (cid, signal) => {
+        entered()
+        await gate
+        return getLocal(cid, signal)
+      }
+      const collecting = store.collectGarbage()
+      await inside
+      store.init.getLocal = getLocal
+      // a block nothing references, written after that collection listed the store
+      const bytes = noise(1000, 51)
+      const orphan = CID.create(1, raw.code, await sha256.digest(bytes))
+      await blocksOf(d).put(orphan, bytes)
+
+      const url = new URL(d.origin)
+      const seen = new Promise<import('node:http').IncomingMessage>((r) => d.app.server.once('request', r))
+      const req = request({ host: '127.0.0.1', port: Number(url.port), path: `/ipfs/${orphan}`, headers: authHeaders(d) })
+      req.on('error', () => {})
+      req.end()
+      const serverReq = await seen
+      // hang up while the request waits for the collection's lock, and let the daemon see it
+      const gone = new Promise((r) => serverReq.socket.once('close', r))
+      req.destroy()
+      await gone
+      open()
+      await collecting
+
+      const c = await d.client()
+      const freed = await eventually(
+        async () => (await c.call<GcReport>('files.gc', {})).freed > 0 || !(await blocksOf(d).has(orphan)),
+        (ok) => ok,
+        20_000,
+      )
+      expect(freed).toBe(true)
+      expect(await blocksOf(d).has(orphan)).toBe(false)
+    } finally {
+      await d.destroy()
+    }
+  })
+})

@@ -382,18 +382,21 @@ export class FileService {
     }
   }
 
-  /** withFetched for a read that outlives a call (a streamed response): `finish` when it ends. */
+  /**
+   * withFetched for a read that outlives a call (a streamed response): `finish` when it ends. Only
+   * the first `finish` counts, so a caller may call it from every way the read can end.
+   */
   async beginFetch(cid: CID): Promise<{ finish(ok: boolean): Promise<void> }> {
     const release = await this.init.store.hold(cid)
-    return {
-      finish: async (ok) => {
-        try {
-          if (ok) await this.init.store.noteCached(cid).catch((err: Error) => this.init.log(`files ${this.alias}: cannot record ${cid} in the cache: ${err.message}`))
-        } finally {
-          release()
-        }
-      },
+    let finished: Promise<void> | undefined
+    const finish = async (ok: boolean) => {
+      try {
+        if (ok) await this.init.store.noteCached(cid).catch((err: Error) => this.init.log(`files ${this.alias}: cannot record ${cid} in the cache: ${err.message}`))
+      } finally {
+        release()
+      }
     }
+    return { finish: (ok) => (finished ??= finish(ok)) }
   }
 
   async #getFile(cid: CID, fallback: string | undefined, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
