@@ -64,6 +64,10 @@ export const ConfigSchema = Type.Object(
     fileMaxBytes: Type.Integer({ minimum: 1 }),
     /** Uploads: most bytes one local peer's directory may hold (bytes); 413 above. */
     filePeerQuotaBytes: Type.Integer({ minimum: 1 }),
+    /** Uploads: most bytes all local peers' directories (running and saved session peers too) may hold together (bytes); 413 above. */
+    fileTotalQuotaBytes: Type.Integer({ minimum: 1 }),
+    /** A stopped session peer's saved directory root is dropped this long after it last stored or stopped, and its blocks collected (ms). */
+    sessionRootRetentionMs: Type.Integer({ minimum: 1000 }),
     /** Fetched blocks no directory references (getfile, GET /ipfs) kept as cache, least recently used evicted first (bytes). */
     fileCacheMaxBytes: Type.Integer({ minimum: 0 }),
     /** How often unreferenced blocks are collected besides at start and after aborted uploads (ms). */
@@ -104,10 +108,10 @@ export function defaultConfig(dataDir: string): Config {
     mdns: true,
     unknownPeers: 'allow',
     allowedOrigins: [],
-    // the contract's 16 MiB, so p2p-webapp apps storefile and getfile multi-MB files unchanged; a
-    // large frame is measured and parsed in slices, and its cost grows with structure, not bytes
-    maxFrameBytes: 16 * 1024 * 1024,
-    // at these bounds the worst frame's structure costs a few ms to parse and validate
+    // every byte of a frame is decoded and parsed in one go on the event loop: 1 MiB keeps the worst
+    // frame to milliseconds; files bigger than a frame go through PUT /files
+    maxFrameBytes: 1024 * 1024,
+    // parse cost grows with structure: at these bounds the worst 1 MiB frame costs a few ms
     maxFrameElements: 50_000,
     maxFrameKeys: 10_000,
     maxWebSocketConnections: 256,
@@ -141,6 +145,8 @@ export function defaultConfig(dataDir: string): Config {
     fileUploadIdleMs: 30_000,
     fileMaxBytes: 2 * 1024 * 1024 * 1024,
     filePeerQuotaBytes: 10 * 1024 * 1024 * 1024,
+    fileTotalQuotaBytes: 20 * 1024 * 1024 * 1024,
+    sessionRootRetentionMs: 7 * 24 * 3600 * 1000,
     fileCacheMaxBytes: 256 * 1024 * 1024,
     fileGcIntervalMs: 10 * 60 * 1000,
     messageRetryWindowMs: 60_000,

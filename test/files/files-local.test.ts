@@ -8,7 +8,7 @@ import { fileService, restoreRoot } from '../../src/actors/files/files.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { codeOf } from '../support/peers.ts'
-import { authHeaders, b64, blocksOf, dagBlocks, getFile, hasBlock, listFiles, noise, type PeerFiles, store, type Stored } from './support.ts'
+import { authHeaders, b64, BIG_FRAMES, blocksOf, dagBlocks, getFile, hasBlock, listFiles, noise, type PeerFiles, store, type Stored } from './support.ts'
 
 describe('files of one daemon: store, list, get, remove', () => {
   let d: TestDaemon
@@ -16,7 +16,7 @@ describe('files of one daemon: store, list, get, remove', () => {
   let me: string
 
   beforeAll(async () => {
-    d = await startTestDaemon()
+    d = await startTestDaemon(BIG_FRAMES)
     c = await d.client()
     me = d.peerId
   })

@@ -6,7 +6,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
-import { addrOf, connected, dagBlocks, getFile, hasBlock, listFiles, noise, store, type Stored } from './support.ts'
+import { addrOf, BIG_FRAMES, connected, dagBlocks, getFile, hasBlock, listFiles, noise, store, type Stored } from './support.ts'
 
 /**
  * A has files; B and C bootstrap from A (so they are connected to it); D knows A's address but is
@@ -24,8 +24,8 @@ describe('files between daemons on loopback', () => {
   const bigContent = noise(2_500_000, 99)
 
   beforeAll(async () => {
-    a = await startTestDaemon({ fileUpdateNotifyTopic: 'file-updates' })
-    ;[b, c] = await Promise.all([startTestDaemon({ bootstrap: [addrOf(a)] }), startTestDaemon({ bootstrap: [addrOf(a)] })])
+    a = await startTestDaemon({ ...BIG_FRAMES, fileUpdateNotifyTopic: 'file-updates' })
+    ;[b, c] = await Promise.all([startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] }), startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] })])
     ;[ca, cb, cc] = await Promise.all([a.client(), b.client(), c.client()])
     page = await store(ca, 'site/index.html', '<html><body>from A</body></html>')
     await store(ca, 'site/style.css', 'body { color: red }')
@@ -90,7 +90,7 @@ describe('files between daemons on loopback', () => {
 
     beforeAll(async () => {
       // D is not connected to A, so bitswap finds nothing; it only knows A's address for the fallback
-      d = await startTestDaemon({ getFileTimeoutMs: 500 })
+      d = await startTestDaemon({ ...BIG_FRAMES, getFileTimeoutMs: 500 })
       cd = await d.client()
       await d.sb.runtimes.handle('peer-a').libp2p.peerStore.merge(peerIdFromString(a.peerId), { multiaddrs: [multiaddr(addrOf(a))] })
     })

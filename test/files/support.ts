@@ -27,6 +27,9 @@ export interface Stored {
   rootCid: string
 }
 
+/** For tests whose point is a file carried whole in one WebSocket frame (storefile/getfile of MiBs). */
+export const BIG_FRAMES = { maxFrameBytes: 16 * 1024 * 1024 }
+
 export const b64 = (data: string | Uint8Array) => Buffer.from(data).toString('base64')
 
 /** Deterministic bytes that do not compress or dedupe: xorshift32 seeded by `seed`. */
