@@ -8,11 +8,11 @@ export const EXIT = {
   failure: 1,
   /** A flag or command the CLI does not accept. */
   usage: 2,
-  /** config.json, an environment variable or a flag value is wrong. */
+  /** config.json, an environment variable or a flag value is wrong, the data directory path included (a file, not a directory). */
   config: 3,
   /** Another daemon uses the data directory. */
   locked: 4,
-  /** The data directory or a file in it cannot be used (not a directory, unreadable, corrupt identity or token). */
+  /** The data directory or a file in it cannot be used (cannot be created or written, unreadable or corrupt identity or token). */
   dataDir: 5,
   /** The HTTP server cannot listen (every port in the range taken, unknown host, no permission). */
   listen: 6,

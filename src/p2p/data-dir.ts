@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { CorruptFileError, isAtomicTempName, writeFileAtomic } from './atomic-file.ts'
 
@@ -12,7 +12,9 @@ export class DataDirError extends Error {
   override name = 'DataDirError'
 }
 
-function alive(pid: number): boolean {
+/** Is a process with this pid running (ours to signal or not)? */
+export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
     return true
@@ -45,14 +47,59 @@ function parseLock(text: string): { pid: number; start: string | undefined } | u
 
 /** Is the process that wrote this lock still running? A live pid with another start time is a reused pid. */
 async function holderRunning(lock: { pid: number; start: string | undefined }): Promise<boolean> {
-  if (lock.pid === process.pid || !alive(lock.pid)) return false
+  if (lock.pid === process.pid || !isAlive(lock.pid)) return false
   if (lock.start === undefined) return true
   const now = await processStartTime(lock.pid)
   return now === undefined || now === lock.start
 }
 
-/** Data directories locked by daemons of this process. */
+/** Data directories locked (or being locked) by daemons of this process. */
 const lockedHere = new Set<string>()
+
+/** A unique name next to `path` for this process: `<path>.<tag><pid>.<8 hex>` (removed at start if its process is gone). */
+const besideLock = (path: string, tag: string) => `${path}.${tag}${process.pid}.${randomBytes(4).toString('hex')}`
+
+/**
+ * Create the lock file `path` holding `own`, unless it exists and `isLive(its text)`. A stale lock
+ * is never unlinked by name: between reading it and unlinking, another process may have taken it
+ * over and put its own fresh lock there. It is renamed to a name of ours instead (only one process
+ * can do that), and only if what was moved is still the text judged stale does the takeover go on;
+ * a fresh lock moved by mistake is put back. Returns undefined once taken, else the live lock's text.
+ */
+export async function takeLockFile(path: string, own: string, isLive: (text: string) => Promise<boolean>): Promise<string | undefined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    // the lock appears with its text already in it (link fails if it exists): no one ever reads an
+    // empty lock and mistakes it for a stale one
+    const tmp = besideLock(path, '')
+    await writeFile(tmp, own, { mode: 0o600 })
+    try {
+      await link(tmp, path)
+      return undefined
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      await unlink(tmp).catch(() => {})
+    }
+    const text = await readFile(path, 'utf8').catch(() => undefined)
+    if (text === undefined) continue // gone meanwhile: try again
+    if (await isLive(text)) return text
+    const aside = besideLock(path, 'stale.')
+    try {
+      await rename(path, aside)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // another process moved it first
+      throw err
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => undefined)
+    if (moved !== text) {
+      // a lock written after the stale one was judged: its owner holds the directory, put it back
+      // (texts tell apart: each names its process, and lockDataDir lets one start per process try)
+      await link(aside, path).catch(() => {})
+    }
+    await unlink(aside).catch(() => {})
+  }
+  throw new Error(`cannot take the lock ${path}: it keeps changing`)
+}
 
 /**
  * Take `<dataDir>/daemon.lock` so a second daemon on the same directory stops with a clear message
@@ -60,47 +107,43 @@ const lockedHere = new Set<string>()
  * a dead process, or whose pid now belongs to a process that started later, is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  // a lock file naming this very process is stale unless a daemon in this process holds it
-  if (lockedHere.has(resolve(dataDir))) {
+  const key = resolve(dataDir)
+  // a lock file naming this very process is stale unless a daemon in this process holds it; reserved
+  // before the lock is taken, so two starts in this process never both judge the other's lock stale
+  if (lockedHere.has(key)) {
     throw new DataDirLockedError(`another Switchboard daemon in this process is using the data directory ${dataDir}`)
   }
+  lockedHere.add(key)
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  } catch (err) {
-    throw new DataDirError(`cannot create the data directory ${dataDir}: ${(err as Error).message}`)
-  }
-  const path = join(dataDir, 'daemon.lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      // the lock appears with its pid already in it (link fails if it exists): a second daemon never
-      // reads an empty lock and mistakes it for a stale one
-      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`
-      const start = await processStartTime('self')
-      await writeFile(tmp, start === undefined ? `${process.pid}\n` : `${process.pid} ${start}\n`, { mode: 0o600 })
-      try {
-        await link(tmp, path)
-      } finally {
-        await unlink(tmp).catch(() => {})
-      }
-      lockedHere.add(resolve(dataDir))
-      return async () => {
-        lockedHere.delete(resolve(dataDir))
-        await unlink(path).catch(() => {})
-      }
+      await mkdir(dataDir, { recursive: true, mode: 0o700 })
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOTDIR') throw new DataDirError(`data directory ${dataDir} is not a directory`)
-      if (code !== 'EEXIST') throw new DataDirError(`cannot write the lock file ${path}: ${(err as Error).message}`)
-      const lock = parseLock(await readFile(path, 'utf8').catch(() => ''))
-      if (lock !== undefined && (await holderRunning(lock))) {
-        throw new DataDirLockedError(
-          `another Switchboard daemon (pid ${lock.pid}) is using the data directory ${dataDir}; stop it or pass --data-dir`,
-        )
-      }
+      throw new DataDirError(`cannot create the data directory ${dataDir}: ${(err as Error).message}`)
+    }
+    const path = join(dataDir, 'daemon.lock')
+    const start = await processStartTime('self')
+    let held: string | undefined
+    try {
+      held = await takeLockFile(path, start === undefined ? `${process.pid}\n` : `${process.pid} ${start}\n`, async (text) => {
+        const lock = parseLock(text)
+        return lock !== undefined && (await holderRunning(lock))
+      })
+    } catch (err) {
+      throw new DataDirError(`cannot write the lock file ${path}: ${(err as Error).message}`)
+    }
+    if (held !== undefined) {
+      throw new DataDirLockedError(
+        `another Switchboard daemon (pid ${parseLock(held)?.pid}) is using the data directory ${dataDir}; stop it or pass --data-dir`,
+      )
+    }
+    return async () => {
+      lockedHere.delete(key)
       await unlink(path).catch(() => {})
     }
+  } catch (err) {
+    lockedHere.delete(key)
+    throw err
   }
-  throw new DataDirLockedError(`cannot take the lock ${path}`)
 }
 
 /**
@@ -115,8 +158,8 @@ export async function removeOrphanTempFiles(dataDir: string): Promise<string[]> 
   const removed: string[] = []
   for (const dir of dirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const lockAttempt = /^daemon\.lock\.(\d+)\.[0-9a-f]{8}$/.exec(name)
-      const orphan = isAtomicTempName(name) || (lockAttempt !== null && !alive(Number(lockAttempt[1])))
+      const lockAttempt = /^daemon\.lock\.(?:stale\.)?(\d+)\.[0-9a-f]{8}$/.exec(name)
+      const orphan = isAtomicTempName(name) || (lockAttempt !== null && !isAlive(Number(lockAttempt[1])))
       if (!orphan) continue
       await unlink(join(dir, name)).then(
         () => removed.push(join(dir, name)),

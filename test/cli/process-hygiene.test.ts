@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { request } from 'node:http'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { processStartTime } from '../../src/p2p/data-dir.ts'
@@ -23,14 +24,8 @@ afterAll(async () => {
 
 const loopback = (dataDir: string) => ['start', '--data-dir', dataDir, '--port', '0', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
 
-async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Long enough for a daemon starting or stopping on a loaded machine. */
+const WAIT = { timeout: 60_000, interval: 50 }
 
 describe('process hygiene', () => {
   it('`switchboard start | head -1`: the daemon outlives its reader, serves, and stops cleanly (exit 0)', async () => {
@@ -43,7 +38,7 @@ describe('process hygiene', () => {
     shell.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d))
     const exited = new Promise<number | null>((r) => shell.once('close', (code) => r(code)))
     try {
-      const run = await until(async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string }, 'daemon.json')
+      const run = await vi.waitFor(async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string }, WAIT)
       const token = (await readFile(join(dir, 'api-token'), 'utf8')).trim()
       expect(printed).toMatch(/^Switchboard /)
       // every state change is a line for a reader that has gone: each write now fails with EPIPE
@@ -62,14 +57,31 @@ describe('process hygiene', () => {
     }
   })
 
-  it('a second SIGTERM while stopping does not cut the stop short: exit 0, "stopped", no signal death', async () => {
+  it('a second SIGTERM while stopping does not cut the stop short: "already stopping", exit 0, "stopped", no signal death', async () => {
     const d = await startProcessDaemon()
     try {
       const client = await d.client()
       await client.call('bans.add', { peerId: await newPeerId(), ttlSeconds: 60 })
+      // an upload in progress holds the stop (the HTTP server waits for requests it has begun), so the
+      // second signal surely lands while stopping; 100-continue says the daemon has taken the request
+      const upload = request(`${d.origin}/files/peer-a/held-open.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/octet-stream', expect: '100-continue' },
+      })
+      const answered = new Promise<number | undefined>((resolve, reject) => {
+        upload.once('response', (res) => res.resume().once('end', () => resolve(res.statusCode)))
+        upload.once('error', reject)
+      })
+      await new Promise<void>((resolve) => upload.once('continue', resolve).flushHeaders())
+      upload.write(Buffer.alloc(1024, 1))
       d.child.kill('SIGTERM')
-      await until(async () => (d.stdout().includes('SIGTERM: stopping') ? true : undefined), 'the first SIGTERM to be taken')
+      await vi.waitFor(() => expect(d.stdout()).toContain('SIGTERM: stopping\n'), WAIT)
       d.child.kill('SIGTERM')
+      await vi.waitFor(() => expect(d.stderr()).toContain('SIGTERM: already stopping; finishing the saves first\n'), WAIT)
+      expect(d.child.exitCode).toBeNull()
+      expect(d.stdout()).not.toContain('stopped\n')
+      upload.end(Buffer.alloc(1024, 2))
+      expect(await answered).toBe(200)
       const result = await d.stop()
       expect(result.signal).toBeNull()
       expect(result.code).toBe(EXIT.ok)

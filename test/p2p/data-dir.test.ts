@@ -1,7 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { lockDataDir, processStartTime } from '../../src/p2p/data-dir.ts'
+import { lockDataDir, processStartTime, takeLockFile } from '../../src/p2p/data-dir.ts'
 import { tempDir } from '../support/daemon.ts'
 
 describe('data directory lock', () => {
@@ -37,5 +37,30 @@ describe('data directory lock', () => {
     const dir = await tempDir()
     await writeFile(join(dir, 'daemon.lock'), `${process.ppid}\n`)
     await expect(lockDataDir(dir)).rejects.toThrow(`another Switchboard daemon (pid ${process.ppid})`)
+  })
+})
+
+describe('taking over a stale lock', () => {
+  it('two processes racing to take over one stale lock: exactly one holds it, every time', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'daemon.lock')
+    // like the /proc look-up of the real judgement: an await of varying length, so the two interleave differently
+    const isLive = async (text: string) => {
+      for (let i = Math.floor(Math.random() * 4); i > 0; i--) await new Promise((r) => setImmediate(r))
+      return text !== 'stale\n'
+    }
+    for (let i = 0; i < 300; i++) {
+      await writeFile(path, 'stale\n')
+      const [a, b] = await Promise.all([takeLockFile(path, 'a\n', isLive), takeLockFile(path, 'b\n', isLive)])
+      const winners = [a, b].filter((held) => held === undefined)
+      expect(winners, `iteration ${i}: a ${JSON.stringify(a)}, b ${JSON.stringify(b)}`).toHaveLength(1)
+      // the loser was told who holds it, and the file says the same
+      const text = await readFile(path, 'utf8')
+      expect(text).toBe(a === undefined ? 'a\n' : 'b\n')
+      expect([a, b]).toContain(text)
+      await rm(path)
+    }
+    // nothing left beside the lock: no attempt or moved-aside file
+    expect(await readdir(dir)).toEqual([])
   })
 })

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { AddressBook } from '../../src/p2p/address-book.ts'
 import { CoalescedWrite } from '../../src/p2p/coalesced-write.ts'
 import { removeOrphanTempFiles } from '../../src/p2p/data-dir.ts'
@@ -31,13 +31,8 @@ function gatedWrites(state: () => number) {
   return { write, started, gates }
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (await cond()) return
-    await new Promise((r) => setTimeout(r, 5))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Long enough for a loaded machine; polled often, since the writes under test are quick. */
+const WAIT = { timeout: 10_000, interval: 5 }
 
 describe('CoalescedWrite', () => {
   it('keeps one write in flight and one pending; each change resolves only after a write that holds it', async () => {
@@ -51,7 +46,7 @@ describe('CoalescedWrite', () => {
     }
     change(1)
     change(2)
-    await until(() => g.started.length === 1, 'the first write')
+    await vi.waitFor(() => expect(g.started).toHaveLength(1), WAIT)
     expect(g.started).toEqual([2]) // both changes of the same tick in one write
     change(3)
     change(4)
@@ -61,11 +56,11 @@ describe('CoalescedWrite', () => {
     expect(g.started).toHaveLength(1) // the others wait for it: never two writes at once
     expect(settled).toEqual([])
     g.gates[0]?.open()
-    await until(() => g.started.length === 2, 'the second write')
+    await vi.waitFor(() => expect(g.started).toHaveLength(2), WAIT)
     expect(settled).toEqual([1, 2])
     expect(g.started).toEqual([2, 5]) // one write for the three changes that waited
     g.gates[1]?.open()
-    await until(() => settled.length === 5, 'every waiter')
+    await vi.waitFor(() => expect(settled).toHaveLength(5), WAIT)
     expect(settled).toEqual([1, 2, 3, 4, 5])
     await w.durable() // nothing pending: at once
     expect(g.started).toHaveLength(2)
@@ -75,11 +70,11 @@ describe('CoalescedWrite', () => {
     const g = gatedWrites(() => 0)
     const w = new CoalescedWrite(g.write, { what: 'the things (/x/things.json)' })
     const first = w.changed()
-    await until(() => g.gates.length === 1, 'the write')
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1), WAIT)
     g.gates[0]?.open(new Error('ENOSPC: no space left on device'))
     await expect(first).rejects.toThrow('cannot save the things (/x/things.json): ENOSPC: no space left on device')
     const again = w.durable() // the failed change is still not on disk: durable() writes it
-    await until(() => g.gates.length === 2, 'the retry')
+    await vi.waitFor(() => expect(g.gates).toHaveLength(2), WAIT)
     g.gates[1]?.open()
     await expect(again).resolves.toBeUndefined()
   })
@@ -93,7 +88,7 @@ describe('CoalescedWrite', () => {
       void w.changed()
     }
     const done = w.durable({ now: true })
-    await until(() => g.started.length === 1, 'the write')
+    await vi.waitFor(() => expect(g.started).toHaveLength(1), WAIT)
     expect(g.started).toEqual([100])
     // asked for now while that write is in flight: the one after it does not wait for the delay either
     value = 101
@@ -101,7 +96,8 @@ describe('CoalescedWrite', () => {
     const later = w.durable({ now: true })
     g.gates[0]?.open()
     await done
-    await until(() => g.started.length === 2, 'the second write, without its minute of delay')
+    // the second write, without its minute of delay
+    await vi.waitFor(() => expect(g.started).toHaveLength(2), WAIT)
     expect(g.started).toEqual([100, 101])
     g.gates[1]?.open()
     await later
@@ -161,7 +157,7 @@ describe('stores that acknowledge only what is on disk', () => {
     const stop = book.saveOnChange((err) => errors.push(err))
     const addr = `/ip4/127.0.0.1/tcp/4001/p2p/${syntheticPeerId(7)}`
     expect(book.add(addr, { source: 'dht' }).added).toBe(true)
-    await until(async () => (await AddressBook.load(path, { allowLoopback: true })).size === 1, 'the saved entry')
+    await vi.waitFor(async () => expect((await AddressBook.load(path, { allowLoopback: true })).size).toBe(1), WAIT)
     stop()
     expect(errors).toEqual([])
   })

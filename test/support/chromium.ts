@@ -6,6 +6,7 @@ import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
+import { isAlive } from '../../src/p2p/data-dir.ts'
 
 /** Where the browser came from, in the order it is looked for. */
 export type ChromiumSource = 'CHROMIUM_PATH' | 'system' | 'npm'
@@ -153,15 +154,5 @@ async function removeOtherVersions(root: string, keep: string): Promise<void> {
   for (const name of await readdir(root)) {
     if (name.startsWith(STAGING_PREFIX) || join(root, name) === keep) continue
     await rm(join(root, name), { recursive: true, force: true })
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

@@ -9,7 +9,7 @@ import '../../src/shims.ts'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative, sep } from 'node:path'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { isAtomicTempName } from '../../src/p2p/atomic-file.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from './listen.ts'
@@ -48,8 +48,10 @@ export interface KillLoopResult {
   verified: WriteCounts
   /** Each acknowledged write missing or different after a restart; empty when nothing was lost. */
   lost: string[]
-  /** writeFileAtomic temp files found in the data directory after a restart (should be 0: cleaned at start). */
+  /** writeFileAtomic temp files found anywhere in the data directory after a restart (should be 0: cleaned at start). */
   orphanTemps: number
+  /** The blockstore's own temp files (`blocks/<shard>/.<block>.tmp`) found after a restart: swept by the first collection, not at start. */
+  blockstoreTemps: number
   /** Time from spawn to banner, per restart. */
   restartMs: number[]
   /** Writes refused before the kill (an error answer is a failure too, not just a loss). */
@@ -165,11 +167,20 @@ async function writeUntilKilled(
   }
 }
 
-async function getFile(client: SwitchboardClient, cid: string): Promise<Buffer | string> {
-  const pushed = client.waitFor<{ cid: string; success: boolean; content: { content?: string; error?: string } }>('gotFile', (p) => p.cid === cid, 60_000)
-  await client.call('getfile', { cid })
-  const got = await pushed
-  return got.success && got.content.content !== undefined ? Buffer.from(got.content.content, 'base64') : `getfile failed: ${got.content.error ?? 'no content'}`
+/**
+ * Temp files anywhere under the data directory just after a restart: ours (writeFileAtomic), and
+ * apart from them those of the blockstore's atomic writes (steno's `.<name>.tmp` under blocks/).
+ */
+async function leftoverTemps(dataDir: string): Promise<{ atomic: string[]; blockstore: string[] }> {
+  const atomic: string[] = []
+  const blockstore: string[] = []
+  for (const entry of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const path = relative(dataDir, join(entry.parentPath, entry.name))
+    if (isAtomicTempName(entry.name)) atomic.push(path)
+    else if (path.split(sep).includes('blocks') && entry.name.startsWith('.') && entry.name.endsWith('.tmp')) blockstore.push(path)
+  }
+  return { atomic, blockstore }
 }
 
 /** Check every acknowledged write; returns descriptions of what is missing or different. */
@@ -182,13 +193,10 @@ async function verify(d: ProcessDaemon, ledger: Ledger, verified: WriteCounts): 
   for (let i = 0; i < files.length; i += 16) {
     await Promise.all(
       files.slice(i, i + 16).map(async (f) => {
-        let got: Buffer | string
-        if (f.via === 'http') {
-          const res = await fetch(`${d.origin}/files/peer-a/${f.path}`, { headers: auth })
-          got = res.status === 200 ? Buffer.from(await res.arrayBuffer()) : `GET ${res.status}`
-        } else {
-          got = await getFile(client, f.cid)
-        }
+        // by path, however it was stored: a lost directory entry or root must show, even while the
+        // blocks it named are still in the blockstore
+        const res = await fetch(`${d.origin}/files/peer-a/${f.path}`, { headers: auth })
+        const got = res.status === 200 ? Buffer.from(await res.arrayBuffer()) : `GET ${res.status}`
         if (typeof got === 'string') lost.push(`${f.via} file ${f.path}: ${got}`)
         else if (got.length !== f.length || sha256(got) !== f.sha256) lost.push(`${f.via} file ${f.path}: ${got.length} bytes, not the ${f.length} acknowledged`)
         else verified[f.via === 'ws' ? 'wsFiles' : 'httpFiles']++
@@ -225,7 +233,17 @@ export async function runKillLoop(opts: KillLoopOptions = {}): Promise<KillLoopR
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-kill-')))
   const ledger = new Ledger()
   const verified: WriteCounts = { wsFiles: 0, httpFiles: 0, bans: 0, knownPeers: 0 }
-  const result: KillLoopResult = { rounds: 0, webrtcRounds: 0, acknowledged: ledger.acknowledged, verified, lost: [], orphanTemps: 0, restartMs: [], writeErrors: [] }
+  const result: KillLoopResult = {
+    rounds: 0,
+    webrtcRounds: 0,
+    acknowledged: ledger.acknowledged,
+    verified,
+    lost: [],
+    orphanTemps: 0,
+    blockstoreTemps: 0,
+    restartMs: [],
+    writeErrors: [],
+  }
   try {
     for (let round = 0; round < rounds && (opts.deadline === undefined || Date.now() < opts.deadline); round++) {
       const started = Date.now()
@@ -233,8 +251,10 @@ export async function runKillLoop(opts: KillLoopOptions = {}): Promise<KillLoopR
       try {
         result.restartMs.push(Date.now() - started)
         if (d.addrs.some((a) => a.includes('/webrtc-direct/'))) result.webrtcRounds++
-        const temps = (await readdir(dataDir)).filter(isAtomicTempName)
-        result.orphanTemps += temps.length
+        const temps = await leftoverTemps(dataDir)
+        result.orphanTemps += temps.atomic.length
+        result.blockstoreTemps += temps.blockstore.length
+        if (temps.atomic.length + temps.blockstore.length > 0) log(`round ${round}: temp files after the restart: ${JSON.stringify(temps)}`)
         const lost = await verify(d, ledger, verified)
         result.lost.push(...lost.map((l) => `round ${round}: ${l}`))
         const writers = await writeUntilKilled(d, ledger, round, result.writeErrors, {
