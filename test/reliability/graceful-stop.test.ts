@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION } from '../../src/p2p/address-book.ts'
@@ -50,14 +50,26 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
     }
   }
 
-  /** What a stop must have left: every acknowledged ban on disk, a loadable address book, no temp files. */
+  /**
+   * What a stop must have left: every acknowledged ban on disk, the address book intact and holding
+   * what the daemon learnt moments before the stop (the strangers' addresses, from identify), no temp files.
+   */
   const expectSaved = async () => {
     const bans = await Reputation.load(join(dataDir, 'bans.json'))
     for (const peerId of banned) expect(bans.isBanned(peerId), `ban of ${peerId} was acknowledged`).toBe(true)
-    // present and intact (a corrupt file would throw here rather than be moved aside)
-    expect(await loadVersioned(join(dataDir, 'address-book.json'), ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION)).toBeDefined()
+    // a corrupt file would throw here rather than be moved aside
+    const book = await loadVersioned<{ entries: { peerId?: string }[] }>(join(dataDir, 'address-book.json'), ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION)
+    const known = new Set(book?.entries.map((e) => e.peerId))
+    for (const s of strangers) expect(known.has(s.libp2p.peerId.toString()), 'a stranger learnt before the stop').toBe(true)
     expect(await tempFiles(dataDir)).toEqual([])
   }
+
+  /** Until the daemon has learnt every stranger's addresses (in memory; the stop must save them). */
+  const learntStrangers = (call: (method: string, params: unknown) => Promise<unknown>) =>
+    vi.waitFor(async () => {
+      const { entries } = (await call('addressbook.list', {})) as { entries: { peerId?: string }[] }
+      for (const s of strangers) expect(entries.some((e) => e.peerId === s.libp2p.peerId.toString())).toBe(true)
+    })
 
   const banOne = async (call: (method: string, params: unknown) => Promise<unknown>) => {
     const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
@@ -74,6 +86,7 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
       const admin = await d.client()
       await banOne((m, p) => admin.call(m, p))
       await connectOverWebRTC(d.sb.nodeInfo('peer-a').addrs)
+      await learntStrangers((m, p) => admin.call(m, p))
       await d.close()
       await expectSaved()
     }
@@ -85,6 +98,7 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
       const c = await d.client()
       await banOne((m, p) => c.call(m, p))
       await connectOverWebRTC(d.addrs)
+      await learntStrangers((m, p) => c.call(m, p))
       const exit = await d.stop('SIGTERM')
       expect({ code: exit.code, signal: exit.signal, stderr: exit.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
       expect(exit.stdout).toMatch(/stopped\n$/)
