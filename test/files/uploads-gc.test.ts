@@ -4,7 +4,7 @@ import type { GcReport } from '../../src/actors/files/file-store.ts'
 import { fileService } from '../../src/actors/files/files.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
-import { addrOf, authHeaders, b64, blocksOf, connected, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
+import { addrOf, authHeaders, b64, blocksOf, connected, dagBlocks, hasBlock, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
 import { abortedPut, abortedUploadsChurn } from './upload-churn.ts'
 
 const MiB = 1024 * 1024
@@ -376,6 +376,59 @@ describe('GET /ipfs and a collection in progress', () => {
       )
       expect(freed).toBe(true)
       expect(await blocksOf(d).has(orphan)).toBe(false)
+    } finally {
+      await d.destroy()
+    }
+  })
+})
+
+describe("the daemon-wide quota and stopped session peers' directories", () => {
+  it("refuses what takes all directories over fileTotalQuotaBytes, and frees a closed tab's directory after sessionRootRetentionMs", async () => {
+    // files well under a WebSocket frame (storefile), whatever its default
+    const d = await startTestDaemon({ fileTotalQuotaBytes: 1_300_000, sessionRootRetentionMs: 1000, getFileFallbackTimeoutMs: 500 })
+    try {
+      await put(d, 'peer-a/kept.bin', noise(500_000, 61))
+      const tab = await d.client()
+      await tab.call('peer', {})
+      const tabFile = await tab.call<Stored>('storefile', { path: 't.bin', content: b64(noise(500_000, 62)), directory: false })
+      // 1 MB held of 1.3 MB: another tab's 400 kB is over the daemon's total, though within its own quota
+      const tab2 = await d.client()
+      const { peerid } = await tab2.call<{ peerid: string }>('peer', {})
+      const more = noise(400_000, 63)
+      await expect(tab2.call('storefile', { path: 'u.bin', content: b64(more), directory: false })).rejects.toMatchObject({
+        code: 413,
+        message: expect.stringContaining('fileTotalQuotaBytes'),
+      })
+      const declared = openPut(d, `/files/${d.sb.aliasOfPeerId(peerid)}/u.bin`, { 'content-length': more.length })
+      declared.req.flushHeaders()
+      const refused = await declared.response
+      expect(refused.status).toBe(413)
+      expect(JSON.parse(refused.body).error).toContain('fileTotalQuotaBytes')
+
+      // the closed tab's directory counts until sessionRootRetentionMs after it stopped; then a
+      // collection drops it and frees its blocks
+      const tabBlocks = await dagBlocks(d, tabFile.rootCid)
+      await tab.close()
+      const c = await d.client()
+      const report = await eventually(
+        () => c.call<GcReport>('files.gc', {}),
+        (r) => r.expired > 0,
+        30_000,
+      )
+      expect(report).toMatchObject({ expired: 1, sessionRoots: 0 })
+      expect(report.freed).toBeGreaterThanOrEqual(tabBlocks.length)
+      for (const cid of tabBlocks) expect(await hasBlock(d, cid)).toBe(false)
+      expect(await unreferencedBlocks(d)).toEqual([])
+      // peer-a's directory is never dropped
+      expect(sha(await getBytes(d, 'files/peer-a/kept.bin'))).toBe(sha(noise(500_000, 61)))
+      // the room it took is free again
+      await tab2.call('storefile', { path: 'u.bin', content: b64(more), directory: false })
+      // and the expired root cannot be restored: its blocks are gone
+      const tab3 = await d.client()
+      await expect(tab3.call('peer', { rootDirectory: tabFile.rootCid })).rejects.toMatchObject({
+        code: 404,
+        message: expect.stringContaining('sessionRootRetentionMs'),
+      })
     } finally {
       await d.destroy()
     }

@@ -36,6 +36,8 @@ export interface FilesConfig {
   maxFileBytes: number
   /** Most bytes this peer's directory may hold (413 above). */
   peerQuotaBytes: number
+  /** Most bytes all local peers' directories, running or saved, may hold together (413 above). */
+  totalQuotaBytes: number
 }
 
 export interface FileServiceInit {
@@ -43,7 +45,7 @@ export interface FileServiceInit {
   helia: SwitchboardHelia
   store: FileStore
   config: FilesConfig
-  /** Saves the root before it counts (persistent peers); absent for session peers. */
+  /** Saves the root before it counts (persistent peers); absent for session peers, whose saved root expires. */
   persistRoot?: (root: CID) => Promise<void>
   onViolation: OnViolation
   log: (msg: string) => void
@@ -110,6 +112,12 @@ export class FileService {
     await this.#unhandle?.().catch(() => {})
     await this.#changes.run(async () => {})
     this.init.store.liveRoot(this.peerId, undefined)
+    if (this.#session) await this.init.store.sessionStopped(this.peerId).catch((err: Error) => this.init.log(`files ${this.alias}: cannot note the session's stop: ${err.message}`))
+  }
+
+  /** A session peer's saved root is kept only for a while after it stops (sessionRootRetentionMs). */
+  get #session(): boolean {
+    return this.init.persistRoot === undefined
   }
 
   /** The empty directory, held by the store for good: every fresh directory starts from it uncounted. */
@@ -136,7 +144,7 @@ export class FileService {
 
   /** The limits a file stored at `names` meets now: what the directory holds, less the file it replaces. */
   async #uploadLimits(names: string[], signal?: AbortSignal): Promise<UploadLimits> {
-    const { maxFileBytes, peerQuotaBytes } = this.init.config
+    const { maxFileBytes, peerQuotaBytes, totalQuotaBytes } = this.init.config
     let replaced = 0
     try {
       const stat = await this.#reader.stat(this.#root, { path: names.join('/'), offline: true, signal })
@@ -144,7 +152,14 @@ export class FileService {
     } catch {
       // nothing there to replace (or a file in the way, which the edit itself reports as 409)
     }
-    return { maxFileBytes, quotaBytes: peerQuotaBytes, quotaLeft: peerQuotaBytes - (await this.usage(signal)) + replaced, alias: this.alias }
+    return {
+      maxFileBytes,
+      quotaBytes: peerQuotaBytes,
+      quotaLeft: peerQuotaBytes - (await this.usage(signal)) + replaced,
+      totalQuotaBytes,
+      totalLeft: totalQuotaBytes - (await this.init.store.storedBytes(signal)) + replaced,
+      alias: this.alias,
+    }
   }
 
   /**
@@ -196,13 +211,17 @@ export class FileService {
     }
   }
 
-  /** The new root may not hold more than the quota, unless the change shrinks it. */
+  /** The new root may not hold more than the quotas, unless the change shrinks it. */
   async #checkQuota(root: CID, signal?: AbortSignal): Promise<void> {
-    const quota = this.init.config.peerQuotaBytes
+    const { peerQuotaBytes: quota, totalQuotaBytes } = this.init.config
     const after = treeSize(await this.getLocal(root, signal), root)
-    if (after <= quota) return
     const before = await this.usage(signal)
-    if (after > before) throw new ContentTooLargeError(`quota: ${this.alias}'s directory would hold ${after} bytes, over its quota of ${quota} bytes (filePeerQuotaBytes)`)
+    if (after <= before) return
+    if (after > quota) throw new ContentTooLargeError(`quota: ${this.alias}'s directory would hold ${after} bytes, over its quota of ${quota} bytes (filePeerQuotaBytes)`)
+    const total = (await this.init.store.storedBytes(signal)) - before + after
+    if (total > totalQuotaBytes) {
+      throw new ContentTooLargeError(`quota: all local peers' directories would hold ${total} bytes, over the daemon's total of ${totalQuotaBytes} bytes (fileTotalQuotaBytes)`)
+    }
   }
 
   /** Remove a file or a whole subtree; 404 when the path does not exist. */
@@ -245,7 +264,11 @@ export class FileService {
       await walkBlocks(root, get, [], bounded.signal)
     } catch (err) {
       if (err instanceof InvalidInputError) throw err
-      if (bounded.signal.aborted) throw new FileNotFoundError(`rootDirectory ${root} was not found locally or on the network`)
+      if (bounded.signal.aborted) {
+        throw new FileNotFoundError(
+          `rootDirectory ${root} was not found locally or on the network (a stopped session peer's directory is kept for sessionRootRetentionMs after it last stored or stopped)`,
+        )
+      }
       throw err
     } finally {
       bounded.clear()
@@ -256,7 +279,7 @@ export class FileService {
     await this.init.persistRoot?.(root)
     this.#setRoot(root)
     // the root is saved: should counting fail, the next commit or start-up repairs it
-    await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
+    await this.init.store.commit(this.peerId, root, undefined, { session: this.#session }).catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
     this.#notify()
   }
 

@@ -5,6 +5,8 @@
  * of references, kept in peer-a's datastore:
  *   /switchboard/files/refs/<multihash>  how many times the block occurs in all directories
  *   /switchboard/files/roots/<peerId>    the directory root those counts include, per peer
+ *   /switchboard/files/sessions/<peerId> for a session peer: when it last stored or stopped (ms);
+ *                                        its root is dropped `sessionRootRetentionMs` after that
  *   /switchboard/files/cache/<multihash> a fetched DAG kept as cache (block-cache.ts)
  * A directory change writes its new blocks, then `commit`s the new root: the difference between
  * the old and new tree (compared link by link, never re-reading unchanged subtrees) adjusts the
@@ -29,12 +31,13 @@ import type { Blockstore } from 'interface-blockstore'
 import { type Datastore, Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { type BlockGetter, blockKey, diffTrees, isStored } from '../../p2p/files/directory.ts'
-import { newWalkMemo, walkReachable, type WalkMemo } from '../../p2p/files/reachable.ts'
+import { newWalkMemo, treeSize, walkReachable, type WalkMemo } from '../../p2p/files/reachable.ts'
 import { type CacheEntry, CacheIndex } from './block-cache.ts'
 import { GcSchedule } from './gc-schedule.ts'
 
 const REFS = '/switchboard/files/refs/'
 const ROOTS = '/switchboard/files/roots/'
+const SESSIONS = '/switchboard/files/sessions/'
 
 /** The block store operations a UnixFS writer needs. */
 export interface BlockWriter {
@@ -57,6 +60,8 @@ export interface FileStoreInit {
   gcIntervalMs?: number
   /** The blockstore's directory on disk, where orphaned temp files of interrupted block writes are swept. */
   blocksDir?: string
+  /** A stopped session peer's root stops counting this long after it last stored or stopped (ms). */
+  sessionRootRetentionMs?: number
 }
 
 /** What one collection found and did. */
@@ -79,6 +84,10 @@ export interface GcReport {
   missing: number
   /** Orphaned temp files of interrupted block writes removed. */
   tempFiles: number
+  /** Saved roots of stopped session peers dropped by this collection, past `sessionRootRetentionMs`. */
+  expired: number
+  /** Saved roots of stopped session peers still kept. */
+  sessionRoots: number
   ms: number
 }
 
@@ -114,6 +123,8 @@ export class FileStore {
   readonly #openedAt = Date.now()
   /** Bytes of cached DAGs: as of the last collection, plus what was recorded since. */
   #cacheBytes = 0
+  /** Bytes each counted root holds (its cumulative size), by holder; read on first use. */
+  #sizes: Map<string, number> | undefined
   readonly cache: CacheIndex
   /** Runs collectGarbage: started by the persistent node's files extension. */
   readonly collector: GcSchedule<GcReport>
@@ -182,10 +193,14 @@ export class FileStore {
     }
   }
 
-  /** Make `root` the peer's counted directory and free what the old one alone used. */
-  commit(peerId: string, root: CID, signal?: AbortSignal): Promise<CommitResult> {
+  /**
+   * Make `root` the peer's counted directory and free what the old one alone used. A `session`
+   * peer's root expires `sessionRootRetentionMs` after its last commit or stop (see collectGarbage).
+   */
+  commit(peerId: string, root: CID, signal?: AbortSignal, opts: { session?: boolean } = {}): Promise<CommitResult> {
     return this.#lock.run(async () => {
       const before = await this.appliedRoot(peerId)
+      if (opts.session === true) await this.init.datastore.put(new Key(SESSIONS + peerId), new TextEncoder().encode(String(Date.now())))
       if (before?.equals(root)) return { freed: [] }
       const diff = await diffTrees(before, root, this.init.getLocal, signal)
       const delta = new Map<string, { cid: CID; n: number }>()
@@ -213,6 +228,7 @@ export class FileStore {
       }
       batch.put(new Key(ROOTS + peerId), new TextEncoder().encode(root.toString()))
       await batch.commit()
+      this.#sizes?.set(peerId, await this.#rootBytes(root, signal))
       return { freed: await this.#collect(zero) }
     })
   }
@@ -239,6 +255,38 @@ export class FileStore {
     } catch (err) {
       this.init.log?.(`files: cannot delete block ${cid}: ${(err as Error).message}`)
       return 'failed'
+    }
+  }
+
+  /** A session peer stopped: its retention period starts now (nothing for a peer never committed). */
+  sessionStopped(peerId: string): Promise<void> {
+    return this.#lock.run(async () => {
+      const key = new Key(SESSIONS + peerId)
+      if (await this.init.datastore.has(key)) await this.init.datastore.put(key, new TextEncoder().encode(String(Date.now())))
+    })
+  }
+
+  /** Bytes all counted directories hold together (each root's cumulative size, summed). */
+  async storedBytes(signal?: AbortSignal): Promise<number> {
+    if (this.#sizes === undefined) {
+      const sizes = new Map<string, number>()
+      for await (const { key, value } of this.init.datastore.query({ prefix: ROOTS })) {
+        const root = parseRoot(value)
+        if (root !== undefined) sizes.set(key.toString().slice(ROOTS.length), await this.#rootBytes(root, signal))
+      }
+      this.#sizes ??= sizes
+    }
+    let total = 0
+    for (const n of this.#sizes.values()) total += n
+    return total
+  }
+
+  /** A root's cumulative size from its own block; 0 when the block is not held. */
+  async #rootBytes(root: CID, signal?: AbortSignal): Promise<number> {
+    try {
+      return treeSize(await this.init.getLocal(root, signal), root)
+    } catch {
+      return 0
     }
   }
 
@@ -329,12 +377,13 @@ export class FileStore {
     const stored: CID[] = []
     for await (const { cid } of this.init.blockstore.getAll({ signal })) stored.push(cid)
     return this.#lock.run(async () => {
+      const { roots, expired, sessionRoots } = await this.#countedRoots()
       const memo = newWalkMemo()
       const missing = new Set<string>()
       const onMissing = (cid: CID) => missing.add(blockKey(cid))
       // every occurrence under every counted root: the true reference counts
       const counts = new Map<string, number>()
-      for (const root of await this.#countedRoots()) {
+      for (const root of roots) {
         const count = (b: { key: string }) => {
           counts.set(b.key, (counts.get(b.key) ?? 0) + 1)
           return true
@@ -373,22 +422,55 @@ export class FileStore {
         countsRepaired,
         missing: [...missing].filter((k) => counts.has(k)).length,
         tempFiles,
+        expired,
+        sessionRoots,
         ms: Math.round(performance.now() - started),
       }
     })
   }
 
-  /** Every root the counts include: each local peer's directory, and the empty directory. */
-  async #countedRoots(): Promise<CID[]> {
+  /**
+   * Every root the counts include: each local peer's directory, and the empty directory. The root of
+   * a session peer that is not running and has not stored or stopped for `sessionRootRetentionMs` is
+   * dropped first (its blocks are then swept unless something else keeps them).
+   */
+  async #countedRoots(): Promise<{ roots: CID[]; expired: number; sessionRoots: number }> {
+    const stamps = new Map<string, number>()
+    for await (const { key, value } of this.init.datastore.query({ prefix: SESSIONS })) stamps.set(key.toString().slice(SESSIONS.length), Number(new TextDecoder().decode(value)))
+    const cutoff = Date.now() - (this.init.sessionRootRetentionMs ?? 7 * 24 * 3600 * 1000)
+    const drop = this.init.datastore.batch()
     const roots: CID[] = []
+    let expired = 0
+    let sessionRoots = 0
+    let stale = false
+    const seen = new Set<string>()
     for await (const { key, value } of this.init.datastore.query({ prefix: ROOTS })) {
-      try {
-        roots.push(CID.parse(new TextDecoder().decode(value)))
-      } catch {
-        this.init.log?.(`files: ${key} does not hold a CID; ignored`)
+      const peerId = key.toString().slice(ROOTS.length)
+      seen.add(peerId)
+      const stamp = stamps.get(peerId)
+      if (stamp !== undefined && !this.#live.has(peerId)) {
+        // a stamp that does not parse counts as expired: it cannot say the root is recent
+        if (!(stamp >= cutoff)) {
+          drop.delete(key)
+          drop.delete(new Key(SESSIONS + peerId))
+          this.#sizes?.delete(peerId)
+          expired++
+          continue
+        }
+        sessionRoots++
       }
+      const root = parseRoot(value)
+      if (root === undefined) this.init.log?.(`files: ${key} does not hold a CID; ignored`)
+      else roots.push(root)
     }
-    return roots
+    // a stamp whose root was never saved (a commit that failed after stamping)
+    for (const peerId of stamps.keys()) {
+      if (seen.has(peerId) || this.#live.has(peerId)) continue
+      drop.delete(new Key(SESSIONS + peerId))
+      stale = true
+    }
+    if (expired > 0 || stale) await drop.commit()
+    return { roots, expired, sessionRoots }
   }
 
   /** Make the stored counts equal `counts`; returns how many were wrong. */
@@ -466,5 +548,13 @@ export class FileStore {
       }
     }
     return removed
+  }
+}
+
+function parseRoot(value: Uint8Array): CID | undefined {
+  try {
+    return CID.parse(new TextDecoder().decode(value))
+  } catch {
+    return undefined
   }
 }

@@ -41,6 +41,7 @@ export function filesConfig(sb: Switchboard): FilesConfig {
     uploadIdleMs: c.fileUploadIdleMs,
     maxFileBytes: c.fileMaxBytes,
     peerQuotaBytes: c.filePeerQuotaBytes,
+    totalQuotaBytes: c.fileTotalQuotaBytes,
   }
 }
 
@@ -58,6 +59,7 @@ function storeFor(sb: Switchboard, runtime: NodeRuntime): FileStore {
     log: sb.log,
     cacheMaxBytes: sb.config.fileCacheMaxBytes,
     gcIntervalMs: sb.config.fileGcIntervalMs,
+    sessionRootRetentionMs: sb.config.sessionRootRetentionMs,
     ...(runtime.spec.storageDir === undefined ? {} : { blocksDir: join(runtime.spec.storageDir, 'blocks') }),
   })
   if (runtime.spec.storageDir !== undefined) stores.set(sb, store)

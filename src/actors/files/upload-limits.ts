@@ -1,6 +1,7 @@
 /**
  * The limits every upload meets, whichever way it arrives (HTTP PUT, WebSocket storefile): a largest
- * file, a quota on what the peer's directory holds, and for streamed content an idle timeout.
+ * file, a quota on what the peer's directory holds and one on what all local directories hold
+ * together, and for streamed content an idle timeout.
  * Checked up front against the size the client declares, and again while the bytes stream in.
  */
 import { IdleDeadline } from './deadline.ts'
@@ -12,6 +13,9 @@ export interface UploadLimits {
   /** Bytes the directory may still take for this file (quota minus what it holds, plus what the file replaces). */
   quotaLeft: number
   quotaBytes: number
+  /** Bytes all local peers' directories may still take together for this file (fileTotalQuotaBytes). */
+  totalLeft: number
+  totalQuotaBytes: number
   /** Whose directory, for messages. */
   alias: string
 }
@@ -23,6 +27,11 @@ export function checkUploadSize(bytes: number, limits: UploadLimits): void {
   if (bytes > limits.quotaLeft) {
     throw new ContentTooLargeError(
       `quota: ${bytes} more bytes would take ${limits.alias}'s directory over its quota of ${limits.quotaBytes} bytes (filePeerQuotaBytes); ${Math.max(0, limits.quotaLeft)} bytes left`,
+    )
+  }
+  if (bytes > limits.totalLeft) {
+    throw new ContentTooLargeError(
+      `quota: ${bytes} more bytes would take all local peers' directories over the daemon's total of ${limits.totalQuotaBytes} bytes (fileTotalQuotaBytes); ${Math.max(0, limits.totalLeft)} bytes left`,
     )
   }
 }
