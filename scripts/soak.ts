@@ -73,7 +73,7 @@ function report(minutes: number, churn: Awaited<ReturnType<typeof churnDaemon>>,
     ['kill -9 rounds', kills.rounds],
     ['acknowledged writes (ws files / http files / bans / known peers)', `${kills.acknowledged.wsFiles} / ${kills.acknowledged.httpFiles} / ${kills.acknowledged.bans} / ${kills.acknowledged.knownPeers}`],
     ['acknowledged writes lost', kills.lost.length],
-    ['orphan temp files after restarts', kills.orphanTemps],
+    ['orphan temp files after restarts: ours / blockstore (swept by the first collection)', `${kills.orphanTemps} / ${kills.blockstoreTemps}`],
     ['write errors before a kill', kills.writeErrors.length],
     ['restart to banner p50 / max', `${fmt(percentile(kills.restartMs, 50))} / ${fmt(Math.max(...kills.restartMs))} ms`],
   ]
