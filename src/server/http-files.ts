@@ -56,9 +56,12 @@ function serviceFor(sb: Switchboard, alias: string): FileService {
   return fileService(sb, alias)
 }
 
-/** Whether the client went away before the response was complete (its 'close' may be past already). */
+/**
+ * Whether the client went away before the response was complete (its 'close' may be past already).
+ * The request's socket, not the response's: a pipelined response has none until its turn.
+ */
 function hungUp(reply: FastifyReply): boolean {
-  return (reply.raw.destroyed || reply.raw.socket === null || reply.raw.socket.destroyed) && !reply.raw.writableFinished
+  return !reply.raw.writableFinished && (reply.raw.destroyed || reply.request.raw.socket.destroyed)
 }
 
 /** Abort when the client goes away before the response is complete, or at once if it already has. */
