@@ -82,7 +82,7 @@ export class Switchboard {
     // a ban takes effect at once: every local node hangs up on the peer
     services.reputation.on('ban', (ban) => {
       services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
-      void services.reputation.save().catch((err: Error) => log(`cannot save bans: ${err.message}`))
+      void services.reputation.save().catch((err: Error) => log(err.message))
       for (const r of this.runtimes.all()) void r.handle?.libp2p.hangUp(peerIdFromString(ban.peerId)).catch(() => {})
     })
   }
