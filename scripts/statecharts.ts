@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { machineKinds } from '../src/machines/catalog.ts'
-import { statechartFiles } from '../src/machines/statechart-doc.ts'
+import { statechartFiles } from './statechart-doc.ts'
 import { writeFileAtomic } from '../src/p2p/atomic-file.ts'
 
 /** Where the generated statecharts live, relative to the repository root. */

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { and, assign, fromPromise, not, setup } from 'xstate'
 import { findStale, STATECHARTS_DIR } from '../../scripts/statecharts.ts'
 import { type MachineKind, machineKinds } from '../../src/machines/catalog.ts'
-import { mermaidOf, statechartFiles, statechartJson, statechartMarkdown } from '../../src/machines/statechart-doc.ts'
+import { mermaidOf, statechartFiles, statechartJson, statechartMarkdown } from '../../scripts/statechart-doc.ts'
 
 /** A machine with every feature the generator has to draw. */
 const sample = setup({

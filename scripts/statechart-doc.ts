@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate'
-import type { MachineKind } from './catalog.ts'
+import type { MachineKind } from '../src/machines/catalog.ts'
 
 /**
  * Statechart documents generated from the machine definitions: a JSON projection and a Markdown page
