@@ -1,10 +1,10 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { Switchboard } from '../switchboard.ts'
-import type { Session } from './ws-session.ts'
+import type { ClientSession } from './client-session.ts'
 
 export interface MethodContext {
   sb: Switchboard
-  session: Session
+  session: ClientSession
   /** Aborted when the socket closes. */
   signal: AbortSignal
 }

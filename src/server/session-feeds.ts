@@ -1,12 +1,12 @@
 import type { Switchboard } from '../switchboard.ts'
+import type { ClientSession } from './client-session.ts'
 import { peerState } from './peer-state.ts'
-import type { Session } from './ws-session.ts'
 
 /**
  * The pushes every bound connection gets without asking: `peer.state` on every change of one of
  * its local peer's remote-peer actors, the `activity` feed, and `presence.update`.
  */
-export function startFeeds(session: Session, sb: Switchboard, alias: string): () => void {
+export function startFeeds(session: Pick<ClientSession, 'push'>, sb: Switchboard, alias: string): () => void {
   const prefix = `peer:${alias}:`
   const stopPeers = sb.registry.listen((change) => {
     if (change.type === 'snapshot' && change.snapshot.systemId.startsWith(prefix)) session.push('peer.state', peerState(change.snapshot))

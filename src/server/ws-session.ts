@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events'
 import type { RawData, WebSocket } from 'ws'
 import { TokenBucket } from '../p2p/token-bucket.ts'
 import type { Switchboard } from '../switchboard.ts'
+import type { ClientSession } from './client-session.ts'
 import { check, errorResponse, MAX_FRAME_DEPTH, RequestSchema, response } from './envelope.ts'
 import { frameShape } from './frame-shape.ts'
 import type { FrameSlicer } from './frame-slicer.ts'
@@ -44,7 +45,7 @@ const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Arra
  * One WebSocket client: parses and validates frames, runs requests concurrently, and sends pushes
  * through a bounded queue so one slow client never grows the daemon's memory or stalls others.
  */
-export class Session {
+export class Session implements ClientSession {
   /** The local peer this connection is bound to; peer-a unless `peer` created a session peer. */
   alias: string | undefined
   readonly #controller = new AbortController()

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
+import type { ClientSession } from '../client-session.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
-import type { Session } from '../ws-session.ts'
 import { badRequest, notFound } from '../rpc-error.ts'
 
 const TOPIC_MAX_BYTES = 1024
@@ -19,8 +19,8 @@ function topicName(topic: string): string {
 const topics = (ctx: MethodContext) => ctx.sb.topics(ctx.session.boundAlias())
 
 /** Per connection, the disposer of each topic's close-time unsubscribe, so subscribe/unsubscribe cycles leave nothing behind. */
-const cleanups = new WeakMap<Session, Map<string, () => void>>()
-function closeCleanups(session: Session): Map<string, () => void> {
+const cleanups = new WeakMap<ClientSession, Map<string, () => void>>()
+function closeCleanups(session: ClientSession): Map<string, () => void> {
   let map = cleanups.get(session)
   if (!map) {
     map = new Map()
