@@ -36,8 +36,10 @@
  * - Invariant: `attempts >= successes + failures`; an outcome reported without a prior
  *   `markAttempt` counts as an attempt.
  */
-import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { CoalescedWrite } from './coalesced-write.ts'
+import { jsonFile } from './json-file.ts'
 import { type ParsedAddress, isPeerIdString, tryParseAddress } from './address-group.ts'
 
 export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing' | 'presence'
@@ -247,28 +249,30 @@ interface Ranked {
 /** Worse first: lower tier, then lower keep value, then older lastSeen. */
 const worseFirst = (a: Ranked, b: Ranked) => a.tier - b.tier || a.value - b.value || a.slot.lastSeen - b.slot.lastSeen
 
-interface PersistedEntry {
-  multiaddr: string
-  peerId?: string
-  source: AddressSource
-  firstSeen: number
-  lastSeen: number
-  lastAttempt?: number
-  lastSuccess?: number
-  attempts: number
-  successes: number
-  failures: number
-  consecutiveFailures: number
-  failureTimes: number[]
-}
+const Time = Type.Number({ minimum: 0 })
+const Count = Type.Integer({ minimum: 0 })
 
-interface PersistedBook {
-  savedAt: number
-  entries: PersistedEntry[]
-}
+/** One saved entry. An entry of another shape is skipped on load, not the whole book. */
+const PersistedEntrySchema = Type.Object({
+  multiaddr: Type.String(),
+  peerId: Type.Optional(Type.String()),
+  source: Type.Union(ADDRESS_SOURCES.map((s) => Type.Literal(s))),
+  firstSeen: Time,
+  lastSeen: Time,
+  lastAttempt: Type.Optional(Time),
+  lastSuccess: Type.Optional(Time),
+  attempts: Count,
+  successes: Count,
+  failures: Count,
+  consecutiveFailures: Count,
+  failureTimes: Type.Array(Time),
+})
+type PersistedEntry = Static<typeof PersistedEntrySchema>
 
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+/** The file's data: entries stay unchecked here so that one bad entry costs only itself (see restore). */
+const PersistedBookSchema = Type.Object({ savedAt: Type.Optional(Type.Number()), entries: Type.Array(Type.Unknown()) })
+
+const addressBookFile = (path: string) => jsonFile({ path, format: ADDRESS_BOOK_FORMAT, version: ADDRESS_BOOK_VERSION, schema: PersistedBookSchema })
 
 export class AddressBook {
   readonly capacity: number
@@ -520,8 +524,8 @@ export class AddressBook {
   }
 
   private writeTo(path: string): Promise<void> {
-    const data: PersistedBook = { savedAt: this.now(), entries: [...this.slots.values()].map(persistEntry) }
-    const run = this.saving.then(() => saveVersioned(path, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION, data))
+    const data = { savedAt: this.now(), entries: [...this.slots.values()].map(persistEntry) }
+    const run = this.saving.then(() => addressBookFile(path).save(data))
     this.saving = run.catch(() => {})
     return run
   }
@@ -534,17 +538,7 @@ export class AddressBook {
    */
   static async load(path: string, options: Omit<AddressBookOptions, 'path'> = {}): Promise<AddressBook> {
     const book = new AddressBook({ ...options, path })
-    let data: PersistedBook | undefined
-    try {
-      data = await loadVersioned<PersistedBook>(path, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION)
-      if (data !== undefined && (data === null || typeof data !== 'object' || !Array.isArray(data.entries))) {
-        throw new CorruptFileError(path, 'data has no entries array')
-      }
-    } catch (err) {
-      if (!(err instanceof CorruptFileError)) throw err
-      await book.quarantineCorrupt(path, err)
-      return book
-    }
+    const data = await addressBookFile(path).loadOrQuarantine({ what: 'address book', instead: 'starting with an empty address book', log: book.log })
     if (data === undefined) return book
     const skipped = book.restore(data.entries)
     if (skipped > 0) book.log(`address book ${path}: skipped ${skipped} of ${data.entries.length} saved entries (invalid, refused by the current options, or over capacity)`)
@@ -552,17 +546,6 @@ export class AddressBook {
   }
 
   // ---- internals ----
-
-  private async quarantineCorrupt(path: string, err: CorruptFileError): Promise<void> {
-    try {
-      const aside = await quarantine(path)
-      this.log(`address book is corrupt: ${err.message}; moved it aside to ${aside} and starting with an empty address book`)
-    } catch (qerr) {
-      this.log(
-        `address book is corrupt: ${err.message}; could not move it aside (${(qerr as Error).message}); starting with an empty address book`,
-      )
-    }
-  }
 
   /** Validate an address for insertion; a string is the refusal reason. */
   private candidate(multiaddr: string, peerId: string | undefined, source: AddressSource): Candidate | AddReason {
@@ -850,7 +833,7 @@ export class AddressBook {
   private restore(raw: unknown[]): number {
     const now = this.now()
     const valid: PersistedEntry[] = []
-    for (const r of raw) if (isPersistedEntry(r)) valid.push(r)
+    for (const r of raw) if (Value.Check(PersistedEntrySchema, r)) valid.push(r)
     if (valid.length > this.capacity) {
       valid.sort((a, b) => keepValueOf(b, now) - keepValueOf(a, now))
     }
@@ -894,24 +877,4 @@ function persistEntry(s: Slot): PersistedEntry {
   if (s.lastAttempt !== undefined) e.lastAttempt = s.lastAttempt
   if (s.lastSuccess !== undefined) e.lastSuccess = s.lastSuccess
   return e
-}
-
-function isPersistedEntry(v: unknown): v is PersistedEntry {
-  if (v === null || typeof v !== 'object') return false
-  const e = v as Record<string, unknown>
-  return (
-    typeof e.multiaddr === 'string' &&
-    (e.peerId === undefined || typeof e.peerId === 'string') &&
-    ADDRESS_SOURCES.includes(e.source as AddressSource) &&
-    isTime(e.firstSeen) &&
-    isTime(e.lastSeen) &&
-    (e.lastAttempt === undefined || isTime(e.lastAttempt)) &&
-    (e.lastSuccess === undefined || isTime(e.lastSuccess)) &&
-    isCount(e.attempts) &&
-    isCount(e.successes) &&
-    isCount(e.failures) &&
-    isCount(e.consecutiveFailures) &&
-    Array.isArray(e.failureTimes) &&
-    e.failureTimes.every(isTime)
-  )
 }

@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { open, rename, unlink } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 
 /** Raised when a file on disk exists but cannot be trusted; `path` names it. */
@@ -45,47 +45,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   } finally {
     await dir.close()
   }
-}
-
-interface Envelope<T> {
-  format: string
-  version: number
-  sha256: string
-  data: T
-}
-
-const digest = (json: string) => createHash('sha256').update(json).digest('hex')
-
-/** Save `data` wrapped with a format name, a version and a checksum of its JSON. */
-export async function saveVersioned<T>(path: string, format: string, version: number, data: T): Promise<void> {
-  const json = JSON.stringify(data)
-  const envelope = `{"format":${JSON.stringify(format)},"version":${version},"sha256":"${digest(json)}","data":${json}}\n`
-  await writeFileAtomic(path, envelope)
-}
-
-/**
- * Load a file written by saveVersioned. Returns undefined when the file does not exist;
- * throws CorruptFileError naming the file and the problem otherwise.
- */
-export async function loadVersioned<T>(path: string, format: string, version: number): Promise<T | undefined> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  let parsed: Envelope<T>
-  try {
-    parsed = JSON.parse(text) as Envelope<T>
-  } catch (err) {
-    throw new CorruptFileError(path, `not valid JSON (${(err as Error).message})`)
-  }
-  if (parsed === null || typeof parsed !== 'object') throw new CorruptFileError(path, 'not a JSON object')
-  if (parsed.format !== format) throw new CorruptFileError(path, `format is ${JSON.stringify(parsed.format)}, expected ${JSON.stringify(format)}`)
-  if (parsed.version !== version) throw new CorruptFileError(path, `version ${parsed.version} is not supported (expected ${version})`)
-  if (parsed.sha256 !== digest(JSON.stringify(parsed.data))) throw new CorruptFileError(path, 'checksum mismatch')
-  return parsed.data
 }
 
 /** Move a corrupt file aside (kept for inspection) and return the new name. */

@@ -1,7 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
-import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
 import { CoalescedWrite } from './coalesced-write.ts'
+import { jsonFile } from './json-file.ts'
 
 export const KnownPeerSchema = Type.Object({
   peerId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -13,8 +12,8 @@ export const KnownPeerSchema = Type.Object({
 })
 export type KnownPeer = Static<typeof KnownPeerSchema>
 
-const FORMAT = 'switchboard.known-peers'
-const VERSION = 1
+/** The file holds the list itself as its data. */
+const knownPeersFile = (path: string) => jsonFile({ path, format: 'switchboard.known-peers', version: 1, schema: Type.Array(KnownPeerSchema) })
 
 /**
  * The peers a local node remembers (paired, or kept by a client): persisted atomically when a path
@@ -26,7 +25,8 @@ export class KnownPeers {
   readonly #writes: CoalescedWrite | undefined
 
   private constructor(readonly path: string | undefined) {
-    this.#writes = path === undefined ? undefined : new CoalescedWrite(() => saveVersioned(path, FORMAT, VERSION, this.list()), { what: `known peers (${path})` })
+    const file = path === undefined ? undefined : knownPeersFile(path)
+    this.#writes = file === undefined ? undefined : new CoalescedWrite(() => file.save(this.list()), { what: `known peers (${path})` })
   }
 
   static inMemory(): KnownPeers {
@@ -36,21 +36,8 @@ export class KnownPeers {
   /** Load from `path`; a corrupt file is logged, kept aside, and the list starts empty. */
   static async load(path: string, log: (msg: string) => void = console.warn): Promise<KnownPeers> {
     const store = new KnownPeers(path)
-    let data: unknown
-    try {
-      data = await loadVersioned<unknown>(path, FORMAT, VERSION)
-    } catch (err) {
-      if (!(err instanceof CorruptFileError)) throw err
-      const aside = await quarantine(path)
-      log(`known peers: ${err.message}; moved to ${aside}, starting with none`)
-      return store
-    }
+    const data = await knownPeersFile(path).loadOrQuarantine({ what: 'known peers list', instead: 'starting with none', log })
     if (data === undefined) return store
-    if (!Value.Check(Type.Array(KnownPeerSchema), data)) {
-      const aside = await quarantine(path)
-      log(`known peers: ${path} has entries of the wrong shape; moved to ${aside}, starting with none`)
-      return store
-    }
     for (const p of data) store.#peers.set(p.peerId, p)
     return store
   }

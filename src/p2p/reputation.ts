@@ -27,8 +27,10 @@
  *   `maxBans` (10,000) ban records (the soonest to expire go first) and ban counts (oldest first).
  */
 import { EventEmitter } from 'node:events'
-import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { CoalescedWrite } from './coalesced-write.ts'
+import { jsonFile } from './json-file.ts'
 
 export const BANS_FORMAT = 'switchboard.bans'
 export const BANS_VERSION = 1
@@ -106,11 +108,26 @@ interface BanCount {
   lastBanAt: number
 }
 
-interface PersistedBans {
-  savedAt: number
-  bans: Ban[]
-  counts: Array<{ peerId: string; count: number; lastBanAt: number }>
-}
+const Time = Type.Number({ minimum: 0 })
+
+/** One saved ban; a record of another shape is skipped on load, not the whole list. */
+const PersistedBanSchema = Type.Object({
+  peerId: Type.String({ minLength: 1 }),
+  until: Time,
+  // older or hand-edited files may lack a reason or hold another type: the ban still stands
+  reason: Type.Optional(Type.Unknown()),
+  createdAt: Time,
+})
+const PersistedCountSchema = Type.Object({ peerId: Type.String(), count: Type.Integer({ minimum: 1 }), lastBanAt: Time })
+
+/** The file's data: records stay unchecked here so that one bad record costs only itself (see load). */
+const PersistedBansSchema = Type.Object({
+  savedAt: Type.Optional(Type.Number()),
+  bans: Type.Array(Type.Unknown()),
+  counts: Type.Array(Type.Unknown()),
+})
+
+const bansFile = (path: string) => jsonFile({ path, format: BANS_FORMAT, version: BANS_VERSION, schema: PersistedBansSchema })
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v))
 
@@ -332,14 +349,14 @@ export class Reputation extends EventEmitter<ReputationEvents> {
 
   private writeTo(path: string): Promise<void> {
     const now = this.now()
-    const data: PersistedBans = {
+    const data = {
       savedAt: now,
       bans: this.activeBans(),
       counts: [...this.counts]
         .filter(([, c]) => now - c.lastBanAt <= this.forgetBansAfterMs)
         .map(([peerId, c]) => ({ peerId, count: c.count, lastBanAt: c.lastBanAt })),
     }
-    return saveVersioned(path, BANS_FORMAT, BANS_VERSION, data)
+    return bansFile(path).save(data)
   }
 
   /**
@@ -349,31 +366,12 @@ export class Reputation extends EventEmitter<ReputationEvents> {
    */
   static async load(path: string, options: Omit<ReputationOptions, 'path'> = {}): Promise<Reputation> {
     const rep = new Reputation({ ...options, path })
-    let data: PersistedBans | undefined
-    try {
-      data = await loadVersioned<PersistedBans>(path, BANS_FORMAT, BANS_VERSION)
-      if (
-        data !== undefined &&
-        (data === null || typeof data !== 'object' || !Array.isArray(data.bans) || !Array.isArray(data.counts))
-      ) {
-        throw new CorruptFileError(path, 'data has no bans or counts array')
-      }
-    } catch (err) {
-      if (!(err instanceof CorruptFileError)) throw err
-      try {
-        const aside = await quarantine(path)
-        rep.log(`ban list is corrupt: ${err.message}; moved it aside to ${aside} and starting with no bans`)
-      } catch (qerr) {
-        rep.log(`ban list is corrupt: ${err.message}; could not move it aside (${(qerr as Error).message}); starting with no bans`)
-      }
-      return rep
-    }
+    const data = await bansFile(path).loadOrQuarantine({ what: 'ban list', instead: 'starting with no bans', log: rep.log })
     if (data === undefined) return rep
     const now = rep.now()
-    const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
     let skipped = 0
     for (const c of data.counts) {
-      if (c === null || typeof c !== 'object' || typeof c.peerId !== 'string' || !Number.isInteger(c.count) || c.count < 1 || !isTime(c.lastBanAt)) {
+      if (!Value.Check(PersistedCountSchema, c)) {
         skipped++
         continue
       }
@@ -381,7 +379,7 @@ export class Reputation extends EventEmitter<ReputationEvents> {
       rep.counts.set(c.peerId, { count: c.count, lastBanAt: Math.min(c.lastBanAt, now) })
     }
     for (const b of data.bans) {
-      if (b === null || typeof b !== 'object' || typeof b.peerId !== 'string' || b.peerId.length === 0 || !isTime(b.until) || !isTime(b.createdAt)) {
+      if (!Value.Check(PersistedBanSchema, b)) {
         skipped++
         continue
       }

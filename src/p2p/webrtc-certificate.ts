@@ -4,7 +4,8 @@ import { X509Certificate as NodeX509, createPrivateKey } from 'node:crypto'
 import { BasicConstraintsExtension, X509CertificateGenerator } from '@peculiar/x509'
 import { base64url } from 'multiformats/bases/base64'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from './atomic-file.ts'
+import { type Static, Type } from '@sinclair/typebox'
+import { jsonFile } from './json-file.ts'
 
 /** What @libp2p/webrtc's `webRTCDirect({certificate})` takes: PEMs and the multibase certhash. */
 export interface WebRTCCertificate {
@@ -13,12 +14,12 @@ export interface WebRTCCertificate {
   certhash: string
 }
 
-interface Stored {
-  privateKey: string
-  pem: string
-}
+/** What the file holds: the PEMs; the certhash is derived from the certificate on load. */
+const StoredSchema = Type.Object({ privateKey: Type.String(), pem: Type.String() })
+type Stored = Static<typeof StoredSchema>
 
-const FORMAT = 'switchboard-webrtc-direct-certificate'
+const certificateFile = (path: string) => jsonFile({ path, format: 'switchboard-webrtc-direct-certificate', version: 1, schema: StoredSchema })
+
 const DAY = 24 * 60 * 60 * 1000
 
 export interface CertificateOptions {
@@ -38,32 +39,30 @@ export interface CertificateOptions {
 export async function loadOrCreateWebRTCCertificate(path: string, opts: CertificateOptions = {}): Promise<WebRTCCertificate> {
   const now = opts.now ?? Date.now
   const renewBeforeMs = opts.renewBeforeMs ?? 30 * DAY
-  try {
-    const stored = await loadVersioned<Stored>(path, FORMAT, 1)
-    if (stored !== undefined) {
-      const cert = parse(path, stored)
-      if (Date.parse(cert.validTo) > now() + renewBeforeMs) return { ...stored, certhash: await certhashOf(cert.raw) }
-      opts.log?.(`${path}: WebRTC-direct certificate expires ${cert.validTo}; renewing (its certhash changes)`)
-    }
-  } catch (err) {
-    if (!(err instanceof CorruptFileError)) throw err
-    const aside = await quarantine(path).catch(() => path)
-    opts.log?.(`${err.message}; moved to ${aside}, making a new WebRTC-direct certificate (its certhash changes)`)
+  const file = certificateFile(path)
+  const loaded = await file.loadOrQuarantine({
+    what: 'the WebRTC-direct certificate',
+    instead: 'making a new one (its certhash changes)',
+    log: opts.log ?? (() => {}),
+    use: (stored) => ({ stored, cert: parse(stored) }),
+  })
+  if (loaded !== undefined) {
+    if (Date.parse(loaded.cert.validTo) > now() + renewBeforeMs) return { ...loaded.stored, certhash: await certhashOf(loaded.cert.raw) }
+    opts.log?.(`${path}: WebRTC-direct certificate expires ${loaded.cert.validTo}; renewing (its certhash changes)`)
   }
   const fresh = await generate(now(), opts.lifespanMs ?? 365 * DAY)
-  await saveVersioned(path, FORMAT, 1, fresh)
+  await file.save(fresh)
   return { ...fresh, certhash: await certhashOf(new NodeX509(fresh.pem).raw) }
 }
 
-/** The stored certificate, if it parses and its private key belongs to it; CorruptFileError otherwise. */
-function parse(path: string, stored: Stored): NodeX509 {
-  if (typeof stored?.pem !== 'string' || typeof stored.privateKey !== 'string') throw new CorruptFileError(path, 'pem and privateKey must be strings')
+/** The stored certificate, if it parses and its private key belongs to it; a throw makes the file corrupt. */
+function parse(stored: Stored): NodeX509 {
   try {
     const cert = new NodeX509(stored.pem)
     if (!cert.checkPrivateKey(createPrivateKey(stored.privateKey))) throw new Error('the private key does not belong to the certificate')
     return cert
   } catch (err) {
-    throw new CorruptFileError(path, `unusable certificate: ${(err as Error).message}`)
+    throw new Error(`unusable certificate: ${(err as Error).message}`)
   }
 }
 

@@ -8,18 +8,16 @@
  */
 import { join } from 'node:path'
 import toBuffer from 'it-to-buffer'
-import { CID } from 'multiformats/cid'
-import { CorruptFileError, loadVersioned, quarantine, saveVersioned } from '../../p2p/atomic-file.ts'
+import type { CID } from 'multiformats/cid'
 import { parseCid } from '../../p2p/validate.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import type { NodeExtension, NodeExtensionFactory, NodeRuntime } from '../node/node-runtimes.ts'
 import { FileService, type FilesConfig } from './file-service.ts'
 import { FileStore, type GcReport } from './file-store.ts'
 import type { OnViolation } from './p2p-webapp.ts'
+import { rootFile, savedRoot } from './root-file.ts'
 
 export const FILES_EXTENSION = 'files'
-const ROOT_FORMAT = 'switchboard.files-root'
-const ROOT_VERSION = 1
 
 export interface FilesExtension extends NodeExtension {
   service: FileService
@@ -73,20 +71,12 @@ function violations(sb: Switchboard, alias: string): OnViolation {
   }
 }
 
-/** Where a persistent node's directory root is saved. */
-export const rootFile = (storageDir: string) => join(storageDir, 'files-root.json')
-
-async function loadRoot(sb: Switchboard, alias: string, path: string): Promise<CID | undefined> {
-  try {
-    const saved = await loadVersioned<{ root: string }>(path, ROOT_FORMAT, ROOT_VERSION)
-    return saved === undefined ? undefined : CID.parse(saved.root)
-  } catch (err) {
-    if (!(err instanceof CorruptFileError) && (err as Error).name !== 'SyntaxError') throw err
-    const aside = await quarantine(path).catch(() => path)
-    sb.log(`files ${alias}: ${(err as Error).message}; moved to ${aside}, using the last counted root`)
-    sb.services.activity.add({ type: 'error', alias, message: `files: directory root file was corrupt (${(err as Error).message}); moved to ${aside}` })
-    return undefined
-  }
+/** The saved root; a corrupt file is moved aside and reported to the log and the activity feed. */
+function loadRoot(sb: Switchboard, alias: string, path: string): Promise<CID | undefined> {
+  return savedRoot(path).load((msg) => {
+    sb.log(`files ${alias}: ${msg}`)
+    sb.services.activity.add({ type: 'error', alias, message: `files: ${msg}` })
+  })
 }
 
 /** The node extension: start a FileService on every local node. */
@@ -103,7 +93,7 @@ export function filesExtension(sb: Switchboard): NodeExtensionFactory {
       helia: handle.helia,
       store,
       config: filesConfig(sb),
-      ...(path === undefined ? {} : { persistRoot: (root: CID) => saveVersioned(path, ROOT_FORMAT, ROOT_VERSION, { root: root.toString() }) }),
+      ...(path === undefined ? {} : { persistRoot: savedRoot(path).save }),
       onViolation: violations(sb, alias),
       log: sb.log,
     })
