@@ -5,7 +5,8 @@ import { nodeMachine } from '../src/machines/node/node.machine.ts'
 import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
 import { peerMachine } from '../src/machines/peer/peer.machine.ts'
 import type { BackoffSettings, DialResult, PeerEvent } from '../src/machines/peer/peer.types.ts'
-import { PEER_SHARDS, peerSystemId, peersMachine } from '../src/machines/peers/peers.machine.ts'
+import { PEER_SHARDS, systemIds } from '../src/machines/actor-ids.ts'
+import { peersMachine } from '../src/machines/peers/peers.machine.ts'
 import type { PeersEvent } from '../src/machines/peers/peers.types.ts'
 import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machine.ts'
 
@@ -81,7 +82,7 @@ async function sharded(): Promise<System> {
       if (!inject) throw new Error('watchPeers is not running')
       inject(event)
     },
-    peer: (peerId) => actor.system.get(peerSystemId(ALIAS, peerId)) as AnyActorRef | undefined,
+    peer: (peerId) => actor.system.get(systemIds.peer(ALIAS, peerId)) as AnyActorRef | undefined,
     registry,
     stop: () => actor.stop(),
   }
@@ -94,7 +95,7 @@ async function flat(): Promise<System> {
   actor.start()
   return {
     send: (event) => actor.send(event),
-    peer: (peerId) => actor.system.get(peerSystemId(ALIAS, peerId)) as AnyActorRef | undefined,
+    peer: (peerId) => actor.system.get(systemIds.peer(ALIAS, peerId)) as AnyActorRef | undefined,
     registry,
     stop: () => actor.stop(),
   }

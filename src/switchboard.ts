@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
-import { type AnyActorRef, waitFor } from 'xstate'
+import { waitFor } from 'xstate'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ActivityLog } from './actors/activity-log.ts'
 import { startAddressBookUpkeep } from './actors/address-book-upkeep.ts'
@@ -16,6 +16,7 @@ import { TopicsExtension } from './actors/topic/topics-extension.ts'
 import { type NodeSpec, NodeRuntimes, NodeNotRunningError, type SharedServices } from './actors/node/node-runtimes.ts'
 import { startSystem } from './actors/supervisor/system.ts'
 import type { Config } from './config.ts'
+import { actorLookup, type DhtRef, type NodeRef } from './machines/actor-refs.ts'
 import type { DhtOp } from './machines/dht/dht.types.ts'
 import type { NodeContext } from './machines/node/node.types.ts'
 import { AddressBook } from './p2p/address-book.ts'
@@ -109,7 +110,7 @@ export class Switchboard {
     if (this.aliasOfPeerId(peerId) !== undefined) return false
     if (this.config.bootstrap.some((a) => a.endsWith(`/p2p/${peerId}`))) return false
     if (this.runtimes.get(alias)?.knownPeers.has(peerId)) return false
-    const ctx = this.supervisor.system.get(`peer:${alias}:${peerId}`)?.getSnapshot().context as { added?: boolean } | undefined
+    const ctx = actorLookup(this.supervisor.system).peer(alias, peerId)?.getSnapshot().context
     return ctx?.added !== true
   }
 
@@ -194,12 +195,12 @@ export class Switchboard {
     return this.runtimes.all().find((r) => peerIdFromPrivateKey(r.spec.privateKey).toString() === peerId)?.spec.alias
   }
 
-  nodeRef(alias: string): AnyActorRef | undefined {
-    return this.supervisor.system.get(`node:${alias}`) as AnyActorRef | undefined
+  nodeRef(alias: string): NodeRef | undefined {
+    return actorLookup(this.supervisor.system).node(alias)
   }
 
-  dhtRef(alias: string): AnyActorRef | undefined {
-    return this.supervisor.system.get(`dht:${alias}`) as AnyActorRef | undefined
+  dhtRef(alias: string): DhtRef | undefined {
+    return actorLookup(this.supervisor.system).dht(alias)
   }
 
   /** Run a DHT operation through the node's queue: it waits until the DHT is ready. */

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SwitchboardClient, type SwitchboardError } from '../client/switchboard-client.ts'
+import { parseSystemId } from '../machines/actor-ids.ts'
 
 interface RunFile {
   pid: number
@@ -61,7 +62,7 @@ export function runStatus(dataDir: string): Promise<number> {
       `connections ${info.connections}`,
       ...info.addrs.map((a, i) => `${i === 0 ? 'addresses  ' : '           '} ${a}`),
       'actors:',
-      ...actors.filter((a) => !a.systemId.startsWith('peers:')).map((a) => `  ${a.systemId.padEnd(40)} ${JSON.stringify(a.value)}`),
+      ...actors.filter((a) => parseSystemId(a.systemId)?.kind !== 'peers').map((a) => `  ${a.systemId.padEnd(40)} ${JSON.stringify(a.value)}`),
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
   })

@@ -1,5 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { AnyStateMachine } from 'xstate'
+import { parseSystemId } from './actor-ids.ts'
 import { dhtMachine, dhtPublicContext } from './dht/dht.machine.ts'
 import { DhtClientEventSchema } from './dht/dht.types.ts'
 import { nodeMachine, nodePublicContext } from './node/node.machine.ts'
@@ -76,6 +77,6 @@ export const machineKinds: MachineKind[] = [
 ]
 
 export function kindOfSystemId(systemId: string): MachineKind | undefined {
-  const kind = systemId.split(':', 1)[0]
-  return machineKinds.find((k) => k.kind === kind)
+  const kind = parseSystemId(systemId)?.kind
+  return kind && machineKinds.find((k) => k.kind === kind)
 }

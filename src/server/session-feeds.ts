@@ -1,3 +1,4 @@
+import { systemIds } from '../machines/actor-ids.ts'
 import type { Switchboard } from '../switchboard.ts'
 import type { ClientSession } from './client-session.ts'
 import { peerState } from './peer-state.ts'
@@ -7,7 +8,7 @@ import { peerState } from './peer-state.ts'
  * its local peer's remote-peer actors, the `activity` feed, and `presence.update`.
  */
 export function startFeeds(session: Pick<ClientSession, 'push'>, sb: Switchboard, alias: string): () => void {
-  const prefix = `peer:${alias}:`
+  const prefix = systemIds.peerPrefix(alias)
   const stopPeers = sb.registry.listen((change) => {
     if (change.type === 'snapshot' && change.snapshot.systemId.startsWith(prefix)) session.push('peer.state', peerState(change.snapshot))
   })

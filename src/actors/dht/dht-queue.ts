@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { AnyActorRef } from 'xstate'
+import type { DhtRef } from '../../machines/actor-refs.ts'
 import type { DhtEmitted, DhtOp } from '../../machines/dht/dht.types.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 
@@ -16,7 +16,7 @@ export class DhtOpCancelledError extends Error {
  */
 export function enqueueDhtOp<T>(
   runtimes: NodeRuntimes,
-  dht: AnyActorRef,
+  dht: DhtRef,
   alias: string,
   op: { kind: DhtOp['kind']; key: string },
   run: (signal: AbortSignal) => Promise<T>,

@@ -1,8 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { type AnyActorRef, waitFor } from 'xstate'
-import { peerSystemId } from '../../machines/peers/peers.machine.ts'
-import type { ConnectionType, PeerContext, PeerEvent } from '../../machines/peer/peer.types.ts'
-import type { NodeContext } from '../../machines/node/node.types.ts'
+import { waitFor } from 'xstate'
+import { actorLookup, type NodeRef, type PeerRef } from '../../machines/actor-refs.ts'
+import type { ConnectionType, PeerEvent } from '../../machines/peer/peer.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import { NodeNotRunningError } from '../node/node-runtimes.ts'
 import { NO_PROTECTION_TAGS } from '../protection/protected-peers.ts'
@@ -39,20 +38,20 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 export class PeerControl {
   constructor(private readonly sb: Switchboard) {}
 
-  #node(alias: string): AnyActorRef {
+  #node(alias: string): NodeRef {
     const node = this.sb.nodeRef(alias)
     if (node?.getSnapshot().value !== 'running') throw new NodeNotRunningError(alias)
-    return node as AnyActorRef
+    return node
   }
 
-  ref(alias: string, peerId: string): AnyActorRef | undefined {
-    return this.sb.supervisor.system.get(peerSystemId(alias, peerId)) as AnyActorRef | undefined
+  ref(alias: string, peerId: string): PeerRef | undefined {
+    return actorLookup(this.sb.supervisor.system).peer(alias, peerId)
   }
 
   /** Deliver `event` to the peer's actor, creating the actor if `spawn`. */
-  route(alias: string, peerId: string, event: PeerEvent | undefined, spawn: boolean): AnyActorRef | undefined {
+  route(alias: string, peerId: string, event: PeerEvent | undefined, spawn: boolean): PeerRef | undefined {
     const node = this.#node(alias)
-    const backoff = (node.getSnapshot().context as NodeContext).backoff
+    const backoff = node.getSnapshot().context.backoff
     node.send({ type: 'peers.route', peerId, spawn, input: { alias, peerId, backoff }, ...(event ? { event } : {}) })
     return this.ref(alias, peerId)
   }
@@ -69,7 +68,7 @@ export class PeerControl {
     // only then: the answer is the dial's outcome together with the state after it
     const dialError = await dialSettled(this.sb.runtimes.get(alias), peerId)
     const snap = ref.getSnapshot()
-    const ctx = snap.context as PeerContext
+    const ctx = snap.context
     if (snap.matches('connected') && dialError === undefined) return { success: true, connectionType: ctx.connectionType }
     return { success: false, connectionType: 'none', error: dialError?.message ?? ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}` }
   }
@@ -88,7 +87,7 @@ export class PeerControl {
     await waitFor(ref, (s) => s.status !== 'active' || !s.matches('disconnecting')).catch(() => undefined)
   }
 
-  update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): AnyActorRef {
+  update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): PeerRef {
     const exists = this.ref(alias, peerId) !== undefined
     if (!exists && changes.known !== true) throw new UnknownPeerError(`unknown peer ${peerId}; pass known: true to remember it`)
     const ref = this.route(alias, peerId, { type: 'peer.update', ...changes, at: Date.now() }, true)

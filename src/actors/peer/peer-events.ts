@@ -1,8 +1,8 @@
 import type { PeerId } from '@libp2p/interface'
-import { type AnyActorRef, fromCallback } from 'xstate'
+import { fromCallback } from 'xstate'
+import { actorLookup } from '../../machines/actor-refs.ts'
 import type { NodeEvent, NodeInput } from '../../machines/node/node.types.ts'
-import { peerSystemId } from '../../machines/peers/peers.machine.ts'
-import type { PeerContext, PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
+import type { PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
 import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
@@ -48,8 +48,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       const id = e.detail.toString()
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
       activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
-      const ref = system.get(peerSystemId(alias, id)) as AnyActorRef | undefined
-      const ctx = ref?.getSnapshot().context as PeerContext | undefined
+      const ctx = actorLookup(system).peer(alias, id)?.getSnapshot().context
       if (ctx && !ctx.known && !ctx.added) sendBack({ type: 'peers.release', peerId: id })
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {

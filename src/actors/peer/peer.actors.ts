@@ -1,7 +1,8 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { type AnyActorRef, fromPromise } from 'xstate'
+import { fromPromise } from 'xstate'
+import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
 import type { DialResult } from '../../machines/peer/peer.types.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
@@ -25,7 +26,7 @@ const withPeer = (addr: string, peerId: string) => (addr.includes('/p2p/') ? add
  * lookup through the node's queue. Every outcome is recorded in the address book; a failure costs
  * the peer at most the small local-failure penalty.
  */
-async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: AnyActorRef | undefined, peerId: PeerId, signal: AbortSignal): Promise<DialResult> {
+async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: DhtRef | undefined, peerId: PeerId, signal: AbortSignal): Promise<DialResult> {
   const { addressBook, reputation, activity, dialTimeoutMs } = runtimes.services
   const alias = runtime.spec.alias
   const libp2p = runtimes.handle(alias).libp2p
@@ -134,7 +135,7 @@ export function peerActors(runtimes: NodeRuntimes) {
     dial: fromPromise<DialResult, { alias: string; peerId: string }>(async ({ input, signal, system }) => {
       const runtime = runtimes.get(input.alias)
       if (!runtime) throw new Error(`local node ${input.alias} is not running`)
-      const dht = system.get(`dht:${input.alias}`) as AnyActorRef | undefined
+      const dht = actorLookup(system).dht(input.alias)
       return track(runtime, input.peerId, dialPeer(runtimes, runtime, dht, peerIdFromString(input.peerId), signal))
     }),
     hangUp: fromPromise<void, { alias: string; peerId: string }>(async ({ input, signal }) => {

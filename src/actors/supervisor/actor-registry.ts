@@ -1,4 +1,5 @@
-import type { AnyActorRef, InspectionEvent } from 'xstate'
+import { Actor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate'
+import { parentSystemId } from '../../machines/actor-ids.ts'
 import { kindOfSystemId } from '../../machines/catalog.ts'
 
 /** What a client sees of one actor (protocol.md "Snapshot"). */
@@ -18,7 +19,7 @@ export type RegistryChange =
   | { type: 'stopped'; systemId: string; kind: string; seq: number }
 
 interface Entry {
-  ref: AnyActorRef
+  ref: AnyActor
   snapshot: ActorSnapshot
 }
 
@@ -29,12 +30,9 @@ interface MachineSnapshotLike {
   context?: unknown
 }
 
-/** Actor refs carry their systemId and parent at run time, though the public type hides them. */
-const systemIdOf = (ref: AnyActorRef): string | undefined => (ref as unknown as { systemId?: string }).systemId
-const parentSystemId = (ref: AnyActorRef): string | null => {
-  const parent = (ref as unknown as { _parent?: AnyActorRef })._parent
-  return (parent && systemIdOf(parent)) ?? null
-}
+/** Every actor this registry reports is a state machine; anything else (a bare promise actor) has no value to show. */
+const isMachineSnapshot = (snap: Snapshot<unknown> | undefined): snap is Snapshot<unknown> & MachineSnapshotLike =>
+  snap !== undefined && 'value' in snap
 
 /**
  * Derives the client view of every long-lived actor from XState's inspection stream: the one place
@@ -47,13 +45,14 @@ export class ActorRegistry {
 
   /** Pass as `inspect` to createActor. */
   readonly inspect = (event: InspectionEvent): void => {
-    if (event.type === '@xstate.snapshot') this.#update(event.actorRef as AnyActorRef, event.snapshot as unknown as MachineSnapshotLike)
+    // inspection hands out the narrow ActorRefLike; the real actor (an `Actor`) carries its public systemId
+    if (event.type === '@xstate.snapshot' && event.actorRef instanceof Actor) this.#update(event.actorRef, event.snapshot)
     for (const fn of this.#inspectors) fn(event)
   }
 
-  #update(ref: AnyActorRef, snap: MachineSnapshotLike | undefined): void {
-    const systemId = systemIdOf(ref)
-    if (systemId === undefined || snap === undefined) return
+  #update(ref: AnyActor, snap: Snapshot<unknown> | undefined): void {
+    const systemId = ref.systemId
+    if (systemId === undefined || !isMachineSnapshot(snap)) return
     const kind = kindOfSystemId(systemId)
     if (!kind) return
     let entry = this.#entries.get(systemId)
@@ -66,7 +65,7 @@ export class ActorRegistry {
     const next: ActorSnapshot = {
       systemId,
       kind: kind.kind,
-      parent: parentSystemId(ref),
+      parent: parentSystemId(systemId),
       value: snap.value,
       status: snap.status,
       tags: [...(snap.tags ?? [])].sort(),
@@ -86,11 +85,10 @@ export class ActorRegistry {
     this.#emit({ type: 'snapshot', snapshot: next })
   }
 
-  #stopped(systemId: string, ref: AnyActorRef): void {
+  #stopped(systemId: string, ref: AnyActor): void {
     const entry = this.#entries.get(systemId)
     if (!entry || entry.ref !== ref) return
-    const final = ref.getSnapshot() as MachineSnapshotLike
-    if (final) this.#update(ref, final)
+    this.#update(ref, ref.getSnapshot())
     this.#entries.delete(systemId)
     this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
   }

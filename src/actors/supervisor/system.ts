@@ -1,4 +1,6 @@
-import { createActor, type ActorRefFrom } from 'xstate'
+import { createActor } from 'xstate'
+import { systemIds } from '../../machines/actor-ids.ts'
+import type { SupervisorRef } from '../../machines/actor-refs.ts'
 import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
 import { peerMachine } from '../../machines/peer/peer.machine.ts'
@@ -51,16 +53,14 @@ export function bindMachines(runtimes: NodeRuntimes) {
   return supervisorMachine.provide({ actors: { node } })
 }
 
-export type SupervisorRef = ActorRefFrom<typeof supervisorMachine>
-
 /** Start the actor system: the supervisor at its root, every actor visible through the registry. */
-export function startSystem(runtimes: NodeRuntimes, opts: { restartLimit?: number } = {}) {
+export function startSystem(runtimes: NodeRuntimes, opts: { restartLimit?: number } = {}): { supervisor: SupervisorRef; registry: ActorRegistry } {
   const registry = new ActorRegistry()
   const supervisor = createActor(bindMachines(runtimes), {
-    systemId: 'supervisor',
+    systemId: systemIds.supervisor,
     input: { restartLimit: opts.restartLimit ?? 3 },
     inspect: registry.inspect,
   })
   supervisor.start()
-  return { supervisor: supervisor as unknown as SupervisorRef, registry }
+  return { supervisor: supervisor.ref, registry }
 }

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
-import { type AnyActorRef, fromCallback, fromPromise } from 'xstate'
-import type { NodeContext } from '../../machines/node/node.types.ts'
+import { fromCallback, fromPromise } from 'xstate'
+import { actorLookup } from '../../machines/actor-refs.ts'
 import type { TopicEvent } from '../../machines/topic/topic.types.ts'
 import { topicCid } from '../../p2p/topic-cid.ts'
 import { dhtOps } from '../dht/dht-ops.ts'
@@ -45,8 +45,9 @@ export function topicActors(runtimes: NodeRuntimes) {
       const controller = new AbortController()
       const { signal } = controller
       const { alias } = input
-      const dht = system.get(`dht:${alias}`) as AnyActorRef | undefined
-      const node = system.get(`node:${alias}`) as AnyActorRef | undefined
+      const actors = actorLookup(system)
+      const dht = actors.dht(alias)
+      const node = actors.node(alias)
       const libp2p = runtimes.handle(alias).libp2p
       const { addressBook, activity } = runtimes.services
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -68,7 +69,7 @@ export function topicActors(runtimes: NodeRuntimes) {
             return []
           },
         )
-        const backoff = (node.getSnapshot().context as NodeContext).backoff
+        const backoff = node.getSnapshot().context.backoff
         for (const p of providers) {
           if (signal.aborted) return
           for (const addr of p.addrs) addressBook.add(addr, { peerId: p.peerId, source: 'dht' })

@@ -1,4 +1,5 @@
-import { type AnyActorRef, waitFor } from 'xstate'
+import { waitFor } from 'xstate'
+import { actorLookup, type NodeRef, type TopicRef } from '../../machines/actor-refs.ts'
 import type { TopicContext, TopicEmitted } from '../../machines/topic/topic.types.ts'
 import type { NodeExtension, NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
 
@@ -28,13 +29,13 @@ export class TopicsExtension implements NodeExtension {
   readonly #listeners = new Map<string, Set<TopicListener>>()
   /** Listeners told the topic's current peers, who from then on get every peerChange. */
   readonly #peerWatchers = new Map<string, Set<TopicListener>>()
-  readonly #watched = new WeakSet<AnyActorRef>()
+  readonly #watched = new WeakSet<TopicRef>()
   readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string }; type: string }>) => void
 
   constructor(
     private readonly runtime: NodeRuntime,
     private readonly runtimes: NodeRuntimes,
-    private readonly node: () => AnyActorRef | undefined,
+    private readonly node: () => NodeRef | undefined,
     private readonly settings: TopicSettings,
   ) {
     this.#onMessage = (e) => this.#deliver(e.detail)
@@ -45,8 +46,9 @@ export class TopicsExtension implements NodeExtension {
     return this.runtimes.handle(this.runtime.spec.alias).libp2p.services.pubsub
   }
 
-  #actor(topic: string): AnyActorRef | undefined {
-    return this.node()?.system.get(`topic:${this.runtime.spec.alias}:${topic}`) as AnyActorRef | undefined
+  #actor(topic: string): TopicRef | undefined {
+    const node = this.node()
+    return node && actorLookup(node.system).topic(this.runtime.spec.alias, topic)
   }
 
   #deliver(msg: { topic: string; data: Uint8Array; from?: { toString(): string }; type: string }): void {

@@ -1,6 +1,7 @@
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
 import { dhtMachine } from '../dht/dht.machine.ts'
-import { peersMachine, shardOf } from '../peers/peers.machine.ts'
+import { childIds, shardOf, systemIds } from '../actor-ids.ts'
+import { peersMachine } from '../peers/peers.machine.ts'
 import { topicMachine } from '../topic/topic.machine.ts'
 import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
 
@@ -34,8 +35,8 @@ export const nodeMachine = setup({
     reportStopped: (_, _params: { alias: string; error?: string; started?: boolean }) => {},
     spawnDht: enqueueActions(({ context, enqueue }) => {
       enqueue.spawnChild('dht', {
-        id: 'dht',
-        systemId: `dht:${context.alias}`,
+        id: childIds.dht,
+        systemId: systemIds.dht(context.alias),
         input: {
           alias: context.alias,
           bootstrapTimeoutMs: context.dhtBootstrapTimeoutMs,
@@ -43,30 +44,31 @@ export const nodeMachine = setup({
           concurrency: context.dhtConcurrency,
         },
       })
-      enqueue.sendTo('dht', { type: 'dht.bootstrap' })
+      enqueue.sendTo(childIds.dht, { type: 'dht.bootstrap' })
     }),
     ensureTopic: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'topics.ensure') return
-      const id = `topic:${event.topic}`
+      const id = childIds.topic(event.topic)
       if (context.topics.includes(event.topic)) {
         enqueue.sendTo(id, { type: 'topic.retain' })
         return
       }
       enqueue.spawnChild('topic', {
         id,
-        systemId: `topic:${context.alias}:${event.topic}`,
+        systemId: systemIds.topic(context.alias, event.topic),
         input: { alias: context.alias, topic: event.topic, meshTimeoutMs: event.meshTimeoutMs, reprovideMs: event.reprovideMs },
       })
       enqueue.assign({ topics: [...context.topics, event.topic] })
     }),
     releaseTopic: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'topics.release' || !context.topics.includes(event.topic)) return
-      enqueue.sendTo(`topic:${event.topic}`, { type: 'topic.release' })
+      enqueue.sendTo(childIds.topic(event.topic), { type: 'topic.release' })
     }),
     /** A topic actor that has left is released, so the next subscribe spawns a fresh one. */
     topicLeft: enqueueActions(({ context, event, enqueue }) => {
-      if (!('actorId' in event) || !event.actorId.startsWith('topic:')) return
-      const topic = event.actorId.slice('topic:'.length)
+      if (!('actorId' in event)) return
+      const topic = childIds.topicOf(event.actorId)
+      if (topic === undefined) return
       enqueue.stopChild(event.actorId)
       enqueue.assign({ topics: context.topics.filter((t) => t !== topic) })
     }),
@@ -74,10 +76,10 @@ export const nodeMachine = setup({
     routeToShard: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route' && event.type !== 'peers.release') return
       const shard = shardOf(event.peerId)
-      const id = `peers:${shard}`
+      const id = childIds.peers(shard)
       if (!context.peerShards.includes(shard)) {
         if (event.type === 'peers.release') return
-        enqueue.spawnChild('peers', { id, systemId: `peers:${context.alias}:${shard}`, input: { alias: context.alias, shard } })
+        enqueue.spawnChild('peers', { id, systemId: systemIds.peers(context.alias, shard), input: { alias: context.alias, shard } })
         enqueue.assign({ peerShards: [...context.peerShards, shard] })
       }
       enqueue.sendTo(id, event)
@@ -105,7 +107,7 @@ export const nodeMachine = setup({
       description: 'Listening; its DHT actor bootstraps and serves queued operations.',
       entry: 'spawnDht',
       // the DHT lives only while running: a stop during starting has no DHT to tell
-      exit: sendTo('dht', { type: 'dht.stop' }),
+      exit: sendTo(childIds.dht, { type: 'dht.stop' }),
       invoke: [
         { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
         { src: 'watchPeers', input: ({ context }) => ({ alias: context.alias, backoff: context.backoff }) },

@@ -1,9 +1,11 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate'
+import { childIds, systemIds } from '../actor-ids.ts'
 import { nodeMachine } from '../node/node.machine.ts'
 import type { NodeContext, NodeEvent } from '../node/node.types.ts'
 import type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisor.types.ts'
 
-const nodeId = (alias: string) => `node:${alias}`
+/** A node's id under the supervisor is its systemId. */
+const nodeId = childIds.node
 
 /** What a node binds to its `reportStopped` slot to tell this supervisor it has stopped or failed. */
 export const reportStoppedToSupervisor = sendParent<NodeContext, NodeEvent, { alias: string; error?: string; started?: boolean }, SupervisorEvent, NodeEvent>(
@@ -39,7 +41,7 @@ export const supervisorMachine = setup({
       const alias = event.node.alias
       if (context.nodes[alias]?.status === 'running') return
       enqueue.stopChild(nodeId(alias))
-      enqueue.spawnChild('node', { id: nodeId(alias), systemId: nodeId(alias), input: event.node })
+      enqueue.spawnChild('node', { id: nodeId(alias), systemId: systemIds.node(alias), input: event.node })
       enqueue.assign({ nodes: { ...context.nodes, [alias]: { input: event.node, restarts: 0, status: 'running' } } })
     }),
     stopNode: enqueueActions(({ context, event, enqueue }) => {
@@ -56,7 +58,7 @@ export const supervisorMachine = setup({
       // a node that never ran would fail the same way again: only a crash of a running node is restarted
       const restart = event.error !== undefined && event.started === true && record.status === 'running' && record.restarts < context.restartLimit
       if (restart) {
-        enqueue.spawnChild('node', { id: nodeId(event.alias), systemId: nodeId(event.alias), input: record.input })
+        enqueue.spawnChild('node', { id: nodeId(event.alias), systemId: systemIds.node(event.alias), input: record.input })
         enqueue.assign({
           nodes: { ...context.nodes, [event.alias]: { ...record, restarts: record.restarts + 1, error: event.error } },
         })

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import type { InspectionEvent } from 'xstate'
+import { Actor, type InspectionEvent } from 'xstate'
+import { systemIds } from '../../machines/actor-ids.ts'
 import { machineKinds, kindOfSystemId } from '../../machines/catalog.ts'
 import { check } from '../envelope.ts'
 import { defineMethod } from '../method.ts'
@@ -29,7 +30,8 @@ const machineDefinitions = () =>
 
 /** A JSON-safe summary of an inspection event: ids, types and states, never contexts or payloads. */
 function projectInspection(ev: InspectionEvent) {
-  const id = (ref: unknown) => (ref as { systemId?: string; id?: string } | undefined)?.systemId ?? (ref as { id?: string } | undefined)?.id ?? null
+  // inspection hands out the narrow ActorRefLike; the real actor (an `Actor`) carries its public systemId and id
+  const id = (ref: unknown) => (ref instanceof Actor ? (ref.systemId ?? ref.id) : null)
   const base = { type: ev.type, actorId: id(ev.actorRef) }
   if (ev.type === '@xstate.event') return { ...base, sourceId: id(ev.sourceRef), event: { type: ev.event.type } }
   if (ev.type === '@xstate.snapshot') {
@@ -98,7 +100,7 @@ export const actorsMethods = [
       const valid = check(kind.clientEvents, Value.Clean(kind.clientEvents, structuredClone(event)), 'event') as { type: string; alias?: string }
       // peer-a is the daemon itself: nothing could start it again short of a daemon restart
       const stopsPeerA =
-        (systemId === 'node:peer-a' && valid.type === 'node.stop') || (valid.type === 'supervisor.stopNode' && valid.alias === 'peer-a')
+        (systemId === systemIds.node('peer-a') && valid.type === 'node.stop') || (valid.type === 'supervisor.stopNode' && valid.alias === 'peer-a')
       if (stopsPeerA) throw new RpcError(403, 'peer-a is the daemon\'s own peer: stop the daemon (SIGTERM) instead')
       ref.send(valid as never)
       return { value: ref.getSnapshot().value }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import type { ActorSnapshot } from '../../actors/supervisor/actor-registry.ts'
+import { systemIds } from '../../machines/actor-ids.ts'
 import { parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
 import { peerState } from '../peer-state.ts'
@@ -17,7 +17,7 @@ function remotePeer(ctx: MethodContext, value: string, field = 'peerId'): string
 }
 
 function stateOf(ctx: MethodContext, alias: string, peerId: string) {
-  const snap = ctx.sb.registry.get(`peer:${alias}:${peerId}`) as ActorSnapshot | undefined
+  const snap = ctx.sb.registry.get(systemIds.peer(alias, peerId))
   if (!snap) throw notFound(`unknown peer ${peerId}`)
   return peerState(snap)
 }
@@ -28,7 +28,7 @@ export const peersMethods = [
     params: Type.Object({}),
     handler: (_, ctx) => {
       const alias = ctx.session.boundAlias()
-      return { peers: ctx.sb.registry.list(`peer:${alias}:`).filter((s) => s.kind === 'peer').map(peerState) }
+      return { peers: ctx.sb.registry.list(systemIds.peerPrefix(alias)).filter((s) => s.kind === 'peer').map(peerState) }
     },
   }),
   defineMethod({

@@ -1,0 +1,106 @@
+/**
+ * The actor id scheme, in one place. A systemId names an actor daemon-wide and is part of the wire
+ * protocol (docs/protocol.md "Actors"), so these builders must produce the documented strings byte
+ * for byte; a child id names an actor only under its parent (what `spawnChild`, `sendTo` and
+ * `stopChild` take). Pure: no imports, so every machine may use it.
+ */
+
+/** Peers of one node are spread over this many shard actors: XState spawns slower the more children one parent has. */
+export const PEER_SHARDS = 64
+
+/** Which shard holds a peer: a stable hash of its id. */
+export function shardOf(peerId: string): number {
+  let h = 0
+  for (let i = 0; i < peerId.length; i++) h = (Math.imul(h, 31) + peerId.charCodeAt(i)) | 0
+  return (h >>> 0) % PEER_SHARDS
+}
+
+export type SupervisorId = 'supervisor'
+export type NodeId = `node:${string}`
+export type DhtId = `dht:${string}`
+export type PeersId = `peers:${string}`
+export type PeerId = `peer:${string}`
+export type TopicId = `topic:${string}`
+export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId
+
+/** Daemon-wide ids (systemIds). */
+export const systemIds = {
+  supervisor: 'supervisor' as SupervisorId,
+  node: (alias: string): NodeId => `node:${alias}`,
+  dht: (alias: string): DhtId => `dht:${alias}`,
+  peers: (alias: string, shard: number): PeersId => `peers:${alias}:${shard}`,
+  peer: (alias: string, peerId: string): PeerId => `peer:${alias}:${peerId}`,
+  topic: (alias: string, topic: string): TopicId => `topic:${alias}:${topic}`,
+  /** The prefix every peer actor of one node shares (for `actors.list` and feeds). */
+  peerPrefix: (alias: string): PeerId => `peer:${alias}:`,
+}
+
+/**
+ * Ids relative to the parent. A node's children are named without its alias (the parent is the
+ * node); a node under the supervisor and a peer under its shard use their systemIds.
+ */
+export const childIds = {
+  node: systemIds.node,
+  dht: 'dht',
+  peers: (shard: number) => `peers:${shard}`,
+  peer: systemIds.peer,
+  topic: (topic: string) => `topic:${topic}`,
+  /** The topic a node's child id names, or undefined when it names no topic. */
+  topicOf: (childId: string): string | undefined => (childId.startsWith('topic:') ? childId.slice('topic:'.length) : undefined),
+}
+
+export type ParsedSystemId =
+  | { kind: 'supervisor' }
+  | { kind: 'node'; alias: string }
+  | { kind: 'dht'; alias: string }
+  | { kind: 'peers'; alias: string; shard: number }
+  | { kind: 'peer'; alias: string; peerId: string }
+  | { kind: 'topic'; alias: string; topic: string }
+
+/** Split `rest` at its first colon; a topic may itself hold colons, an alias never does. */
+function aliasAnd(rest: string): [string, string] | undefined {
+  const i = rest.indexOf(':')
+  return i <= 0 || i === rest.length - 1 ? undefined : [rest.slice(0, i), rest.slice(i + 1)]
+}
+
+/** Read a systemId back; undefined for a string that names no actor of the scheme. */
+export function parseSystemId(id: string): ParsedSystemId | undefined {
+  if (id === 'supervisor') return { kind: 'supervisor' }
+  const colon = id.indexOf(':')
+  if (colon < 0) return undefined
+  const kind = id.slice(0, colon)
+  const rest = id.slice(colon + 1)
+  if (rest === '') return undefined
+  if (kind === 'node' || kind === 'dht') return rest.includes(':') ? undefined : { kind, alias: rest }
+  const pair = aliasAnd(rest)
+  if (!pair) return undefined
+  const [alias, tail] = pair
+  if (kind === 'peer') return tail.includes(':') ? undefined : { kind, alias, peerId: tail }
+  if (kind === 'topic') return { kind, alias, topic: tail }
+  if (kind === 'peers') {
+    const shard = Number(tail)
+    return /^\d+$/.test(tail) && shard < PEER_SHARDS ? { kind, alias, shard } : undefined
+  }
+  return undefined
+}
+
+/**
+ * The systemId of an actor's parent, read from the scheme itself (docs/protocol.md lists the tree),
+ * so nothing needs XState's private `_parent`. Null for the root or an id outside the scheme.
+ */
+export function parentSystemId(id: string): string | null {
+  const parsed = parseSystemId(id)
+  if (!parsed) return null
+  switch (parsed.kind) {
+    case 'supervisor':
+      return null
+    case 'node':
+      return systemIds.supervisor
+    case 'dht':
+    case 'peers':
+    case 'topic':
+      return systemIds.node(parsed.alias)
+    case 'peer':
+      return systemIds.peers(parsed.alias, shardOf(parsed.peerId))
+  }
+}

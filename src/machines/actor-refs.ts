@@ -1,0 +1,44 @@
+import type { ActorRefFrom, ActorSystem, AnyActorRef } from 'xstate'
+import { type DhtId, type NodeId, type PeerId, type PeersId, systemIds, type TopicId } from './actor-ids.ts'
+import type { dhtMachine } from './dht/dht.machine.ts'
+import type { nodeMachine } from './node/node.machine.ts'
+import type { peerMachine } from './peer/peer.machine.ts'
+import type { peersMachine } from './peers/peers.machine.ts'
+import type { supervisorMachine } from './supervisor/supervisor.machine.ts'
+import type { topicMachine } from './topic/topic.machine.ts'
+
+export type SupervisorRef = ActorRefFrom<typeof supervisorMachine>
+export type NodeRef = ActorRefFrom<typeof nodeMachine>
+export type DhtRef = ActorRefFrom<typeof dhtMachine>
+export type PeersRef = ActorRefFrom<typeof peersMachine>
+export type PeerRef = ActorRefFrom<typeof peerMachine>
+export type TopicRef = ActorRefFrom<typeof topicMachine>
+
+/** What each systemId of the scheme (actor-ids.ts) holds: the one statement of id → machine. */
+export interface SwitchboardSystem {
+  actors: {
+    supervisor: SupervisorRef
+    [id: NodeId]: NodeRef
+    [id: DhtId]: DhtRef
+    [id: PeersId]: PeersRef
+    [id: PeerId]: PeerRef
+    [id: TopicId]: TopicRef
+  }
+}
+
+/** Only `get` is needed: lookups read the system, never change it. */
+type SystemReader = Pick<AnyActorRef['system'], 'get'>
+
+/** The live actor behind a systemId, typed by the scheme; undefined when none runs under it. */
+export function actorLookup(anySystem: SystemReader) {
+  // XState types every system as ActorSystem<any>; this is where the scheme gives it its real shape
+  const system: Pick<ActorSystem<SwitchboardSystem>, 'get'> = anySystem
+  return {
+    supervisor: () => system.get(systemIds.supervisor),
+    node: (alias: string) => system.get(systemIds.node(alias)),
+    dht: (alias: string) => system.get(systemIds.dht(alias)),
+    peers: (alias: string, shard: number) => system.get(systemIds.peers(alias, shard)),
+    peer: (alias: string, peerId: string) => system.get(systemIds.peer(alias, peerId)),
+    topic: (alias: string, topic: string) => system.get(systemIds.topic(alias, topic)),
+  }
+}
