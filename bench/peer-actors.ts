@@ -1,11 +1,12 @@
 import '../src/shims.ts'
-import { type AnyActorRef, createActor, fromCallback, fromPromise, waitFor } from 'xstate'
+import { createActor, fromCallback, fromPromise, waitFor } from 'xstate'
 import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { nodeMachine } from '../src/machines/node/node.machine.ts'
 import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
 import { peerMachine } from '../src/machines/peer/peer.machine.ts'
 import type { BackoffSettings, DialResult, PeerEvent } from '../src/machines/peer/peer.types.ts'
 import { PEER_SHARDS, systemIds } from '../src/machines/actor-ids.ts'
+import { actorLookup, type PeerRef } from '../src/machines/actor-refs.ts'
 import { peersMachine } from '../src/machines/peers/peers.machine.ts'
 import type { PeersEvent } from '../src/machines/peers/peers.types.ts'
 import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machine.ts'
@@ -50,7 +51,7 @@ const peers = peersMachine.provide({ actors: { peer } })
 interface System {
   /** Hand one event to the system the way its real source would. */
   send(event: PeersEvent): void
-  peer(peerId: string): AnyActorRef | undefined
+  peer(peerId: string): PeerRef | undefined
   registry: ActorRegistry
   stop(): void
 }
@@ -74,7 +75,7 @@ async function sharded(): Promise<System> {
     },
   })
   const input: NodeInput = { alias: ALIAS, persistent: true, dhtBootstrapTimeoutMs: 60_000, dhtQueueLimit: 16, dhtConcurrency: 4, backoff }
-  const actor = createActor(node, { systemId: `node:${ALIAS}`, input, inspect: registry.inspect })
+  const actor = createActor(node, { systemId: systemIds.node(ALIAS), input, inspect: registry.inspect })
   actor.start()
   await waitFor(actor, (s) => s.value === 'running')
   return {
@@ -82,7 +83,7 @@ async function sharded(): Promise<System> {
       if (!inject) throw new Error('watchPeers is not running')
       inject(event)
     },
-    peer: (peerId) => actor.system.get(systemIds.peer(ALIAS, peerId)) as AnyActorRef | undefined,
+    peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),
     registry,
     stop: () => actor.stop(),
   }
@@ -91,11 +92,11 @@ async function sharded(): Promise<System> {
 /** Baseline: every peer actor a child of one parent. */
 async function flat(): Promise<System> {
   const registry = new ActorRegistry()
-  const actor = createActor(peers, { systemId: `peers:${ALIAS}:0`, input: { alias: ALIAS, shard: 0 }, inspect: registry.inspect })
+  const actor = createActor(peers, { systemId: systemIds.peers(ALIAS, 0), input: { alias: ALIAS, shard: 0 }, inspect: registry.inspect })
   actor.start()
   return {
     send: (event) => actor.send(event),
-    peer: (peerId) => actor.system.get(systemIds.peer(ALIAS, peerId)) as AnyActorRef | undefined,
+    peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),
     registry,
     stop: () => actor.stop(),
   }
@@ -121,7 +122,7 @@ function timed(fn: () => void): number {
 }
 
 /** Every peer actor is in `state` (or, for undefined, gone): a phase is over only when all of them are. */
-function expectAll(system: System, ids: string[], check: (ref: AnyActorRef | undefined) => boolean, phase: string): void {
+function expectAll(system: System, ids: string[], check: (ref: PeerRef | undefined) => boolean, phase: string): void {
   const wrong = ids.filter((id) => !check(system.peer(id)))
   if (wrong.length > 0) throw new Error(`${phase}: ${wrong.length} of ${ids.length} peer actors did not get there (first ${wrong[0]})`)
 }

@@ -1,4 +1,3 @@
-import type { PeerContext } from '../../machines/peer/peer.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
 import type { NodeExtensionFactory } from '../node/node-runtimes.ts'
 import { MESSAGING_EXTENSION, MessagingService } from './messaging.ts'
@@ -14,7 +13,7 @@ export function messagingExtension(sb: Switchboard): NodeExtensionFactory {
         alias,
         libp2p: handle.libp2p,
         connect: (peerId, signal) => sb.peers.connect(alias, peerId, signal),
-        lastDialError: (peerId) => (sb.peers.ref(alias, peerId)?.getSnapshot().context as PeerContext | undefined)?.lastError ?? undefined,
+        lastDialError: (peerId) => sb.peers.ref(alias, peerId)?.getSnapshot().context.lastError ?? undefined,
         reputation: sb.services.reputation,
         activity: sb.services.activity,
       },

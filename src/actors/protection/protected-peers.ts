@@ -1,6 +1,5 @@
 import { KEEP_ALIVE, type PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { PeerContext } from '../../machines/peer/peer.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
 
 /** Our own tag; its presence also tells us at start which keep-alive tags are ours to clear. */
@@ -23,7 +22,7 @@ export function isAddedPeer(sb: Switchboard, alias: string, peerId: string): boo
   return peerContext(sb, alias, peerId)?.added === true
 }
 
-const peerContext = (sb: Switchboard, alias: string, peerId: string) => sb.peers.ref(alias, peerId)?.getSnapshot().context as PeerContext | undefined
+const peerContext = (sb: Switchboard, alias: string, peerId: string) => sb.peers.ref(alias, peerId)?.getSnapshot().context
 
 /**
  * The valid, distinct remote peer ids of a client's list; every other entry is skipped and

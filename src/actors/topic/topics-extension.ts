@@ -1,6 +1,6 @@
 import { waitFor } from 'xstate'
 import { actorLookup, type NodeRef, type TopicRef } from '../../machines/actor-refs.ts'
-import type { TopicContext, TopicEmitted } from '../../machines/topic/topic.types.ts'
+import type { TopicEmitted } from '../../machines/topic/topic.types.ts'
 import type { NodeExtension, NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
 
 /** Whoever receives a topic's pushes: one WebSocket connection. */
@@ -91,11 +91,11 @@ export class TopicsExtension implements NodeExtension {
     if (!set.has(listener)) return
     if (!snap.matches({ joined: 'subscribed' })) {
       set.delete(listener)
-      throw new TopicJoinError(`topic ${topic}: ${(snap.context as TopicContext).lastError ?? 'could not join'}`)
+      throw new TopicJoinError(`topic ${topic}: ${snap.context.lastError ?? 'could not join'}`)
     }
     // as p2p-webapp's monitor does, peers already on the topic are announced as joined; read and
     // registered in one synchronous step so no change is pushed twice or missed
-    for (const peerId of (ref.getSnapshot().context as TopicContext).peers) listener.push('peerChange', { topic, peerid: peerId, joined: true })
+    for (const peerId of ref.getSnapshot().context.peers) listener.push('peerChange', { topic, peerid: peerId, joined: true })
     const watchers = this.#peerWatchers.get(topic) ?? new Set<TopicListener>()
     this.#peerWatchers.set(topic, watchers)
     watchers.add(listener)
