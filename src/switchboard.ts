@@ -163,9 +163,9 @@ export class Switchboard {
     const snap = await waitFor(node, (s) => s.value !== 'starting')
     if (snap.value !== 'running') {
       this.runtimes.delete(alias)
-      throw new NodeStartError(`local node ${alias} failed to start: ${(snap.context as NodeContext).error ?? snap.value}`)
+      throw new NodeStartError(`local node ${alias} failed to start: ${snap.context.error ?? snap.value}`)
     }
-    return snap.context as NodeContext
+    return snap.context
   }
 
   /** Stop one local node and wait until it has released everything. */
