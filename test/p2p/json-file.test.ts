@@ -1,24 +1,18 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CorruptFileError } from '../../src/p2p/atomic-file.ts'
 import { jsonFile } from '../../src/p2p/json-file.ts'
+import { useTempDir } from '../support/temp-dir.ts'
 
 const schema = Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }) })) })
 const spec = (path: string) => ({ path, format: 'test.things', version: 2, schema })
 
 describe('jsonFile: a versioned, checksummed JSON file with a schema', () => {
-  let dir: string
+  const dir = useTempDir('sb-json-file-')
   let n = 0
-  const fresh = () => join(dir, `things-${n++}.json`)
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sb-json-file-'))
-  })
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
+  const fresh = () => join(dir(), `things-${n++}.json`)
 
   it('saves and loads back what it saved, in the envelope existing data directories hold', async () => {
     const path = fresh()
@@ -82,13 +76,13 @@ describe('jsonFile: a versioned, checksummed JSON file with a schema', () => {
     const logs: string[] = []
     const data = await jsonFile(spec(path)).loadOrQuarantine({ what: 'things', instead: 'starting empty', log: (m) => logs.push(m) })
     expect(data).toBeUndefined()
-    const aside = (await readdir(dir)).filter((f) => f.startsWith(`${path.split('/').at(-1)}.corrupt-`))
+    const aside = (await readdir(dir())).filter((f) => f.startsWith(`${path.split('/').at(-1)}.corrupt-`))
     expect(aside.length).toBe(1)
     expect(logs.length).toBe(1)
     expect(logs[0]).toMatch(/^things is corrupt: .*not valid JSON.*; moved it aside to .* and starting empty$/)
     expect(logs[0]).toContain(path)
     expect(logs[0]).toContain(aside[0])
-    expect(await readFile(join(dir, aside[0] as string), 'utf8')).toBe('not json{')
+    expect(await readFile(join(dir(), aside[0] as string), 'utf8')).toBe('not json{')
   })
 
   it('loadOrQuarantine: a `use` that throws makes the file corrupt; what it returns is the result', async () => {

@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSocket } from 'node:dgram'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { loadOrCreateWebRTCCertificate } from '../../src/p2p/webrtc-certificate.ts'
 import { startProcessDaemon } from '../support/process-daemon.ts'
 import { startRawNode } from '../support/raw-node.ts'
+import { useTempDir } from '../support/temp-dir.ts'
 
 const DAY = 86_400_000
 
@@ -20,16 +20,10 @@ async function freeUdpPort(): Promise<number> {
 }
 
 describe('the WebRTC-direct certificate of a persistent node', () => {
-  let dir: string
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sb-cert-'))
-  })
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
+  const dir = useTempDir('sb-cert-')
 
   it('is made once and loaded after that: the certhash stays the same', async () => {
-    const path = join(dir, 'same.json')
+    const path = join(dir(), 'same.json')
     const first = await loadOrCreateWebRTCCertificate(path)
     const second = await loadOrCreateWebRTCCertificate(path)
     expect(second).toEqual(first)
@@ -38,7 +32,7 @@ describe('the WebRTC-direct certificate of a persistent node', () => {
   })
 
   it('is renewed when it expires within the renewal window', async () => {
-    const path = join(dir, 'expiring.json')
+    const path = join(dir(), 'expiring.json')
     const old = await loadOrCreateWebRTCCertificate(path, { lifespanMs: 10 * DAY })
     const logs: string[] = []
     const renewed = await loadOrCreateWebRTCCertificate(path, { renewBeforeMs: 30 * DAY, log: (m) => logs.push(m) })
@@ -48,22 +42,22 @@ describe('the WebRTC-direct certificate of a persistent node', () => {
   })
 
   it('a corrupt file is moved aside with a warning naming it, and a new certificate takes its place', async () => {
-    const path = join(dir, 'corrupt.json')
+    const path = join(dir(), 'corrupt.json')
     const good = await loadOrCreateWebRTCCertificate(path)
     const stored = JSON.parse(await readFile(path, 'utf8'))
     // the private key of another certificate: the pair no longer belongs together
-    const other = await loadOrCreateWebRTCCertificate(join(dir, 'other.json'))
+    const other = await loadOrCreateWebRTCCertificate(join(dir(), 'other.json'))
     stored.data.privateKey = other.privateKey
     await writeFile(path, JSON.stringify(stored))
     const logs: string[] = []
     const fresh = await loadOrCreateWebRTCCertificate(path, { log: (m) => logs.push(m) })
     expect(fresh.certhash).not.toBe(good.certhash)
     expect(logs.join('\n')).toContain(path)
-    expect((await readdir(dir)).some((f) => f.startsWith('corrupt.json.corrupt-'))).toBe(true)
+    expect((await readdir(dir())).some((f) => f.startsWith('corrupt.json.corrupt-'))).toBe(true)
   })
 
   it('a daemon on a fixed UDP port keeps its WebRTC-direct address across restarts, and the old address still dials', async () => {
-    const dataDir = join(dir, 'daemon')
+    const dataDir = join(dir(), 'daemon')
     const port = await freeUdpPort()
     const listen = ['/ip4/127.0.0.1/tcp/0', `/ip4/127.0.0.1/udp/${port}/webrtc-direct`]
     const webrtcAddr = (addrs: string[]) => addrs.find((a) => a.includes('/webrtc-direct/'))
