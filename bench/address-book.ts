@@ -55,7 +55,6 @@ function address(g: number, i: number, groups: number): string {
   return `/ip6/2a01:${(g - v6From + 0x100).toString(16)}::${(i + 1).toString(16)}/udp/4001/quic-v1`
 }
 
-
 function gcFn(): () => void {
   v8.setFlagsFromString('--expose-gc')
   const gc = vm.runInNewContext('gc') as (() => void) | undefined
@@ -143,7 +142,13 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
 
     const cpu = os.cpus()[0]?.model ?? 'unknown'
     return {
-      machine: { cpu, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, date: new Date().toISOString() },
+      machine: {
+        cpu,
+        cores: os.cpus().length,
+        node: process.version,
+        platform: `${os.platform()} ${os.arch()}`,
+        date: new Date().toISOString(),
+      },
       entries: loaded.size,
       groups: groupCount,
       heapUsedMB: round(heapUsed / 1048576, 1),
@@ -187,7 +192,9 @@ if (invokedDirectly) {
   }
   const entries = arg('--entries')
   const result = await run(entries === undefined ? {} : { entries: Number(entries) })
-  console.log(`machine: ${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.platform}, Node ${result.machine.node}, ${result.machine.date}`)
+  console.log(
+    `machine: ${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.platform}, Node ${result.machine.node}, ${result.machine.date}`,
+  )
   console.log(JSON.stringify(result, null, 2))
   console.log()
   console.log(toMarkdown(result))

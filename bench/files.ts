@@ -61,7 +61,11 @@ function httpPair(a: TestDaemon, b: TestDaemon): Pair {
   let n = 0
   return {
     async store(bytes) {
-      const res = await fetch(`${a.origin}/files/peer-a/bench/http-${n++}.bin`, { method: 'PUT', headers: { authorization: `Bearer ${a.token}` }, body: bytes })
+      const res = await fetch(`${a.origin}/files/peer-a/bench/http-${n++}.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${a.token}` },
+        body: bytes,
+      })
       if (res.status !== 200) throw new Error(`PUT ${res.status}: ${await res.text()}`)
       return ((await res.json()) as { fileCid: string }).fileCid
     },
@@ -77,14 +81,23 @@ function wsPair(ca: SwitchboardClient, cb: SwitchboardClient): Pair {
   let n = 0
   return {
     async store(bytes) {
-      const r = await ca.call<{ fileCid: string }>('storefile', { path: `bench/ws-${n++}.bin`, content: Buffer.from(bytes).toString('base64'), directory: false })
+      const r = await ca.call<{ fileCid: string }>('storefile', {
+        path: `bench/ws-${n++}.bin`,
+        content: Buffer.from(bytes).toString('base64'),
+        directory: false,
+      })
       return r.fileCid
     },
     async fetch(cid, size) {
-      const push = cb.waitFor<{ cid: string; success: boolean; content: { content?: string; error?: string } }>('gotFile', (p) => p.cid === cid, 120_000)
+      const push = cb.waitFor<{ cid: string; success: boolean; content: { content?: string; error?: string } }>(
+        'gotFile',
+        (p) => p.cid === cid,
+        120_000,
+      )
       await cb.call('getfile', { cid })
       const got = await push
-      if (!got.success || Buffer.from(got.content.content ?? '', 'base64').length !== size) throw new Error(`getfile failed: ${got.content.error}`)
+      if (!got.success || Buffer.from(got.content.content ?? '', 'base64').length !== size)
+        throw new Error(`getfile failed: ${got.content.error}`)
     },
   }
 }
@@ -174,7 +187,16 @@ export async function run() {
           const f = figures(`${kind}:${size}`)
           const s = median(f.store)
           const g = median(f.fetch)
-          return [`${size} MiB`, kind === 'http' ? 'HTTP PUT / GET /ipfs' : 'WS storefile / getfile', fmt(s), fmt(rawStore), `${fmt(s / rawStore)}x`, fmt(g), fmt(rawFetch), `${fmt(g / rawFetch)}x`]
+          return [
+            `${size} MiB`,
+            kind === 'http' ? 'HTTP PUT / GET /ipfs' : 'WS storefile / getfile',
+            fmt(s),
+            fmt(rawStore),
+            `${fmt(s / rawStore)}x`,
+            fmt(g),
+            fmt(rawFetch),
+            `${fmt(g / rawFetch)}x`,
+          ]
         })
     })
     const body = [
@@ -184,7 +206,10 @@ export async function run() {
       'raw Helia: two plain Helia nodes built like the daemons (fs blockstore, LevelDB, bitswap), dialled to each other; `unixfs.addBytes` on one, `unixfs.cat` drained on the other.',
       `MB/s = 10^6 bytes per second, median of ${SIZES.map((s) => `${ROUNDS[s]} (${s} MiB)`).join(', ')} rounds, fresh random content each round; ratio = Switchboard / raw Helia.`,
       '',
-      markdownTable(['Size', 'Switchboard path', 'Store MB/s', 'raw store MB/s', 'Store ratio', 'Fetch MB/s', 'raw fetch MB/s', 'Fetch ratio'], rows),
+      markdownTable(
+        ['Size', 'Switchboard path', 'Store MB/s', 'raw store MB/s', 'Store ratio', 'Fetch MB/s', 'raw fetch MB/s', 'Fetch ratio'],
+        rows,
+      ),
     ].join('\n')
     await publish('files', body)
     return Object.fromEntries(results)

@@ -49,7 +49,9 @@ type Cell = string | number
 /** A GitHub markdown table; numeric columns are right-aligned. */
 export function markdownTable(headers: string[], rows: Cell[][]): string {
   const text = rows.map((row) => row.map(String))
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || /^[\d.,x×-]+$/.test(String(row[i] ?? ''))))
+  const numeric = headers.map(
+    (_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || /^[\d.,x×-]+$/.test(String(row[i] ?? ''))),
+  )
   const widths = headers.map((h, i) => Math.max(h.length, 3, ...text.map((row) => (row[i] ?? '').length)))
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' | ')} |`

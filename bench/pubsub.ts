@@ -178,7 +178,18 @@ function table(sb: Side, raw: Side): string {
     ['pipelined', `${PLAN.window} in flight`],
   ]
   return markdownTable(
-    ['1 KiB topic messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'p50 Switchboard/raw', 'msg/s raw/Switchboard'],
+    [
+      '1 KiB topic messages',
+      'Messages',
+      'p50 ms',
+      'p99 ms',
+      'msg/s',
+      'raw p50 ms',
+      'raw p99 ms',
+      'raw msg/s',
+      'p50 Switchboard/raw',
+      'msg/s raw/Switchboard',
+    ],
     scenarios.map(([key, label]) => [
       label,
       fmt(sb[key].messages, 0),
@@ -209,7 +220,7 @@ export async function run(): Promise<{ switchboard: Side; raw: Side }> {
     '### Topic messages: WebSocket publish on A to topicData on B',
     '',
     `Two in-process daemons (B bootstraps from A), a WebSocket client on each, both subscribed; the request rate limit lifted. Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages, then ${PLAN.sequential} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
-    'raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B\'s `message` event.',
+    "raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B's `message` event.",
     '',
     table(switchboard, raw),
   ].join('\n')

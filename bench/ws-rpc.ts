@@ -79,7 +79,12 @@ async function drive(clients: SwitchboardClient[], perClient: number, inFlight: 
     }),
   )
   const wallMs = performance.now() - started
-  return { calls: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (wallMs / 1000) }
+  return {
+    calls: latencies.length,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    rps: latencies.length / (wallMs / 1000),
+  }
 }
 
 async function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {

@@ -69,11 +69,20 @@ function report(minutes: number, churn: Awaited<ReturnType<typeof churnDaemon>>,
     ['answered with an error / closed by the daemon', `${sum(hostile.answered)} / ${sum(hostile.closed)}`],
     ['hostile frames unanswered in time / ended wrongly', `${hostile.timeouts} / ${hostile.unexpected.length}`],
     ['/health requests, one due every 20 ms', churn.health.length],
-    ['/health p50 / p99 / max, from when due', `${fmt(percentile(churn.health, 50))} / ${fmt(percentile(churn.health, 99))} / ${fmt(Math.max(...churn.health))} ms`],
+    [
+      '/health p50 / p99 / max, from when due',
+      `${fmt(percentile(churn.health, 50))} / ${fmt(percentile(churn.health, 99))} / ${fmt(Math.max(...churn.health))} ms`,
+    ],
     ['kill -9 rounds', kills.rounds],
-    ['acknowledged writes (ws files / http files / bans / known peers)', `${kills.acknowledged.wsFiles} / ${kills.acknowledged.httpFiles} / ${kills.acknowledged.bans} / ${kills.acknowledged.knownPeers}`],
+    [
+      'acknowledged writes (ws files / http files / bans / known peers)',
+      `${kills.acknowledged.wsFiles} / ${kills.acknowledged.httpFiles} / ${kills.acknowledged.bans} / ${kills.acknowledged.knownPeers}`,
+    ],
     ['acknowledged writes lost', kills.lost.length],
-    ['orphan temp files after restarts: ours / blockstore (swept by the first collection)', `${kills.orphanTemps} / ${kills.blockstoreTemps}`],
+    [
+      'orphan temp files after restarts: ours / blockstore (swept by the first collection)',
+      `${kills.orphanTemps} / ${kills.blockstoreTemps}`,
+    ],
     ['write errors before a kill', kills.writeErrors.length],
     ['restart to banner p50 / max', `${fmt(percentile(kills.restartMs, 50))} / ${fmt(Math.max(...kills.restartMs))} ms`],
   ]

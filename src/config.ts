@@ -211,7 +211,11 @@ const ENV_VARS: Partial<Record<keyof Config, string>> = {
 /** SWITCHBOARD_* environment variables, typed and checked by the schema. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
   const out: Record<string, unknown> = {}
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
   if (env.SWITCHBOARD_PORT) out.port = /^\d+$/.test(env.SWITCHBOARD_PORT.trim()) ? Number(env.SWITCHBOARD_PORT) : env.SWITCHBOARD_PORT
   if (env.SWITCHBOARD_HOST) out.host = env.SWITCHBOARD_HOST
   if (env.SWITCHBOARD_BOOTSTRAP) out.bootstrap = list(env.SWITCHBOARD_BOOTSTRAP)
@@ -257,7 +261,8 @@ export function validateConfig(value: unknown): Config {
       }
     }
   }
-  if (value.lowWatermark > value.maxConnections) throw new ConfigError(`lowWatermark ${value.lowWatermark} is above maxConnections ${value.maxConnections}`)
+  if (value.lowWatermark > value.maxConnections)
+    throw new ConfigError(`lowWatermark ${value.lowWatermark} is above maxConnections ${value.maxConnections}`)
   if (value.portRangeEnd < value.port) throw new ConfigError(`portRangeEnd ${value.portRangeEnd} is below port ${value.port}`)
   return value
 }

@@ -75,14 +75,23 @@ export class Switchboard {
       if (change.snapshot.kind !== 'node' || stopping?.spec.storageDir === undefined) return
       for (const r of this.runtimes.all()) {
         if (r.spec.storageDir === undefined && r.handle) {
-          services.activity.add({ type: 'error', alias: r.spec.alias, message: `stopped: it shares the stores of ${stopping.spec.alias}, which is stopping` })
+          services.activity.add({
+            type: 'error',
+            alias: r.spec.alias,
+            message: `stopped: it shares the stores of ${stopping.spec.alias}, which is stopping`,
+          })
           void this.stopNode(r.spec.alias).catch(() => {})
         }
       }
     })
     // a ban takes effect at once: every local node hangs up on the peer
     services.reputation.on('ban', (ban) => {
-      services.activity.add({ type: 'info', alias: '*', peerId: ban.peerId, message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}` })
+      services.activity.add({
+        type: 'info',
+        alias: '*',
+        peerId: ban.peerId,
+        message: `banned ${ban.peerId} until ${new Date(ban.until).toISOString()}: ${ban.reason}`,
+      })
       void services.reputation.save().catch((err: Error) => log(err.message))
       for (const r of this.runtimes.all()) void r.handle?.libp2p.hangUp(peerIdFromString(ban.peerId)).catch(() => {})
     })
@@ -140,7 +149,9 @@ export class Switchboard {
       ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),
       ...(opts.storageDir === undefined && sharedBlocks !== undefined ? { blockstore: sharedBlocks } : {}),
     }
-    const knownPeers = opts.persistent ? await KnownPeers.load(join(this.config.dataDir, `known-peers.${alias}.json`), this.log) : KnownPeers.inMemory()
+    const knownPeers = opts.persistent
+      ? await KnownPeers.load(join(this.config.dataDir, `known-peers.${alias}.json`), this.log)
+      : KnownPeers.inMemory()
     this.runtimes.register(spec, knownPeers)
     this.supervisor.send({
       type: 'supervisor.startNode',
@@ -204,7 +215,12 @@ export class Switchboard {
   }
 
   /** Run a DHT operation through the node's queue: it waits until the DHT is ready. */
-  dht<T>(alias: string, op: { kind: DhtOp['kind']; key: string }, run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  dht<T>(
+    alias: string,
+    op: { kind: DhtOp['kind']; key: string },
+    run: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const dht = this.dhtRef(alias)
     if (!dht) return Promise.reject(new NodeNotRunningError(alias))
     return enqueueDhtOp(this.runtimes, dht, alias, op, run, signal)
@@ -238,7 +254,11 @@ export class Switchboard {
     } catch (err) {
       stopError = err
     }
-    const saves = await Promise.allSettled([this.services.addressBook.save(), this.services.reputation.save(), ...this.runtimes.all().map((r) => r.knownPeers.flush())])
+    const saves = await Promise.allSettled([
+      this.services.addressBook.save(),
+      this.services.reputation.save(),
+      ...this.runtimes.all().map((r) => r.knownPeers.flush()),
+    ])
     const failed = saves.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
     for (const message of failed) this.log(message)
     if (failed.length > 0) throw new Error(failed.join('; '))

@@ -8,7 +8,12 @@ import type { NodeRuntimes } from './node/node-runtimes.ts'
  * about that much), and periodically its test-before-evict questions answered by dialling the
  * once-good entries it asks about. Returns the function that stops it.
  */
-export function startAddressBookUpkeep(book: AddressBook, runtimes: NodeRuntimes, intervalMs: number, log: (msg: string) => void): () => void {
+export function startAddressBookUpkeep(
+  book: AddressBook,
+  runtimes: NodeRuntimes,
+  intervalMs: number,
+  log: (msg: string) => void,
+): () => void {
   const stopSaving = book.saveOnChange((err) => log(err.message))
   let running = false
   const tick = async () => {

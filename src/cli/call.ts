@@ -54,7 +54,9 @@ export function runCall(dataDir: string, method: string, params: unknown): Promi
 
 export function runStatus(dataDir: string): Promise<number> {
   return withClient(dataDir, async (c) => {
-    const info = await c.call<{ peerid: string; alias: string; addrs: string[]; dhtReady: boolean; version: string; connections: number }>('node.info')
+    const info = await c.call<{ peerid: string; alias: string; addrs: string[]; dhtReady: boolean; version: string; connections: number }>(
+      'node.info',
+    )
     const { actors } = await c.call<{ actors: Array<{ systemId: string; value: unknown }> }>('actors.list', {})
     const lines = [
       `Switchboard ${info.version}: ${info.alias} ${info.peerid}`,
@@ -62,7 +64,9 @@ export function runStatus(dataDir: string): Promise<number> {
       `connections ${info.connections}`,
       ...info.addrs.map((a, i) => `${i === 0 ? 'addresses  ' : '           '} ${a}`),
       'actors:',
-      ...actors.filter((a) => parseSystemId(a.systemId)?.kind !== 'peers').map((a) => `  ${a.systemId.padEnd(40)} ${JSON.stringify(a.value)}`),
+      ...actors
+        .filter((a) => parseSystemId(a.systemId)?.kind !== 'peers')
+        .map((a) => `  ${a.systemId.padEnd(40)} ${JSON.stringify(a.value)}`),
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
   })

@@ -62,7 +62,8 @@ export class SwitchboardClient {
   /** Call a method; resolves with its result, rejects with SwitchboardError. */
   call<T = unknown>(method: string, params: unknown = {}): Promise<T> {
     const requestid = ++this.#next
-    if (this.socket.readyState !== this.socket.OPEN) return Promise.reject(new SwitchboardError(0, `socket is not open (readyState ${this.socket.readyState})`))
+    if (this.socket.readyState !== this.socket.OPEN)
+      return Promise.reject(new SwitchboardError(0, `socket is not open (readyState ${this.socket.readyState})`))
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(requestid, { resolve: resolve as (v: unknown) => void, reject })
       this.socket.send(JSON.stringify({ requestid, method, params }))
@@ -97,7 +98,14 @@ export class SwitchboardClient {
   }
 
   #onMessage(text: string): void {
-    let frame: { requestid: number | null; isresponse: boolean; result?: unknown; error?: { code: number; message: string }; method?: string; params?: unknown }
+    let frame: {
+      requestid: number | null
+      isresponse: boolean
+      result?: unknown
+      error?: { code: number; message: string }
+      method?: string
+      params?: unknown
+    }
     try {
       frame = JSON.parse(text)
     } catch {

@@ -272,7 +272,8 @@ type PersistedEntry = Static<typeof PersistedEntrySchema>
 /** The file's data: entries stay unchecked here so that one bad entry costs only itself (see restore). */
 const PersistedBookSchema = Type.Object({ savedAt: Type.Optional(Type.Number()), entries: Type.Array(Type.Unknown()) })
 
-const addressBookFile = (path: string) => jsonFile({ path, format: ADDRESS_BOOK_FORMAT, version: ADDRESS_BOOK_VERSION, schema: PersistedBookSchema })
+const addressBookFile = (path: string) =>
+  jsonFile({ path, format: ADDRESS_BOOK_FORMAT, version: ADDRESS_BOOK_VERSION, schema: PersistedBookSchema })
 
 export class AddressBook {
   readonly capacity: number
@@ -318,7 +319,9 @@ export class AddressBook {
     this.log = options.log ?? ((msg) => console.warn(msg))
     const path = this.path
     this.writes =
-      path === undefined ? undefined : new CoalescedWrite(() => this.writeTo(path), { what: `the address book (${path})`, delayMs: options.saveDelayMs ?? 500 })
+      path === undefined
+        ? undefined
+        : new CoalescedWrite(() => this.writeTo(path), { what: `the address book (${path})`, delayMs: options.saveDelayMs ?? 500 })
   }
 
   /**
@@ -538,10 +541,17 @@ export class AddressBook {
    */
   static async load(path: string, options: Omit<AddressBookOptions, 'path'> = {}): Promise<AddressBook> {
     const book = new AddressBook({ ...options, path })
-    const data = await addressBookFile(path).loadOrQuarantine({ what: 'address book', instead: 'starting with an empty address book', log: book.log })
+    const data = await addressBookFile(path).loadOrQuarantine({
+      what: 'address book',
+      instead: 'starting with an empty address book',
+      log: book.log,
+    })
     if (data === undefined) return book
     const skipped = book.restore(data.entries)
-    if (skipped > 0) book.log(`address book ${path}: skipped ${skipped} of ${data.entries.length} saved entries (invalid, refused by the current options, or over capacity)`)
+    if (skipped > 0)
+      book.log(
+        `address book ${path}: skipped ${skipped} of ${data.entries.length} saved entries (invalid, refused by the current options, or over capacity)`,
+      )
     return book
   }
 

@@ -181,7 +181,8 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   }
   if (text !== undefined) {
     const token = text.trim()
-    if (!/^[0-9a-f]{32,}$/.test(token)) throw new CorruptFileError(path, 'not a hex token of at least 128 bits; delete it to make a new one')
+    if (!/^[0-9a-f]{32,}$/.test(token))
+      throw new CorruptFileError(path, 'not a hex token of at least 128 bits; delete it to make a new one')
     return token
   }
   const token = randomBytes(32).toString('hex')

@@ -12,7 +12,8 @@ export async function loadOrCreateIdentity(path: string): Promise<{ privateKey: 
   try {
     bytes = await readFile(path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CorruptFileError(path, `cannot read the identity key (${(err as Error).message})`)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new CorruptFileError(path, `cannot read the identity key (${(err as Error).message})`)
     const privateKey = await generateKeyPair('Ed25519')
     await writeFileAtomic(path, privateKeyToProtobuf(privateKey), 0o600)
     return { privateKey, created: true }

@@ -13,7 +13,8 @@ export const KnownPeerSchema = Type.Object({
 export type KnownPeer = Static<typeof KnownPeerSchema>
 
 /** The file holds the list itself as its data. */
-const knownPeersFile = (path: string) => jsonFile({ path, format: 'switchboard.known-peers', version: 1, schema: Type.Array(KnownPeerSchema) })
+const knownPeersFile = (path: string) =>
+  jsonFile({ path, format: 'switchboard.known-peers', version: 1, schema: Type.Array(KnownPeerSchema) })
 
 /**
  * The peers a local node remembers (paired, or kept by a client): persisted atomically when a path

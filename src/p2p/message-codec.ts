@@ -69,12 +69,14 @@ export function decodeMessageFrame(body: Uint8Array | Uint8ArrayList): MessageFr
   } catch {
     throw new MalformedFrameError('message frame is not valid UTF-8 JSON')
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedFrameError('message frame is not a JSON object')
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new MalformedFrameError('message frame is not a JSON object')
   const f = value as Record<string, unknown>
   if (!isId(f.id)) throw new MalformedFrameError(`message frame id must be a string of 1 to ${MAX_MESSAGE_ID_LENGTH} characters`)
   switch (f.type) {
     case 'data':
-      if (typeof f.data !== 'string' || f.data.length % 4 !== 0 || !BASE64.test(f.data)) throw new MalformedFrameError('data frame needs base64 `data`')
+      if (typeof f.data !== 'string' || f.data.length % 4 !== 0 || !BASE64.test(f.data))
+        throw new MalformedFrameError('data frame needs base64 `data`')
       return { type: 'data', id: f.id, data: f.data }
     case 'ack':
       return { type: 'ack', id: f.id }
@@ -119,7 +121,9 @@ const PROTOCOL_ID = /^[\x21-\x7e]+$/
 /** A client's protocol id: 1 to 256 visible ASCII characters; otherwise a 400 naming `field`. */
 export function checkProtocolId(value: string, field = 'protocol'): string {
   if (value.length === 0) throw new InvalidInputError(field, 'must not be empty')
-  if (value.length > MAX_PROTOCOL_ID_LENGTH) throw new InvalidInputError(field, `is ${value.length} characters long, over the limit of ${MAX_PROTOCOL_ID_LENGTH}`)
-  if (!PROTOCOL_ID.test(value)) throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 64))} must hold only visible ASCII characters (no spaces)`)
+  if (value.length > MAX_PROTOCOL_ID_LENGTH)
+    throw new InvalidInputError(field, `is ${value.length} characters long, over the limit of ${MAX_PROTOCOL_ID_LENGTH}`)
+  if (!PROTOCOL_ID.test(value))
+    throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 64))} must hold only visible ASCII characters (no spaces)`)
   return value
 }

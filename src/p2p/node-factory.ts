@@ -116,10 +116,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     streamMuxers: [yamux()],
     connectionGater,
     connectionManager: { maxConnections: opts.maxConnections ?? 1000 },
-    peerDiscovery: [
-      ...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []),
-      ...(opts.mdns ? [mdns()] : []),
-    ],
+    peerDiscovery: [...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []), ...(opts.mdns ? [mdns()] : [])],
     services: {
       identify: identify(),
       identifyPush: identifyPush(),

@@ -89,7 +89,8 @@ export function encodePresence(record: SignedPresence): Uint8Array {
 
 /** Parse and shape-check a message; throws MalformedPresenceError naming the field. */
 export function decodePresence(data: Uint8Array): SignedPresence {
-  if (data.byteLength > MAX_PRESENCE_BYTES) throw new MalformedPresenceError(`presence record of ${data.byteLength} bytes is over ${MAX_PRESENCE_BYTES}`)
+  if (data.byteLength > MAX_PRESENCE_BYTES)
+    throw new MalformedPresenceError(`presence record of ${data.byteLength} bytes is over ${MAX_PRESENCE_BYTES}`)
   let parsed: unknown
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
@@ -111,7 +112,11 @@ export function decodePresence(data: Uint8Array): SignedPresence {
  * GossipSub author), and that it is current. Resolves with the public part; throws
  * ForgedPresenceError or ExpiredPresenceError.
  */
-export async function verifyPresence(record: SignedPresence, from: string, opts: { now?: number; messageKey?: PublicKey } = {}): Promise<Presence> {
+export async function verifyPresence(
+  record: SignedPresence,
+  from: string,
+  opts: { now?: number; messageKey?: PublicKey } = {},
+): Promise<Presence> {
   const now = opts.now ?? Date.now()
   let key: PublicKey | undefined
   try {
@@ -131,7 +136,9 @@ export async function verifyPresence(record: SignedPresence, from: string, opts:
     valid = false
   }
   if (!valid) throw new ForgedPresenceError(`presence record for ${record.peerId}: bad signature`)
-  if (record.createdAt > now + MAX_CLOCK_SKEW_MS) throw new MalformedPresenceError(`presence record.createdAt: ${record.createdAt - now} ms in the future`)
-  if (record.expiresAt <= now) throw new ExpiredPresenceError(`presence record for ${record.peerId} expired ${now - record.expiresAt} ms ago`)
+  if (record.createdAt > now + MAX_CLOCK_SKEW_MS)
+    throw new MalformedPresenceError(`presence record.createdAt: ${record.createdAt - now} ms in the future`)
+  if (record.expiresAt <= now)
+    throw new ExpiredPresenceError(`presence record for ${record.peerId} expired ${now - record.expiresAt} ms ago`)
   return presence
 }

@@ -384,7 +384,12 @@ export class Reputation extends EventEmitter<ReputationEvents> {
         continue
       }
       if (b.until <= now) continue // expired while we were down
-      rep.banMap.set(b.peerId, { peerId: b.peerId, until: b.until, reason: typeof b.reason === 'string' ? b.reason : '', createdAt: b.createdAt })
+      rep.banMap.set(b.peerId, {
+        peerId: b.peerId,
+        until: b.until,
+        reason: typeof b.reason === 'string' ? b.reason : '',
+        createdAt: b.createdAt,
+      })
     }
     rep.boundBans()
     if (skipped > 0) rep.log(`ban list ${path}: skipped ${skipped} malformed records`)

@@ -18,7 +18,8 @@ export interface WebRTCCertificate {
 const StoredSchema = Type.Object({ privateKey: Type.String(), pem: Type.String() })
 type Stored = Static<typeof StoredSchema>
 
-const certificateFile = (path: string) => jsonFile({ path, format: 'switchboard-webrtc-direct-certificate', version: 1, schema: StoredSchema })
+const certificateFile = (path: string) =>
+  jsonFile({ path, format: 'switchboard-webrtc-direct-certificate', version: 1, schema: StoredSchema })
 
 const DAY = 24 * 60 * 60 * 1000
 

@@ -50,10 +50,12 @@ export async function buildApp({ sb, token, logger = false }: AppOptions): Promi
   const counted = new WeakSet<Socket>()
   app.register(async (scoped) => {
     scoped.addHook('onRequest', async (req, reply) => {
-      if (!originAllowed(req, sb.config.allowedOrigins)) return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
+      if (!originAllowed(req, sb.config.allowedOrigins))
+        return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
       if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
       const max = sb.config.maxWebSocketConnections
-      if (sockets >= max) return reply.code(503).send({ error: `too many WebSocket connections: ${max} are open (maxWebSocketConnections); try again later` })
+      if (sockets >= max)
+        return reply.code(503).send({ error: `too many WebSocket connections: ${max} are open (maxWebSocketConnections); try again later` })
       const raw = req.raw.socket
       if (req.headers.upgrade?.toLowerCase() === 'websocket' && !counted.has(raw)) {
         counted.add(raw)
@@ -98,15 +100,25 @@ function gauges(sb: Switchboard): Gauge[] {
     const [method = '', code = ''] = key.split('\u0000')
     return { labels: { method, code }, value }
   })
-  const connections = sb.runtimes.all().flatMap((r) =>
-    r.handle ? [{ labels: { alias: r.spec.alias }, value: r.handle.libp2p.getConnections().length }] : [],
-  )
+  const connections = sb.runtimes
+    .all()
+    .flatMap((r) => (r.handle ? [{ labels: { alias: r.spec.alias }, value: r.handle.libp2p.getConnections().length }] : []))
   return [
     { name: 'switchboard_actors', help: 'Live actors by kind and state.', type: 'gauge', samples: actors },
     { name: 'switchboard_ws_clients', help: 'Open WebSocket clients.', type: 'gauge', samples: [{ value: sb.metrics.wsClients }] },
     { name: 'switchboard_requests_total', help: 'WebSocket requests by method and result code.', type: 'counter', samples: requests },
-    { name: 'switchboard_pushes_dropped_total', help: 'Pushes dropped for slow clients.', type: 'counter', samples: [{ value: sb.metrics.droppedPushes }] },
-    { name: 'switchboard_slow_clients_closed_total', help: 'Clients disconnected (1013) because frames they must get piled up.', type: 'counter', samples: [{ value: sb.metrics.slowClientsClosed }] },
+    {
+      name: 'switchboard_pushes_dropped_total',
+      help: 'Pushes dropped for slow clients.',
+      type: 'counter',
+      samples: [{ value: sb.metrics.droppedPushes }],
+    },
+    {
+      name: 'switchboard_slow_clients_closed_total',
+      help: 'Clients disconnected (1013) because frames they must get piled up.',
+      type: 'counter',
+      samples: [{ value: sb.metrics.slowClientsClosed }],
+    },
     { name: 'switchboard_libp2p_connections', help: 'Open libp2p connections per local peer.', type: 'gauge', samples: connections },
   ]
 }

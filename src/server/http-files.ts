@@ -103,7 +103,15 @@ function declaredLength(req: FastifyRequest): number | undefined {
  * cannot be found (locally or over bitswap) within `getFileTimeoutMs` of no progress is 504.
  * `done` learns when the response is over and whether it was all sent.
  */
-async function sendCid(req: FastifyRequest, reply: FastifyReply, sb: Switchboard, service: FileService, cid: CID, name: string | undefined, done: (ok: boolean) => void = () => {}) {
+async function sendCid(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  sb: Switchboard,
+  service: FileService,
+  cid: CID,
+  name: string | undefined,
+  done: (ok: boolean) => void = () => {},
+) {
   const signal = clientGone(reply)
   const idle = new IdleDeadline(sb.config.getFileTimeoutMs, `GET ${cid}`, signal)
   let body: AsyncIterable<Uint8Array> | undefined
@@ -112,7 +120,8 @@ async function sendCid(req: FastifyRequest, reply: FastifyReply, sb: Switchboard
   } catch (err) {
     idle.clear()
     done(false)
-    if (idle.signal.aborted && !signal.aborted) throw new RpcError(504, `${cid} was not found locally or through the network: no block for ${idle.ms} ms (getFileTimeoutMs)`)
+    if (idle.signal.aborted && !signal.aborted)
+      throw new RpcError(504, `${cid} was not found locally or through the network: no block for ${idle.ms} ms (getFileTimeoutMs)`)
     throw err
   }
   if (body === undefined) {
@@ -125,7 +134,14 @@ async function sendCid(req: FastifyRequest, reply: FastifyReply, sb: Switchboard
 }
 
 /** Everything up to the body: sends what has no streamed body itself, else returns the body to stream. */
-async function prepare(req: FastifyRequest, reply: FastifyReply, service: FileService, cid: CID, name: string | undefined, idle: IdleDeadline): Promise<AsyncIterable<Uint8Array> | undefined> {
+async function prepare(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  service: FileService,
+  cid: CID,
+  name: string | undefined,
+  idle: IdleDeadline,
+): Promise<AsyncIterable<Uint8Array> | undefined> {
   const { kind, size } = await service.stat(cid, idle.signal)
   idle.touch()
   if (kind === 'directory') {
@@ -161,7 +177,8 @@ function sendError(reply: FastifyReply, err: unknown) {
 async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) {
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', async (req, reply) => {
-      if (!originAllowed(req, sb.config.allowedOrigins)) return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
+      if (!originAllowed(req, sb.config.allowedOrigins))
+        return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
       if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
     })
     // uploads stream straight into the importer: no body parser, no body size limit

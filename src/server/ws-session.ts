@@ -194,7 +194,10 @@ export class Session implements ClientSession {
         if (shape.limit === 'depth') throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
         method = '(too-large)'
         if (shape.limit === 'keys') throw new RpcError(413, `frame: more than ${maxFrameKeys} object members (maxFrameKeys)`)
-        throw new RpcError(413, `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`)
+        throw new RpcError(
+          413,
+          `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`,
+        )
       }
       if (large) await this.slicer.turn()
       const text = bytes.toString()

@@ -125,9 +125,12 @@ describe('bad input on disk', () => {
 
   it('a bad environment variable: the message names the variable', async () => {
     const dir = await freshDir()
-    const { code, stderr } = await runCli(loopback(dir).filter((a, i, all) => a !== '--port' && all[i - 1] !== '--port'), {
-      env: { SWITCHBOARD_PORT: 'ten' },
-    })
+    const { code, stderr } = await runCli(
+      loopback(dir).filter((a, i, all) => a !== '--port' && all[i - 1] !== '--port'),
+      {
+        env: { SWITCHBOARD_PORT: 'ten' },
+      },
+    )
     expect(code).toBe(EXIT.config)
     expectCleanError(stderr)
     expect(stderr).toContain('SWITCHBOARD_PORT')

@@ -20,7 +20,10 @@ describe('configuration: defaults < config.json < environment < flags', () => {
   })
 
   it('each source overrides the ones before it', async () => {
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ host: '127.0.0.2', logLevel: 'debug', dhtBootstrapTimeoutMs: 5000, port: 21000 }))
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ host: '127.0.0.2', logLevel: 'debug', dhtBootstrapTimeoutMs: 5000, port: 21000 }),
+    )
     const env = { SWITCHBOARD_HOST: '127.0.0.3', SWITCHBOARD_LOG_LEVEL: 'error' }
     const config = await resolveConfig({ dataDir: dir, logLevel: 'silent' }, env)
     expect(config.dhtBootstrapTimeoutMs).toBe(5000) // file over default

@@ -38,7 +38,10 @@ describe('process hygiene', () => {
     shell.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d))
     const exited = new Promise<number | null>((r) => shell.once('close', (code) => r(code)))
     try {
-      const run = await vi.waitFor(async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string }, WAIT)
+      const run = await vi.waitFor(
+        async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string },
+        WAIT,
+      )
       const token = (await readFile(join(dir, 'api-token'), 'utf8')).trim()
       expect(printed).toMatch(/^Switchboard /)
       // every state change is a line for a reader that has gone: each write now fails with EPIPE
@@ -113,7 +116,9 @@ describe('process hygiene', () => {
     await writeFile(join(dir, 'daemon.lock'), `${process.pid} ${await processStartTime('self')}\n`)
     const { code, stderr } = await runCli(loopback(dir))
     expect(code).toBe(EXIT.locked)
-    expect(stderr).toMatch(new RegExp(`^switchboard: another Switchboard daemon \\(pid ${process.pid}\\) is using the data directory ${dir}[^\\n]*\\n$`))
+    expect(stderr).toMatch(
+      new RegExp(`^switchboard: another Switchboard daemon \\(pid ${process.pid}\\) is using the data directory ${dir}[^\\n]*\\n$`),
+    )
     expect(existsSync(join(dir, 'daemon.lock'))).toBe(true) // not ours to remove
   })
 
@@ -126,7 +131,9 @@ describe('process hygiene', () => {
       args[args.length - 1] = `/ip4/127.0.0.1/tcp/${port}`
       const { code, stderr } = await runCli(args)
       expect(code).toBe(EXIT.node)
-      expect(stderr).toMatch(new RegExp(`^switchboard: local node peer-a failed to start: [^\\n]*/ip4/127\\.0\\.0\\.1/tcp/${port}[^\\n]*EADDRINUSE[^\\n]*\\n$`))
+      expect(stderr).toMatch(
+        new RegExp(`^switchboard: local node peer-a failed to start: [^\\n]*/ip4/127\\.0\\.0\\.1/tcp/${port}[^\\n]*EADDRINUSE[^\\n]*\\n$`),
+      )
       expect(stderr).not.toMatch(/ at /)
       expect(existsSync(join(dir, 'daemon.lock'))).toBe(false)
     } finally {

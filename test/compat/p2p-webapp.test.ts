@@ -116,7 +116,11 @@ describe("p2p-webapp's browser client against Switchboard, on the wire", () => {
     const [r1, r2] = (await Promise.all([tab1.request('peer', {}), tab2.request('peer', {})])).map((r) => r.frame)
     for (const r of [r1, r2]) {
       expect(Object.keys(r ?? {}).sort()).toEqual(['isresponse', 'requestid', 'result'])
-      expect(r).toEqual({ requestid: 0, isresponse: true, result: { peerid: expect.any(String), peerkey: expect.any(String), version: expect.any(String) } })
+      expect(r).toEqual({
+        requestid: 0,
+        isresponse: true,
+        result: { peerid: expect.any(String), peerkey: expect.any(String), version: expect.any(String) },
+      })
     }
     peer1 = (r1?.result as { peerid: string } | undefined)?.peerid ?? ''
     peer2 = (r2?.result as { peerid: string } | undefined)?.peerid ?? ''

@@ -7,7 +7,6 @@ import { Reputation } from '../../src/p2p/reputation.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { newPeerId } from '../support/process-daemon.ts'
 
-
 describe('an acknowledged ban or known-peer change is already on disk', () => {
   let d: TestDaemon
   let client: SwitchboardClient

@@ -22,7 +22,9 @@ describe('kill -9 during concurrent writes', () => {
       // each acknowledged write is checked after every restart that follows it
       expect(result.verified.bans).toBeGreaterThanOrEqual(result.acknowledged.bans)
       expect(result.verified.knownPeers).toBeGreaterThanOrEqual(result.acknowledged.knownPeers)
-      expect(result.verified.wsFiles + result.verified.httpFiles).toBeGreaterThanOrEqual(result.acknowledged.wsFiles + result.acknowledged.httpFiles)
+      expect(result.verified.wsFiles + result.verified.httpFiles).toBeGreaterThanOrEqual(
+        result.acknowledged.wsFiles + result.acknowledged.httpFiles,
+      )
     },
     ROUNDS * 60_000 + 120_000,
   )

@@ -56,7 +56,9 @@ describe("MIME sniffing gives Go's http.DetectContentType answers", () => {
 
 describe("frames and JSON as Go's encoding/json writes them", () => {
   it('escapes <, >, & and the JS line separators; leaves other text alone', () => {
-    expect(goJson({ s: '<a href="x">&amp;</a>\u2028\u2029é\n' })).toBe('{"s":"\\u003ca href=\\"x\\"\\u003e\\u0026amp;\\u003c/a\\u003e\\u2028\\u2029é\\n"}')
+    expect(goJson({ s: '<a href="x">&amp;</a>\u2028\u2029é\n' })).toBe(
+      '{"s":"\\u003ca href=\\"x\\"\\u003e\\u0026amp;\\u003c/a\\u003e\\u2028\\u2029é\\n"}',
+    )
   })
 
   it('orders map keys by their UTF-8 bytes (Go), not UTF-16 units (JS)', () => {
@@ -71,13 +73,18 @@ describe("frames and JSON as Go's encoding/json writes them", () => {
   })
 
   it('encodes replies in the field order Go produces', () => {
-    expect(encodeFileList({ cid: 'R', entries: { 'b.txt': { type: 'file', cid: 'B', mimeType: 'text/plain' }, a: { type: 'directory', cid: 'A' } } })).toBe(
-      '{"cid":"R","entries":{"a":{"type":"directory","cid":"A"},"b.txt":{"type":"file","cid":"B","mimeType":"text/plain"}}}',
-    )
+    expect(
+      encodeFileList({
+        cid: 'R',
+        entries: { 'b.txt': { type: 'file', cid: 'B', mimeType: 'text/plain' }, a: { type: 'directory', cid: 'A' } },
+      }),
+    ).toBe('{"cid":"R","entries":{"a":{"type":"directory","cid":"A"},"b.txt":{"type":"file","cid":"B","mimeType":"text/plain"}}}')
     expect(encodeFileContent({ cid: 'C', isDirectory: false, content: 'eA==', mimeType: 'text/plain', rawNode: 'eA==' })).toBe(
       '{"cid":"C","content":"eA==","isDirectory":false,"mimeType":"text/plain","rawNode":"eA=="}',
     )
-    expect(encodeFileContent({ cid: 'D', isDirectory: true, entries: { z: '1', a: '2' }, rawNode: 'AA==' })).toBe('{"cid":"D","entries":{"a":"2","z":"1"},"isDirectory":true,"rawNode":"AA=="}')
+    expect(encodeFileContent({ cid: 'D', isDirectory: true, entries: { z: '1', a: '2' }, rawNode: 'AA==' })).toBe(
+      '{"cid":"D","entries":{"a":"2","z":"1"},"isDirectory":true,"rawNode":"AA=="}',
+    )
     expect(encodeFileContent({ cid: 'E', error: 'file not found: x' })).toBe('{"cid":"E","error":"file not found: x"}')
   })
 })

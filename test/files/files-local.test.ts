@@ -8,7 +8,20 @@ import { fileService, restoreRoot } from '../../src/actors/files/files.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { codeOf } from '../support/peers.ts'
-import { authHeaders, b64, BIG_FRAMES, blocksOf, dagBlocks, getFile, hasBlock, listFiles, noise, type PeerFiles, store, type Stored } from './support.ts'
+import {
+  authHeaders,
+  b64,
+  BIG_FRAMES,
+  blocksOf,
+  dagBlocks,
+  getFile,
+  hasBlock,
+  listFiles,
+  noise,
+  type PeerFiles,
+  store,
+  type Stored,
+} from './support.ts'
 
 describe('files of one daemon: store, list, get, remove', () => {
   let d: TestDaemon
@@ -44,9 +57,17 @@ describe('files of one daemon: store, list, get, remove', () => {
     })
 
     const got = await getFile(c, hello.fileCid)
-    expect(got).toEqual({ cid: hello.fileCid, success: true, content: { type: 'file', mimeType: 'text/plain; charset=utf-8', content: b64('hello world') } })
+    expect(got).toEqual({
+      cid: hello.fileCid,
+      success: true,
+      content: { type: 'file', mimeType: 'text/plain; charset=utf-8', content: b64('hello world') },
+    })
     const dir = await getFile(c, list.entries.site!.cid)
-    expect(dir).toEqual({ cid: list.entries.site!.cid, success: true, content: { type: 'directory', entries: { pages: list.entries['site/pages']!.cid, 'app.js': script.fileCid, logo: png.fileCid } } })
+    expect(dir).toEqual({
+      cid: list.entries.site!.cid,
+      success: true,
+      content: { type: 'directory', entries: { pages: list.entries['site/pages']!.cid, 'app.js': script.fileCid, logo: png.fileCid } },
+    })
   })
 
   it('replaces an existing file; `directory: true` on an existing directory keeps its content', async () => {
@@ -79,7 +100,10 @@ describe('files of one daemon: store, list, get, remove', () => {
     list = await listFiles(c, me)
     expect(list.entries['tree/y.txt']).toBeUndefined()
     const root = list.cid
-    await expect(c.call('removefile', { path: 'tree/nothing-here' })).rejects.toMatchObject({ code: 404, message: expect.stringContaining('tree/nothing-here does not exist') })
+    await expect(c.call('removefile', { path: 'tree/nothing-here' })).rejects.toMatchObject({
+      code: 404,
+      message: expect.stringContaining('tree/nothing-here does not exist'),
+    })
     await expect(c.call('removefile', { path: 'hello.txt/below' })).rejects.toMatchObject({ code: 404 })
     expect((await listFiles(c, me)).cid).toBe(root)
   })
@@ -108,7 +132,10 @@ describe('files of one daemon: store, list, get, remove', () => {
     }
     await expect(c.call('removefile', { path: '../x' })).rejects.toMatchObject({ code: 400 })
     await expect(c.call('getfile', { cid: 'not-a-cid' })).rejects.toMatchObject({ code: 400, message: expect.stringContaining('cid') })
-    await expect(c.call('getfile', { cid: 'bafkqaaa', fallbackPeerID: 'nobody' })).rejects.toMatchObject({ code: 400, message: expect.stringContaining('fallbackPeerID') })
+    await expect(c.call('getfile', { cid: 'bafkqaaa', fallbackPeerID: 'nobody' })).rejects.toMatchObject({
+      code: 400,
+      message: expect.stringContaining('fallbackPeerID'),
+    })
     await expect(c.call('listfiles', { peerid: 'nobody' })).rejects.toMatchObject({ code: 400, message: expect.stringContaining('peerid') })
     expect((await listFiles(c, me)).cid).toBe(before)
   })
@@ -195,7 +222,15 @@ describe('files of one daemon: store, list, get, remove', () => {
 
     expect((await fetch(`${d.origin}/files/peer-a/http/data.bin`)).status).toBe(401)
     expect((await fetch(`${d.origin}/ipfs/${stored.fileCid}`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
-    expect((await fetch(`${d.origin}/files/peer-a/http/x.bin`, { method: 'PUT', headers: authHeaders(d, { origin: 'http://evil.example' }), body: 'x' })).status).toBe(403)
+    expect(
+      (
+        await fetch(`${d.origin}/files/peer-a/http/x.bin`, {
+          method: 'PUT',
+          headers: authHeaders(d, { origin: 'http://evil.example' }),
+          body: 'x',
+        })
+      ).status,
+    ).toBe(403)
     expect((await fetch(`${d.origin}/files/peer-a/http/nope.bin`, { headers: authHeaders(d) })).status).toBe(404)
     expect((await fetch(`${d.origin}/files/peer-zz/a.txt`, { headers: authHeaders(d) })).status).toBe(404)
     // fetch resolves a literal `..` itself; an encoded slash still reaches the path check
@@ -210,7 +245,11 @@ describe('files of one daemon: store, list, get, remove', () => {
   })
 
   it('refuses through getfile a file too large for one WebSocket frame, pointing at HTTP', async () => {
-    const big = await fetch(`${d.origin}/files/peer-a/huge.bin`, { method: 'PUT', headers: authHeaders(d), body: noise(13 * 1024 * 1024, 5) })
+    const big = await fetch(`${d.origin}/files/peer-a/huge.bin`, {
+      method: 'PUT',
+      headers: authHeaders(d),
+      body: noise(13 * 1024 * 1024, 5),
+    })
     const { fileCid } = (await big.json()) as Stored
     const got = await getFile(c, fileCid)
     expect(got.success).toBe(false)
@@ -300,7 +339,10 @@ describe('directories across restarts and sessions', () => {
     try {
       const key = await generateKeyPair('Ed25519')
       await d.sb.startNode('peer-q', key, { persistent: false })
-      await expect(restoreRoot(d.sb, 'peer-q', 'garbage')).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringContaining('rootDirectory') })
+      await expect(restoreRoot(d.sb, 'peer-q', 'garbage')).rejects.toMatchObject({
+        name: 'InvalidInputError',
+        message: expect.stringContaining('rootDirectory'),
+      })
       expect(fileService(d.sb, 'peer-q').root.toString()).toMatch(/^bafy/)
     } finally {
       await d.destroy()

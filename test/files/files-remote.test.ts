@@ -25,7 +25,10 @@ describe('files between daemons on loopback', () => {
 
   beforeAll(async () => {
     a = await startTestDaemon({ ...BIG_FRAMES, fileUpdateNotifyTopic: 'file-updates' })
-    ;[b, c] = await Promise.all([startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] }), startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] })])
+    ;[b, c] = await Promise.all([
+      startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] }),
+      startTestDaemon({ ...BIG_FRAMES, bootstrap: [addrOf(a)] }),
+    ])
     ;[ca, cb, cc] = await Promise.all([a.client(), b.client(), c.client()])
     page = await store(ca, 'site/index.html', '<html><body>from A</body></html>')
     await store(ca, 'site/style.css', 'body { color: red }')

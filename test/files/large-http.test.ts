@@ -43,7 +43,12 @@ describe('a 200 MiB file over HTTP, in a daemon of its own process', () => {
         yield chunk
       }
     })()
-    const put = await fetch(`${d.origin}/files/peer-a/video/big.bin`, { method: 'PUT', headers: auth, body: body as unknown as BodyInit, duplex: 'half' } as RequestInit)
+    const put = await fetch(`${d.origin}/files/peer-a/video/big.bin`, {
+      method: 'PUT',
+      headers: auth,
+      body: body as unknown as BodyInit,
+      duplex: 'half',
+    } as RequestInit)
     expect(put.status).toBe(200)
     const { fileCid } = (await put.json()) as { fileCid: string }
 

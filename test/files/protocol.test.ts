@@ -102,7 +102,10 @@ describe('/p2p-webapp/1.0.0 byte for byte, as the Go implementation frames it', 
   it('answers getFile for a directory with its entries by name and its raw block', async () => {
     const docs = (await listFiles(c, d.peerId)).entries.docs!.cid
     const reply = await exchange(peer, d, frame(2, `{"cid":"${docs}"}`))
-    const expected = frame(3, `{"cid":"${docs}","entries":{"a\\u0026b.html":"${page.fileCid}"},"isDirectory":true,"rawNode":"${(await rawBlock(d, docs)).toString('base64')}"}`)
+    const expected = frame(
+      3,
+      `{"cid":"${docs}","entries":{"a\\u0026b.html":"${page.fileCid}"},"isDirectory":true,"rawNode":"${(await rawBlock(d, docs)).toString('base64')}"}`,
+    )
     expect(reply.toString('hex')).toBe(expected.toString('hex'))
   })
 
@@ -154,7 +157,10 @@ describe('/p2p-webapp/1.0.0 byte for byte, as the Go implementation frames it', 
       })
       const liarId = liar.libp2p.peerId.toString()
       await d.sb.runtimes.handle('peer-a').libp2p.peerStore.merge(liar.libp2p.peerId, { multiaddrs: liar.libp2p.getMultiaddrs() })
-      await expect(c.call('listfiles', { peerid: liarId })).rejects.toMatchObject({ code: 500, message: expect.stringContaining('over the limit') })
+      await expect(c.call('listfiles', { peerid: liarId })).rejects.toMatchObject({
+        code: 500,
+        message: expect.stringContaining('over the limit'),
+      })
       expect(d.sb.services.reputation.score(liarId)).toBeLessThan(0)
       await vi.waitFor(() => expect(liar.libp2p.getConnections(peerIdFromString(d.peerId))).toHaveLength(0), { timeout: 10_000 })
     } finally {

@@ -46,7 +46,8 @@ export function noise(length: number, seed: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(buffer, 0, length)
 }
 
-export const store = (c: SwitchboardClient, path: string, content: string | Uint8Array) => c.call<Stored>('storefile', { path, content: b64(content), directory: false })
+export const store = (c: SwitchboardClient, path: string, content: string | Uint8Array) =>
+  c.call<Stored>('storefile', { path, content: b64(content), directory: false })
 
 /** `listfiles` and its `peerFiles` push (the listener is in place before the call). */
 export async function listFiles(c: SwitchboardClient, peerid: string): Promise<PeerFiles> {
@@ -86,7 +87,8 @@ export function addrOf(d: TestDaemon): string {
 }
 
 /** Whether `from`'s peer-a holds a connection to `to`'s. */
-export const connected = (from: TestDaemon, to: TestDaemon) => from.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(to.peerId)).length > 0
+export const connected = (from: TestDaemon, to: TestDaemon) =>
+  from.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(to.peerId)).length > 0
 
 /** The raw shared datastore of a daemon (peer-a's): roots, counts and the cache index live there. */
 export const datastoreOf = (d: TestDaemon) => d.sb.runtimes.handle('peer-a').datastore
@@ -105,8 +107,10 @@ export async function storedKeys(d: TestDaemon): Promise<Set<string>> {
  */
 export async function unreferencedBlocks(d: TestDaemon): Promise<string[]> {
   const roots: CID[] = []
-  for await (const { value } of datastoreOf(d).query({ prefix: '/switchboard/files/roots/' })) roots.push(CID.parse(new TextDecoder().decode(value)))
-  for await (const { value } of datastoreOf(d).query({ prefix: '/switchboard/files/cache/' })) roots.push(CID.parse((JSON.parse(new TextDecoder().decode(value)) as { root: string }).root))
+  for await (const { value } of datastoreOf(d).query({ prefix: '/switchboard/files/roots/' }))
+    roots.push(CID.parse(new TextDecoder().decode(value)))
+  for await (const { value } of datastoreOf(d).query({ prefix: '/switchboard/files/cache/' }))
+    roots.push(CID.parse((JSON.parse(new TextDecoder().decode(value)) as { root: string }).root))
   const empty = dagPb.encode({ Links: [] })
   const reached: CID[] = []
   for (const root of roots) await walkBlocks(root, (c) => toBuffer(blocksOf(d).get(c)).catch(() => empty), reached)
@@ -139,14 +143,22 @@ export interface RawResponse {
  */
 export function openPut(d: { origin: string; token: string }, path: string, headers: Record<string, string | number> = {}) {
   const url = new URL(d.origin)
-  const req = request({ host: '127.0.0.1', port: Number(url.port), method: 'PUT', path, headers: { authorization: `Bearer ${d.token}`, ...headers } })
+  const req = request({
+    host: '127.0.0.1',
+    port: Number(url.port),
+    method: 'PUT',
+    path,
+    headers: { authorization: `Bearer ${d.token}`, ...headers },
+  })
   const closed = new Promise<void>((resolve) => req.once('socket', (s) => s.once('close', () => resolve())))
   const response = new Promise<RawResponse>((resolve, reject) => {
     req.once('error', reject)
     req.once('response', (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), closed }))
+      res.once('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), closed }),
+      )
       res.once('error', reject)
     })
   })

@@ -78,7 +78,13 @@ async function hangUps(target: ChurnTarget, rounds: number, sent: number, seed: 
  * A PUT that declares `declaredBytes`, sends 1 MiB chunks of noise until `enough(sentSoFar)` holds
  * (at most `declaredBytes`), then hangs up; resolves once the connection is closed.
  */
-export async function abortedPut(target: Pick<ChurnTarget, 'origin' | 'token'>, path: string, declaredBytes: number, seed: number, enough: (sent: number) => Promise<boolean>): Promise<void> {
+export async function abortedPut(
+  target: Pick<ChurnTarget, 'origin' | 'token'>,
+  path: string,
+  declaredBytes: number,
+  seed: number,
+  enough: (sent: number) => Promise<boolean>,
+): Promise<void> {
   const upload = openPut(target, path, { 'content-length': declaredBytes })
   let sent = 0
   while (sent + MiB <= declaredBytes && !(await enough(sent))) {

@@ -4,7 +4,21 @@ import type { GcReport } from '../../src/actors/files/file-store.ts'
 import { fileService } from '../../src/actors/files/files.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
-import { addrOf, authHeaders, b64, blocksOf, connected, dagBlocks, hasBlock, eventually, noise, openPut, type Stored, storedKeys, unreferencedBlocks } from './support.ts'
+import {
+  addrOf,
+  authHeaders,
+  b64,
+  blocksOf,
+  connected,
+  dagBlocks,
+  hasBlock,
+  eventually,
+  noise,
+  openPut,
+  type Stored,
+  storedKeys,
+  unreferencedBlocks,
+} from './support.ts'
 import { abortedPut, abortedUploadsChurn } from './upload-churn.ts'
 
 const MiB = 1024 * 1024

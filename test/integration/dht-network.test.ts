@@ -79,7 +79,10 @@ describe('a three-daemon DHT on loopback', () => {
 
     // the ready DHT drained the queue, and the caller got its answer
     expect(await provide).toEqual({ cid })
-    const drained = await cWatch.until('dht:peer-a', (s) => (s.context as DhtContextView).queued === 0 && (s.context as DhtContextView).running === 0)
+    const drained = await cWatch.until(
+      'dht:peer-a',
+      (s) => (s.context as DhtContextView).queued === 0 && (s.context as DhtContextView).running === 0,
+    )
     expect(drained.value).toBe('ready')
     const cHistory = cWatch.history('dht:peer-a').map((s) => s.value)
     expect(cHistory.indexOf('ready')).toBeGreaterThan(cHistory.indexOf('bootstrapping'))

@@ -25,7 +25,17 @@ describe('actor ids', () => {
     expect(parseSystemId('peers:peer-a:63')).toEqual({ kind: 'peers', alias: 'peer-a', shard: 63 })
     expect(parseSystemId(`peer:peer-a:${PEER}`)).toEqual({ kind: 'peer', alias: 'peer-a', peerId: PEER })
     expect(parseSystemId('topic:peer-b:chat:room/1')).toEqual({ kind: 'topic', alias: 'peer-b', topic: 'chat:room/1' })
-    for (const bad of ['', 'node', 'node:', 'peers:peer-a:64', 'peers:peer-a:x', 'peer:peer-a', 'topic:peer-a:', 'actor:peer-a', 'dht:a:b']) {
+    for (const bad of [
+      '',
+      'node',
+      'node:',
+      'peers:peer-a:64',
+      'peers:peer-a:x',
+      'peer:peer-a',
+      'topic:peer-a:',
+      'actor:peer-a',
+      'dht:a:b',
+    ]) {
       expect(parseSystemId(bad), bad).toBeUndefined()
     }
   })

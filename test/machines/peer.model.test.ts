@@ -3,13 +3,7 @@ import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import { peerMachine, retryDelay } from '../../src/machines/peer/peer.machine.ts'
 import type { DialResult, PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
 import { controlledPromise } from '../support/fakes.ts'
-import {
-  describeModel,
-  type Harness,
-  type ModelSpec,
-  type ModelState,
-  startProbed,
-} from '../support/model.ts'
+import { describeModel, type Harness, type ModelSpec, type ModelState, startProbed } from '../support/model.ts'
 
 // two explicit tries keep the tries counter small enough to enumerate and still pass through `retrying`
 const input: PeerInput = {

@@ -3,13 +3,7 @@ import type { NodeEvent, NodeInput } from '../../src/machines/node/node.types.ts
 import { supervisorMachine } from '../../src/machines/supervisor/supervisor.machine.ts'
 import type { SupervisorContext, SupervisorEvent } from '../../src/machines/supervisor/supervisor.types.ts'
 import { controlledCallback, nodeInput } from '../support/fakes.ts'
-import {
-  describeModel,
-  type Harness,
-  type ModelSpec,
-  type ModelState,
-  startProbed,
-} from '../support/model.ts'
+import { describeModel, type Harness, type ModelSpec, type ModelState, startProbed } from '../support/model.ts'
 
 // two nodes, so a shutdown can wait on one while the other has stopped; one restart, so the limit is hit
 const input = { restartLimit: 1 }

@@ -16,7 +16,6 @@ async function sendAcked(client: SwitchboardClient, peer: string, protocol: stri
   return pushed
 }
 
-
 /** Streams of `protocol` that `from`'s peer-a still holds on its connections to `to`, in either direction. */
 function streamsTo(from: TestDaemon, to: TestDaemon, protocol: string) {
   const libp2p = from.sb.runtimes.handle('peer-a').libp2p

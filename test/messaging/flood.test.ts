@@ -1,4 +1,3 @@
-
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'

@@ -15,14 +15,19 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 describe('direct-message wire frames', () => {
   it('writes the frames a p2p-webapp Go peer writes, byte for byte', () => {
     // Go: json.Marshal(StreamMessage{Type: "data", ID: id, Data: []byte(`{"a":1}`)}); []byte becomes base64
-    expect(dataFrame('1700000000000000000-0', '{"a":1}')).toEqual(goFrame('{"type":"data","id":"1700000000000000000-0","data":"eyJhIjoxfQ=="}'))
+    expect(dataFrame('1700000000000000000-0', '{"a":1}')).toEqual(
+      goFrame('{"type":"data","id":"1700000000000000000-0","data":"eyJhIjoxfQ=="}'),
+    )
     // Go: json.Marshal(StreamMessage{Type: "ack", ID: id}); Data is omitempty
     expect(encodeMessageFrame({ type: 'ack', id: 'm-1' })).toEqual(goFrame('{"type":"ack","id":"m-1"}'))
   })
 
   it('reads Go frames and its own, and the JSON value inside a data frame', () => {
     const decoder = messageFrameDecoder()
-    const bytes = new Uint8Array([...goFrame('{"type":"data","id":"9-0","data":"WzEsInR3byIse31d"}'), ...encodeMessageFrame({ type: 'nack', id: 'x', error: 'no listener' })])
+    const bytes = new Uint8Array([
+      ...goFrame('{"type":"data","id":"9-0","data":"WzEsInR3byIse31d"}'),
+      ...encodeMessageFrame({ type: 'nack', id: 'x', error: 'no listener' }),
+    ])
     // split at every possible point: frames come out whole and in order
     for (let cut = 0; cut <= bytes.length; cut++) {
       const frames = [...decoder.decode(bytes.subarray(0, cut)), ...decoder.decode(bytes.subarray(cut))].map((b) => decodeMessageFrame(b))
@@ -32,7 +37,9 @@ describe('direct-message wire frames', () => {
       ])
     }
     expect(decodeData('WzEsInR3byIse31d')).toEqual([1, 'two', {}])
-    expect(text(dataFrame('i', JSON.stringify('ü €')).subarray(4))).toBe(`{"type":"data","id":"i","data":"${Buffer.from('"ü €"').toString('base64')}"}`)
+    expect(text(dataFrame('i', JSON.stringify('ü €')).subarray(4))).toBe(
+      `{"type":"data","id":"i","data":"${Buffer.from('"ü €"').toString('base64')}"}`,
+    )
   })
 
   it('refuses malformed frames with MalformedFrameError', () => {
@@ -62,7 +69,8 @@ describe('direct-message wire frames', () => {
 
   it('accepts protocol ids apps use and refuses the rest, naming the field', () => {
     // p2p-webapp apps use plain names such as "chat" as well as libp2p-style ids
-    for (const ok of ['/chat/1.0.0', 'chat', 'chat/1.0.0', '/a', '/x-y_z/2.1.0/~!', `/${'a'.repeat(255)}`]) expect(checkProtocolId(ok)).toBe(ok)
+    for (const ok of ['/chat/1.0.0', 'chat', 'chat/1.0.0', '/a', '/x-y_z/2.1.0/~!', `/${'a'.repeat(255)}`])
+      expect(checkProtocolId(ok)).toBe(ok)
     for (const bad of ['', '/with space', '/tab\t', '/nl\n', '/ünicode', `/${'a'.repeat(256)}`]) {
       expect(() => checkProtocolId(bad), JSON.stringify(bad)).toThrow(/^protocol: /)
     }

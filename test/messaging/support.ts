@@ -32,7 +32,11 @@ export interface PeerData {
 export const tcpAddr = (d: TestDaemon) => d.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
 
 /** `raw` dials `daemon` and opens a `protocol` stream; every frame the daemon answers lands in `answers`. */
-export async function openRawStream(raw: NodeHandle, daemon: TestDaemon, protocol: string): Promise<{ stream: Stream; answers: MessageFrame[] }> {
+export async function openRawStream(
+  raw: NodeHandle,
+  daemon: TestDaemon,
+  protocol: string,
+): Promise<{ stream: Stream; answers: MessageFrame[] }> {
   await raw.libp2p.dial(multiaddr(tcpAddr(daemon)))
   const stream = await raw.libp2p.dialProtocol(peerIdFromString(daemon.peerId), protocol)
   const decoder = messageFrameDecoder()

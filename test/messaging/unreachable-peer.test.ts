@@ -7,7 +7,6 @@ import { teachAddress } from '../support/peers.ts'
 import { freePorts } from '../support/process-daemon.ts'
 import type { Ack, PeerData } from './support.ts'
 
-
 const PROTOCOL = '/mail/1.0.0'
 const WAIT_MS = 45_000
 
@@ -31,7 +30,10 @@ describe('direct messages to a peer that goes away', () => {
   beforeAll(async () => {
     bDir = await tempDir()
     bListen = [`/ip4/127.0.0.1/tcp/${await freePorts(1)}`]
-    ;[a, impatient] = await Promise.all([startTestDaemon({ messageRetryWindowMs: 60_000 }), startTestDaemon({ messageRetryWindowMs: 3_000, messageQueueLimit: 3 })])
+    ;[a, impatient] = await Promise.all([
+      startTestDaemon({ messageRetryWindowMs: 60_000 }),
+      startTestDaemon({ messageRetryWindowMs: 3_000, messageQueueLimit: 3 }),
+    ])
     const first = await startB()
     bId = first.peerId
     teachAddress(a, first)
@@ -84,12 +86,16 @@ describe('direct messages to a peer that goes away', () => {
   it('delivers once the peer is back within the window, and only then acks', async () => {
     const acks: Ack[] = []
     ca.on<Ack>('ack', (x) => acks.push(x))
-    for (let i = 0; i < 5; i++) expect(await ca.call('send', { peer: bId, protocol: PROTOCOL, data: { note: 'while you were away', i }, ack: 20 + i })).toBeNull()
+    for (let i = 0; i < 5; i++)
+      expect(await ca.call('send', { peer: bId, protocol: PROTOCOL, data: { note: 'while you were away', i }, ack: 20 + i })).toBeNull()
     // A really tried and failed while B was down (its peer actor shows the failed dial) and did not ack
-    await vi.waitFor(() => expect((a.sb.registry.get(`peer:peer-a:${bId}`)?.context as { lastError?: string | null })?.lastError).toBeTruthy(), {
-      timeout: WAIT_MS,
-      interval: 50,
-    })
+    await vi.waitFor(
+      () => expect((a.sb.registry.get(`peer:peer-a:${bId}`)?.context as { lastError?: string | null })?.lastError).toBeTruthy(),
+      {
+        timeout: WAIT_MS,
+        interval: 50,
+      },
+    )
     expect(acks).toEqual([])
 
     // B comes back refusing unknown peers, so A cannot get in before B's app has started the

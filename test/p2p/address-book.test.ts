@@ -9,7 +9,6 @@ import { seeded, syntheticPeerId } from '../support/synthetic-peers.ts'
 
 // ---- helpers ----
 
-
 const pid = syntheticPeerId
 
 /** Public IPv4 /16s: 11.x, 12.x, ... (first octets 11..99 are public and not special). */
@@ -101,7 +100,11 @@ describe('address-group', () => {
   })
 
   it('groups DNS addresses by domain', () => {
-    expect(parseAddress('/dns4/node1.Example.com/tcp/443/wss')).toMatchObject({ family: 'dns', host: 'node1.example.com', group: 'dns:example.com' })
+    expect(parseAddress('/dns4/node1.Example.com/tcp/443/wss')).toMatchObject({
+      family: 'dns',
+      host: 'node1.example.com',
+      group: 'dns:example.com',
+    })
     expect(addressGroup('/dns6/a.b.c.example.com/tcp/1')).toBe('dns:example.com')
     expect(addressGroup('/dnsaddr/bootstrap.libp2p.io')).toBe('dns:libp2p.io')
     expect(addressGroup('/dns/x.example.co.uk/tcp/1')).toBe('dns:example.co.uk')
@@ -177,7 +180,13 @@ describe('AddressBook.add', () => {
     expect(b.add(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`, { source: 'dht' })).toEqual({ added: false, reason: 'exists' })
     expect(b.size).toBe(1)
     const e = b.get('/ip4/1.2.3.4/tcp/4001', pid(1))
-    expect(e).toMatchObject({ multiaddr: `/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`, peerId: pid(1), source: 'identify', firstSeen: START, lastSeen: START + MIN })
+    expect(e).toMatchObject({
+      multiaddr: `/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`,
+      peerId: pid(1),
+      source: 'identify',
+      firstSeen: START,
+      lastSeen: START + MIN,
+    })
 
     // a bare entry learns its peer id
     expect(b.add('/ip4/5.6.7.8/tcp/4001', { source: 'dial' }).added).toBe(true)
@@ -229,7 +238,14 @@ describe('AddressBook outcomes', () => {
     b.markSuccess(ma)
     b.markFailure(ma) // without markAttempt: still counted as an attempt
     const e = b.get(ma)
-    expect(e).toMatchObject({ attempts: 2, successes: 1, failures: 1, consecutiveFailures: 1, lastAttempt: START, lastSuccess: START + 1000 })
+    expect(e).toMatchObject({
+      attempts: 2,
+      successes: 1,
+      failures: 1,
+      consecutiveFailures: 1,
+      lastAttempt: START,
+      lastSuccess: START + 1000,
+    })
     expect(e?.failureTimes).toEqual([START + 1000])
     expect(e?.quality).toBeCloseTo(2 / 4)
     expect(b.markAttempt(tcp('9.9.9.9'))).toBe(false)
@@ -582,7 +598,16 @@ describe('AddressBook.list', () => {
       failures: 0,
       quality: 0.667,
     })
-    expect(Object.keys(all[1] as object).sort()).toEqual(['attempts', 'failures', 'firstSeen', 'lastSeen', 'multiaddr', 'quality', 'source', 'successes'])
+    expect(Object.keys(all[1] as object).sort()).toEqual([
+      'attempts',
+      'failures',
+      'firstSeen',
+      'lastSeen',
+      'multiaddr',
+      'quality',
+      'source',
+      'successes',
+    ])
     expect(b.list(1).length).toBe(1)
     expect(b.list(0)).toEqual([])
   })
@@ -673,6 +698,11 @@ describe('AddressBook persistence', () => {
     b.markSuccess(tcp(publicIp(8, 0)))
     await b.save()
     const loaded = await AddressBook.load(path, { capacity: 2, log: () => {} })
-    expect(loaded.list().map((e) => e.multiaddr).sort()).toEqual([tcp(publicIp(7, 0)), tcp(publicIp(8, 0))].sort())
+    expect(
+      loaded
+        .list()
+        .map((e) => e.multiaddr)
+        .sort(),
+    ).toEqual([tcp(publicIp(7, 0)), tcp(publicIp(8, 0))].sort())
   })
 })

@@ -168,12 +168,20 @@ describe('orphan temp files', () => {
     const dir = await freshDir()
     const node = join(dir, 'nodes', 'peer-a')
     await mkdir(join(node, 'blocks'), { recursive: true })
-    const orphans = [join(dir, '.bans.json.4242.0123456789ab.tmp'), join(node, '.files-root.json.7.abcdefabcdef.tmp'), join(dir, 'daemon.lock.999999999.0badcafe')]
+    const orphans = [
+      join(dir, '.bans.json.4242.0123456789ab.tmp'),
+      join(node, '.files-root.json.7.abcdefabcdef.tmp'),
+      join(dir, 'daemon.lock.999999999.0badcafe'),
+    ]
     const keep = [join(dir, 'bans.json'), join(dir, 'notes.tmp'), join(dir, '.other.tmp'), join(node, 'blocks', '.x.1.0123456789ab.tmp')]
     for (const f of [...orphans, ...keep]) await writeFile(f, 'x')
     const removed = await removeOrphanTempFiles(dir)
     expect(removed.sort()).toEqual([...orphans].sort())
-    const left = [...(await readdir(dir)), ...(await readdir(node)).map((n) => `peer-a/${n}`), ...(await readdir(join(node, 'blocks'))).map((n) => `blocks/${n}`)]
+    const left = [
+      ...(await readdir(dir)),
+      ...(await readdir(node)).map((n) => `peer-a/${n}`),
+      ...(await readdir(join(node, 'blocks'))).map((n) => `blocks/${n}`),
+    ]
     expect(left.sort()).toEqual(['.other.tmp', 'bans.json', 'blocks/.x.1.0123456789ab.tmp', 'nodes', 'notes.tmp', 'peer-a/blocks'].sort())
     expect(await readFile(join(dir, 'bans.json'), 'utf8')).toBe('x')
   })

@@ -72,7 +72,9 @@ describe('presence records', () => {
     expect(() => decodePresence(bytes({ ...good, v: 2 }))).toThrow(/\.v/)
     expect(() => decodePresence(bytes({ ...good, extra: 1 }))).toThrow(MalformedPresenceError)
     expect(() => decodePresence(bytes({ ...good, expiresAt: good.createdAt }))).toThrow(/expiresAt: not after createdAt/)
-    expect(() => decodePresence(bytes({ ...good, expiresAt: good.createdAt + MAX_PRESENCE_TTL_SECONDS * 1000 + 1 }))).toThrow(/lifetime over/)
+    expect(() => decodePresence(bytes({ ...good, expiresAt: good.createdAt + MAX_PRESENCE_TTL_SECONDS * 1000 + 1 }))).toThrow(
+      /lifetime over/,
+    )
     expect(() => decodePresence(new Uint8Array(20_000))).toThrow(/bytes is over/)
   })
 })

@@ -13,7 +13,8 @@ import { startRawNode } from '../support/raw-node.ts'
 type Online = { online: Presence[] }
 type ActivityPush = Omit<Activity, 'alias'>
 
-const subscribers = (d: { sb: TestDaemon['sb'] }) => d.sb.runtimes.handle('peer-a').libp2p.services.pubsub.getSubscribers(PRESENCE_TOPIC).map(String)
+const subscribers = (d: { sb: TestDaemon['sb'] }) =>
+  d.sb.runtimes.handle('peer-a').libp2p.services.pubsub.getSubscribers(PRESENCE_TOPIC).map(String)
 const entryOf = (online: Presence[], peerId: string) => online.find((p) => p.peerId === peerId)
 let dhtCounter = 0
 // a DHT protocol per daemon keeps them out of each other's DHT: A and B meet only through the hub
@@ -35,10 +36,13 @@ describe('presence between daemons', () => {
   /** A daemon bootstrapping from the hub, once the hub's presence subscription has reached it. */
   async function joinHub(): Promise<TestDaemon> {
     const d = await startTestDaemon({ ...ownDht(), bootstrap: [hub.sb.nodeInfo('peer-a').addrs[0] ?? ''] })
-    await vi.waitFor(() => {
-      expect(subscribers(hub)).toContain(d.peerId)
-      expect(subscribers(d)).toContain(hub.peerId)
-    }, { timeout: 30_000, interval: 20 })
+    await vi.waitFor(
+      () => {
+        expect(subscribers(hub)).toContain(d.peerId)
+        expect(subscribers(d)).toContain(hub.peerId)
+      },
+      { timeout: 30_000, interval: 20 },
+    )
     return d
   }
 
@@ -121,7 +125,8 @@ describe('presence between daemons', () => {
     await vi.waitFor(() => expect(pubsub.getSubscribers(PRESENCE_TOPIC).map(String)).toContain(a.peerId), { timeout: 30_000, interval: 20 })
     const dropped = (pattern: RegExp) =>
       aClient.waitFor<ActivityPush>('activity', (x) => x.type === 'error' && x.peerId === mallory && pattern.test(x.message))
-    const scoreOf = async () => (await aClient.call<{ peers: ReputationEntry[] }>('reputation.list')).peers.find((p) => p.peerId === mallory)?.score ?? 0
+    const scoreOf = async () =>
+      (await aClient.call<{ peers: ReputationEntry[] }>('reputation.list')).peers.find((p) => p.peerId === mallory)?.score ?? 0
     const publish = (record: SignedPresence) => pubsub.publish(PRESENCE_TOPIC, encodePresence(record))
 
     // control: Mallory's own, genuine record is accepted, so what follows is dropped for its content
@@ -139,7 +144,10 @@ describe('presence between daemons', () => {
     // signed with another key, naming Mallory
     const other = await generateKeyPair('Ed25519')
     const badSignature = dropped(/bad signature/)
-    await publish({ ...(await createPresence(other, { nickname: 'forged', multiaddrs: ['/ip4/127.0.0.1/tcp/9'], ttlSeconds: 60 })), peerId: mallory })
+    await publish({
+      ...(await createPresence(other, { nickname: 'forged', multiaddrs: ['/ip4/127.0.0.1/tcp/9'], ttlSeconds: 60 })),
+      peerId: mallory,
+    })
     await badSignature
     const afterForgery = await scoreOf()
     expect(afterForgery).toBeLessThan(afterExpired)
@@ -155,4 +163,3 @@ describe('presence between daemons', () => {
     expect(entryOf(online, b.peerId)?.nickname).toBe('bob, briefly')
   })
 })
-

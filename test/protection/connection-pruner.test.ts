@@ -20,19 +20,38 @@ const peersOf = (plan: { close: Connection[] }) => plan.close.map((c) => c.remot
 describe('planPrune', () => {
   it('closes down to the low watermark, lowest tag value first', () => {
     const connections = [conn('a'), conn('b'), conn('c'), conn('d'), conn('e')]
-    const values = new Map([['a', 300], ['b', 0], ['c', 50], ['d', 200], ['e', 10]])
+    const values = new Map([
+      ['a', 300],
+      ['b', 0],
+      ['c', 50],
+      ['d', 200],
+      ['e', 10],
+    ])
     expect(peersOf(planPrune(connections, values, options(), NOW))).toEqual(['b', 'e', 'c'])
   })
 
   it('never closes a protected peer, even the lowest valued, nor goes below the protected ones', () => {
     const connections = [conn('p1'), conn('p2'), conn('x'), conn('y')]
-    const plan = planPrune(connections, new Map([['x', 100], ['y', 90]]), options({ low: 0, isProtected: (id) => id.startsWith('p') }), NOW)
+    const plan = planPrune(
+      connections,
+      new Map([
+        ['x', 100],
+        ['y', 90],
+      ]),
+      options({ low: 0, isProtected: (id) => id.startsWith('p') }),
+      NOW,
+    )
     expect(peersOf(plan)).toEqual(['y', 'x'])
     expect(plan.protectedCount).toBe(2)
   })
 
   it('spares connections in their grace period and says when the first of them matures', () => {
-    const connections = [conn('old'), conn('young1', { openedAgo: 2_000 }), conn('young2', { openedAgo: 5_000 }), conn('older', { openedAgo: 20_000 })]
+    const connections = [
+      conn('old'),
+      conn('young1', { openedAgo: 2_000 }),
+      conn('young2', { openedAgo: 5_000 }),
+      conn('older', { openedAgo: 20_000 }),
+    ]
     const plan = planPrune(connections, new Map(), options({ low: 0 }), NOW)
     expect(peersOf(plan).sort()).toEqual(['old', 'older'])
     expect(plan.young).toBe(2)

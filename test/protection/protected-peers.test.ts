@@ -104,7 +104,11 @@ describe('protected peers and our connection pruner', () => {
 
   beforeAll(async () => {
     // the low watermark is below the number of protected peers: only protection keeps them
-    ;[a, ...protectedPeers] = await Promise.all([startTestDaemon({ maxConnections: HIGH, lowWatermark: 1, pruneGraceMs: 0 }), startTestDaemon(), startTestDaemon()])
+    ;[a, ...protectedPeers] = await Promise.all([
+      startTestDaemon({ maxConnections: HIGH, lowWatermark: 1, pruneGraceMs: 0 }),
+      startTestDaemon(),
+      startTestDaemon(),
+    ])
   })
   afterAll(async () => {
     await Promise.all(fillers.map((f) => f.stop().catch(() => {})))

@@ -58,7 +58,11 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
     const bans = await Reputation.load(join(dataDir, 'bans.json'))
     for (const peerId of banned) expect(bans.isBanned(peerId), `ban of ${peerId} was acknowledged`).toBe(true)
     // a corrupt file would throw here rather than be moved aside
-    const book = await loadVersioned<{ entries: { peerId?: string }[] }>(join(dataDir, 'address-book.json'), ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION)
+    const book = await loadVersioned<{ entries: { peerId?: string }[] }>(
+      join(dataDir, 'address-book.json'),
+      ADDRESS_BOOK_FORMAT,
+      ADDRESS_BOOK_VERSION,
+    )
     const known = new Set(book?.entries.map((e) => e.peerId))
     for (const s of strangers) expect(known.has(s.libp2p.peerId.toString()), 'a stranger learnt before the stop').toBe(true)
     expect(await tempFiles(dataDir)).toEqual([])

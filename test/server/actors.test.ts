@@ -17,7 +17,8 @@ interface NodeInfo {
 
 /** Each snapshot of one actor carries the previous seq plus one: a client can detect a gap. */
 function expectConsecutive(history: ActorSnapshot[]): void {
-  for (let i = 1; i < history.length; i++) expect(history[i]?.seq, JSON.stringify(history.map((h) => [h.value, h.seq]))).toBe((history[i - 1]?.seq ?? 0) + 1)
+  for (let i = 1; i < history.length; i++)
+    expect(history[i]?.seq, JSON.stringify(history.map((h) => [h.value, h.seq]))).toBe((history[i - 1]?.seq ?? 0) + 1)
 }
 
 describe('actors over the WebSocket', () => {
@@ -50,9 +51,9 @@ describe('actors over the WebSocket', () => {
   })
 
   it('machines.list returns every kind with its definition and client events', async () => {
-    const { machines } = await client.call<{ machines: Array<{ kind: string; definition: { states: Record<string, unknown> }; clientEvents: string[] }> }>(
-      'machines.list',
-    )
+    const { machines } = await client.call<{
+      machines: Array<{ kind: string; definition: { states: Record<string, unknown> }; clientEvents: string[] }>
+    }>('machines.list')
     const byKind = new Map(machines.map((m) => [m.kind, m]))
     expect([...byKind.keys()]).toEqual(expect.arrayContaining(['supervisor', 'node', 'dht']))
     expect(Object.keys(byKind.get('dht')?.definition.states ?? {})).toEqual(
@@ -85,7 +86,9 @@ describe('actors over the WebSocket', () => {
   it('actors.send: a client event is processed and its value returned; other events 403, unknown actors 404', async () => {
     const watch = await watchActors(client, 'dht:peer-a')
     await watch.until('dht:peer-a', (s) => s.value === 'degraded')
-    expect(await client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.bootstrap' } })).toEqual({ value: 'bootstrapping' })
+    expect(await client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.bootstrap' } })).toEqual({
+      value: 'bootstrapping',
+    })
     await watch.until('dht:peer-a', (s) => s.value === 'degraded')
     watch.stop()
 
@@ -95,7 +98,9 @@ describe('actors over the WebSocket', () => {
     expect(await codeOf(client.call('actors.send', { systemId: 'supervisor', event: { type: 'supervisor.shutdown' } }))).toBe(403)
     // peer-a is the daemon's own: no client stops it
     expect(await codeOf(client.call('actors.send', { systemId: 'node:peer-a', event: { type: 'node.stop' } }))).toBe(403)
-    expect(await codeOf(client.call('actors.send', { systemId: 'supervisor', event: { type: 'supervisor.stopNode', alias: 'peer-a' } }))).toBe(403)
+    expect(
+      await codeOf(client.call('actors.send', { systemId: 'supervisor', event: { type: 'supervisor.stopNode', alias: 'peer-a' } })),
+    ).toBe(403)
     expect(await codeOf(client.call('actors.send', { systemId: 'dht:nobody', event: { type: 'dht.bootstrap' } }))).toBe(404)
     expect(await codeOf(client.call('actors.send', { systemId: 'nokind:x', event: { type: 'dht.bootstrap' } }))).toBe(404)
     // a refused event changed nothing
@@ -164,7 +169,9 @@ describe('actors over the WebSocket', () => {
 
   it('actors.unsubscribe stops the pushes of that subscription; an unknown one is 404', async () => {
     const pushes = new Map<string, number>()
-    const off = client.on<{ subscription: string }>('actor.snapshot', (p) => pushes.set(p.subscription, (pushes.get(p.subscription) ?? 0) + 1))
+    const off = client.on<{ subscription: string }>('actor.snapshot', (p) =>
+      pushes.set(p.subscription, (pushes.get(p.subscription) ?? 0) + 1),
+    )
     const first = await watchActors(client, 'dht:peer-a')
     const second = await watchActors(client, 'dht:peer-a')
     expect(first.subscription).not.toBe(second.subscription)

@@ -25,7 +25,6 @@ describe('per-connection limits', () => {
     expect(flooder.socket.readyState).toBe(WebSocket.OPEN)
     await expect(calm.call<{ alias: string }>('node.info')).resolves.toMatchObject({ alias: 'peer-a' })
   })
-
 })
 
 describe('slow clients', () => {
@@ -65,7 +64,9 @@ describe('slow clients', () => {
     slow.terminate()
   })
 
-  it('a slow client whose queue holds only droppable topicData loses the oldest pushes and stays connected, far past the close threshold', { timeout: 180_000 }, async () => {
+  it('a slow client whose queue holds only droppable topicData loses the oldest pushes and stays connected, far past the close threshold', {
+    timeout: 180_000,
+  }, async () => {
     const topic = 'firehose'
     const slow = new WebSocket(`${d.wsUrl}?token=${d.token}`)
     await new Promise((resolve, reject) => {
@@ -165,7 +166,9 @@ describe('WebSocket connection cap', () => {
     expect(open.every((s) => s instanceof WebSocket)).toBe(true)
     // refused upgrades (wrong token) neither count nor are counted against
     const wrong = new WebSocket(d.wsUrl, { headers: { authorization: `Bearer ${'0'.repeat(64)}` } })
-    const refusedStatus = await new Promise<number>((resolve) => wrong.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
+    const refusedStatus = await new Promise<number>((resolve) =>
+      wrong.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+    )
     expect(refusedStatus).toBe(401)
     const refused = await upgrade()
     expect(refused).toMatchObject({ status: 503 })

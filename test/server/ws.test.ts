@@ -101,7 +101,13 @@ describe('WebSocket endpoint', () => {
   const bearer = () => ({ authorization: `Bearer ${daemon.token}` })
 
   beforeAll(async () => {
-    daemon = await startTestDaemon({ maxFrameBytes: MAX_FRAME, maxFrameElements: 10_000, maxFrameKeys: 2_000, allowedOrigins: [ALLOWED_ORIGIN], dhtBootstrapTimeoutMs: 1_000 })
+    daemon = await startTestDaemon({
+      maxFrameBytes: MAX_FRAME,
+      maxFrameElements: 10_000,
+      maxFrameKeys: 2_000,
+      allowedOrigins: [ALLOWED_ORIGIN],
+      dhtBootstrapTimeoutMs: 1_000,
+    })
   })
   afterAll(async () => {
     await Promise.all(sockets.map((s) => s.close()))
@@ -157,7 +163,9 @@ describe('WebSocket endpoint', () => {
     it('refuses a foreign Origin with 403 even with a valid token', async () => {
       expect(await upgradeStatus(daemon.wsUrl, { ...bearer(), origin: 'http://evil.example' })).toBe(403)
       // same host, other port: another origin
-      expect(await upgradeStatus(daemon.wsUrl, { ...bearer(), origin: `http://127.0.0.1:${daemon.port === 1 ? 2 : daemon.port - 1}` })).toBe(403)
+      expect(
+        await upgradeStatus(daemon.wsUrl, { ...bearer(), origin: `http://127.0.0.1:${daemon.port === 1 ? 2 : daemon.port - 1}` }),
+      ).toBe(403)
       expect(await upgradeStatus(daemon.wsUrl, { origin: 'http://evil.example' })).toBe(403)
     })
 
@@ -223,7 +231,9 @@ describe('WebSocket endpoint', () => {
 
     it('a frame with too many elements or keys: 413 naming the limit, before it is parsed', async () => {
       const { maxFrameElements, maxFrameKeys } = daemon.sb.config
-      const zeros = Array(maxFrameElements + 1).fill(0).join(',')
+      const zeros = Array(maxFrameElements + 1)
+        .fill(0)
+        .join(',')
       s.send(`{"requestid":8,"method":"publish","params":{"topic":"t","data":[${zeros}]}}`)
       const elements = await s.response((f) => f.requestid === 8)
       expect(elements.error?.code).toBe(413)
@@ -239,7 +249,9 @@ describe('WebSocket endpoint', () => {
       const quoted = await s.call(14, 'publish', { topic: 'shapes', data: text })
       expect(quoted.error).toBeUndefined()
       // the same shapes just under the limits are parsed: they get past the frame to the method
-      const under = Array(maxFrameElements - 16).fill(0).join(',')
+      const under = Array(maxFrameElements - 16)
+        .fill(0)
+        .join(',')
       const fine = await s.call(12, 'actors.list', { prefix: 'none:', pad: JSON.parse(`[${under}]`) })
       expect(fine.error?.message ?? '').not.toMatch(/maxFrame/)
       await stillWorks(13)

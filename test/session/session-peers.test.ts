@@ -31,7 +31,8 @@ function tcpConnect(port: number): Promise<string> {
   })
 }
 
-const listActors = async (c: SwitchboardClient, prefix: string) => (await c.call<{ actors: ActorSnapshot[] }>('actors.list', { prefix })).actors
+const listActors = async (c: SwitchboardClient, prefix: string) =>
+  (await c.call<{ actors: ActorSnapshot[] }>('actors.list', { prefix })).actors
 
 describe('session peers: one local libp2p peer per connection that calls `peer`', () => {
   let d: TestDaemon
@@ -148,7 +149,11 @@ describe('session peers: one local libp2p peer per connection that calls `peer`'
     const [t1, t2] = await Promise.all([d.client(), d.client()])
     const [p1, p2] = await Promise.all([t1.call<PeerResult>('peer', {}), t2.call<PeerResult>('peer', {})])
     const topic = 'tabs'
-    const joined1 = t1.waitFor<{ topic: string; peerid: string; joined: boolean }>('peerChange', (p) => p.peerid === p2.peerid && p.joined, 30_000)
+    const joined1 = t1.waitFor<{ topic: string; peerid: string; joined: boolean }>(
+      'peerChange',
+      (p) => p.peerid === p2.peerid && p.joined,
+      30_000,
+    )
     await Promise.all([t1.call('subscribe', { topic }), t2.call('subscribe', { topic })])
     expect(await joined1).toEqual({ topic, peerid: p2.peerid, joined: true })
     expect((await t2.call<{ peers: string[] }>('listpeers', { topic })).peers).toContain(p1.peerid)

@@ -44,7 +44,9 @@ describe('hostile frames against a daemon process on its default limits', () => 
     }
   })
 
-  it(`the worst frames, repeated from two connections: they add under ${HEALTH_P99_MS} ms to /health's p99, every frame is answered, the daemon stays up`, { timeout: 120_000 }, async () => {
+  it(`the worst frames, repeated from two connections: they add under ${HEALTH_P99_MS} ms to /health's p99, every frame is answered, the daemon stays up`, {
+    timeout: 120_000,
+  }, async () => {
     const baseline = quantile(await timeHealth(d.origin, FIRE_MS / 2), 0.99)
     const health = timeHealth(d.origin, FIRE_MS)
     const counts = await fireHostileFrames({ wsUrl: d.wsUrl, token: d.token, durationMs: FIRE_MS, connections: 2 })
@@ -68,6 +70,8 @@ describe('hostile frames against a daemon process on its default limits', () => 
     expect(d.child.exitCode).toBeNull()
     const client = await d.client()
     await expect(client.call('node.info')).resolves.toMatchObject({ alias: 'peer-a' })
-    await expect(client.call('storefile', { path: 'after.txt', content: Buffer.from('still here').toString('base64') })).resolves.toMatchObject({ fileCid: expect.any(String) })
+    await expect(
+      client.call('storefile', { path: 'after.txt', content: Buffer.from('still here').toString('base64') }),
+    ).resolves.toMatchObject({ fileCid: expect.any(String) })
   })
 })

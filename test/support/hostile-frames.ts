@@ -56,13 +56,19 @@ export function hostileFrames(limits: HostileFrameLimits): HostileFrame[] {
   const content = Buffer.alloc(Math.floor((bytes * 3) / 4 / 3) * 3).toString('base64')
   return [
     text('deep-just-under', publish(`[${repeat(deepUnit, deepCopies)}]`)),
-    text('deep-over', frame(1, 'publish', `{"topic":"hostile","data":${'['.repeat(Math.floor(bytes / 2))}${']'.repeat(Math.floor(bytes / 2))}}`)),
+    text(
+      'deep-over',
+      frame(1, 'publish', `{"topic":"hostile","data":${'['.repeat(Math.floor(bytes / 2))}${']'.repeat(Math.floor(bytes / 2))}}`),
+    ),
     text('flat-numbers-just-under', publish(`[${repeat('0', elements)}]`)),
     text('flat-numbers-over', publish(`[${repeat('0', Math.floor(bytes / 2))}]`)),
     text('flat-objects-just-under', publish(`[${repeat('{}', Math.floor(elements / 2))}]`)),
     text('flat-arrays-over', publish(`[${repeat('[]', Math.floor(bytes / 3))}]`)),
     text('many-keys-params', frame(1, 'actors.send', manyKeys)),
-    text('many-keys-event', frame(1, 'actors.send', `{"systemId":"dht:peer-a","event":${manyKeys.replace('{', '{"type":"dht.bootstrap",')}}`)),
+    text(
+      'many-keys-event',
+      frame(1, 'actors.send', `{"systemId":"dht:peer-a","event":${manyKeys.replace('{', '{"type":"dht.bootstrap",')}}`),
+    ),
     text('many-keys-data', publish(manyKeys)),
     text('distinct-keys-just-under', publish(distinctKeys)),
     text('keys-over', publish(keysOver)),
@@ -72,7 +78,12 @@ export function hostileFrames(limits: HostileFrameLimits): HostileFrame[] {
     text('escapes', publish(`"${'\\u0041\\"\\\\'.repeat(Math.floor(bytes / 10))}"`)),
     text('lone-surrogates', publish(`"${'\\ud800'.repeat(Math.floor(bytes / 6))}"`)),
     text('multibyte-string', publish(`"${'é€😀'.repeat(Math.floor(bytes / 9))}"`)),
-    text('giant-exponents', publish(`[${repeat('1e999999999,-1e-999999999,123456789012345678901234567890e308', Math.floor(Math.min(elements / 3, bytes / 62)))}]`)),
+    text(
+      'giant-exponents',
+      publish(
+        `[${repeat('1e999999999,-1e-999999999,123456789012345678901234567890e308', Math.floor(Math.min(elements / 3, bytes / 62)))}]`,
+      ),
+    ),
     text('long-number', publish(`1${'0'.repeat(bytes)}`)),
     text('whitespace', publish(`${' '.repeat(bytes)}0`)),
     text('storefile-at-limit', frame(1, 'storefile', `{"path":"hostile.bin","content":"${content}"}`)),
@@ -132,7 +143,11 @@ function connect(url: string, token: string): Promise<WebSocket> {
 }
 
 /** Send `f` and wait for the first response frame or the socket's close. */
-function fire(ws: WebSocket, f: HostileFrame, timeoutMs: number): Promise<{ response?: { error?: { code: number } } } | { close: number } | 'timeout'> {
+function fire(
+  ws: WebSocket,
+  f: HostileFrame,
+  timeoutMs: number,
+): Promise<{ response?: { error?: { code: number } } } | { close: number } | 'timeout'> {
   return new Promise((resolve) => {
     const done = (r: { response?: { error?: { code: number } } } | { close: number } | 'timeout') => {
       clearTimeout(timer)

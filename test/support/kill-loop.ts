@@ -198,12 +198,15 @@ async function verify(d: ProcessDaemon, ledger: Ledger, verified: WriteCounts): 
         const res = await fetch(`${d.origin}/files/peer-a/${f.path}`, { headers: auth })
         const got = res.status === 200 ? Buffer.from(await res.arrayBuffer()) : `GET ${res.status}`
         if (typeof got === 'string') lost.push(`${f.via} file ${f.path}: ${got}`)
-        else if (got.length !== f.length || sha256(got) !== f.sha256) lost.push(`${f.via} file ${f.path}: ${got.length} bytes, not the ${f.length} acknowledged`)
+        else if (got.length !== f.length || sha256(got) !== f.sha256)
+          lost.push(`${f.via} file ${f.path}: ${got.length} bytes, not the ${f.length} acknowledged`)
         else verified[f.via === 'ws' ? 'wsFiles' : 'httpFiles']++
       }),
     )
   }
-  const bans = new Map((await client.call<{ bans: Array<{ peerId: string; until: number }> }>('bans.list')).bans.map((b) => [b.peerId, b.until]))
+  const bans = new Map(
+    (await client.call<{ bans: Array<{ peerId: string; until: number }> }>('bans.list')).bans.map((b) => [b.peerId, b.until]),
+  )
   for (const [peerId, until] of ledger.bans) {
     if (bans.get(peerId) === until) verified.bans++
     else lost.push(`ban of ${peerId}: ${bans.has(peerId) ? `until ${bans.get(peerId)}, not ${until}` : 'missing'}`)
@@ -247,7 +250,11 @@ export async function runKillLoop(opts: KillLoopOptions = {}): Promise<KillLoopR
   try {
     for (let round = 0; round < rounds && (opts.deadline === undefined || Date.now() < opts.deadline); round++) {
       const started = Date.now()
-      const d = await startProcessDaemon({ dataDir, ...(onDefault(round) ? { listen: LOOPBACK_DEFAULT_LISTEN } : {}), args: ['--log-level', 'error'] })
+      const d = await startProcessDaemon({
+        dataDir,
+        ...(onDefault(round) ? { listen: LOOPBACK_DEFAULT_LISTEN } : {}),
+        args: ['--log-level', 'error'],
+      })
       try {
         result.restartMs.push(Date.now() - started)
         if (d.addrs.some((a) => a.includes('/webrtc-direct/'))) result.webrtcRounds++

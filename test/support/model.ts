@@ -219,7 +219,11 @@ export interface Harness {
  * Start `machine` (fakes already bound) the way every harness does: a simulated clock, inspection
  * through an EventProbe, and every emitted event collected.
  */
-export function startProbed(machine: AnyStateMachine, input: unknown, clock = new SimulatedClock()): Omit<Harness, 'perform'> & { clock: SimulatedClock } {
+export function startProbed(
+  machine: AnyStateMachine,
+  input: unknown,
+  clock = new SimulatedClock(),
+): Omit<Harness, 'perform'> & { clock: SimulatedClock } {
   const probe = new EventProbe()
   const actor = createActor(machine, { input, clock, inspect: probe.inspect })
   probe.attach(actor)

@@ -90,7 +90,11 @@ export class PeerStates {
       }
       const timer = setTimeout(() => {
         this.#waiters.delete(check)
-        reject(new Error(`peer ${peerId} did not reach the state within ${timeoutMs} ms; pushed: ${JSON.stringify(this.statuses(peerId))}, last ${JSON.stringify(this.latest(peerId))}`))
+        reject(
+          new Error(
+            `peer ${peerId} did not reach the state within ${timeoutMs} ms; pushed: ${JSON.stringify(this.statuses(peerId))}, last ${JSON.stringify(this.latest(peerId))}`,
+          ),
+        )
       }, timeoutMs)
       this.#waiters.add(check)
       check()

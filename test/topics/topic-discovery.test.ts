@@ -52,7 +52,10 @@ describe('topic discovery through the DHT', () => {
   let c: TestDaemon
 
   const libp2pOf = (d: TestDaemon) => d.sb.runtimes.handle('peer-a').libp2p
-  const connected = (from: TestDaemon, to: TestDaemon) => libp2pOf(from).getConnections().some((conn) => conn.remotePeer.toString() === to.peerId)
+  const connected = (from: TestDaemon, to: TestDaemon) =>
+    libp2pOf(from)
+      .getConnections()
+      .some((conn) => conn.remotePeer.toString() === to.peerId)
   /** Hang up on `to` without libp2p's reconnect queue dialling it again for kad's keep-alive tag. */
   const separate = async (from: TestDaemon, to: TestDaemon) => {
     const peer = peerIdFromString(to.peerId)
@@ -69,7 +72,9 @@ describe('topic discovery through the DHT', () => {
     await Promise.all([a?.destroy(), b?.destroy(), c?.destroy()])
   })
 
-  it('B and C, connected only through A, find each other by the topic CID provider record once both subscribe', { timeout: 180_000 }, async () => {
+  it('B and C, connected only through A, find each other by the topic CID provider record once both subscribe', {
+    timeout: 180_000,
+  }, async () => {
     const [ca, cb, cc] = await Promise.all([a.client(), b.client(), c.client()])
     const ready = (client: SwitchboardClient) =>
       vi.waitFor(async () => expect(await client.call('node.info')).toMatchObject({ dhtReady: true }), { timeout: 60_000, interval: 100 })
@@ -94,7 +99,9 @@ describe('topic discovery through the DHT', () => {
     // C's own provide may still be talking to B: let its DHT queue drain first
     await vi.waitFor(
       async () => {
-        const [dht] = (await cc.call<{ actors: { context: { queued: number; running: number } }[] }>('actors.list', { prefix: 'dht:peer-a' })).actors
+        const [dht] = (
+          await cc.call<{ actors: { context: { queued: number; running: number } }[] }>('actors.list', { prefix: 'dht:peer-a' })
+        ).actors
         expect(dht?.context).toMatchObject({ queued: 0, running: 0 })
       },
       { timeout: 60_000, interval: 100 },
@@ -108,8 +115,16 @@ describe('topic discovery through the DHT', () => {
       { timeout: 30_000, interval: 50 },
     )
 
-    const cJoinedOnB = cb.waitFor<{ topic: string; peerid: string; joined: boolean }>('peerChange', (p) => p.topic === topic && p.peerid === c.peerId, 60_000)
-    const bJoinedOnC = cc.waitFor<{ topic: string; peerid: string; joined: boolean }>('peerChange', (p) => p.topic === topic && p.peerid === b.peerId, 60_000)
+    const cJoinedOnB = cb.waitFor<{ topic: string; peerid: string; joined: boolean }>(
+      'peerChange',
+      (p) => p.topic === topic && p.peerid === c.peerId,
+      60_000,
+    )
+    const bJoinedOnC = cc.waitFor<{ topic: string; peerid: string; joined: boolean }>(
+      'peerChange',
+      (p) => p.topic === topic && p.peerid === b.peerId,
+      60_000,
+    )
     await cb.call('subscribe', { topic })
     expect(await cJoinedOnB).toEqual({ topic, peerid: c.peerId, joined: true })
     expect(await bJoinedOnC).toEqual({ topic, peerid: b.peerId, joined: true })

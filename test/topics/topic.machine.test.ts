@@ -13,10 +13,13 @@ function startTopic() {
   const watch = controlledCallback<{ alias: string; topic: string }, TopicEvent>('watchTopic')
   const discover = controlledCallback<{ alias: string; topic: string; reprovideMs: number }, TopicEvent>('discover')
   const clock = new SimulatedClock()
-  const actor = createActor(topicMachine.provide({ actors: { join: join.logic, leave: leave.logic, watchTopic: watch.logic, discover: discover.logic } }), {
-    input,
-    clock,
-  })
+  const actor = createActor(
+    topicMachine.provide({ actors: { join: join.logic, leave: leave.logic, watchTopic: watch.logic, discover: discover.logic } }),
+    {
+      input,
+      clock,
+    },
+  )
   const emitted: TopicEmitted[] = []
   actor.on('topic.peerChange', (e) => emitted.push(e))
   actor.start()

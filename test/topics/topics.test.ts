@@ -19,7 +19,8 @@ interface TopicView {
   peers: string[]
 }
 
-const listActors = async (c: SwitchboardClient, prefix: string) => (await c.call<{ actors: ActorSnapshot[] }>('actors.list', { prefix })).actors
+const listActors = async (c: SwitchboardClient, prefix: string) =>
+  (await c.call<{ actors: ActorSnapshot[] }>('actors.list', { prefix })).actors
 const listPeers = async (c: SwitchboardClient, topic: string) => (await c.call<{ peers: string[] }>('listpeers', { topic })).peers
 const isSubscribed = (s: ActorSnapshot | undefined) => JSON.stringify(s?.value) === JSON.stringify({ joined: 'subscribed' })
 
@@ -31,11 +32,21 @@ function record<P>(client: SwitchboardClient, method: string): P[] {
 }
 
 /** A daemon whose peer-a bootstraps from `from`'s peer-a. */
-const startPeerOf = (from: TestDaemon) => startTestDaemon({ bootstrap: from.sb.nodeInfo('peer-a').addrs.filter((a) => a.includes('/127.0.0.1/tcp/')) })
+const startPeerOf = (from: TestDaemon) =>
+  startTestDaemon({ bootstrap: from.sb.nodeInfo('peer-a').addrs.filter((a) => a.includes('/127.0.0.1/tcp/')) })
 
 /** Resolve once `d`'s peer-a has a connection to `peerId`. */
 const connectedTo = (d: TestDaemon, peerId: string) =>
-  vi.waitFor(() => expect(d.sb.runtimes.handle('peer-a').libp2p.getConnections().map((c) => c.remotePeer.toString())).toContain(peerId), { timeout: 30_000, interval: 50 })
+  vi.waitFor(
+    () =>
+      expect(
+        d.sb.runtimes
+          .handle('peer-a')
+          .libp2p.getConnections()
+          .map((c) => c.remotePeer.toString()),
+      ).toContain(peerId),
+    { timeout: 30_000, interval: 50 },
+  )
 
 describe('topics between two daemons', () => {
   let a: TestDaemon

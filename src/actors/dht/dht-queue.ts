@@ -24,7 +24,8 @@ export function enqueueDhtOp<T>(
 ): Promise<T> {
   const runtime = runtimes.get(alias)
   if (!runtime) return Promise.reject(new Error(`local node ${alias} is not running`))
-  if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new DhtOpCancelledError('DHT operation cancelled'))
+  if (signal?.aborted)
+    return Promise.reject(signal.reason instanceof Error ? signal.reason : new DhtOpCancelledError('DHT operation cancelled'))
   const id = randomUUID()
   return new Promise<T>((resolve, reject) => {
     const cleanup = () => {

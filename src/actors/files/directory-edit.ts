@@ -33,7 +33,12 @@ export async function childOf(ctx: EditContext, dir: CID, name: string): Promise
 
 /** Link `child` as `name` in `dir`, replacing an entry of that name. */
 function link(ctx: EditContext, child: CID, dir: CID, name: string): Promise<CID> {
-  return ctx.writer.cp(child, dir, name, { force: true, offline: true, signal: ctx.signal, shardSplitThresholdBytes: ctx.shardSplitThresholdBytes })
+  return ctx.writer.cp(child, dir, name, {
+    force: true,
+    offline: true,
+    signal: ctx.signal,
+    shardSplitThresholdBytes: ctx.shardSplitThresholdBytes,
+  })
 }
 
 /**
@@ -41,7 +46,13 @@ function link(ctx: EditContext, child: CID, dir: CID, name: string): Promise<CID
  * exists there is kept with its content (the root does not change); a file in the way of a parent
  * is a conflict (409). Returns the new root and the CID now at the path.
  */
-export async function setPath(ctx: EditContext, dir: CID, names: string[], file: CID | undefined, done: string[] = []): Promise<{ root: CID; cid: CID }> {
+export async function setPath(
+  ctx: EditContext,
+  dir: CID,
+  names: string[],
+  file: CID | undefined,
+  done: string[] = [],
+): Promise<{ root: CID; cid: CID }> {
   const [name, ...rest] = names as [string, ...string[]]
   const existing = await childOf(ctx, dir, name)
   if (rest.length === 0) {
@@ -62,7 +73,9 @@ export async function removePath(ctx: EditContext, dir: CID, names: string[], do
   const here = [...done, name].join('/')
   const existing = await childOf(ctx, dir, name)
   if (existing === undefined) throw new FileNotFoundError(`path: ${here} does not exist`)
-  if (rest.length === 0) return ctx.writer.rm(dir, name, { offline: true, signal: ctx.signal, shardSplitThresholdBytes: ctx.shardSplitThresholdBytes })
-  if (existing.kind !== 'directory') throw new FileNotFoundError(`path: ${here} is a file, so ${[...done, ...names].join('/')} does not exist`)
+  if (rest.length === 0)
+    return ctx.writer.rm(dir, name, { offline: true, signal: ctx.signal, shardSplitThresholdBytes: ctx.shardSplitThresholdBytes })
+  if (existing.kind !== 'directory')
+    throw new FileNotFoundError(`path: ${here} is a file, so ${[...done, ...names].join('/')} does not exist`)
   return link(ctx, await removePath(ctx, existing.cid, rest, [...done, name]), dir, name)
 }

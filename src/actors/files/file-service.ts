@@ -97,7 +97,9 @@ export class FileService {
       this.#setRoot(await this.#emptyDirectory())
     } else {
       this.#setRoot(root)
-      await this.init.store.commit(this.peerId, root).catch((err: Error) => this.init.log(`files ${this.alias}: cannot count directory ${root}: ${err.message}`))
+      await this.init.store
+        .commit(this.peerId, root)
+        .catch((err: Error) => this.init.log(`files ${this.alias}: cannot count directory ${root}: ${err.message}`))
     }
     this.#unhandle = await serveP2pWebapp(
       this.init.helia.libp2p,
@@ -112,7 +114,10 @@ export class FileService {
     await this.#unhandle?.().catch(() => {})
     await this.#changes.run(async () => {})
     this.init.store.liveRoot(this.peerId, undefined)
-    if (this.#session) await this.init.store.sessionStopped(this.peerId).catch((err: Error) => this.init.log(`files ${this.alias}: cannot note the session's stop: ${err.message}`))
+    if (this.#session)
+      await this.init.store
+        .sessionStopped(this.peerId)
+        .catch((err: Error) => this.init.log(`files ${this.alias}: cannot note the session's stop: ${err.message}`))
   }
 
   /** A session peer's saved root is kept only for a while after it stops (sessionRootRetentionMs). */
@@ -191,7 +196,12 @@ export class FileService {
     try {
       const writer = unixfs({ blockstore: op.blocks })
       // the content is imported outside the lock: only the directory update is serialised
-      const fileCid = content === undefined ? undefined : content instanceof Uint8Array ? await writer.addBytes(content, { signal }) : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
+      const fileCid =
+        content === undefined
+          ? undefined
+          : content instanceof Uint8Array
+            ? await writer.addBytes(content, { signal })
+            : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
       return await this.#changes.run(async () => {
         signal?.throwIfAborted()
         const { root, cid } = await setPath(this.#edit(writer, signal), this.#root, names, fileCid)
@@ -217,10 +227,15 @@ export class FileService {
     const after = treeSize(await this.getLocal(root, signal), root)
     const before = await this.usage(signal)
     if (after <= before) return
-    if (after > quota) throw new ContentTooLargeError(`quota: ${this.alias}'s directory would hold ${after} bytes, over its quota of ${quota} bytes (filePeerQuotaBytes)`)
+    if (after > quota)
+      throw new ContentTooLargeError(
+        `quota: ${this.alias}'s directory would hold ${after} bytes, over its quota of ${quota} bytes (filePeerQuotaBytes)`,
+      )
     const total = (await this.init.store.storedBytes(signal)) - before + after
     if (total > totalQuotaBytes) {
-      throw new ContentTooLargeError(`quota: all local peers' directories would hold ${total} bytes, over the daemon's total of ${totalQuotaBytes} bytes (fileTotalQuotaBytes)`)
+      throw new ContentTooLargeError(
+        `quota: all local peers' directories would hold ${total} bytes, over the daemon's total of ${totalQuotaBytes} bytes (fileTotalQuotaBytes)`,
+      )
     }
   }
 
@@ -260,7 +275,8 @@ export class FileService {
     try {
       const get: BlockGetter = (cid, s) => toBuffer(this.init.helia.blockstore.get(cid, { signal: s }))
       const node = decodeNode(root, await get(root, bounded.signal))
-      if (node.kind !== 'directory' && node.kind !== 'hamt') throw new InvalidInputError('rootDirectory', `${root} is not a UnixFS directory`)
+      if (node.kind !== 'directory' && node.kind !== 'hamt')
+        throw new InvalidInputError('rootDirectory', `${root} is not a UnixFS directory`)
       await walkBlocks(root, get, [], bounded.signal)
     } catch (err) {
       if (err instanceof InvalidInputError) throw err
@@ -279,7 +295,9 @@ export class FileService {
     await this.init.persistRoot?.(root)
     this.#setRoot(root)
     // the root is saved: should counting fail, the next commit or start-up repairs it
-    await this.init.store.commit(this.peerId, root, undefined, { session: this.#session }).catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
+    await this.init.store
+      .commit(this.peerId, root, undefined, { session: this.#session })
+      .catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
     this.#notify()
   }
 
@@ -294,7 +312,9 @@ export class FileService {
     const pubsub = this.init.helia.libp2p.services.pubsub
     if (!pubsub.getTopics().includes(topic)) return
     const message = new TextEncoder().encode(goJson(goMap({ type: 'p2p-webapp-file-update', peer: this.peerId })))
-    pubsub.publish(topic, message).catch((err: Error) => this.init.log(`files ${this.alias}: update notification on ${topic} failed: ${err.message}`))
+    pubsub
+      .publish(topic, message)
+      .catch((err: Error) => this.init.log(`files ${this.alias}: update notification on ${topic} failed: ${err.message}`))
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -325,7 +345,11 @@ export class FileService {
   /** File, directory, or neither (symlinks, foreign codecs); from local blocks. */
   async kindOf(cid: CID, signal?: AbortSignal): Promise<EntryKind | undefined> {
     const node = decodeNode(cid, cid.code === RAW_CODEC ? new Uint8Array(0) : await this.getLocal(cid, signal))
-    return node.kind === 'directory' || node.kind === 'hamt' ? 'directory' : node.kind === 'file' || node.kind === 'raw' ? 'file' : undefined
+    return node.kind === 'directory' || node.kind === 'hamt'
+      ? 'directory'
+      : node.kind === 'file' || node.kind === 'raw'
+        ? 'file'
+        : undefined
   }
 
   /** The first bytes of a local file (for sniffing); empty when they are not held. */
@@ -414,7 +438,10 @@ export class FileService {
     let finished: Promise<void> | undefined
     const finish = async (ok: boolean) => {
       try {
-        if (ok) await this.init.store.noteCached(cid).catch((err: Error) => this.init.log(`files ${this.alias}: cannot record ${cid} in the cache: ${err.message}`))
+        if (ok)
+          await this.init.store
+            .noteCached(cid)
+            .catch((err: Error) => this.init.log(`files ${this.alias}: cannot record ${cid} in the cache: ${err.message}`))
       } finally {
         release()
       }
@@ -432,7 +459,9 @@ export class FileService {
       try {
         return await this.fetchFrom(fallback, cid, maxBytes, signal)
       } catch (fallbackErr) {
-        throw new Error(`not found locally or through the network (${reason}); fallback peer ${fallback}: ${(fallbackErr as Error).message}`)
+        throw new Error(
+          `not found locally or through the network (${reason}); fallback peer ${fallback}: ${(fallbackErr as Error).message}`,
+        )
       }
     } finally {
       idle.clear()
@@ -443,10 +472,14 @@ export class FileService {
     const block = await toBuffer(this.init.helia.blockstore.get(cid, { signal: idle.signal }))
     idle.touch()
     const node = decodeNode(cid, block)
-    if (node.kind === 'directory' || node.kind === 'hamt') return { type: 'directory', entries: await this.entries(cid, idle.signal, () => idle.touch()) }
+    if (node.kind === 'directory' || node.kind === 'hamt')
+      return { type: 'directory', entries: await this.entries(cid, idle.signal, () => idle.touch()) }
     if (node.kind !== 'raw' && node.kind !== 'file') throw new NotUnixFsError(`cid: ${cid} is neither a UnixFS file nor a directory`)
     const size = node.kind === 'raw' ? BigInt(block.length) : (node.unixfs?.fileSize() ?? 0n)
-    if (size > BigInt(maxBytes)) throw new ContentTooLargeError(`${cid} is ${size} bytes, over the ${maxBytes} bytes a WebSocket frame can carry; fetch GET /ipfs/${cid} instead`)
+    if (size > BigInt(maxBytes))
+      throw new ContentTooLargeError(
+        `${cid} is ${size} bytes, over the ${maxBytes} bytes a WebSocket frame can carry; fetch GET /ipfs/${cid} instead`,
+      )
     const chunks: Uint8Array[] = []
     for await (const chunk of this.#reader.cat(cid, { signal: idle.signal })) {
       chunks.push(chunk)
@@ -458,7 +491,14 @@ export class FileService {
 
   /** Ask `peer` for `cid` over p2p-webapp's protocol; verify, cache, return it. */
   async fetchFrom(peer: string, cid: CID, maxBytes: number, signal?: AbortSignal): Promise<GotFile> {
-    const reply = await requestFile(this.init.helia.libp2p, peerIdFromString(peer), cid.toString(), this.#limits, this.init.onViolation, signal)
+    const reply = await requestFile(
+      this.init.helia.libp2p,
+      peerIdFromString(peer),
+      cid.toString(),
+      this.#limits,
+      this.init.onViolation,
+      signal,
+    )
     const op = this.init.store.begin(this.init.helia.blockstore)
     try {
       return await acceptReply(cid, reply, op.blocks, maxBytes)

@@ -131,7 +131,11 @@ export class FileStore {
 
   constructor(readonly init: FileStoreInit) {
     this.cache = new CacheIndex(init.datastore)
-    this.collector = new GcSchedule((signal) => this.collectGarbage(signal), init.gcIntervalMs ?? 10 * 60 * 1000, (m) => init.log?.(m))
+    this.collector = new GcSchedule(
+      (signal) => this.collectGarbage(signal),
+      init.gcIntervalMs ?? 10 * 60 * 1000,
+      (m) => init.log?.(m),
+    )
   }
 
   get #cacheMaxBytes(): number {
@@ -436,7 +440,8 @@ export class FileStore {
    */
   async #countedRoots(): Promise<{ roots: CID[]; expired: number; sessionRoots: number }> {
     const stamps = new Map<string, number>()
-    for await (const { key, value } of this.init.datastore.query({ prefix: SESSIONS })) stamps.set(key.toString().slice(SESSIONS.length), Number(new TextDecoder().decode(value)))
+    for await (const { key, value } of this.init.datastore.query({ prefix: SESSIONS }))
+      stamps.set(key.toString().slice(SESSIONS.length), Number(new TextDecoder().decode(value)))
     const cutoff = Date.now() - (this.init.sessionRootRetentionMs ?? 7 * 24 * 3600 * 1000)
     const drop = this.init.datastore.batch()
     const roots: CID[] = []
@@ -544,7 +549,13 @@ export class FileStore {
         const path = join(dir, shard.name, name)
         const info = await stat(path).catch(() => undefined)
         if (info === undefined || info.mtimeMs >= cutoff) continue
-        if (await unlink(path).then(() => true, () => false)) removed++
+        if (
+          await unlink(path).then(
+            () => true,
+            () => false,
+          )
+        )
+          removed++
       }
     }
     return removed

@@ -98,7 +98,8 @@ export function filesExtension(sb: Switchboard): NodeExtensionFactory {
       log: sb.log,
     })
     // a persistent peer resumes its saved root; failing that, the last one its counts include
-    const saved = path === undefined ? undefined : ((await loadRoot(sb, alias, path)) ?? (await store.appliedRoot(handle.libp2p.peerId.toString())))
+    const saved =
+      path === undefined ? undefined : ((await loadRoot(sb, alias, path)) ?? (await store.appliedRoot(handle.libp2p.peerId.toString())))
     await service.start(saved)
     // the persistent node's store collects for every local peer: now, periodically and on request
     if (storageDir !== undefined) store.collector.start()
@@ -123,7 +124,9 @@ export function filesExtension(sb: Switchboard): NodeExtensionFactory {
  */
 export function collectBlocks(sb: Switchboard, signal?: AbortSignal): Promise<GcReport> {
   const persistent = sb.runtimes.all().find((r) => r.spec.storageDir !== undefined)
-  return sb.runtimes.extension<FilesExtension>(persistent?.spec.alias ?? 'peer-a', FILES_EXTENSION).service.init.store.collectGarbage(signal)
+  return sb.runtimes
+    .extension<FilesExtension>(persistent?.spec.alias ?? 'peer-a', FILES_EXTENSION)
+    .service.init.store.collectGarbage(signal)
 }
 
 /** A running local peer's file service (503 when the peer is not running). */

@@ -70,7 +70,13 @@ function cutOff(libp2p: SwitchboardLibp2p, peer: PeerId, stream: Stream, err: Er
 export function encodeFileContent(reply: FileContent): string {
   if ('error' in reply) return goJson({ cid: reply.cid, error: reply.error })
   if (reply.isDirectory) return goJson({ cid: reply.cid, entries: goMap(reply.entries), isDirectory: true, rawNode: reply.rawNode ?? '' })
-  return goJson({ cid: reply.cid, content: reply.content, isDirectory: false, mimeType: reply.mimeType ?? '', rawNode: reply.rawNode ?? '' })
+  return goJson({
+    cid: reply.cid,
+    content: reply.content,
+    isDirectory: false,
+    mimeType: reply.mimeType ?? '',
+    rawNode: reply.rawNode ?? '',
+  })
 }
 
 /** FileListMessage is a struct (cid, entries); each FileEntry a struct (type, cid, mimeType omitempty). */
@@ -86,7 +92,12 @@ export function encodeFileList(list: FileList): string {
  * The fileContent reply for a getFile, as p2p-webapp builds it (content, sniffed type, raw root
  * block), from local blocks only: we serve what we hold, we do not fetch for others.
  */
-export async function fileContentReply(cidText: string, source: FileSource, maxFrameBytes: number, signal: AbortSignal): Promise<FileContent> {
+export async function fileContentReply(
+  cidText: string,
+  source: FileSource,
+  maxFrameBytes: number,
+  signal: AbortSignal,
+): Promise<FileContent> {
   let cid: CID
   try {
     cid = CID.parse(cidText)
@@ -105,9 +116,16 @@ export async function fileContentReply(cidText: string, source: FileSource, maxF
     if (node.kind !== 'raw' && node.kind !== 'file') return { cid: cidText, error: 'unsupported file type' }
     const size = node.kind === 'raw' ? BigInt(raw.length) : (node.unixfs?.fileSize() ?? 0n)
     const limit = contentLimit(maxFrameBytes) - raw.length
-    if (size > BigInt(limit)) return { cid: cidText, error: `file too large: ${size} bytes, over the ${limit} bytes one reply carries; fetch it over bitswap` }
+    if (size > BigInt(limit))
+      return { cid: cidText, error: `file too large: ${size} bytes, over the ${limit} bytes one reply carries; fetch it over bitswap` }
     const content = await toBuffer(source.reader.cat(cid, { offline: true, signal }))
-    return { cid: cidText, isDirectory: false, content: Buffer.from(content).toString('base64'), mimeType: detectContentType(content), rawNode }
+    return {
+      cid: cidText,
+      isDirectory: false,
+      content: Buffer.from(content).toString('base64'),
+      mimeType: detectContentType(content),
+      rawNode,
+    }
   } catch (err) {
     if (isNotFound(err)) return { cid: cidText, error: `file not found: ${(err as Error).message}` }
     return { cid: cidText, error: `failed to read: ${(err as Error).message}` }
@@ -115,7 +133,12 @@ export async function fileContentReply(cidText: string, source: FileSource, maxF
 }
 
 /** Register the responder; returns the function that removes it. */
-export async function serveP2pWebapp(libp2p: SwitchboardLibp2p, source: FileSource, limits: ProtocolLimits, onViolation: OnViolation): Promise<() => Promise<void>> {
+export async function serveP2pWebapp(
+  libp2p: SwitchboardLibp2p,
+  source: FileSource,
+  limits: ProtocolLimits,
+  onViolation: OnViolation,
+): Promise<() => Promise<void>> {
   let serving = 0
   const serve = async (cid: string, signal: AbortSignal): Promise<FileContent> => {
     if (serving >= MAX_CONCURRENT_SERVES) return { cid, error: 'busy: too many file requests at once, retry later' }
@@ -190,11 +213,42 @@ async function exchange<T>(
   }
 }
 
-export function requestFileList(libp2p: SwitchboardLibp2p, peer: PeerId, limits: ProtocolLimits, onViolation: OnViolation, signal?: AbortSignal): Promise<FileList> {
-  return exchange(libp2p, peer, encodeFrame(MessageType.getFileList), limits, onViolation, 'file list', async (r) => parseFileList(await r.frame(MessageType.fileList, limits.maxFrameBytes)), signal)
+export function requestFileList(
+  libp2p: SwitchboardLibp2p,
+  peer: PeerId,
+  limits: ProtocolLimits,
+  onViolation: OnViolation,
+  signal?: AbortSignal,
+): Promise<FileList> {
+  return exchange(
+    libp2p,
+    peer,
+    encodeFrame(MessageType.getFileList),
+    limits,
+    onViolation,
+    'file list',
+    async (r) => parseFileList(await r.frame(MessageType.fileList, limits.maxFrameBytes)),
+    signal,
+  )
 }
 
-export function requestFile(libp2p: SwitchboardLibp2p, peer: PeerId, cid: string, limits: ProtocolLimits, onViolation: OnViolation, signal?: AbortSignal): Promise<FileContent> {
+export function requestFile(
+  libp2p: SwitchboardLibp2p,
+  peer: PeerId,
+  cid: string,
+  limits: ProtocolLimits,
+  onViolation: OnViolation,
+  signal?: AbortSignal,
+): Promise<FileContent> {
   const request = encodeFrame(MessageType.getFile, goJson({ cid }))
-  return exchange(libp2p, peer, request, limits, onViolation, `file ${cid}`, async (r) => parseFileContent(await r.frame(MessageType.fileContent, limits.maxFrameBytes)), signal)
+  return exchange(
+    libp2p,
+    peer,
+    request,
+    limits,
+    onViolation,
+    `file ${cid}`,
+    async (r) => parseFileContent(await r.frame(MessageType.fileContent, limits.maxFrameBytes)),
+    signal,
+  )
 }

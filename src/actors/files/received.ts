@@ -63,7 +63,8 @@ export async function acceptReply(cid: CID, reply: FileContent, blocks: BlockWri
   const node = raw !== undefined && rootOk === true ? decodeNode(cid, raw) : undefined
 
   if (reply.isDirectory) {
-    if (node !== undefined && node.kind !== 'directory' && node.kind !== 'hamt') throw new UnverifiableContentError(`${cid} is not a directory`)
+    if (node !== undefined && node.kind !== 'directory' && node.kind !== 'hamt')
+      throw new UnverifiableContentError(`${cid} is not a directory`)
     if (raw !== undefined && rootOk === true) await blocks.put(cid, raw)
     if (node?.kind === 'directory') {
       // a plain directory's names are in the verified block: believe those, not the JSON
@@ -77,7 +78,8 @@ export async function acceptReply(cid: CID, reply: FileContent, blocks: BlockWri
   const mimeType = reply.mimeType || detectContentType(content)
   if (node === undefined || raw === undefined) {
     // no verifiable root (older peer, or a hash we cannot check): deliver, cache nothing
-    if (cid.code === RAW_CODEC && (await hashMatches(cid, content)) === false) throw new UnverifiableContentError(`content does not hash to ${cid}`)
+    if (cid.code === RAW_CODEC && (await hashMatches(cid, content)) === false)
+      throw new UnverifiableContentError(`content does not hash to ${cid}`)
     return { type: 'file', mimeType, content }
   }
   if (node.kind === 'raw') {
@@ -87,8 +89,10 @@ export async function acceptReply(cid: CID, reply: FileContent, blocks: BlockWri
   }
   if (node.kind !== 'file' || node.unixfs === undefined) throw new UnverifiableContentError(`${cid} is not a UnixFS file`)
   const inline = node.unixfs.data ?? new Uint8Array(0)
-  if (BigInt(content.length) !== node.unixfs.fileSize()) throw new UnverifiableContentError(`content is ${content.length} bytes, the file is ${node.unixfs.fileSize()}`)
-  if (Buffer.compare(inline, content.subarray(0, inline.length)) !== 0) throw new UnverifiableContentError('content differs from the data in the root block')
+  if (BigInt(content.length) !== node.unixfs.fileSize())
+    throw new UnverifiableContentError(`content is ${content.length} bytes, the file is ${node.unixfs.fileSize()}`)
+  if (Buffer.compare(inline, content.subarray(0, inline.length)) !== 0)
+    throw new UnverifiableContentError('content differs from the data in the root block')
   await blocks.put(cid, raw)
   await cacheLeaves(node.links, node.unixfs.blockSizes, content.subarray(inline.length), blocks)
   return { type: 'file', mimeType, content }

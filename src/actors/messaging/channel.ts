@@ -181,7 +181,10 @@ export class Channel {
   }
 
   async #open(): Promise<WireStream | undefined> {
-    if (this.#failures > 0) await this.#sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** (this.#failures - 1)) * jitterFactor(this.peerId, this.#failures))
+    if (this.#failures > 0)
+      await this.#sleep(
+        Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** (this.#failures - 1)) * jitterFactor(this.peerId, this.#failures),
+      )
     if (this.host.signal.aborted || this.queue.length === 0) return undefined
     // an inbound stream may have been adopted during the pause
     if (this.stream?.usable) return this.stream
@@ -252,7 +255,8 @@ export class Channel {
     // written and unanswered, or never written (no stream could be opened): say which
     const unanswered = expired.filter((m) => m.sentOn !== undefined)
     const unsent = expired.filter((m) => m.sentOn === undefined)
-    if (unanswered.length > 0) this.host.settle(this, unanswered, false, `no acknowledgement from ${this.peerId} within ${this.host.retryWindowMs} ms`)
+    if (unanswered.length > 0)
+      this.host.settle(this, unanswered, false, `no acknowledgement from ${this.peerId} within ${this.host.retryWindowMs} ms`)
     if (unsent.length > 0) {
       const last = this.#lastError ?? this.host.lastDialError(this.peerId)
       const why = last ? `: ${last}` : ' (still dialling)'

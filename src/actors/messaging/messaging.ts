@@ -7,7 +7,14 @@ import { randomBytes } from 'node:crypto'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { dialSignal } from '../../p2p/dial-signal.ts'
-import { checkProtocolId, dataFrame, decodeData, encodeMessageFrame, MAX_MESSAGE_FRAME_BYTES, type MessageFrame } from '../../p2p/message-codec.ts'
+import {
+  checkProtocolId,
+  dataFrame,
+  decodeData,
+  encodeMessageFrame,
+  MAX_MESSAGE_FRAME_BYTES,
+  type MessageFrame,
+} from '../../p2p/message-codec.ts'
 import { TokenBucket } from '../../p2p/token-bucket.ts'
 import type { Reputation } from '../../p2p/reputation.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
@@ -211,7 +218,8 @@ export class MessagingService implements ChannelHost {
     const load = this.#load.get(peer) ?? { count: 0, bytes: 0 }
     if (load.count >= this.options.queueLimit) throw new QueueFullError(peer, `${load.count} messages wait for acks`)
     const byteLimit = 4 * this.maxFrameBytes
-    if (load.bytes + frame.length > byteLimit) throw new QueueFullError(peer, `${load.bytes} bytes wait for acks, the limit is ${byteLimit}`)
+    if (load.bytes + frame.length > byteLimit)
+      throw new QueueFullError(peer, `${load.bytes} bytes wait for acks, the limit is ${byteLimit}`)
     load.count += 1
     load.bytes += frame.length
     this.#load.set(peer, load)
@@ -229,12 +237,18 @@ export class MessagingService implements ChannelHost {
         load.count -= 1
         load.bytes -= m.frame.length
       }
-      if (m.ack >= 0 && !m.sender.signal.aborted) m.sender.push('ack', delivered ? { ack: m.ack, delivered } : { ack: m.ack, delivered, error })
+      if (m.ack >= 0 && !m.sender.signal.aborted)
+        m.sender.push('ack', delivered ? { ack: m.ack, delivered } : { ack: m.ack, delivered, error })
     }
     if (load && load.count <= 0) this.#load.delete(channel.peerId)
     if (!delivered && messages.length > 0) {
       const what = messages.length === 1 ? 'a direct message' : `${messages.length} direct messages`
-      this.deps.activity.add({ type: 'error', alias: this.deps.alias, peerId: channel.peerId, message: `${what} on ${channel.protocol} not delivered: ${error}` })
+      this.deps.activity.add({
+        type: 'error',
+        alias: this.deps.alias,
+        peerId: channel.peerId,
+        message: `${what} on ${channel.protocol} not delivered: ${error}`,
+      })
     }
   }
 
@@ -315,7 +329,13 @@ export class MessagingService implements ChannelHost {
     }
     // a copy is answered above without charging the budget: resends after a lost ack are no flood
     if (!this.#withinBudget(channel)) {
-      ws.write(encodeMessageFrame({ type: 'nack', id, error: `rate limited: over ${this.options.inboundPerSecond} messages/s from ${channel.peerId}` }))
+      ws.write(
+        encodeMessageFrame({
+          type: 'nack',
+          id,
+          error: `rate limited: over ${this.options.inboundPerSecond} messages/s from ${channel.peerId}`,
+        }),
+      )
       return
     }
     const listeners = [...(this.#started.get(channel.protocol)?.listeners ?? [])].filter((l) => !l.signal.aborted)
@@ -349,7 +369,12 @@ export class MessagingService implements ChannelHost {
     if (now - budget.chargedAt >= 1000) {
       budget.chargedAt = now
       this.deps.reputation.violation(channel.peerId, 'flood')
-      this.deps.activity.add({ type: 'error', alias: this.deps.alias, peerId: channel.peerId, message: `direct-message flood from ${channel.peerId} on ${channel.protocol}: refused` })
+      this.deps.activity.add({
+        type: 'error',
+        alias: this.deps.alias,
+        peerId: channel.peerId,
+        message: `direct-message flood from ${channel.peerId} on ${channel.protocol}: refused`,
+      })
     }
     return false
   }
@@ -360,7 +385,12 @@ export class MessagingService implements ChannelHost {
     } catch {
       // a peer id the reputation store refuses is still cut off; nothing more to record
     }
-    this.deps.activity.add({ type: 'error', alias: this.deps.alias, peerId: channel.peerId, message: `malformed direct message on ${channel.protocol}: ${err.message}; stream cut` })
+    this.deps.activity.add({
+      type: 'error',
+      alias: this.deps.alias,
+      peerId: channel.peerId,
+      message: `malformed direct message on ${channel.protocol}: ${err.message}; stream cut`,
+    })
   }
 
   /** Close outbound streams idle past `idleMs`, drop dead ones, and forget channels long unused. */

@@ -50,7 +50,12 @@ export class WireStream {
 
   /** Open both ways: frames written now can be answered. */
   get usable(): boolean {
-    return !this.#ended && this.stream.status === 'open' && this.stream.writeStatus === 'writable' && this.stream.remoteWriteStatus === 'writable'
+    return (
+      !this.#ended &&
+      this.stream.status === 'open' &&
+      this.stream.writeStatus === 'writable' &&
+      this.stream.remoteWriteStatus === 'writable'
+    )
   }
 
   #onBytes(data: Uint8Array | Uint8ArrayList): void {

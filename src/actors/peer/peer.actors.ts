@@ -26,7 +26,13 @@ const withPeer = (addr: string, peerId: string) => (addr.includes('/p2p/') ? add
  * lookup through the node's queue. Every outcome is recorded in the address book; a failure costs
  * the peer at most the small local-failure penalty.
  */
-async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: DhtRef | undefined, peerId: PeerId, signal: AbortSignal): Promise<DialResult> {
+async function dialPeer(
+  runtimes: NodeRuntimes,
+  runtime: NodeRuntime,
+  dht: DhtRef | undefined,
+  peerId: PeerId,
+  signal: AbortSignal,
+): Promise<DialResult> {
   const { addressBook, reputation, activity, dialTimeoutMs } = runtimes.services
   const alias = runtime.spec.alias
   const libp2p = runtimes.handle(alias).libp2p
@@ -77,12 +83,17 @@ async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: DhtRe
     const noAddress = errors.length === 0 ? 'no address known and ' : ''
     if (!timeout.aborted && dht && dht.getSnapshot().value !== 'ready') errors.push(`${noAddress}the DHT is not ready for a lookup`)
     else if (!timeout.aborted && dht) {
-      const found = await enqueueDhtOp(runtimes, dht, runtime.spec.alias, { kind: 'findPeer', key: id }, (s) => dhtOps.findPeer(libp2p as SwitchboardLibp2p, peerId, s), timeout).catch(
-        (err: Error) => {
-          errors.push(`DHT lookup: ${err.message}`)
-          return undefined
-        },
-      )
+      const found = await enqueueDhtOp(
+        runtimes,
+        dht,
+        runtime.spec.alias,
+        { kind: 'findPeer', key: id },
+        (s) => dhtOps.findPeer(libp2p as SwitchboardLibp2p, peerId, s),
+        timeout,
+      ).catch((err: Error) => {
+        errors.push(`DHT lookup: ${err.message}`)
+        return undefined
+      })
       for (const addr of found?.addrs ?? []) {
         addressBook.add(addr, { peerId: id, source: 'dht' })
         const result = await tryAddr(addr)
@@ -90,7 +101,9 @@ async function dialPeer(runtimes: NodeRuntimes, runtime: NodeRuntime, dht: DhtRe
       }
     }
     if (errors.length === 0) throw new NoAddressError(`no known address for ${id}`)
-    throw new Error(timeout.aborted && !signal.aborted ? `dial timed out after ${dialTimeoutMs} ms (${errors.at(-1)})` : errors.slice(-3).join('; '))
+    throw new Error(
+      timeout.aborted && !signal.aborted ? `dial timed out after ${dialTimeoutMs} ms (${errors.at(-1)})` : errors.slice(-3).join('; '),
+    )
   } catch (err) {
     if (!signal.aborted) {
       reputation.localFailure(id)

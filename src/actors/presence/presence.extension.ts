@@ -74,7 +74,10 @@ export class PresenceExtension implements NodeExtension {
 
   /** Advertise this node as online; resolves once the first record is published. */
   async announce(opts: { nickname?: string; ttlSeconds?: number }): Promise<Presence> {
-    const ttlSeconds = Math.min(MAX_PRESENCE_TTL_SECONDS, opts.ttlSeconds ?? this.#announcement?.ttlSeconds ?? this.settings.defaultTtlSeconds)
+    const ttlSeconds = Math.min(
+      MAX_PRESENCE_TTL_SECONDS,
+      opts.ttlSeconds ?? this.#announcement?.ttlSeconds ?? this.settings.defaultTtlSeconds,
+    )
     this.#announcement = { nickname: opts.nickname ?? this.#announcement?.nickname ?? '', ttlSeconds }
     const { record } = await this.#publish()
     return record
@@ -91,7 +94,9 @@ export class PresenceExtension implements NodeExtension {
     clearTimeout(this.#republish)
     // scheduled first, so a failed publish is retried at the same pace
     this.#republish = setTimeout(() => {
-      this.#publish().catch((err: Error) => this.services.activity.add({ type: 'error', alias: this.#alias, message: `presence: re-publish failed: ${err.message}` }))
+      this.#publish().catch((err: Error) =>
+        this.services.activity.add({ type: 'error', alias: this.#alias, message: `presence: re-publish failed: ${err.message}` }),
+      )
     }, republishDelayMs(a.ttlSeconds))
     this.#republish.unref()
     const signed = await createPresence(this.runtime.spec.privateKey, {
@@ -145,7 +150,12 @@ export class PresenceExtension implements NodeExtension {
       const violation = VIOLATIONS[e.name as keyof typeof VIOLATIONS]
       if (!violation) throw err
       this.services.reputation.violation(sender, violation[0], violation[1])
-      this.services.activity.add({ type: 'error', alias: this.#alias, peerId: sender, message: `dropped a presence record from ${sender}: ${e.message}` })
+      this.services.activity.add({
+        type: 'error',
+        alias: this.#alias,
+        peerId: sender,
+        message: `dropped a presence record from ${sender}: ${e.message}`,
+      })
       return e.name === 'ExpiredPresenceError' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
     }
   }
@@ -205,5 +215,6 @@ export class PresenceExtension implements NodeExtension {
 }
 
 export function presenceExtension(feed: PresenceFeed, settings: PresenceSettings): NodeExtensionFactory {
-  return (runtime, runtimes) => new PresenceExtension(runtime, runtimes.handle(runtime.spec.alias).libp2p, runtimes.services, feed, settings)
+  return (runtime, runtimes) =>
+    new PresenceExtension(runtime, runtimes.handle(runtime.spec.alias).libp2p, runtimes.services, feed, settings)
 }

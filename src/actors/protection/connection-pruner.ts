@@ -50,7 +50,12 @@ export function planPrune(connections: Connection[], values: Map<string, number>
       Number(a.direction === 'outbound') - Number(b.direction === 'outbound') ||
       b.timeline.open - a.timeline.open,
   )
-  return { close: candidates.slice(0, Math.max(0, excess)), protectedCount, young, ...(nextEligibleAt !== undefined ? { nextEligibleAt } : {}) }
+  return {
+    close: candidates.slice(0, Math.max(0, excess)),
+    protectedCount,
+    young,
+    ...(nextEligibleAt !== undefined ? { nextEligibleAt } : {}),
+  }
 }
 
 /**
@@ -101,7 +106,10 @@ export class ConnectionPruner {
       const id = c.remotePeer.toString()
       if (values.has(id)) continue
       const peer = await this.libp2p.peerStore.get(c.remotePeer).catch(() => undefined)
-      values.set(id, [...(peer?.tags.values() ?? [])].reduce((sum, t) => sum + t.value, 0))
+      values.set(
+        id,
+        [...(peer?.tags.values() ?? [])].reduce((sum, t) => sum + t.value, 0),
+      )
     }
     const plan = planPrune(connections, values, this.opts, (this.opts.now ?? Date.now)())
     if (plan.nextEligibleAt !== undefined) this.#recheckAt(plan.nextEligibleAt)

@@ -37,12 +37,21 @@ function validPeers(sb: Switchboard, alias: string, method: string, values: stri
     try {
       id = peerIdFromString(value)
     } catch {
-      sb.services.activity.add({ type: 'error', alias, message: `${method}: skipped peerIds.${i}: ${JSON.stringify(value.slice(0, 100))} is not a valid peer id` })
+      sb.services.activity.add({
+        type: 'error',
+        alias,
+        message: `${method}: skipped peerIds.${i}: ${JSON.stringify(value.slice(0, 100))} is not a valid peer id`,
+      })
       continue
     }
     const text = id.toString()
     if (text === self) {
-      sb.services.activity.add({ type: 'error', alias, peerId: text, message: `${method}: skipped peerIds.${i}: ${text} is this local peer itself` })
+      sb.services.activity.add({
+        type: 'error',
+        alias,
+        peerId: text,
+        message: `${method}: skipped peerIds.${i}: ${text} is this local peer itself`,
+      })
       continue
     }
     if (seen.has(text)) continue

@@ -26,19 +26,26 @@ export function bindMachines(runtimes: NodeRuntimes) {
         if (!known) return
         // a failed write (disk full, permissions) is reported, never left to crash the process
         const report = (err: Error) =>
-          runtimes.services.activity.add({ type: 'error', alias: context.alias, peerId: context.peerId, message: `cannot save known peers: ${err.message}` })
+          runtimes.services.activity.add({
+            type: 'error',
+            alias: context.alias,
+            peerId: context.peerId,
+            message: `cannot save known peers: ${err.message}`,
+          })
         if (!context.known) {
           known.remove(context.peerId).catch(report)
           return
         }
-        known.upsert({
-          peerId: context.peerId,
-          name: context.name,
-          ...(context.ticket !== null ? { ticket: context.ticket } : {}),
-          addedAt: context.addedAt ?? Date.now(),
-          lastSyncAt: context.lastSyncAt,
-          autoConnect: context.autoConnect,
-        }).catch(report)
+        known
+          .upsert({
+            peerId: context.peerId,
+            name: context.name,
+            ...(context.ticket !== null ? { ticket: context.ticket } : {}),
+            addedAt: context.addedAt ?? Date.now(),
+            lastSyncAt: context.lastSyncAt,
+            autoConnect: context.autoConnect,
+          })
+          .catch(report)
       },
     },
   })
@@ -54,7 +61,10 @@ export function bindMachines(runtimes: NodeRuntimes) {
 }
 
 /** Start the actor system: the supervisor at its root, every actor visible through the registry. */
-export function startSystem(runtimes: NodeRuntimes, opts: { restartLimit?: number } = {}): { supervisor: SupervisorRef; registry: ActorRegistry } {
+export function startSystem(
+  runtimes: NodeRuntimes,
+  opts: { restartLimit?: number } = {},
+): { supervisor: SupervisorRef; registry: ActorRegistry } {
   const registry = new ActorRegistry()
   const supervisor = createActor(bindMachines(runtimes), {
     systemId: systemIds.supervisor,

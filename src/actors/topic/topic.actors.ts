@@ -57,24 +57,42 @@ export function topicActors(runtimes: NodeRuntimes) {
       const provide = async () => {
         const cid = await topicCid(input.topic)
         if (!dht || signal.aborted) return
-        await enqueueDhtOp(runtimes, dht, alias, { kind: 'provide', key: cid.toString() }, (s) => dhtOps.provide(libp2p, cid, s), signal).catch(report)
+        await enqueueDhtOp(
+          runtimes,
+          dht,
+          alias,
+          { kind: 'provide', key: cid.toString() },
+          (s) => dhtOps.provide(libp2p, cid, s),
+          signal,
+        ).catch(report)
         if (!signal.aborted) timer = setTimeout(() => void provide(), input.reprovideMs)
       }
       const lookUp = async () => {
         const cid = await topicCid(input.topic)
         if (!dht || !node || signal.aborted) return
-        const providers = await enqueueDhtOp(runtimes, dht, alias, { kind: 'findProviders', key: cid.toString() }, (s) => dhtOps.findProviders(libp2p, cid, 20, s), signal).catch(
-          (err: unknown) => {
-            report(err)
-            return []
-          },
-        )
+        const providers = await enqueueDhtOp(
+          runtimes,
+          dht,
+          alias,
+          { kind: 'findProviders', key: cid.toString() },
+          (s) => dhtOps.findProviders(libp2p, cid, 20, s),
+          signal,
+        ).catch((err: unknown) => {
+          report(err)
+          return []
+        })
         const backoff = node.getSnapshot().context.backoff
         for (const p of providers) {
           if (signal.aborted) return
           for (const addr of p.addrs) addressBook.add(addr, { peerId: p.peerId, source: 'dht' })
           if (libp2p.getConnections().some((c) => c.remotePeer.toString() === p.peerId)) continue
-          node.send({ type: 'peers.route', peerId: p.peerId, spawn: true, input: { alias, peerId: p.peerId, backoff }, event: { type: 'peer.connect' } })
+          node.send({
+            type: 'peers.route',
+            peerId: p.peerId,
+            spawn: true,
+            input: { alias, peerId: p.peerId, backoff },
+            event: { type: 'peer.connect' },
+          })
         }
       }
       void provide()

@@ -81,7 +81,11 @@ export const dhtMachine = setup({
     }),
     recordTableSize: assign({
       routingTableSize: ({ context, event }) =>
-        event.type === 'dht.peerConnected' ? event.routingTableSize : event.type === 'dht.routingTable' ? event.size : context.routingTableSize,
+        event.type === 'dht.peerConnected'
+          ? event.routingTableSize
+          : event.type === 'dht.routingTable'
+            ? event.size
+            : context.routingTableSize,
     }),
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
   },

@@ -141,7 +141,10 @@ export const nodeMachine = setup({
     failed: {
       description: 'Could not start, or crashed; `error` says why. The supervisor decides on a restart.',
       type: 'final',
-      entry: { type: 'reportStopped', params: ({ context }) => ({ alias: context.alias, error: context.error, started: context.peerId !== undefined }) },
+      entry: {
+        type: 'reportStopped',
+        params: ({ context }) => ({ alias: context.alias, error: context.error, started: context.peerId !== undefined }),
+      },
     },
   },
 })

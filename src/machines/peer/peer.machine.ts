@@ -47,7 +47,8 @@ export const peerMachine = setup({
     /** Told to the outside world when what is remembered about the peer changes (bound to the store). */
     persist: () => {},
     startExplicit: assign({
-      triesLeft: ({ context, event }) => (event.type === 'peer.connect' ? (event.tries ?? context.backoff.explicitTries) : context.triesLeft),
+      triesLeft: ({ context, event }) =>
+        event.type === 'peer.connect' ? (event.tries ?? context.backoff.explicitTries) : context.triesLeft,
       held: false,
     }),
     recordConnected: assign({
@@ -102,7 +103,8 @@ export const peerMachine = setup({
   initial: 'disconnected',
   states: {
     disconnected: {
-      description: 'No connection. A wanted peer (added, or known with autoConnect), or one a connect was asked for while hanging up, is dialled at once.',
+      description:
+        'No connection. A wanted peer (added, or known with autoConnect), or one a connect was asked for while hanging up, is dialled at once.',
       always: [
         { guard: 'wanted', target: 'connecting' },
         { guard: 'explicit', target: 'connecting' },
@@ -121,25 +123,46 @@ export const peerMachine = setup({
         input: ({ context }) => ({ alias: context.alias, peerId: context.peerId }),
         onDone: {
           target: 'connected',
-          actions: assign({ connectionType: ({ event }) => event.output.connectionType, since: ({ event }) => event.output.at, failures: 0, triesLeft: 0, lastError: null }),
+          actions: assign({
+            connectionType: ({ event }) => event.output.connectionType,
+            since: ({ event }) => event.output.at,
+            failures: 0,
+            triesLeft: 0,
+            lastError: null,
+          }),
         },
         onError: [
           {
             guard: 'explicitTriesLeft',
             target: 'retrying',
-            actions: assign({ lastError: ({ event }) => errorMessage(event.error), triesLeft: ({ context }) => context.triesLeft - 1, failures: ({ context }) => context.failures + 1 }),
+            actions: assign({
+              lastError: ({ event }) => errorMessage(event.error),
+              triesLeft: ({ context }) => context.triesLeft - 1,
+              failures: ({ context }) => context.failures + 1,
+            }),
           },
           {
             guard: 'wanted',
             target: 'backoff',
-            actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1, triesLeft: 0 }),
+            actions: assign({
+              lastError: ({ event }) => errorMessage(event.error),
+              failures: ({ context }) => context.failures + 1,
+              triesLeft: 0,
+            }),
           },
           {
             guard: 'explicit',
             target: 'failed',
-            actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1, triesLeft: 0 }),
+            actions: assign({
+              lastError: ({ event }) => errorMessage(event.error),
+              failures: ({ context }) => context.failures + 1,
+              triesLeft: 0,
+            }),
           },
-          { target: 'disconnected', actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1 }) },
+          {
+            target: 'disconnected',
+            actions: assign({ lastError: ({ event }) => errorMessage(event.error), failures: ({ context }) => context.failures + 1 }),
+          },
         ],
       },
       on: {
@@ -172,7 +195,10 @@ export const peerMachine = setup({
           { target: 'disconnected', actions: 'setAdded' },
         ],
         'peer.update': [
-          { guard: ({ context, event }) => context.added || ((event.known ?? context.known) && (event.autoConnect ?? context.autoConnect)), actions: ['update', 'persist'] },
+          {
+            guard: ({ context, event }) => context.added || ((event.known ?? context.known) && (event.autoConnect ?? context.autoConnect)),
+            actions: ['update', 'persist'],
+          },
           { target: 'disconnected', actions: ['update', 'persist'] },
         ],
       },
@@ -215,7 +241,8 @@ export const peerMachine = setup({
       },
     },
     failed: {
-      description: 'An explicit connect gave up after its tries; lastError says why. Becoming wanted (added, or known with autoConnect) dials again.',
+      description:
+        'An explicit connect gave up after its tries; lastError says why. Becoming wanted (added, or known with autoConnect) dials again.',
       always: { guard: 'wanted', target: 'connecting' },
       on: {
         'peer.connect': { target: 'connecting', actions: 'startExplicit' },

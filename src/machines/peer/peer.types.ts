@@ -1,6 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox'
 
-export const ConnectionTypeSchema = Type.Union([Type.Literal('direct'), Type.Literal('relay'), Type.Literal('webrtc'), Type.Literal('none')])
+export const ConnectionTypeSchema = Type.Union([
+  Type.Literal('direct'),
+  Type.Literal('relay'),
+  Type.Literal('webrtc'),
+  Type.Literal('none'),
+])
 export type ConnectionType = Static<typeof ConnectionTypeSchema>
 
 /** Events a client may send through `actors.send`. */

@@ -8,14 +8,18 @@ import type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supe
 const nodeId = childIds.node
 
 /** What a node binds to its `reportStopped` slot to tell this supervisor it has stopped or failed. */
-export const reportStoppedToSupervisor = sendParent<NodeContext, NodeEvent, { alias: string; error?: string; started?: boolean }, SupervisorEvent, NodeEvent>(
-  (_, params) => ({
-    type: 'supervisor.nodeStopped',
-    alias: params.alias,
-    ...(params.error !== undefined ? { error: params.error } : {}),
-    ...(params.started ? { started: true } : {}),
-  }),
-)
+export const reportStoppedToSupervisor = sendParent<
+  NodeContext,
+  NodeEvent,
+  { alias: string; error?: string; started?: boolean },
+  SupervisorEvent,
+  NodeEvent
+>((_, params) => ({
+  type: 'supervisor.nodeStopped',
+  alias: params.alias,
+  ...(params.error !== undefined ? { error: params.error } : {}),
+  ...(params.started ? { started: true } : {}),
+}))
 
 /**
  * The root of the actor tree: starts and stops local nodes, restarts a crashed one up to
@@ -56,7 +60,8 @@ export const supervisorMachine = setup({
       if (!record) return
       enqueue.stopChild(nodeId(event.alias))
       // a node that never ran would fail the same way again: only a crash of a running node is restarted
-      const restart = event.error !== undefined && event.started === true && record.status === 'running' && record.restarts < context.restartLimit
+      const restart =
+        event.error !== undefined && event.started === true && record.status === 'running' && record.restarts < context.restartLimit
       if (restart) {
         enqueue.spawnChild('node', { id: nodeId(event.alias), systemId: systemIds.node(event.alias), input: record.input })
         enqueue.assign({
@@ -67,8 +72,7 @@ export const supervisorMachine = setup({
       const { [event.alias]: _gone, ...rest } = context.nodes
       // a node that failed for good stays listed so clients can see why
       enqueue.assign({
-        nodes:
-          event.error === undefined ? rest : { ...rest, [event.alias]: { ...record, status: 'failed', error: event.error } },
+        nodes: event.error === undefined ? rest : { ...rest, [event.alias]: { ...record, status: 'failed', error: event.error } },
       })
     }),
     stopAll: enqueueActions(({ context, enqueue }) => {
@@ -102,10 +106,7 @@ export const supervisorMachine = setup({
       description: 'Every node was told to stop; waits until the last one has.',
       entry: 'stopAll',
       on: {
-        'supervisor.nodeStopped': [
-          { guard: 'allStopped', target: 'stopped', actions: 'markStopped' },
-          { actions: 'markStopped' },
-        ],
+        'supervisor.nodeStopped': [{ guard: 'allStopped', target: 'stopped', actions: 'markStopped' }, { actions: 'markStopped' }],
       },
     },
     // not final: the nodes' own done events still arrive after their last report

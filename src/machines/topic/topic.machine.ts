@@ -94,11 +94,15 @@ export const topicMachine = setup({
       },
     },
     leaving: {
-      description: 'The last connection left: unsubscribing and stopping DHT advertisement. A connection that subscribes meanwhile makes it join again once left.',
+      description:
+        'The last connection left: unsubscribing and stopping DHT advertisement. A connection that subscribes meanwhile makes it join again once left.',
       invoke: {
         src: 'leave',
         input: ({ context }) => ({ alias: context.alias, topic: context.topic }),
-        onDone: [{ guard: 'noRefs', target: 'left' }, { target: 'joining', actions: assign({ peers: [], meshTimedOut: false }) }],
+        onDone: [
+          { guard: 'noRefs', target: 'left' },
+          { target: 'joining', actions: assign({ peers: [], meshTimedOut: false }) },
+        ],
         onError: { target: 'left', actions: assign({ lastError: ({ event }) => errorMessage(event.error) }) },
       },
       on: { 'topic.retain': { actions: 'retain' }, 'topic.release': { actions: 'release' } },

@@ -52,7 +52,13 @@ export function decodeNode(cid: CID, bytes: Uint8Array): DecodedNode {
   if (node.Data === undefined) return { kind: 'other', links: node.Links }
   const unixfs = UnixFS.unmarshal(node.Data)
   const kind: NodeKind =
-    unixfs.type === 'directory' ? 'directory' : unixfs.type === 'hamt-sharded-directory' ? 'hamt' : unixfs.type === 'file' || unixfs.type === 'raw' ? 'file' : 'other'
+    unixfs.type === 'directory'
+      ? 'directory'
+      : unixfs.type === 'hamt-sharded-directory'
+        ? 'hamt'
+        : unixfs.type === 'file' || unixfs.type === 'raw'
+          ? 'file'
+          : 'other'
   return { kind, links: node.Links, unixfs }
 }
 
@@ -92,7 +98,12 @@ const isDirectoryKind = (k: NodeKind) => k === 'directory' || k === 'hamt'
  * or HAMT shards) are compared link by link, by link name, so an update costs the changed path
  * plus the replaced entries, not the whole tree; unchanged subtrees are never read.
  */
-export async function diffTrees(oldRoot: CID | undefined, newRoot: CID | undefined, get: BlockGetter, signal?: AbortSignal): Promise<TreeDiff> {
+export async function diffTrees(
+  oldRoot: CID | undefined,
+  newRoot: CID | undefined,
+  get: BlockGetter,
+  signal?: AbortSignal,
+): Promise<TreeDiff> {
   const diff: TreeDiff = { added: [], removed: [] }
   const visit = async (before: CID | undefined, after: CID | undefined): Promise<void> => {
     if (before !== undefined && after !== undefined && before.equals(after)) return
@@ -102,7 +113,9 @@ export async function diffTrees(oldRoot: CID | undefined, newRoot: CID | undefin
     }
     if (after === undefined) return walkBlocks(before, get, diff.removed, signal)
     const bothDagPb = before.code === DAG_PB_CODEC && after.code === DAG_PB_CODEC
-    const [a, b] = bothDagPb ? await Promise.all([get(before, signal), get(after, signal)]).then(([x, y]) => [decodeNode(before, x), decodeNode(after, y)]) : []
+    const [a, b] = bothDagPb
+      ? await Promise.all([get(before, signal), get(after, signal)]).then(([x, y]) => [decodeNode(before, x), decodeNode(after, y)])
+      : []
     if (a === undefined || b === undefined || !isDirectoryKind(a.kind) || !isDirectoryKind(b.kind)) {
       await walkBlocks(before, get, diff.removed, signal)
       await walkBlocks(after, get, diff.added, signal)

@@ -78,7 +78,25 @@ const Z34 = '\x00'.repeat(34)
 const RIFF_MASK = '\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF'
 
 const SIGNATURES: Sig[] = [
-  ...['<!DOCTYPE HTML', '<HTML', '<HEAD', '<SCRIPT', '<IFRAME', '<H1', '<DIV', '<FONT', '<TABLE', '<A', '<STYLE', '<TITLE', '<B', '<BODY', '<BR', '<P', '<!--'].map(html),
+  ...[
+    '<!DOCTYPE HTML',
+    '<HTML',
+    '<HEAD',
+    '<SCRIPT',
+    '<IFRAME',
+    '<H1',
+    '<DIV',
+    '<FONT',
+    '<TABLE',
+    '<A',
+    '<STYLE',
+    '<TITLE',
+    '<B',
+    '<BODY',
+    '<BR',
+    '<P',
+    '<!--',
+  ].map(html),
   masked('<?xml', '\xFF\xFF\xFF\xFF\xFF', 'text/xml; charset=utf-8', true),
   exact('%PDF-', 'application/pdf'),
   exact('%!PS-Adobe-', 'application/postscript'),

@@ -97,11 +97,15 @@ export const actorsMethods = [
       if (!clientEventTypes(kind.clientEvents as never).includes(event.type)) {
         throw new RpcError(403, `event ${JSON.stringify(event.type)} is not a client event of ${kind.kind} actors`)
       }
-      const valid = check(kind.clientEvents, Value.Clean(kind.clientEvents, structuredClone(event)), 'event') as { type: string; alias?: string }
+      const valid = check(kind.clientEvents, Value.Clean(kind.clientEvents, structuredClone(event)), 'event') as {
+        type: string
+        alias?: string
+      }
       // peer-a is the daemon itself: nothing could start it again short of a daemon restart
       const stopsPeerA =
-        (systemId === systemIds.node('peer-a') && valid.type === 'node.stop') || (valid.type === 'supervisor.stopNode' && valid.alias === 'peer-a')
-      if (stopsPeerA) throw new RpcError(403, 'peer-a is the daemon\'s own peer: stop the daemon (SIGTERM) instead')
+        (systemId === systemIds.node('peer-a') && valid.type === 'node.stop') ||
+        (valid.type === 'supervisor.stopNode' && valid.alias === 'peer-a')
+      if (stopsPeerA) throw new RpcError(403, "peer-a is the daemon's own peer: stop the daemon (SIGTERM) instead")
       ref.send(valid as never)
       return { value: ref.getSnapshot().value }
     },

@@ -18,7 +18,12 @@ export const dhtMethods = [
     handler: async ({ cid, timeoutMs }, ctx) => {
       const parsed = parseCid(cid)
       const alias = ctx.session.boundAlias()
-      await ctx.sb.dht(alias, { kind: 'provide', key: cid }, (signal) => dhtOps.provide(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal), opSignal(ctx, timeoutMs))
+      await ctx.sb.dht(
+        alias,
+        { kind: 'provide', key: cid },
+        (signal) => dhtOps.provide(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal),
+        opSignal(ctx, timeoutMs),
+      )
       return { cid }
     },
   }),
@@ -43,7 +48,12 @@ export const dhtMethods = [
     handler: async ({ peerId, timeoutMs }, ctx) => {
       const parsed = parsePeerId(peerId)
       const alias = ctx.session.boundAlias()
-      return ctx.sb.dht(alias, { kind: 'findPeer', key: peerId }, (signal) => dhtOps.findPeer(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal), opSignal(ctx, timeoutMs))
+      return ctx.sb.dht(
+        alias,
+        { kind: 'findPeer', key: peerId },
+        (signal) => dhtOps.findPeer(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal),
+        opSignal(ctx, timeoutMs),
+      )
     },
   }),
 ]

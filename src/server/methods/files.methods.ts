@@ -10,7 +10,8 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 /** Standard base64, padded or not; anything else (URL alphabet, spaces, stray `=`) is refused. */
 export function decodeBase64(text: string, field: string): Uint8Array {
   const padded = text.includes('=')
-  if (!BASE64.test(text) || text.length % 4 === 1 || (padded && text.length % 4 !== 0)) throw new InvalidInputError(field, 'is not valid base64')
+  if (!BASE64.test(text) || text.length % 4 === 1 || (padded && text.length % 4 !== 0))
+    throw new InvalidInputError(field, 'is not valid base64')
   return new Uint8Array(Buffer.from(text, 'base64'))
 }
 
@@ -60,7 +61,10 @@ export const filesMethods = [
       const own = fileService(ctx.sb, ctx.session.boundAlias())
       // a peer of this daemon is read directly, not over the network
       const local = peerid === own.peerId ? own : localFileService(ctx.sb, peerid)
-      const list = local !== undefined ? await local.list(ctx.signal) : await own.listRemote(peerid, ctx.signal).catch((err: unknown) => Promise.reject(remoteError(err, `listfiles ${peerid}`)))
+      const list =
+        local !== undefined
+          ? await local.list(ctx.signal)
+          : await own.listRemote(peerid, ctx.signal).catch((err: unknown) => Promise.reject(remoteError(err, `listfiles ${peerid}`)))
       ctx.session.push('peerFiles', { peerid, cid: list.cid, entries: list.entries })
       return null
     },
@@ -83,7 +87,10 @@ export const filesMethods = [
           ctx.session.push('gotFile', {
             cid,
             success: true,
-            content: got.type === 'file' ? { type: 'file', mimeType: got.mimeType, content: Buffer.from(got.content).toString('base64') } : { type: 'directory', entries: got.entries },
+            content:
+              got.type === 'file'
+                ? { type: 'file', mimeType: got.mimeType, content: Buffer.from(got.content).toString('base64') }
+                : { type: 'directory', entries: got.entries },
           }),
         (err: Error) => {
           if (!ctx.signal.aborted) ctx.session.push('gotFile', { cid, success: false, content: { error: err.message } })

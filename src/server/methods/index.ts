@@ -12,6 +12,17 @@ import { sessionMethods } from './session.methods.ts'
 
 /** Every method the WebSocket endpoint answers, by name. */
 export function allMethods(): Map<string, Method> {
-  const list = [...nodeMethods, ...actorsMethods, ...dhtMethods, ...peersMethods, ...sessionMethods, ...pubsubMethods, ...filesMethods, ...protectionMethods, ...presenceMethods, ...messagingMethods] as Method[]
+  const list = [
+    ...nodeMethods,
+    ...actorsMethods,
+    ...dhtMethods,
+    ...peersMethods,
+    ...sessionMethods,
+    ...pubsubMethods,
+    ...filesMethods,
+    ...protectionMethods,
+    ...presenceMethods,
+    ...messagingMethods,
+  ] as Method[]
   return new Map(list.map((m) => [m.name, m]))
 }

@@ -28,7 +28,12 @@ export const peersMethods = [
     params: Type.Object({}),
     handler: (_, ctx) => {
       const alias = ctx.session.boundAlias()
-      return { peers: ctx.sb.registry.list(systemIds.peerPrefix(alias)).filter((s) => s.kind === 'peer').map(peerState) }
+      return {
+        peers: ctx.sb.registry
+          .list(systemIds.peerPrefix(alias))
+          .filter((s) => s.kind === 'peer')
+          .map(peerState),
+      }
     },
   }),
   defineMethod({
@@ -140,6 +145,8 @@ export const peersMethods = [
   defineMethod({
     name: 'activity.list',
     params: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }),
-    handler: ({ limit }, ctx) => ({ activity: ctx.sb.services.activity.list(ctx.session.boundAlias(), limit).map(({ alias: _a, ...a }) => a) }),
+    handler: ({ limit }, ctx) => ({
+      activity: ctx.sb.services.activity.list(ctx.session.boundAlias(), limit).map(({ alias: _a, ...a }) => a),
+    }),
   }),
 ]

@@ -12,7 +12,8 @@ export const RESERVED_TOPIC_PREFIX = 'switchboard/'
 /** A topic name from a client: 1 byte to 1 KiB of UTF-8, outside the reserved prefix. */
 function topicName(topic: string): string {
   if (Buffer.byteLength(topic) > TOPIC_MAX_BYTES) throw badRequest(`topic: longer than ${TOPIC_MAX_BYTES} bytes`)
-  if (topic.startsWith(RESERVED_TOPIC_PREFIX)) throw badRequest(`topic: names starting with ${RESERVED_TOPIC_PREFIX} are reserved for the daemon`)
+  if (topic.startsWith(RESERVED_TOPIC_PREFIX))
+    throw badRequest(`topic: names starting with ${RESERVED_TOPIC_PREFIX} are reserved for the daemon`)
   return topic
 }
 
@@ -37,7 +38,11 @@ export const pubsubMethods = [
     handler: async ({ topic }, ctx) => {
       const ext = topics(ctx)
       const name = topicName(topic)
-      if (!ext.isSubscribed(name, ctx.session)) closeCleanups(ctx.session).set(name, ctx.session.onClose(() => void ext.unsubscribe(name, ctx.session)))
+      if (!ext.isSubscribed(name, ctx.session))
+        closeCleanups(ctx.session).set(
+          name,
+          ctx.session.onClose(() => void ext.unsubscribe(name, ctx.session)),
+        )
       await ext.subscribe(name, ctx.session, ctx.signal)
       return null
     },
