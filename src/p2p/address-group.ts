@@ -18,9 +18,13 @@
  * relayed address (`.../p2p/<relay>/p2p-circuit/p2p/<target>`) is grouped by the relay's host,
  * which is what a dial actually reaches, and its peer id is the target's.
  *
- * Pure functions over strings; `@multiformats/multiaddr` is used only to validate and canonicalise.
+ * Pure functions over strings; `@multiformats/multiaddr` validates and canonicalises, ipaddr.js parses IP literals.
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import ipaddr from 'ipaddr.js'
+
+type IPv4 = ipaddr.IPv4
+type IPv6 = ipaddr.IPv6
 
 export type AddressFamily = 'ip4' | 'ip6' | 'dns'
 /**
@@ -75,119 +79,95 @@ export function isPeerIdString(s: unknown): s is string {
   return typeof s === 'string' && (BASE58_PEER_ID.test(s) || BASE32_PEER_ID.test(s))
 }
 
-/** Parse a dotted-quad IPv4 address into a 32-bit unsigned number; undefined when malformed. */
-export function parseIPv4(text: string): number | undefined {
-  const parts = text.split('.')
-  if (parts.length !== 4) return undefined
-  let n = 0
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === '0')) return undefined
-    let v = 0
-    for (let i = 0; i < p.length; i++) {
-      const d = p.charCodeAt(i) - 48
-      if (d < 0 || d > 9) return undefined
-      v = v * 10 + d
-    }
-    if (v > 255) return undefined
-    n = n * 256 + v
-  }
-  return n
+/**
+ * A strict dotted-quad IPv4 address (four decimal parts, no leading zeros, each <= 255); undefined
+ * otherwise. ipaddr.js alone would also take `0x7f.1`, `010.0.0.1` or `2130706433`, forms a
+ * multiaddr never holds and that we refuse rather than guess at.
+ */
+export function parseIPv4(text: string): IPv4 | undefined {
+  return ipaddr.IPv4.isValidFourPartDecimal(text) ? ipaddr.IPv4.parse(text) : undefined
 }
 
-/** Parse an IPv6 address (with `::` and an optional trailing dotted quad) into eight 16-bit words. */
-export function parseIPv6(text: string): number[] | undefined {
-  if (text.length === 0 || text.length > 45) return undefined
-  let head = text
-  let tail: number[] = []
+/** `::a.b.c.d` (deprecated IPv4-compatible): ipaddr.js reads it as IPv4-mapped, which it is not. */
+const IPV4_COMPATIBLE = /^::(\d+\.\d+\.\d+\.\d+)$/
+
+/**
+ * An IPv6 address (with `::` and an optional trailing strict dotted quad); undefined when malformed.
+ * Refused although ipaddr.js accepts them: zone ids (`%eth0`; a zone is its own `/ip6zone`
+ * component) and non-decimal or zero-padded parts in the dotted quad.
+ */
+export function parseIPv6(text: string): IPv6 | undefined {
+  if (text.length === 0 || text.length > 45 || text.includes('%')) return undefined
   const lastColon = text.lastIndexOf(':')
-  if (text.includes('.', lastColon)) {
-    const v4 = parseIPv4(text.slice(lastColon + 1))
-    if (v4 === undefined) return undefined
-    tail = [Math.floor(v4 / 65536), v4 % 65536]
-    head = text.slice(0, lastColon + 1)
-    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1)
+  if (text.includes('.', lastColon) && parseIPv4(text.slice(lastColon + 1)) === undefined) return undefined
+  const compatible = IPV4_COMPATIBLE.exec(text)?.[1]
+  if (compatible !== undefined) {
+    const [a, b, c, d] = (parseIPv4(compatible) as IPv4).octets as [number, number, number, number]
+    return new ipaddr.IPv6([0, 0, 0, 0, 0, 0, (a << 8) | b, (c << 8) | d])
   }
-  const halves = head.split('::')
-  if (halves.length > 2) return undefined
-  const parseWords = (s: string): number[] | undefined => {
-    if (s === '') return []
-    const out: number[] = []
-    for (const w of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(w)) return undefined
-      out.push(Number.parseInt(w, 16))
-    }
-    return out
-  }
-  const left = parseWords(halves[0] ?? '')
-  if (left === undefined) return undefined
-  if (halves.length === 1) {
-    const words = [...left, ...tail]
-    return words.length === 8 ? words : undefined
-  }
-  const right = parseWords(halves[1] ?? '')
-  if (right === undefined) return undefined
-  const fill = 8 - left.length - right.length - tail.length
-  if (fill < 1) return undefined
-  return [...left, ...new Array<number>(fill).fill(0), ...right, ...tail]
+  return ipaddr.IPv6.isValid(text) ? ipaddr.IPv6.parse(text) : undefined
 }
 
-type V4Range = readonly [base: number, size: number]
-const v4Range = (base: string, bits: number): V4Range => [parseIPv4(base) as number, 2 ** (32 - bits)]
-const inAny = (ip: number, ranges: readonly V4Range[]) => ranges.some(([base, size]) => ip >= base && ip < base + size)
-const V4_LOOPBACK = [v4Range('127.0.0.0', 8)]
-const V4_PRIVATE = [v4Range('10.0.0.0', 8), v4Range('172.16.0.0', 12), v4Range('192.168.0.0', 16), v4Range('100.64.0.0', 10)]
-const V4_LINK_LOCAL = [v4Range('169.254.0.0', 16)]
+type Cidr<T> = [T, number]
+const v4 = (cidr: string): Cidr<IPv4> => ipaddr.IPv4.parseCIDR(cidr)
+const v6 = (cidr: string): Cidr<IPv6> => ipaddr.IPv6.parseCIDR(cidr)
+const V4_LOOPBACK = [v4('127.0.0.0/8')]
+const V4_PRIVATE = [v4('10.0.0.0/8'), v4('172.16.0.0/12'), v4('192.168.0.0/16'), v4('100.64.0.0/10')]
+const V4_LINK_LOCAL = [v4('169.254.0.0/16')]
 const V4_RESERVED = [
-  v4Range('0.0.0.0', 8),
-  v4Range('224.0.0.0', 4),
-  v4Range('240.0.0.0', 4),
-  v4Range('192.0.2.0', 24),
-  v4Range('198.51.100.0', 24),
-  v4Range('203.0.113.0', 24),
-  v4Range('198.18.0.0', 15),
+  v4('0.0.0.0/8'),
+  v4('224.0.0.0/4'),
+  v4('240.0.0.0/4'),
+  v4('192.0.2.0/24'),
+  v4('198.51.100.0/24'),
+  v4('203.0.113.0/24'),
+  v4('198.18.0.0/15'),
 ]
+const inAny4 = (ip: IPv4, ranges: readonly Cidr<IPv4>[]) => ranges.some((r) => ip.match(r))
 
-/** Scope of an IPv4 address given as a 32-bit number. */
-export function ipv4ScopeOf(ip: number): AddressScope {
-  if (ip === 0) return 'unspecified'
-  if (inAny(ip, V4_LOOPBACK)) return 'loopback'
-  if (inAny(ip, V4_PRIVATE)) return 'private'
-  if (inAny(ip, V4_LINK_LOCAL)) return 'linkLocal'
-  if (inAny(ip, V4_RESERVED)) return 'reserved'
+/** Scope of an IPv4 address. */
+export function ipv4ScopeOf(ip: IPv4): AddressScope {
+  if (ip.octets.every((o) => o === 0)) return 'unspecified'
+  if (inAny4(ip, V4_LOOPBACK)) return 'loopback'
+  if (inAny4(ip, V4_PRIVATE)) return 'private'
+  if (inAny4(ip, V4_LINK_LOCAL)) return 'linkLocal'
+  if (inAny4(ip, V4_RESERVED)) return 'reserved'
   return 'public'
 }
 
+const MAPPED = v6('::ffff:0:0/96')
+const NAT64 = v6('64:ff9b::/96')
+const SIX_TO_FOUR = v6('2002::/16')
+const TEREDO = v6('2001::/32')
+const v4FromWords = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff])
+
 /** The IPv4 address embedded in an IPv6 address (mapped, NAT64, 6to4, Teredo), if any. */
-export function embeddedIPv4(words: readonly number[]): number | undefined {
-  const w = (i: number) => words[i] ?? 0
-  const v4 = (hi: number, lo: number) => hi * 65536 + lo
-  // ::ffff:a.b.c.d
-  if (w(0) === 0 && w(1) === 0 && w(2) === 0 && w(3) === 0 && w(4) === 0 && w(5) === 0xffff) return v4(w(6), w(7))
-  // 64:ff9b::a.b.c.d (NAT64 well-known prefix)
-  if (w(0) === 0x64 && w(1) === 0xff9b && w(2) === 0 && w(3) === 0 && w(4) === 0 && w(5) === 0) return v4(w(6), w(7))
-  // 2002:aabb:ccdd::/48 (6to4)
-  if (w(0) === 0x2002) return v4(w(1), w(2))
-  // 2001:0000::/32 (Teredo): the client's IPv4 is the last 32 bits inverted
-  if (w(0) === 0x2001 && w(1) === 0) return v4(w(6) ^ 0xffff, w(7) ^ 0xffff)
+export function embeddedIPv4(ip: IPv6): IPv4 | undefined {
+  const w = (i: number) => ip.parts[i] ?? 0
+  if (ip.match(MAPPED) || ip.match(NAT64)) return v4FromWords(w(6), w(7))
+  if (ip.match(SIX_TO_FOUR)) return v4FromWords(w(1), w(2))
+  // Teredo: the client's IPv4 is the last 32 bits inverted
+  if (ip.match(TEREDO)) return v4FromWords(w(6) ^ 0xffff, w(7) ^ 0xffff)
   return undefined
 }
 
-/** Scope of an IPv6 address given as eight words (embedded IPv4 addresses are judged as IPv4). */
-export function ipv6ScopeOf(words: readonly number[]): AddressScope {
-  const w0 = words[0] ?? 0
-  if (words.every((w) => w === 0)) return 'unspecified'
-  if (words.slice(0, 7).every((w) => w === 0) && words[7] === 1) return 'loopback'
-  const v4 = embeddedIPv4(words)
-  if (v4 !== undefined) return ipv4ScopeOf(v4)
-  if ((w0 & 0xffc0) === 0xfe80) return 'linkLocal'
-  if ((w0 & 0xfe00) === 0xfc00 || (w0 & 0xffc0) === 0xfec0) return 'private'
-  if ((w0 & 0xff00) === 0xff00) return 'reserved'
-  if (w0 === 0x2001 && words[1] === 0x0db8) return 'reserved'
-  if (words.slice(0, 6).every((w) => w === 0)) return 'reserved' // deprecated IPv4-compatible ::a.b.c.d
+const V6_LINK_LOCAL = v6('fe80::/10')
+const V6_PRIVATE = [v6('fc00::/7'), v6('fec0::/10')]
+const V6_RESERVED = [v6('ff00::/8'), v6('2001:db8::/32'), v6('::/96')] // ::/96: deprecated IPv4-compatible ::a.b.c.d
+
+/** Scope of an IPv6 address (embedded IPv4 addresses are judged as IPv4). */
+export function ipv6ScopeOf(ip: IPv6): AddressScope {
+  if (ip.parts.every((w) => w === 0)) return 'unspecified'
+  if (ip.parts.slice(0, 7).every((w) => w === 0) && ip.parts[7] === 1) return 'loopback'
+  const embedded = embeddedIPv4(ip)
+  if (embedded !== undefined) return ipv4ScopeOf(embedded)
+  if (ip.match(V6_LINK_LOCAL)) return 'linkLocal'
+  if (V6_PRIVATE.some((r) => ip.match(r))) return 'private'
+  if (V6_RESERVED.some((r) => ip.match(r))) return 'reserved'
   return 'public'
 }
 
-const v4Group = (ip: number) => `ip4:${Math.floor(ip / 16777216)}.${Math.floor(ip / 65536) % 256}`
+const v4Group = (ip: IPv4) => `ip4:${ip.octets[0]}.${ip.octets[1]}`
 
 const SHORT_SLDS = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go', 'gob', 'mil', 'nic', 'ltd', 'plc'])
 
@@ -257,20 +237,20 @@ export function parseAddress(input: string): ParsedAddress {
   let group: string
   let scope: AddressScope
   if (hostC.name === 'ip4') {
-    const n = parseIPv4(hostC.value)
-    if (n === undefined) throw new InvalidAddressError(input, `malformed IPv4 address ${hostC.value}`)
+    const v4ip = parseIPv4(hostC.value)
+    if (v4ip === undefined) throw new InvalidAddressError(input, `malformed IPv4 address ${hostC.value}`)
     family = 'ip4'
     ip = host = hostC.value
-    group = v4Group(n)
-    scope = ipv4ScopeOf(n)
+    group = v4Group(v4ip)
+    scope = ipv4ScopeOf(v4ip)
   } else if (hostC.name === 'ip6') {
-    const words = parseIPv6(hostC.value)
-    if (words === undefined) throw new InvalidAddressError(input, `malformed IPv6 address ${hostC.value}`)
+    const v6ip = parseIPv6(hostC.value)
+    if (v6ip === undefined) throw new InvalidAddressError(input, `malformed IPv6 address ${hostC.value}`)
     family = 'ip6'
     ip = host = hostC.value
-    const v4 = embeddedIPv4(words)
-    group = v4 !== undefined ? v4Group(v4) : `ip6:${(words[0] ?? 0).toString(16)}:${(words[1] ?? 0).toString(16)}`
-    scope = ipv6ScopeOf(words)
+    const embedded = embeddedIPv4(v6ip)
+    group = embedded !== undefined ? v4Group(embedded) : `ip6:${(v6ip.parts[0] ?? 0).toString(16)}:${(v6ip.parts[1] ?? 0).toString(16)}`
+    scope = ipv6ScopeOf(v6ip)
     if (i === 1 && scope === 'public') scope = 'linkLocal' // a zone only makes sense for a link-scoped address
   } else {
     const name = hostC.value.toLowerCase()
