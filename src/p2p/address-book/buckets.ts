@@ -1,0 +1,61 @@
+/**
+ * Entries bucketed by network group (eclipse resistance): the size of each group, for the
+ * per-group limit, and a dense group list so that selection can draw a group uniformly in O(1).
+ */
+import type { Entry, Group } from './entry.ts'
+
+export class GroupBuckets {
+  private readonly byKey = new Map<string, Group>()
+  /** Every non-empty group; removal swaps the last one into the hole. */
+  readonly list: Group[] = []
+
+  get count(): number {
+    return this.list.length
+  }
+
+  get(key: string): Group | undefined {
+    return this.byKey.get(key)
+  }
+
+  /** How many entries the group holds (0 when absent). */
+  sizeOf(key: string): number {
+    return this.byKey.get(key)?.entries.length ?? 0
+  }
+
+  /** The group for `key`, created empty when absent. */
+  open(key: string): Group {
+    let group = this.byKey.get(key)
+    if (group === undefined) {
+      group = { key, entries: [], li: this.list.length }
+      this.byKey.set(key, group)
+      this.list.push(group)
+    }
+    return group
+  }
+
+  /** Put an entry into its group (e.group). */
+  attach(e: Entry): void {
+    e.gi = e.group.entries.length
+    e.group.entries.push(e)
+  }
+
+  /** Take an entry out of its group, dropping the group when it empties. Idempotent. */
+  detach(e: Entry): void {
+    if (e.gi < 0) return
+    const g = e.group
+    const last = g.entries.pop() as Entry
+    if (last !== e) {
+      g.entries[e.gi] = last
+      last.gi = e.gi
+    }
+    e.gi = -1
+    if (g.entries.length === 0) {
+      this.byKey.delete(g.key)
+      const lastG = this.list.pop() as Group
+      if (lastG !== g) {
+        this.list[g.li] = lastG
+        lastG.li = g.li
+      }
+    }
+  }
+}

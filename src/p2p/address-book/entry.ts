@@ -1,0 +1,125 @@
+/**
+ * The one in-memory entry shape (`Entry`) and its persisted record (`EntryRecord`, the TypeBox
+ * schema's type). Snapshots and the wire shape are views of the record, so a field is declared once.
+ */
+import { type Static, Type } from '@sinclair/typebox'
+import { qualityOf } from './scoring.ts'
+
+export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing' | 'presence'
+export const ADDRESS_SOURCES: readonly AddressSource[] = ['identify', 'dht', 'dial', 'manual', 'pairing', 'presence']
+
+/** How many failure times an entry remembers. */
+export const FAILURE_HISTORY = 16
+
+const Time = Type.Number({ minimum: 0 })
+const Count = Type.Integer({ minimum: 0 })
+
+/** One saved entry. An entry of another shape is skipped on load, not the whole book. */
+export const EntryRecordSchema = Type.Object({
+  multiaddr: Type.String(),
+  peerId: Type.Optional(Type.String()),
+  source: Type.Union(ADDRESS_SOURCES.map((s) => Type.Literal(s))),
+  firstSeen: Time,
+  lastSeen: Time,
+  lastAttempt: Type.Optional(Time),
+  lastSuccess: Type.Optional(Time),
+  attempts: Count,
+  successes: Count,
+  failures: Count,
+  /** Failures since the last success. */
+  consecutiveFailures: Count,
+  /** Times of the most recent failures (at most 16), oldest first. */
+  failureTimes: Type.Array(Time),
+})
+export type EntryRecord = Static<typeof EntryRecordSchema>
+
+/** A snapshot of one entry; mutating it does not change the book. */
+export type AddressEntry = EntryRecord & {
+  /** Network group, e.g. `ip4:1.2`. */
+  group: string
+  /** (successes + 1) / (successes + failures + 2): 0.5 for an untried address, in (0, 1). */
+  quality: number
+}
+
+/** The `addressbook.list` wire shape. */
+export type AddressBookWireEntry = Pick<
+  AddressEntry,
+  'multiaddr' | 'peerId' | 'source' | 'firstSeen' | 'lastSeen' | 'attempts' | 'successes' | 'failures' | 'quality'
+>
+
+/** A network group's entries; see buckets.ts. */
+export interface Group {
+  key: string
+  entries: Entry[]
+  /** Index in GroupBuckets.list. */
+  li: number
+}
+
+/** An entry as the book holds it: the record's fields plus its place in the group index. */
+export class Entry implements EntryRecord {
+  peerId: string | undefined
+  lastAttempt: number | undefined
+  lastSuccess: number | undefined
+  attempts = 0
+  successes = 0
+  failures = 0
+  consecutiveFailures = 0
+  failureTimes: number[] = []
+  /** Index in group.entries; -1 once removed. */
+  gi = -1
+  constructor(
+    public multiaddr: string,
+    public source: AddressSource,
+    public group: Group,
+    public firstSeen: number,
+    public lastSeen: number,
+  ) {}
+}
+
+/** Entry -> record (for the file and for snapshots); unset optional fields are left out. */
+export function toRecord(e: Entry): EntryRecord {
+  const r: EntryRecord = {
+    multiaddr: e.multiaddr,
+    source: e.source,
+    firstSeen: e.firstSeen,
+    lastSeen: e.lastSeen,
+    attempts: e.attempts,
+    successes: e.successes,
+    failures: e.failures,
+    consecutiveFailures: e.consecutiveFailures,
+    failureTimes: e.failureTimes,
+  }
+  if (e.peerId !== undefined) r.peerId = e.peerId
+  if (e.lastAttempt !== undefined) r.lastAttempt = e.lastAttempt
+  if (e.lastSuccess !== undefined) r.lastSuccess = e.lastSuccess
+  return r
+}
+
+/**
+ * Record -> entry: copies a saved record's counters onto a freshly inserted entry, clamping times
+ * to `now` (a clock that went backwards must not make an entry look seen in the future) and
+ * restoring the invariants a hand-edited file may break.
+ */
+export function applyRecord(e: Entry, r: EntryRecord, now: number): void {
+  const clamp = (t: number) => Math.min(t, now)
+  e.firstSeen = clamp(r.firstSeen)
+  e.lastSeen = Math.max(e.firstSeen, clamp(r.lastSeen))
+  if (r.lastAttempt !== undefined) e.lastAttempt = clamp(r.lastAttempt)
+  if (r.lastSuccess !== undefined) e.lastSuccess = clamp(r.lastSuccess)
+  e.successes = r.successes
+  e.failures = r.failures
+  e.attempts = Math.max(r.attempts, r.successes + r.failures)
+  e.consecutiveFailures = Math.min(r.consecutiveFailures, r.failures)
+  e.failureTimes = r.failureTimes.slice(-FAILURE_HISTORY).map(clamp)
+}
+
+/** The snapshot `get`, `forPeer` and `best` hand out. */
+export function snapshotOf(e: Entry): AddressEntry {
+  return { ...toRecord(e), failureTimes: [...e.failureTimes], group: e.group.key, quality: qualityOf(e) }
+}
+
+/** The `addressbook.list` view: no failure history, quality rounded to 3 decimals. */
+export function wireOf(e: Entry): AddressBookWireEntry {
+  const { consecutiveFailures, failureTimes, lastAttempt, lastSuccess, ...wire } = toRecord(e)
+  return { ...wire, quality: Math.round(qualityOf(e) * 1000) / 1000 }
+}
