@@ -16,6 +16,7 @@ import { TopicsExtension } from './actors/topic/topics-extension.ts'
 import { type NodeSpec, NodeRuntimes, NodeNotRunningError, type SharedServices } from './actors/node/node-runtimes.ts'
 import { startSystem } from './actors/supervisor/system.ts'
 import type { Config } from './config.ts'
+import { OperationFailedError } from './errors.ts'
 import { actorLookup, type DhtRef, type NodeRef } from './machines/actor-refs.ts'
 import type { DhtOp } from './machines/dht/dht.types.ts'
 import type { NodeContext } from './machines/node/node.types.ts'
@@ -29,7 +30,7 @@ import { VERSION } from './version.ts'
 /** Bijective base 26: 1 -> a, 26 -> z, 27 -> aa. */
 const letters = (n: number): string => (n <= 0 ? '' : letters(Math.floor((n - 1) / 26)) + String.fromCharCode(97 + ((n - 1) % 26)))
 
-export class NodeStartError extends Error {
+export class NodeStartError extends OperationFailedError {
   override name = 'NodeStartError'
 }
 

@@ -1,5 +1,7 @@
+import { OperationFailedError } from '../errors.ts'
+
 /** A save that failed; the message names what could not be saved and why. */
-export class SaveError extends Error {
+export class SaveError extends OperationFailedError {
   override name = 'SaveError'
 }
 

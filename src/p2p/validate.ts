@@ -2,9 +2,10 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
+import { InvalidRequestError } from '../errors.ts'
 
 /** Input from outside that does not parse; `field` names where it came from. */
-export class InvalidInputError extends Error {
+export class InvalidInputError extends InvalidRequestError {
   override name = 'InvalidInputError'
   constructor(
     readonly field: string,

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import { UnavailableError } from '../../errors.ts'
 import type { DhtRef } from '../../machines/actor-refs.ts'
 import type { DhtEmitted, DhtOp } from '../../machines/dht/dht.types.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 
-export class DhtQueueFullError extends Error {
+export class DhtQueueFullError extends UnavailableError {
   override name = 'DhtQueueFullError'
 }
-export class DhtOpCancelledError extends Error {
+export class DhtOpCancelledError extends UnavailableError {
   override name = 'DhtOpCancelledError'
 }
 

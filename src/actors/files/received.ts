@@ -9,6 +9,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { OperationFailedError } from '../../errors.ts'
 import type { FileContent } from '../../p2p/files/frame-codec.ts'
 import { DAG_PB_CODEC, decodeNode, RAW_CODEC } from '../../p2p/files/directory.ts'
 import { detectContentType } from '../../p2p/files/mime.ts'
@@ -18,12 +19,12 @@ import type { BlockWriter } from './file-store.ts'
 export type GotFile = { type: 'file'; mimeType: string; content: Uint8Array } | { type: 'directory'; entries: Record<string, string> }
 
 /** The peer's reply contradicts the CID: it lied or is broken. */
-export class UnverifiableContentError extends Error {
+export class UnverifiableContentError extends OperationFailedError {
   override name = 'UnverifiableContentError'
 }
 
 /** The peer answered with an error of its own (not found, too large...). */
-export class RemoteFileError extends Error {
+export class RemoteFileError extends OperationFailedError {
   override name = 'RemoteFileError'
 }
 

@@ -1,41 +1,42 @@
-/** Failures of direct-message calls; `code` is the protocol error code a method answers with. */
-export class MessagingError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+import { ConflictError, errorFamily, InvalidRequestError, RateLimitedError, TooLargeError } from '../../errors.ts'
 
-/** `send`/`stop` on a protocol this connection did not `start`. */
-export class ProtocolNotStartedError extends MessagingError {
+/** `send`/`stop` on a protocol this connection did not `start` (400). */
+export class ProtocolNotStartedError extends InvalidRequestError {
   override name = 'ProtocolNotStartedError'
   constructor(protocol: string) {
-    super(400, `protocol: ${JSON.stringify(protocol)} is not started on this connection; call start first`)
+    super(`protocol: ${JSON.stringify(protocol)} is not started on this connection; call start first`)
   }
 }
 
-/** `start` of a protocol the node itself serves (identify, kad, the files protocol...). */
-export class ReservedProtocolError extends MessagingError {
+/** `start` of a protocol the node itself serves (identify, kad, the files protocol...) (409). */
+export class ReservedProtocolError extends ConflictError {
   override name = 'ReservedProtocolError'
   constructor(protocol: string) {
-    super(409, `protocol: ${JSON.stringify(protocol)} is reserved by the node itself`)
+    super(`protocol: ${JSON.stringify(protocol)} is reserved by the node itself`)
   }
 }
 
-/** Too many messages wait for one remote peer. */
-export class QueueFullError extends MessagingError {
+/** Too many messages wait for one remote peer (429). */
+export class QueueFullError extends RateLimitedError {
   override name = 'QueueFullError'
   constructor(peerId: string, detail: string) {
-    super(429, `queue to peer ${peerId} is full (${detail}); wait for acks and retry`)
+    super(`queue to peer ${peerId} is full (${detail}); wait for acks and retry`)
   }
 }
 
-/** The encoded message is over the frame limit. */
-export class MessageTooLargeError extends MessagingError {
+/** The encoded message is over the frame limit (413). */
+export class MessageTooLargeError extends TooLargeError {
   override name = 'MessageTooLargeError'
   constructor(bytes: number, limit: number) {
-    super(413, `data: the encoded message is ${bytes} bytes, over the limit of ${limit}`)
+    super(`data: the encoded message is ${bytes} bytes, over the limit of ${limit}`)
   }
 }
+
+/** Failures of direct-message calls, for `err instanceof MessagingError`; each member's kind gives its protocol code. */
+export type MessagingError = ProtocolNotStartedError | ReservedProtocolError | QueueFullError | MessageTooLargeError
+export const MessagingError = errorFamily<MessagingError>([
+  ProtocolNotStartedError,
+  ReservedProtocolError,
+  QueueFullError,
+  MessageTooLargeError,
+])

@@ -1,5 +1,6 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { Blockstore } from 'interface-blockstore'
+import { UnavailableError } from '../../errors.ts'
 import type { AddressBook } from '../../p2p/address-book.ts'
 import type { KnownPeers } from '../../p2p/known-peers.ts'
 import type { NodeHandle } from '../../p2p/node-factory.ts'
@@ -57,7 +58,7 @@ export interface PendingDhtOp {
   reject: (error: Error) => void
 }
 
-export class NodeNotRunningError extends Error {
+export class NodeNotRunningError extends UnavailableError {
   override name = 'NodeNotRunningError'
   constructor(alias: string) {
     super(`local node ${alias} is not running`)

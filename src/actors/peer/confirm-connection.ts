@@ -1,6 +1,7 @@
 import type { Connection, IdentifyResult, Libp2p } from '@libp2p/interface'
+import { OperationFailedError } from '../../errors.ts'
 
-export class ConnectionRefusedError extends Error {
+export class ConnectionRefusedError extends OperationFailedError {
   override name = 'ConnectionRefusedError'
 }
 

@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { waitFor } from 'xstate'
+import { ResourceNotFoundError } from '../../errors.ts'
 import { actorLookup, type NodeRef, type PeerRef } from '../../machines/actor-refs.ts'
 import type { ConnectionType, PeerEvent } from '../../machines/peer/peer.types.ts'
 import type { Switchboard } from '../../switchboard.ts'
@@ -13,7 +14,7 @@ export interface ConnectResult {
   error?: string
 }
 
-export class UnknownPeerError extends Error {
+export class UnknownPeerError extends ResourceNotFoundError {
   override name = 'UnknownPeerError'
 }
 

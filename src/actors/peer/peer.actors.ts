@@ -2,6 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromPromise } from 'xstate'
+import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
 import type { DialResult } from '../../machines/peer/peer.types.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
@@ -12,10 +13,10 @@ import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
 import { watchConfirmations } from './confirm-connection.ts'
 import { bestConnectionType } from './connection-type.ts'
 
-export class PeerBannedError extends Error {
+export class PeerBannedError extends OperationFailedError {
   override name = 'PeerBannedError'
 }
-export class NoAddressError extends Error {
+export class NoAddressError extends OperationFailedError {
   override name = 'NoAddressError'
 }
 

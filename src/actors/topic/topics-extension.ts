@@ -1,4 +1,5 @@
 import { waitFor } from 'xstate'
+import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type NodeRef, type TopicRef } from '../../machines/actor-refs.ts'
 import type { TopicEmitted } from '../../machines/topic/topic.types.ts'
 import type { NodeExtension, NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
@@ -8,7 +9,7 @@ export interface TopicListener {
   push(method: string, params: unknown): void
 }
 
-export class TopicJoinError extends Error {
+export class TopicJoinError extends OperationFailedError {
   override name = 'TopicJoinError'
 }
 
