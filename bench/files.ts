@@ -144,14 +144,14 @@ async function measure(pair: Pair, size: number, seed: number, into: Figures): P
 
 export async function run() {
   const a = await startTestDaemon()
-  const b = await startTestDaemon({ bootstrap: [`${a.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/127.0.0.1/tcp/'))}`] })
+  const b = await startTestDaemon({ bootstrap: [`${a.core.nodes.info('peer-a').addrs.find((x) => x.includes('/127.0.0.1/tcp/'))}`] })
   const rawDirs = [await tempDir('bench-helia-'), await tempDir('bench-helia-')]
   const [ra, rb] = await Promise.all(rawDirs.map((d) => rawHelia(join(d, 'node'))))
   try {
     if (!ra || !rb) throw new Error('raw helia nodes did not start')
     await rb.libp2p.dial(ra.libp2p.getMultiaddrs()[0] ?? multiaddr('/ip4/127.0.0.1/tcp/1'))
     const deadline = Date.now() + 30_000
-    while (b.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(a.peerId)).length === 0) {
+    while (b.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(a.peerId)).length === 0) {
       if (Date.now() > deadline) throw new Error('daemon B did not connect to A')
       await new Promise((r) => setTimeout(r, 50))
     }

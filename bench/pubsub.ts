@@ -78,7 +78,10 @@ async function switchboardPair(): Promise<Pair> {
   // the per-connection request limit (1,000/s by default) would cap the figure at itself
   const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
   const a = await startTestDaemon(unlimited)
-  const b = await startTestDaemon({ ...unlimited, bootstrap: a.sb.nodeInfo('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/')) })
+  const b = await startTestDaemon({
+    ...unlimited,
+    bootstrap: a.core.nodes.info('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/')),
+  })
   const [ca, cb] = (await Promise.all([a.client(), b.client()])) as [SwitchboardClient, SwitchboardClient]
   // both subscribed: each subscribe returns once the other side is seen on the topic
   const joined = ca.waitFor('peerChange', (p: { peerid: string; joined: boolean }) => p.peerid === b.peerId && p.joined, ARRIVAL_TIMEOUT_MS)

@@ -12,11 +12,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import Fastify from 'fastify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
+import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import type { Config } from '../src/config.ts'
 import { type Daemon, startDaemon } from '../src/daemon.ts'
 import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
-import { Switchboard } from '../src/switchboard.ts'
 import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
 import { fmt, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
 
@@ -150,7 +150,7 @@ async function rpcFigures(): Promise<{ sb: LoadResult; raw: LoadResult }> {
   const daemon = await startTestDaemon({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })
   let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
   try {
-    echo = await rawEchoServer(daemon.sb.nodeInfo('peer-a'))
+    echo = await rawEchoServer(daemon.core.nodes.info('peer-a'))
     const sb: LoadResult[] = []
     const raw: LoadResult[] = []
     // alternate the two servers so drift on the machine touches both alike
@@ -176,16 +176,17 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 /**
- * startDaemon only hands back its Switchboard once HTTP listens, and the DHT may be ready before
- * that; catching the instance as it starts its node lets us watch the registry from the beginning.
+ * startDaemon only hands back its parts once HTTP listens, and the DHT may be ready before that;
+ * catching the registry at its first listener (the composition root adds one before any node
+ * starts) lets us watch it from the beginning.
  * Returns the function that removes the hook if it has not fired.
  */
-function onNextSwitchboard(fn: (sb: Switchboard) => void): () => void {
-  const original = Switchboard.prototype.startNode
+function onNextRegistry(fn: (registry: ActorRegistry) => void): () => void {
+  const original = ActorRegistry.prototype.listen
   const restore = () => {
-    Switchboard.prototype.startNode = original
+    ActorRegistry.prototype.listen = original
   }
-  Switchboard.prototype.startNode = function (this: Switchboard, ...args: Parameters<Switchboard['startNode']>) {
+  ActorRegistry.prototype.listen = function (this: ActorRegistry, ...args: Parameters<ActorRegistry['listen']>) {
     restore()
     fn(this)
     return original.apply(this, args)
@@ -198,8 +199,8 @@ async function startDaemonTimed(config: Config): Promise<{ daemon: Daemon; upMs:
   const t0 = performance.now()
   let restore = () => {}
   const readyMs = new Promise<number>((resolve) => {
-    restore = onNextSwitchboard((sb) => {
-      const stop = sb.registry.listen((change) => {
+    restore = onNextRegistry((registry) => {
+      const stop = registry.listen((change) => {
         if (change.type === 'snapshot' && change.snapshot.systemId === 'dht:peer-a' && change.snapshot.value === 'ready') {
           stop()
           resolve(performance.now() - t0)
@@ -231,7 +232,7 @@ async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> 
     const seed = await startDaemonTimed(testConfig(seedDir))
     daemons.push({ daemon: seed.daemon, dir: seedDir })
     // the seed has nobody to bootstrap from: its readiness waits for the first joiner, so it is not timed
-    const seedAddr = dialable(seed.daemon.sb.nodeInfo('peer-a').addrs, seed.daemon.peerId)
+    const seedAddr = dialable(seed.daemon.core.nodes.info('peer-a').addrs, seed.daemon.peerId)
     for (let i = 1; i < NETWORK_SIZE; i++) {
       const dir = await tempDir('sb-bench-')
       const joined = await startDaemonTimed(testConfig(dir, { bootstrap: [seedAddr] }))

@@ -7,7 +7,7 @@ import { writeFileAtomic } from './p2p/atomic-file.ts'
 import { lockDataDir, loadOrCreateToken, removeOrphanTempFiles } from './p2p/data-dir.ts'
 import { loadOrCreateIdentity } from './p2p/identity.ts'
 import { buildApp } from './server/app.ts'
-import { Switchboard } from './switchboard.ts'
+import { composeCore, type Core } from './compose.ts'
 
 export class PortRangeExhaustedError extends Error {
   override name = 'PortRangeExhaustedError'
@@ -19,7 +19,7 @@ export class HttpListenError extends Error {
 }
 
 export interface Daemon {
-  sb: Switchboard
+  core: Core
   app: FastifyInstance
   token: string
   port: number
@@ -50,7 +50,7 @@ async function listenInRange(app: FastifyInstance, host: string, first: number, 
 /** Boot a daemon: lock the data directory, load identity and token, start peer-a, then HTTP. */
 export async function startDaemon(config: Config): Promise<Daemon> {
   const unlock = await lockDataDir(config.dataDir)
-  let sb: Switchboard | undefined
+  let core: Core | undefined
   let app: FastifyInstance | undefined
   try {
     // ours alone now: what writes killed half-way left behind can go
@@ -58,20 +58,20 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     const { privateKey } = await loadOrCreateIdentity(join(config.dataDir, 'identity.key'))
     const token = await loadOrCreateToken(config.dataDir)
     // warnings (corrupt stores moved aside, failed saves) go to stderr unless told to be silent
-    sb = await Switchboard.create(config, config.logLevel === 'silent' ? () => {} : (m) => console.warn(m))
-    const node = await sb.startNode('peer-a', privateKey, { persistent: true, storageDir: sb.storageDir('peer-a') })
-    const server = await buildApp({ sb, token })
+    core = await composeCore(config, config.logLevel === 'silent' ? () => {} : (m) => console.warn(m))
+    const node = await core.nodes.start('peer-a', privateKey, { persistent: true, storageDir: core.nodes.storageDir('peer-a') })
+    const server = await buildApp({ core, token })
     app = server
     const port = await listenInRange(server, config.host, config.port, config.portRangeEnd)
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
     const origin = `http://${hostForUrl}:${port}`
-    const running = sb
+    const running = core
     // tells `switchboard call` and `status` where this daemon listens
     const runFile = join(config.dataDir, 'daemon.json')
     await writeFileAtomic(runFile, `${JSON.stringify({ pid: process.pid, origin, port, peerId: node.peerId })}\n`)
     let closing: Promise<void> | undefined
     return {
-      sb: running,
+      core: running,
       app: server,
       token,
       port,
@@ -92,7 +92,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     }
   } catch (err) {
     await app?.close().catch(() => {})
-    await sb?.shutdown().catch(() => {})
+    await core?.shutdown().catch(() => {})
     await unlock()
     throw err
   }

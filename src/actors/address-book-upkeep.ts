@@ -23,7 +23,7 @@ export function startAddressBookUpkeep(
       const libp2p = runtimes.all().find((r) => r.handle)?.handle?.libp2p
       for (const test of libp2p ? book.pendingTests() : []) {
         const target = test.peerId && !test.multiaddr.includes('/p2p/') ? `${test.multiaddr}/p2p/${test.peerId}` : test.multiaddr
-        const dial = dialSignal(AbortSignal.timeout(intervalMs), runtimes.services.dialTimeoutMs)
+        const dial = dialSignal(AbortSignal.timeout(intervalMs), runtimes.shared.dialTimeoutMs)
         try {
           await libp2p?.dial(multiaddr(target), { signal: dial.signal })
           book.markSuccess(test.multiaddr, test.peerId)

@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   // loaded only to start: help and usage errors answer without loading libp2p
   const { startDaemon } = await import('../daemon.ts')
   const daemon = await startDaemon(config)
-  const info = daemon.sb.nodeInfo('peer-a')
+  const info = daemon.core.nodes.info('peer-a')
   const lines = [
     `Switchboard ${VERSION}`,
     `data dir    ${config.dataDir}`,
@@ -58,8 +58,8 @@ async function main(argv: string[]): Promise<number> {
     `websocket   ${daemon.origin.replace(/^http/, 'ws')}/ws`,
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
-  if (config.logLevel === 'info') logStateChanges(daemon.sb.registry, (kind) => kind === 'node' || kind === 'dht')
-  if (config.logLevel === 'debug') logStateChanges(daemon.sb.registry, () => true)
+  if (config.logLevel === 'info') logStateChanges(daemon.core.actors.registry, (kind) => kind === 'node' || kind === 'dht')
+  if (config.logLevel === 'debug') logStateChanges(daemon.core.actors.registry, () => true)
   const signal = await stopRequested
   process.stdout.write(`${signal}: stopping\n`)
   try {

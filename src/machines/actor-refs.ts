@@ -42,3 +42,5 @@ export function actorLookup(anySystem: SystemReader) {
     topic: (alias: string, topic: string) => system.get(systemIds.topic(alias, topic)),
   }
 }
+
+export type ActorLookup = ReturnType<typeof actorLookup>

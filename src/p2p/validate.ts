@@ -38,3 +38,13 @@ export function parseMultiaddr(value: string, field = 'multiaddr'): Multiaddr {
     throw new InvalidInputError(field, `${JSON.stringify(value.slice(0, 200))} is not a valid multiaddr`)
   }
 }
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** Standard base64, padded or not; anything else (URL alphabet, spaces, stray `=`) is refused. */
+export function decodeBase64(text: string, field: string): Uint8Array {
+  const padded = text.includes('=')
+  if (!BASE64.test(text) || text.length % 4 === 1 || (padded && text.length % 4 !== 0))
+    throw new InvalidInputError(field, 'is not valid base64')
+  return new Uint8Array(Buffer.from(text, 'base64'))
+}

@@ -16,16 +16,15 @@ import toBuffer from 'it-to-buffer'
 import type { CID } from 'multiformats/cid'
 import { IdleDeadline } from '../actors/files/deadline.ts'
 import type { FileService } from '../actors/files/file-service.ts'
-import { fileService } from '../actors/files/files.ts'
 import { SNIFF_BYTES, sniffMime } from '../p2p/files/mime.ts'
 import { parseCid } from '../p2p/validate.ts'
-import type { Switchboard } from '../switchboard.ts'
-import { authorized, originAllowed } from './auth.ts'
-import { notFound, RpcError, toRpcError } from './rpc-error.ts'
+import type { ServerDeps } from './method.ts'
+import { notFound, RpcError } from './rpc-error.ts'
 
 export interface HttpFilesOptions {
-  sb: Switchboard
-  token: string
+  nodes: ServerDeps['nodes']
+  /** A fetch's idle timeout (getFileTimeoutMs). */
+  getFileTimeoutMs: number
 }
 
 /** A single `bytes=` range against `size`; undefined for none or a form we do not serve (multiple ranges). */
@@ -51,9 +50,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end }
 }
 
-function serviceFor(sb: Switchboard, alias: string): FileService {
-  if (sb.runtimes.get(alias) === undefined) throw notFound(`no local peer ${JSON.stringify(alias.slice(0, 100))}`)
-  return fileService(sb, alias)
+function serviceFor(nodes: ServerDeps['nodes'], alias: string): FileService {
+  if (nodes.get(alias) === undefined) throw notFound(`no local peer ${JSON.stringify(alias.slice(0, 100))}`)
+  return nodes.services(alias).files.service
 }
 
 /**
@@ -106,14 +105,14 @@ function declaredLength(req: FastifyRequest): number | undefined {
 async function sendCid(
   req: FastifyRequest,
   reply: FastifyReply,
-  sb: Switchboard,
+  getFileTimeoutMs: number,
   service: FileService,
   cid: CID,
   name: string | undefined,
   done: (ok: boolean) => void = () => {},
 ) {
   const signal = clientGone(reply)
-  const idle = new IdleDeadline(sb.config.getFileTimeoutMs, `GET ${cid}`, signal)
+  const idle = new IdleDeadline(getFileTimeoutMs, `GET ${cid}`, signal)
   let body: AsyncIterable<Uint8Array> | undefined
   try {
     body = await prepare(req, reply, service, cid, name, idle)
@@ -169,18 +168,12 @@ async function prepare(
   return undefined
 }
 
-function sendError(reply: FastifyReply, err: unknown) {
-  const e = toRpcError(err)
-  return reply.code(e.code >= 400 && e.code < 600 ? e.code : 500).send({ error: e.message })
-}
-
-async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) {
+/**
+ * The routes; authentication and error replies are the enclosing scope's (app.ts): a thrown error
+ * becomes `{error}` with its protocol code there.
+ */
+async function httpFiles(app: FastifyInstance, { nodes, getFileTimeoutMs }: HttpFilesOptions) {
   await app.register(async (scoped) => {
-    scoped.addHook('onRequest', async (req, reply) => {
-      if (!originAllowed(req, sb.config.allowedOrigins))
-        return reply.code(403).send({ error: `origin ${req.headers.origin} is not allowed` })
-      if (!authorized(req, token)) return reply.code(401).send({ error: 'missing or wrong token' })
-    })
     // uploads stream straight into the importer: no body parser, no body size limit
     scoped.removeAllContentTypeParsers()
     scoped.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
@@ -188,62 +181,42 @@ async function httpFiles(app: FastifyInstance, { sb, token }: HttpFilesOptions) 
     scoped.put('/files/:alias/*', async (req, reply) => {
       const { alias, '*': path } = req.params as { alias: string; '*': string }
       const directory = (req.query as Record<string, unknown>).directory === 'true'
-      try {
-        const service = serviceFor(sb, alias)
-        const body = (req.body ?? req.raw) as AsyncIterable<Uint8Array>
-        const stored = await service.storeFile(path, directory ? undefined : body, directory, clientGone(reply), declaredLength(req))
-        return reply.send({ fileCid: stored.fileCid.toString(), rootCid: stored.rootCid.toString() })
-      } catch (err) {
-        // refused before or while the body came in: what is left of it is not read, so the
-        // connection cannot carry another request
-        if (!req.raw.complete) reply.header('connection', 'close')
-        return sendError(reply, err)
-      }
+      const service = serviceFor(nodes, alias)
+      const body = (req.body ?? req.raw) as AsyncIterable<Uint8Array>
+      const stored = await service.storeFile(path, directory ? undefined : body, directory, clientGone(reply), declaredLength(req))
+      return reply.send({ fileCid: stored.fileCid.toString(), rootCid: stored.rootCid.toString() })
     })
 
     scoped.delete('/files/:alias/*', async (req, reply) => {
       const { alias, '*': path } = req.params as { alias: string; '*': string }
-      try {
-        const rootCid = await serviceFor(sb, alias).removeFile(path, clientGone(reply))
-        return reply.send({ rootCid: rootCid.toString() })
-      } catch (err) {
-        return sendError(reply, err)
-      }
+      const rootCid = await serviceFor(nodes, alias).removeFile(path, clientGone(reply))
+      return reply.send({ rootCid: rootCid.toString() })
     })
 
     scoped.get('/files/:alias/*', async (req, reply) => {
       const { alias, '*': path } = req.params as { alias: string; '*': string }
-      try {
-        const service = serviceFor(sb, alias)
-        const { cid, name } = await service.resolve(path)
-        return await sendCid(req, reply, sb, service, cid, name)
-      } catch (err) {
-        return sendError(reply, err)
-      }
+      const service = serviceFor(nodes, alias)
+      const { cid, name } = await service.resolve(path)
+      return await sendCid(req, reply, getFileTimeoutMs, service, cid, name)
     })
 
     scoped.get('/ipfs/:cid', async (req, reply) => {
       const { cid } = req.params as { cid: string }
       const alias = (req.query as Record<string, unknown>).peer
-      try {
-        const service = serviceFor(sb, typeof alias === 'string' ? alias : 'peer-a')
-        const parsed = parseCid(cid)
-        // what it fetches is kept from the collector meanwhile, and cached once it was all sent
-        // (beginFetch waits while a collection runs; the client may leave meanwhile)
-        const fetch = await service.beginFetch(parsed)
-        // the hold is given back however the response ends, even when its body is never read
-        reply.raw.once('close', () => void fetch.finish(false))
-        if (hungUp(reply)) {
-          await fetch.finish(false)
-          throw new RpcError(499, 'client closed the connection')
-        }
-        return await sendCid(req, reply, sb, service, parsed, undefined, (ok) => void fetch.finish(ok && req.method !== 'HEAD'))
-      } catch (err) {
-        return sendError(reply, err)
+      const service = serviceFor(nodes, typeof alias === 'string' ? alias : 'peer-a')
+      const parsed = parseCid(cid)
+      // what it fetches is kept from the collector meanwhile, and cached once it was all sent
+      // (beginFetch waits while a collection runs; the client may leave meanwhile)
+      const fetch = await service.beginFetch(parsed)
+      // the hold is given back however the response ends, even when its body is never read
+      reply.raw.once('close', () => void fetch.finish(false))
+      if (hungUp(reply)) {
+        await fetch.finish(false)
+        throw new RpcError(499, 'client closed the connection')
       }
+      return await sendCid(req, reply, getFileTimeoutMs, service, parsed, undefined, (ok) => void fetch.finish(ok && req.method !== 'HEAD'))
     })
   })
 }
 
-/** The file routes as a plugin: `app.register(httpFilesPlugin, {sb, token})`. */
 export const httpFilesPlugin = fp(httpFiles, { name: 'switchboard-http-files' })

@@ -1,9 +1,12 @@
 import type { Static, TSchema } from '@sinclair/typebox'
-import type { Switchboard } from '../switchboard.ts'
+import type { Core } from '../compose.ts'
 import type { ClientSession } from './client-session.ts'
 
-export interface MethodContext {
-  sb: Switchboard
+/** The daemon's parts the server works with: everything the composition root built but its shutdown. */
+export type ServerDeps = Omit<Core, 'shutdown'>
+
+/** What a method handler gets: the daemon's parts, its caller's session, and the session's signal. */
+export interface MethodContext extends ServerDeps {
   session: ClientSession
   /** Aborted when the socket closes. */
   signal: AbortSignal

@@ -1,12 +1,11 @@
 import { setMaxListeners } from 'node:events'
 import type { RawData, WebSocket } from 'ws'
 import { TokenBucket } from '../p2p/token-bucket.ts'
-import type { Switchboard } from '../switchboard.ts'
 import type { ClientSession } from './client-session.ts'
 import { check, errorResponse, MAX_FRAME_DEPTH, RequestSchema, response } from './envelope.ts'
 import { frameShape } from './frame-shape.ts'
 import type { FrameSlicer } from './frame-slicer.ts'
-import type { Method } from './method.ts'
+import type { Method, MethodContext, ServerDeps } from './method.ts'
 import { badRequest, conflict, RpcError, toRpcError } from './rpc-error.ts'
 import { SendQueue } from './send-queue.ts'
 import { startFeeds } from './session-feeds.ts'
@@ -63,16 +62,16 @@ export class Session implements ClientSession {
 
   constructor(
     readonly socket: WebSocket,
-    readonly sb: Switchboard,
+    readonly deps: ServerDeps,
     readonly methods: Map<string, Method>,
     readonly slicer: FrameSlicer,
   ) {
-    this.#bucket = new TokenBucket(sb.config.rateLimitBurst, sb.config.rateLimitPerSecond)
+    this.#bucket = new TokenBucket(deps.config.rateLimitBurst, deps.config.rateLimitPerSecond)
     socket.on('message', (data, isBinary) => {
       const bytes = asBuffer(data)
       if (!this.#bucket.take()) {
         // answered without parsing: a flood must cost as little as possible
-        this.sb.metrics.countRequest('(rate-limited)', 429)
+        this.deps.metrics.countRequest('(rate-limited)', 429)
         this.#reply(errorResponse(isBinary ? null : leadingRequestId(bytes), 429, 'rate limited: too many requests on this connection'))
         return
       }
@@ -82,6 +81,13 @@ export class Session implements ClientSession {
     socket.on('close', () => void this.close())
     // every in-flight request of this socket listens to its close: many at once is normal, not a leak
     setMaxListeners(0, this.#controller.signal)
+  }
+
+  #ctx: MethodContext | undefined
+  /** One per session: the daemon's parts with this session and its signal, made on the first call. */
+  #context(): MethodContext {
+    this.#ctx ??= { ...this.deps, session: this, signal: this.signal }
+    return this.#ctx
   }
 
   get signal(): AbortSignal {
@@ -97,7 +103,7 @@ export class Session implements ClientSession {
   bind(alias: string): string {
     if (this.alias !== undefined) throw conflict(`this connection is already bound to ${this.alias}`)
     this.alias = alias
-    this.#stopFeeds = startFeeds(this, this.sb, alias)
+    this.#stopFeeds = startFeeds(this, this.deps, alias)
     return alias
   }
 
@@ -140,11 +146,11 @@ export class Session implements ClientSession {
     }
     const dropped = this.#queue.push(frame, droppable)
     if (dropped !== 'overflow') {
-      this.sb.metrics.droppedPushes += dropped
+      this.deps.metrics.droppedPushes += dropped
       return
     }
     // what is left must not be dropped, and the daemon's memory must not grow: let the client reconnect
-    this.sb.metrics.slowClientsClosed += 1
+    this.deps.metrics.slowClientsClosed += 1
     this.#queue.clear()
     this.socket.close(1013, 'client too slow: too many frames waiting')
   }
@@ -187,7 +193,7 @@ export class Session implements ClientSession {
       if (bytes === null) throw badRequest('binary frames are not accepted; send JSON text')
       if (large) await this.slicer.turn()
       // measured before parsing: parse time and memory grow with nesting and element count, not just bytes
-      const { maxFrameElements, maxFrameKeys } = this.sb.config
+      const { maxFrameElements, maxFrameKeys } = this.deps.config
       const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
       if (!shape.ok) {
         requestid = leadingRequestId(bytes)
@@ -222,19 +228,19 @@ export class Session implements ClientSession {
       void this.#run(m, params, req.requestid)
     } catch (err) {
       const e = toRpcError(err)
-      this.sb.metrics.countRequest(method, e.code)
+      this.deps.metrics.countRequest(method, e.code)
       this.#reply(errorResponse(requestid, e.code, e.message))
     }
   }
 
   async #run(m: Method, params: unknown, requestid: number): Promise<void> {
     try {
-      const result = await m.handler(params, { sb: this.sb, session: this, signal: this.signal })
-      this.sb.metrics.countRequest(m.name, 200)
+      const result = await m.handler(params, this.#context())
+      this.deps.metrics.countRequest(m.name, 200)
       this.#reply(response(requestid, result))
     } catch (err) {
       const e = toRpcError(err)
-      this.sb.metrics.countRequest(m.name, e.code)
+      this.deps.metrics.countRequest(m.name, e.code)
       this.#reply(errorResponse(requestid, e.code, e.message))
     }
   }

@@ -103,7 +103,7 @@ describe("p2p-webapp's browser client against Switchboard, on the wire", () => {
 
   beforeAll(async () => {
     a = await startTestDaemon()
-    b = await startTestDaemon({ bootstrap: a.sb.nodeInfo('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/')) })
+    b = await startTestDaemon({ bootstrap: a.core.nodes.info('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/')) })
     ;[tab1, tab2] = await Promise.all([WebappTab.open(a), WebappTab.open(b)])
   })
   afterAll(async () => {
@@ -125,8 +125,8 @@ describe("p2p-webapp's browser client against Switchboard, on the wire", () => {
     peer1 = (r1?.result as { peerid: string } | undefined)?.peerid ?? ''
     peer2 = (r2?.result as { peerid: string } | undefined)?.peerid ?? ''
     expect(peer1).not.toBe(peer2)
-    expect(a.sb.aliasOfPeerId(peer1)).toBe('peer-b')
-    expect(b.sb.aliasOfPeerId(peer2)).toBe('peer-b')
+    expect(a.core.nodes.aliasOfPeerId(peer1)).toBe('peer-b')
+    expect(b.core.nodes.aliasOfPeerId(peer2)).toBe('peer-b')
   })
 
   it('start {protocol}: null', async () => {
@@ -174,7 +174,7 @@ describe("p2p-webapp's browser client against Switchboard, on the wire", () => {
 
   it('addpeers {peerIds}: null, and the other tab stays connected', async () => {
     await tab1.expectResult('addpeers', { peerIds: [peer2] }, null)
-    const libp2p = a.sb.runtimes.handle('peer-b').libp2p
+    const libp2p = a.core.nodes.handle('peer-b').libp2p
     await vi.waitFor(() => expect(libp2p.getConnections().some((c) => c.remotePeer.toString() === peer2)).toBe(true), { timeout: 30_000 })
   })
 

@@ -10,7 +10,7 @@ describe('a graceful stop', () => {
   it('saves the address book even when stopping libp2p throws, and releases the data directory', async () => {
     const d = await startTestDaemon({ allowLoopbackAddresses: true })
     try {
-      const runtime = d.sb.runtimes.get('peer-a')
+      const runtime = d.core.nodes.get('peer-a')
       const handle = runtime?.handle
       if (!handle) throw new Error('peer-a has no handle')
       // the node really stops, then reports a failure, as a transport that throws on close would
@@ -20,11 +20,11 @@ describe('a graceful stop', () => {
         throw new Error('injected: a transport failed to close')
       }
       const states: string[] = []
-      d.sb.registry.listen((c) => {
+      d.core.actors.registry.listen((c) => {
         if (c.type === 'snapshot' && c.snapshot.systemId === 'node:peer-a') states.push(JSON.stringify(c.snapshot.value))
       })
       const addr = `/ip4/127.0.0.1/tcp/4999/p2p/${await newPeerId()}`
-      expect(d.sb.services.addressBook.add(addr, { source: 'dht' }).added).toBe(true)
+      expect(d.core.stores.addressBook.add(addr, { source: 'dht' }).added).toBe(true)
       // no wait: the change is younger than the save delay, so only the stop's own save can hold it
       await d.close()
       expect(states).toContain('"failed"') // the stop did throw

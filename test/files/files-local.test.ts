@@ -4,7 +4,6 @@ import { UnixFS } from 'ipfs-unixfs'
 import toBuffer from 'it-to-buffer'
 import { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fileService, restoreRoot } from '../../src/actors/files/files.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { codeOf } from '../support/peers.ts'
@@ -169,7 +168,7 @@ describe('files of one daemon: store, list, get, remove', () => {
 
     // a Helia pin keeps a block past its last directory reference
     const pinned = await store(c, 'gc/pinned.txt', 'pinned content')
-    for await (const _ of d.sb.runtimes.handle('peer-a').helia.pins.add(CID.parse(pinned.fileCid))) {
+    for await (const _ of d.core.nodes.handle('peer-a').helia.pins.add(CID.parse(pinned.fileCid))) {
       // drain the pin walk
     }
     await c.call('removefile', { path: 'gc/pinned.txt' })
@@ -324,10 +323,10 @@ describe('directories across restarts and sessions', () => {
       const tab3 = await again.client()
       expect(await codeOf(tab3.call('peer', { rootDirectory: after.entries['photo.jpg']!.cid }))).toBe(400)
       // and leaves nothing behind: the connection is free to ask for a peer again
-      const before = again.sb.runtimes.aliases().length
+      const before = again.core.nodes.aliases().length
       const fresh = await tab3.call<{ peerid: string }>('peer', {})
-      expect(again.sb.runtimes.aliases()).toHaveLength(before + 1)
-      expect(again.sb.aliasOfPeerId(fresh.peerid)).toBeDefined()
+      expect(again.core.nodes.aliases()).toHaveLength(before + 1)
+      expect(again.core.nodes.aliasOfPeerId(fresh.peerid)).toBeDefined()
     } finally {
       await again?.close()
       await first.destroy()
@@ -338,12 +337,12 @@ describe('directories across restarts and sessions', () => {
     const d = await startTestDaemon()
     try {
       const key = await generateKeyPair('Ed25519')
-      await d.sb.startNode('peer-q', key, { persistent: false })
-      await expect(restoreRoot(d.sb, 'peer-q', 'garbage')).rejects.toMatchObject({
+      await d.core.nodes.start('peer-q', key, { persistent: false })
+      await expect(d.core.nodes.services('peer-q').files.restoreRoot('garbage')).rejects.toMatchObject({
         name: 'InvalidInputError',
         message: expect.stringContaining('rootDirectory'),
       })
-      expect(fileService(d.sb, 'peer-q').root.toString()).toMatch(/^bafy/)
+      expect(d.core.nodes.services('peer-q').files.service.root.toString()).toMatch(/^bafy/)
     } finally {
       await d.destroy()
     }

@@ -95,7 +95,7 @@ describe('files between daemons on loopback', () => {
       // D is not connected to A, so bitswap finds nothing; it only knows A's address for the fallback
       d = await startTestDaemon({ ...BIG_FRAMES, getFileTimeoutMs: 500 })
       cd = await d.client()
-      await d.sb.runtimes.handle('peer-a').libp2p.peerStore.merge(peerIdFromString(a.peerId), { multiaddrs: [multiaddr(addrOf(a))] })
+      await d.core.nodes.handle('peer-a').libp2p.peerStore.merge(peerIdFromString(a.peerId), { multiaddrs: [multiaddr(addrOf(a))] })
     })
     afterAll(async () => {
       await d?.destroy()
@@ -111,14 +111,14 @@ describe('files between daemons on loopback', () => {
       expect(Buffer.from((got.content as { content: string }).content, 'base64').equals(Buffer.from(bigContent))).toBe(true)
       // the root and its three 1 MiB leaves are now held by D: it serves the file itself
       for (const block of await dagBlocks(a, big.fileCid)) expect(await hasBlock(d, block)).toBe(true)
-      await d.sb.runtimes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
+      await d.core.nodes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
       const again = await getFile(cd, big.fileCid)
       expect(again.success).toBe(true)
     })
 
     it('gets a directory through the fallback peer', async () => {
       const site = (await listFiles(ca, a.peerId)).entries.site!.cid
-      await d.sb.runtimes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
+      await d.core.nodes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
       const got = await getFile(cd, site, a.peerId)
       expect(got.content).toEqual({ type: 'directory', entries: { 'index.html': page.fileCid, 'style.css': expect.any(String) } })
       expect(await hasBlock(d, site)).toBe(true)

@@ -47,7 +47,7 @@ async function exchange(from: NodeHandle, to: TestDaemon, request: Uint8Array): 
 }
 
 const addrOf = (d: TestDaemon) => {
-  const addr = d.sb.nodeInfo('peer-a').addrs.find((a) => a.includes('/127.0.0.1/tcp/')) as string
+  const addr = d.core.nodes.info('peer-a').addrs.find((a) => a.includes('/127.0.0.1/tcp/')) as string
   return addr.includes('/p2p/') ? addr : `${addr}/p2p/${d.peerId}`
 }
 
@@ -128,10 +128,10 @@ describe('/p2p-webapp/1.0.0 byte for byte, as the Go implementation frames it', 
       oversized.send(Uint8Array.of(2, 0xff, 0xff, 0xff, 0xff))
       // cut off: no reply, the stream reset or closed with the connection
       expect(await readAll(oversized).catch(() => Buffer.alloc(0))).toHaveLength(0)
-      await vi.waitFor(() => expect(d.sb.services.reputation.score(rudeId)).toBeLessThan(0), { timeout: 10_000 })
+      await vi.waitFor(() => expect(d.core.stores.reputation.score(rudeId)).toBeLessThan(0), { timeout: 10_000 })
       await vi.waitFor(() => expect(rude.libp2p.getConnections(peerIdFromString(d.peerId))).toHaveLength(0), { timeout: 10_000 })
-      expect(d.sb.services.activity.list('peer-a').some((a) => a.peerId === rudeId && a.message.includes('oversized-frame'))).toBe(true)
-      expect(d.sb.services.reputation.isBanned(rudeId)).toBe(false)
+      expect(d.core.stores.activity.list('peer-a').some((a) => a.peerId === rudeId && a.message.includes('oversized-frame'))).toBe(true)
+      expect(d.core.stores.reputation.isBanned(rudeId)).toBe(false)
 
       // then a getFile whose JSON is not {"cid": string}, then a message type that does not exist:
       // its reputation is spent, it is banned and refused from now on
@@ -142,7 +142,7 @@ describe('/p2p-webapp/1.0.0 byte for byte, as the Go implementation frames it', 
         stream.send(bad)
         expect(await readAll(stream).catch(() => Buffer.alloc(0))).toHaveLength(0)
       }
-      await vi.waitFor(() => expect(d.sb.services.reputation.isBanned(rudeId)).toBe(true), { timeout: 10_000 })
+      await vi.waitFor(() => expect(d.core.stores.reputation.isBanned(rudeId)).toBe(true), { timeout: 10_000 })
       await expect(rude.libp2p.dialProtocol(multiaddr(addrOf(d)), PROTOCOL)).rejects.toThrow()
     } finally {
       await rude.stop()
@@ -156,12 +156,12 @@ describe('/p2p-webapp/1.0.0 byte for byte, as the Go implementation frames it', 
         stream.send(Uint8Array.of(1, 0x7f, 0xff, 0xff, 0xff))
       })
       const liarId = liar.libp2p.peerId.toString()
-      await d.sb.runtimes.handle('peer-a').libp2p.peerStore.merge(liar.libp2p.peerId, { multiaddrs: liar.libp2p.getMultiaddrs() })
+      await d.core.nodes.handle('peer-a').libp2p.peerStore.merge(liar.libp2p.peerId, { multiaddrs: liar.libp2p.getMultiaddrs() })
       await expect(c.call('listfiles', { peerid: liarId })).rejects.toMatchObject({
         code: 500,
         message: expect.stringContaining('over the limit'),
       })
-      expect(d.sb.services.reputation.score(liarId)).toBeLessThan(0)
+      expect(d.core.stores.reputation.score(liarId)).toBeLessThan(0)
       await vi.waitFor(() => expect(liar.libp2p.getConnections(peerIdFromString(d.peerId))).toHaveLength(0), { timeout: 10_000 })
     } finally {
       await liar.stop()

@@ -64,7 +64,7 @@ export async function getFile(c: SwitchboardClient, cid: string, fallbackPeerID?
 }
 
 /** The raw shared blockstore of a daemon (peer-a's). */
-export const blocksOf = (d: TestDaemon) => d.sb.runtimes.handle('peer-a').blockstore
+export const blocksOf = (d: TestDaemon) => d.core.nodes.handle('peer-a').blockstore
 
 export async function hasBlock(d: TestDaemon, cid: string | CID): Promise<boolean> {
   return blocksOf(d).has(typeof cid === 'string' ? CID.parse(cid) : cid)
@@ -81,17 +81,17 @@ export const authHeaders = (d: TestDaemon, extra: Record<string, string> = {}) =
 
 /** A daemon's peer-a loopback TCP address, with its peer id. */
 export function addrOf(d: TestDaemon): string {
-  const addr = d.sb.nodeInfo('peer-a').addrs.find((a) => a.includes('/127.0.0.1/tcp/') && !a.includes('/ws'))
+  const addr = d.core.nodes.info('peer-a').addrs.find((a) => a.includes('/127.0.0.1/tcp/') && !a.includes('/ws'))
   if (!addr) throw new Error('no loopback address')
   return addr.includes('/p2p/') ? addr : `${addr}/p2p/${d.peerId}`
 }
 
 /** Whether `from`'s peer-a holds a connection to `to`'s. */
 export const connected = (from: TestDaemon, to: TestDaemon) =>
-  from.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(to.peerId)).length > 0
+  from.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(to.peerId)).length > 0
 
 /** The raw shared datastore of a daemon (peer-a's): roots, counts and the cache index live there. */
-export const datastoreOf = (d: TestDaemon) => d.sb.runtimes.handle('peer-a').datastore
+export const datastoreOf = (d: TestDaemon) => d.core.nodes.handle('peer-a').datastore
 
 /** Every block key in the daemon's store. */
 export async function storedKeys(d: TestDaemon): Promise<Set<string>> {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GcReport } from '../../src/actors/files/file-store.ts'
-import { fileService } from '../../src/actors/files/files.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import {
@@ -81,7 +80,7 @@ describe('uploads on the default configuration (every default transport, on loop
     expect(res.status).toBe(504)
     expect(((await res.json()) as { error: string }).error).toContain('getFileTimeoutMs')
     // the default stall timeout is 3 s; the answer does not wait for anything longer
-    expect(Date.now() - started).toBeLessThan(d.sb.config.getFileFallbackTimeoutMs)
+    expect(Date.now() - started).toBeLessThan(d.core.config.getFileFallbackTimeoutMs)
     const head = await fetch(`${d.origin}/ipfs/${absent}`, { method: 'HEAD', headers: authHeaders(d) })
     expect(head.status).toBe(504)
   })
@@ -222,7 +221,7 @@ describe('the block collector', () => {
     expect(report.referenced).toBe(report.blocks)
     const tab2 = await d.client()
     await tab2.call('peer', { peerkey, rootDirectory: tabRoot })
-    const alias = d.sb.aliasOfPeerId(peerid) as string
+    const alias = d.core.nodes.aliasOfPeerId(peerid) as string
     expect(sha(await getBytes(d, `files/${alias}/notes/tab.bin`))).toBe(sha(tabContent))
 
     // an upload in progress while a collection runs keeps every block it has written
@@ -259,7 +258,7 @@ describe('the block collector', () => {
 
   it("keeps a running peer's directory even when its counted root is lost", async () => {
     const { Key } = await import('interface-datastore')
-    await d.sb.runtimes.handle('peer-a').datastore.delete(new Key(`/switchboard/files/roots/${d.peerId}`))
+    await d.core.nodes.handle('peer-a').datastore.delete(new Key(`/switchboard/files/roots/${d.peerId}`))
     expect((await collect(d)).freed).toBe(0)
     expect(sha(await getBytes(d, 'files/peer-a/one.bin'))).toBe(sha(noise(3 * MiB, 11)))
     // the next change counts the whole directory again; the old root node, counted by nothing, goes
@@ -270,13 +269,13 @@ describe('the block collector', () => {
   })
 
   it('repairs reference counts that disagree with the directories', async () => {
-    const store = fileService(d.sb, 'peer-a').init.store
+    const store = d.core.nodes.services('peer-a').files.service.init.store
     const stored = await put(d, 'peer-a/counted.bin', noise(100_000, 21))
     const { CID } = await import('multiformats/cid')
     const cid = CID.parse(stored.fileCid)
     const { Key } = await import('interface-datastore')
     const { blockKey } = await import('../../src/p2p/files/directory.ts')
-    await d.sb.runtimes.handle('peer-a').datastore.put(new Key(`/switchboard/files/refs/${blockKey(cid)}`), new TextEncoder().encode('7'))
+    await d.core.nodes.handle('peer-a').datastore.put(new Key(`/switchboard/files/refs/${blockKey(cid)}`), new TextEncoder().encode('7'))
     const report = await store.collectGarbage()
     expect(report.countsRepaired).toBe(1)
     expect(await store.refCount(cid)).toBe(1)
@@ -302,7 +301,7 @@ describe('the block collector', () => {
     )
     expect(report.cached).toBeGreaterThan(0)
     const { CID } = await import('multiformats/cid')
-    const held = async (cid: string) => (other as TestDaemon).sb.runtimes.handle('peer-a').blockstore.has(CID.parse(cid))
+    const held = async (cid: string) => (other as TestDaemon).core.nodes.handle('peer-a').blockstore.has(CID.parse(cid))
     expect(await held(cids[0] as string)).toBe(false)
     expect(await held(cids[1] as string)).toBe(true)
     expect(await held(cids[2] as string)).toBe(true)
@@ -324,8 +323,8 @@ describe('the periodic collection', () => {
       const { sha256 } = await import('multiformats/hashes/sha2')
       const bytes = noise(1000, 41)
       const orphan = CID.create(1, raw.code, await sha256.digest(bytes))
-      await d.sb.runtimes.handle('peer-a').blockstore.put(orphan, bytes)
-      const blocks = d.sb.runtimes.handle('peer-a').blockstore
+      await d.core.nodes.handle('peer-a').blockstore.put(orphan, bytes)
+      const blocks = d.core.nodes.handle('peer-a').blockstore
       expect(
         await eventually(
           () => Promise.resolve(blocks.has(orphan)),
@@ -339,7 +338,7 @@ describe('the periodic collection', () => {
   })
 })
 
-const collect = (d: TestDaemon) => fileService(d.sb, 'peer-a').init.store.collectGarbage()
+const collect = (d: TestDaemon) => d.core.nodes.services('peer-a').files.service.init.store.collectGarbage()
 
 describe('GET /ipfs and a collection in progress', () => {
   it('a client that hangs up while GET /ipfs waits for a collection leaves no hold: the next collection frees the block', async () => {
@@ -349,7 +348,7 @@ describe('GET /ipfs and a collection in progress', () => {
       const { CID } = await import('multiformats/cid')
       const raw = await import('multiformats/codecs/raw')
       const { sha256 } = await import('multiformats/hashes/sha2')
-      const store = fileService(d.sb, 'peer-a').init.store
+      const store = d.core.nodes.services('peer-a').files.service.init.store
       // pause a real collection inside the store lock: its first block read waits for the test
       const getLocal = store.init.getLocal
       let entered!: () => void
@@ -413,7 +412,7 @@ describe("the daemon-wide quota and stopped session peers' directories", () => {
         code: 413,
         message: expect.stringContaining('fileTotalQuotaBytes'),
       })
-      const declared = openPut(d, `/files/${d.sb.aliasOfPeerId(peerid)}/u.bin`, { 'content-length': more.length })
+      const declared = openPut(d, `/files/${d.core.nodes.aliasOfPeerId(peerid)}/u.bin`, { 'content-length': more.length })
       declared.req.flushHeaders()
       const refused = await declared.response
       expect(refused.status).toBe(413)

@@ -49,7 +49,7 @@ describe('many remote peers', () => {
     const ids = remotes.map((r) => r.libp2p.peerId.toString())
     for (const r of remotes) {
       for (const addr of r.libp2p.getMultiaddrs())
-        a.sb.services.addressBook.add(addr.toString(), { peerId: r.libp2p.peerId.toString(), source: 'manual' })
+        a.core.stores.addressBook.add(addr.toString(), { peerId: r.libp2p.peerId.toString(), source: 'manual' })
     }
     const dials = dialsOf(a)
     dials.max = 0
@@ -86,7 +86,7 @@ describe('many remote peers', () => {
     const { peers } = await client.call<{ peers: { peerId: string }[] }>('peers.list')
     expect(peers.filter((p) => ids.includes(p.peerId))).toEqual([])
     // the shards' own counts agree: nothing is left behind for these peers
-    const shards = a.sb.registry.list('peers:peer-a:')
+    const shards = a.core.actors.registry.list('peers:peer-a:')
     expect(shards.length).toBeGreaterThan(0)
     expect(shards.reduce((n, s) => n + (s.context as ReturnType<typeof peersPublicContext>).count, 0)).toBe(0)
   })
@@ -95,7 +95,7 @@ describe('many remote peers', () => {
     const port = await freePorts(1)
     const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${id}`
-    a.sb.services.addressBook.add(addr, { peerId: id, source: 'manual' })
+    a.core.stores.addressBook.add(addr, { peerId: id, source: 'manual' })
     const activity: { type: string; peerId?: string; message: string }[] = []
     const off = client.on<{ type: string; peerId?: string; message: string }>('activity', (x) => {
       if (x.peerId === id) activity.push(x)
@@ -115,7 +115,7 @@ describe('many remote peers', () => {
     expect(activity.map((x) => x.type)).toEqual(['info', 'error', 'info', 'error', 'info', 'error'])
     expect(activity.at(-1)?.message).toContain(result.error)
     // every try went to the address and was recorded against it
-    expect(a.sb.services.addressBook.get(addr)).toMatchObject({ attempts: 3, failures: 3, successes: 0 })
+    expect(a.core.stores.addressBook.get(addr)).toMatchObject({ attempts: 3, failures: 3, successes: 0 })
     // our own failed dials cost the peer little: a bad network never bans anyone
     const { peers } = await client.call<{ peers: { peerId: string; score: number; failures: number; bannedUntil?: number }[] }>(
       'reputation.list',

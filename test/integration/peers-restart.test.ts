@@ -132,7 +132,7 @@ describe('remote peers across restarts', () => {
     const c2 = await a2.client()
     const { peers } = await c2.call<{ peers: PeerState[] }>('peers.list')
     expect(peers.find((p) => p.peerId === bId)).toBeUndefined()
-    expect(a2.sb.runtimes.get('peer-a')?.knownPeers.has(bId)).toBe(false)
+    expect(a2.core.nodes.get('peer-a')?.knownPeers.has(bId)).toBe(false)
     // a known peer that was not forgotten is there after the restart (the control for the above)
     await c2.call('peers.update', { peerId: bId, known: true, autoConnect: false })
     const a3 = await A.restart()
@@ -160,7 +160,7 @@ describe('remote peers across restarts', () => {
     await statesB.until(aId, (s) => s.status === 'disconnected')
     await statesA.until(bId, (s) => s.status === 'disconnected')
     expect(
-      A.daemon.sb.runtimes
+      A.daemon.core.nodes
         .handle('peer-a')
         .libp2p.getConnections()
         .filter((c) => c.remotePeer.toString() === bId),

@@ -44,12 +44,12 @@ describe('remote peers between two daemons', () => {
     expect(await listed(ca, b.peerId)).toMatchObject({ status: 'connected', connectionType: 'direct' })
     expect(await listed(cb, a.peerId)).toMatchObject({ status: 'connected', connectionType: 'direct' })
     // identify told B where A listens: B can dial back without being told
-    const aAddrs = a.sb.nodeInfo('peer-a').addrs
+    const aAddrs = a.core.nodes.info('peer-a').addrs
     await vi.waitFor(
-      () => expect(b.sb.services.addressBook.forPeer(a.peerId).map((e) => e.multiaddr)).toEqual(expect.arrayContaining(aAddrs)),
+      () => expect(b.core.stores.addressBook.forPeer(a.peerId).map((e) => e.multiaddr)).toEqual(expect.arrayContaining(aAddrs)),
       { timeout: 30_000 },
     )
-    expect(b.sb.services.addressBook.forPeer(a.peerId)[0]?.source).toBe('identify')
+    expect(b.core.stores.addressBook.forPeer(a.peerId)[0]?.source).toBe('identify')
   })
 
   it('disconnect: a known peer stays listed as disconnected; the other side releases its actor for an unknown peer', async () => {
@@ -96,7 +96,7 @@ describe('remote peers between two daemons', () => {
   })
 
   it('forget: disconnects, removes the peer from disk and from the list', async () => {
-    const known = () => a.sb.runtimes.get('peer-a')?.knownPeers.has(b.peerId)
+    const known = () => a.core.nodes.get('peer-a')?.knownPeers.has(b.peerId)
     expect(known()).toBe(true)
     const stopped = ca.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `peer:peer-a:${b.peerId}`, 30_000)
     const watch = await watchActors(ca, `peer:peer-a:${b.peerId}`)
@@ -144,7 +144,7 @@ describe('remote peers between two daemons', () => {
       expect(err?.message, method).toContain(a.peerId)
     }
     // nothing reached libp2p or the stores
-    expect(a.sb.services.reputation.bans.list()).toEqual([])
-    expect(a.sb.runtimes.get('peer-a')?.knownPeers.has(a.peerId)).toBe(false)
+    expect(a.core.stores.reputation.bans.list()).toEqual([])
+    expect(a.core.nodes.get('peer-a')?.knownPeers.has(a.peerId)).toBe(false)
   })
 })

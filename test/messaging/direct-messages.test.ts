@@ -18,7 +18,7 @@ async function sendAcked(client: SwitchboardClient, peer: string, protocol: stri
 
 /** Streams of `protocol` that `from`'s peer-a still holds on its connections to `to`, in either direction. */
 function streamsTo(from: TestDaemon, to: TestDaemon, protocol: string) {
-  const libp2p = from.sb.runtimes.handle('peer-a').libp2p
+  const libp2p = from.core.nodes.handle('peer-a').libp2p
   return libp2p.getConnections(peerIdFromString(to.peerId)).flatMap((c) => c.streams.filter((s) => s.protocol === protocol))
 }
 
@@ -217,7 +217,7 @@ describe('direct messages between two daemons', () => {
       const closed = new Promise<void>((resolve) => stream.addEventListener('close', () => resolve(), { once: true }))
       stream.send(goFrame('{"type":"data","id":"x1","data":"not base64 JSON!"}'))
       await closed
-      expect(b.sb.services.reputation.score(rawId)).toBeLessThan(0)
+      expect(b.core.stores.reputation.score(rawId)).toBeLessThan(0)
 
       // a length prefix over the frame limit is cut without reading on
       const big = await raw.libp2p.dialProtocol(peerIdFromString(b.peerId), protocol)

@@ -39,7 +39,7 @@ describe('a peer flooding direct messages', () => {
     expect(refused[0]).toMatchObject({ type: 'nack', error: expect.stringMatching(/^rate limited/) })
     await vi.waitFor(() => expect(delivered).toHaveLength(acked.length), { timeout: 30_000, interval: 20 })
     // a flood costs more than our own dial failures ever can (at most 1 each, never below -49)
-    expect(b.sb.services.reputation.score(rawId)).toBeLessThanOrEqual(-25)
+    expect(b.core.stores.reputation.score(rawId)).toBeLessThanOrEqual(-25)
     const { activity } = await cb.call<{ activity: Array<{ type: string; peerId?: string; message: string }> }>('activity.list', {})
     expect(activity.some((a) => a.type === 'error' && a.peerId === rawId && a.message.includes('flood'))).toBe(true)
   })

@@ -29,7 +29,7 @@ export interface PeerData {
 }
 
 /** A daemon's plain TCP listen address. */
-export const tcpAddr = (d: TestDaemon) => d.sb.nodeInfo('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
+export const tcpAddr = (d: TestDaemon) => d.core.nodes.info('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
 
 /** `raw` dials `daemon` and opens a `protocol` stream; every frame the daemon answers lands in `answers`. */
 export async function openRawStream(

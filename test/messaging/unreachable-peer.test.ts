@@ -90,7 +90,7 @@ describe('direct messages to a peer that goes away', () => {
       expect(await ca.call('send', { peer: bId, protocol: PROTOCOL, data: { note: 'while you were away', i }, ack: 20 + i })).toBeNull()
     // A really tried and failed while B was down (its peer actor shows the failed dial) and did not ack
     await vi.waitFor(
-      () => expect((a.sb.registry.get(`peer:peer-a:${bId}`)?.context as { lastError?: string | null })?.lastError).toBeTruthy(),
+      () => expect((a.core.actors.registry.get(`peer:peer-a:${bId}`)?.context as { lastError?: string | null })?.lastError).toBeTruthy(),
       {
         timeout: WAIT_MS,
         interval: 50,

@@ -13,8 +13,8 @@ import { startRawNode } from '../support/raw-node.ts'
 type Online = { online: Presence[] }
 type ActivityPush = Omit<Activity, 'alias'>
 
-const subscribers = (d: { sb: TestDaemon['sb'] }) =>
-  d.sb.runtimes.handle('peer-a').libp2p.services.pubsub.getSubscribers(PRESENCE_TOPIC).map(String)
+const subscribers = (d: { core: TestDaemon['core'] }) =>
+  d.core.nodes.handle('peer-a').libp2p.services.pubsub.getSubscribers(PRESENCE_TOPIC).map(String)
 const entryOf = (online: Presence[], peerId: string) => online.find((p) => p.peerId === peerId)
 let dhtCounter = 0
 // a DHT protocol per daemon keeps them out of each other's DHT: A and B meet only through the hub
@@ -35,7 +35,7 @@ describe('presence between daemons', () => {
 
   /** A daemon bootstrapping from the hub, once the hub's presence subscription has reached it. */
   async function joinHub(): Promise<TestDaemon> {
-    const d = await startTestDaemon({ ...ownDht(), bootstrap: [hub.sb.nodeInfo('peer-a').addrs[0] ?? ''] })
+    const d = await startTestDaemon({ ...ownDht(), bootstrap: [hub.core.nodes.info('peer-a').addrs[0] ?? ''] })
     await vi.waitFor(
       () => {
         expect(subscribers(hub)).toContain(d.peerId)
@@ -62,7 +62,7 @@ describe('presence between daemons', () => {
     const update = aClient.waitFor<Online>('presence.update', (p) => entryOf(p.online, b.peerId) !== undefined)
     expect(await bClient.call('presence.announce', { nickname: 'bob' })).toBeNull()
     const entry = entryOf((await update).online, b.peerId)
-    const bAddr = b.sb.nodeInfo('peer-a').addrs[0] ?? ''
+    const bAddr = b.core.nodes.info('peer-a').addrs[0] ?? ''
     expect(entry).toMatchObject({ peerId: b.peerId, nickname: 'bob' })
     expect(entry?.multiaddrs).toContain(bAddr)
     // the default lifetime
@@ -72,12 +72,12 @@ describe('presence between daemons', () => {
     expect(entryOf((await bClient.call<Online>('presence.list')).online, b.peerId)).toBeUndefined()
 
     const bId = peerIdFromString(b.peerId)
-    expect(a.sb.runtimes.handle('peer-a').libp2p.getConnections(bId)).toHaveLength(0)
+    expect(a.core.nodes.handle('peer-a').libp2p.getConnections(bId)).toHaveLength(0)
     const { entries } = await aClient.call<{ entries: Array<{ multiaddr: string; peerId?: string; source: string }> }>('addressbook.list')
     expect(entries.filter((e) => e.peerId === b.peerId).map((e) => e.source)).toEqual(expect.arrayContaining(['presence']))
 
     expect(await aClient.call('peers.connect', { peerId: b.peerId })).toMatchObject({ success: true, connectionType: 'direct' })
-    expect(a.sb.runtimes.handle('peer-a').libp2p.getConnections(bId).length).toBeGreaterThan(0)
+    expect(a.core.nodes.handle('peer-a').libp2p.getConnections(bId).length).toBeGreaterThan(0)
   })
 
   it('a live announcement is re-published before it expires', async () => {
@@ -121,7 +121,7 @@ describe('presence between daemons', () => {
     raw = await startRawNode(malloryKey)
     const mallory = raw.libp2p.peerId.toString()
     const pubsub = raw.libp2p.services.pubsub
-    await raw.libp2p.dial(multiaddr(a.sb.nodeInfo('peer-a').addrs[0] ?? ''))
+    await raw.libp2p.dial(multiaddr(a.core.nodes.info('peer-a').addrs[0] ?? ''))
     await vi.waitFor(() => expect(pubsub.getSubscribers(PRESENCE_TOPIC).map(String)).toContain(a.peerId), { timeout: 30_000, interval: 20 })
     const dropped = (pattern: RegExp) =>
       aClient.waitFor<ActivityPush>('activity', (x) => x.type === 'error' && x.peerId === mallory && pattern.test(x.message))

@@ -5,7 +5,6 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Activity } from '../../src/actors/activity-log.ts'
 import { PROTECTED_TAG } from '../../src/actors/protection/protected-peers.ts'
-import type { ProtectionExtension } from '../../src/actors/protection/protection.extension.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import type { PeerState } from '../../src/server/peer-state.ts'
@@ -18,7 +17,7 @@ type ActivityPush = Omit<Activity, 'alias'>
 
 /** The peer-store tags `daemon`'s peer-a holds for `peerId`. */
 async function tagsOf(daemon: TestDaemon, peerId: string): Promise<Record<string, number>> {
-  const peer = await daemon.sb.runtimes.handle('peer-a').libp2p.peerStore.get(peerIdFromString(peerId))
+  const peer = await daemon.core.nodes.handle('peer-a').libp2p.peerStore.get(peerIdFromString(peerId))
   return Object.fromEntries([...peer.tags].map(([name, tag]) => [name, tag.value]))
 }
 
@@ -71,11 +70,11 @@ describe('addpeers / removepeers', () => {
   it('an added peer that hangs up is dialled again', async () => {
     const dropped = states.next(b.peerId, (s) => s.status !== 'connected')
     // B's side closes the connection (as a restart or a network cut would); A must dial again
-    await b.sb.runtimes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
+    await b.core.nodes.handle('peer-a').libp2p.hangUp(peerIdFromString(a.peerId))
     expect((await dropped).added).toBe(true)
     const back = await states.until(b.peerId, (s) => s.status === 'connected')
     expect(back.added).toBe(true)
-    expect(a.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(b.peerId)).length).toBeGreaterThan(0)
+    expect(a.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(b.peerId)).length).toBeGreaterThan(0)
   })
 
   it('removepeers lifts protection and the tags but keeps the connection', async () => {
@@ -92,7 +91,7 @@ describe('addpeers / removepeers', () => {
     // a later round trip still finds the connection open: nothing hung up behind the answer
     const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
     expect(peerOf(peers, b.peerId)).toMatchObject({ added: false, status: 'connected' })
-    expect(a.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(b.peerId)).length).toBeGreaterThan(0)
+    expect(a.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(b.peerId)).length).toBeGreaterThan(0)
   })
 })
 
@@ -127,7 +126,7 @@ describe('protected peers and our connection pruner', () => {
     }
 
     const aId = peerIdFromString(a.peerId)
-    const aAddr = multiaddr(a.sb.nodeInfo('peer-a').addrs[0] ?? '')
+    const aAddr = multiaddr(a.core.nodes.info('peer-a').addrs[0] ?? '')
     for (let i = 0; i < 3; i++) {
       const filler = await startRawNode()
       fillers.push(filler)
@@ -136,7 +135,7 @@ describe('protected peers and our connection pruner', () => {
       await vi.waitFor(() => expect(filler.libp2p.getConnections(aId)).toHaveLength(0), { timeout: 30_000, interval: 20 })
     }
 
-    expect(a.sb.runtimes.extension<ProtectionExtension>('peer-a', 'protection').pruner.pruned).toBeGreaterThanOrEqual(3)
+    expect(a.core.nodes.services('peer-a').protection.pruner.pruned).toBeGreaterThanOrEqual(3)
     const pruned = activity.filter((x) => x.type === 'info' && x.message.startsWith('pruned '))
     expect(pruned.length).toBeGreaterThanOrEqual(3)
     expect(pruned[0]?.message).toMatch(/spared 2 protected/)
@@ -144,7 +143,7 @@ describe('protected peers and our connection pruner', () => {
       // not one state change since they connected, and no disconnect in the feed
       expect(states.all(p.peerId)).toEqual([])
       expect(activity.filter((x) => x.type === 'peer_left' && x.peerId === p.peerId)).toEqual([])
-      expect(a.sb.runtimes.handle('peer-a').libp2p.getConnections(peerIdFromString(p.peerId)).length).toBeGreaterThan(0)
+      expect(a.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(p.peerId)).length).toBeGreaterThan(0)
     }
     const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
     for (const p of protectedPeers) expect(peerOf(peers, p.peerId)).toMatchObject({ added: true, status: 'connected' })

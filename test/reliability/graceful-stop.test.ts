@@ -89,7 +89,7 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
       await tab.call('peer', {})
       const admin = await d.client()
       await banOne((m, p) => admin.call(m, p))
-      await connectOverWebRTC(d.sb.nodeInfo('peer-a').addrs)
+      await connectOverWebRTC(d.core.nodes.info('peer-a').addrs)
       await learntStrangers((m, p) => admin.call(m, p))
       await d.close()
       await expectSaved()

@@ -104,8 +104,8 @@ describe('actors over the WebSocket', () => {
     expect(await codeOf(client.call('actors.send', { systemId: 'dht:nobody', event: { type: 'dht.bootstrap' } }))).toBe(404)
     expect(await codeOf(client.call('actors.send', { systemId: 'nokind:x', event: { type: 'dht.bootstrap' } }))).toBe(404)
     // a refused event changed nothing
-    expect(a.sb.registry.get('dht:peer-a')?.value).toBe('degraded')
-    expect(a.sb.registry.get('node:peer-a')?.value).toBe('running')
+    expect(a.core.actors.registry.get('dht:peer-a')?.value).toBe('degraded')
+    expect(a.core.actors.registry.get('node:peer-a')?.value).toBe('running')
   })
 
   it('inspect.subscribe pushes inspection events', async () => {
@@ -131,7 +131,7 @@ describe('actors over the WebSocket', () => {
       (e) => e.type === '@xstate.event' && e.actorId === 'dht:peer-a' && e.event?.type === 'dht.routingTable',
     )
     await client.call('actors.send', { systemId: 'dht:peer-a', event: { type: 'dht.bootstrap' } })
-    a.sb.dhtRef('peer-a')?.send({ type: 'dht.routingTable', size: 0 })
+    a.core.actors.lookup.dht('peer-a')?.send({ type: 'dht.routingTable', size: 0 })
     await marker
     expect(bootstraps).toHaveLength(1)
     await inspector.close()

@@ -51,13 +51,13 @@ describe('slow clients', () => {
     fast.on('actor.snapshot', (p) => pushes.push(p))
     await fast.call('actors.subscribe', { prefix: 'dht:' })
     // each send makes inspection events for the slow client; a big burst makes many
-    const before = d.sb.metrics.droppedPushes
-    for (let round = 0; round < 40 && d.sb.metrics.droppedPushes === before; round++) {
-      const dht = d.sb.dhtRef('peer-a')
+    const before = d.core.metrics.droppedPushes
+    for (let round = 0; round < 40 && d.core.metrics.droppedPushes === before; round++) {
+      const dht = d.core.actors.lookup.dht('peer-a')
       for (let i = 0; i < 2000; i++) dht?.send({ type: 'dht.routingTable', size: i % 2 })
       await fast.call('node.info')
     }
-    expect(d.sb.metrics.droppedPushes).toBeGreaterThan(before)
+    expect(d.core.metrics.droppedPushes).toBeGreaterThan(before)
     // the fast client kept getting its pushes and answers
     expect(pushes.length).toBeGreaterThan(0)
     await expect(fast.call('node.info')).resolves.toBeTruthy()
@@ -94,17 +94,17 @@ describe('slow clients', () => {
       { timeout: 30_000, interval: 200 },
     )
     slow.pause()
-    const dropped = d.sb.metrics.droppedPushes
-    const closed = d.sb.metrics.slowClientsClosed
+    const dropped = d.core.metrics.droppedPushes
+    const closed = d.core.metrics.slowClientsClosed
     // 200 KB a message: more than the 64 MiB that frames a client must get may pile up, all of it droppable
     const data = 'x'.repeat(200_000)
     let published = 0
-    while (published < 1000 && (published < 500 || d.sb.metrics.droppedPushes === dropped)) {
+    while (published < 1000 && (published < 500 || d.core.metrics.droppedPushes === dropped)) {
       await publisher.call('publish', { topic, data })
       published += 1
     }
-    expect(d.sb.metrics.droppedPushes).toBeGreaterThan(dropped)
-    expect(d.sb.metrics.slowClientsClosed).toBe(closed)
+    expect(d.core.metrics.droppedPushes).toBeGreaterThan(dropped)
+    expect(d.core.metrics.slowClientsClosed).toBe(closed)
     expect(slow.readyState).toBe(WebSocket.OPEN)
     // reading again, it gets what was kept and then the answer it asked for
     slow.resume()
@@ -121,13 +121,13 @@ describe('slow clients', () => {
       slow.once('error', reject)
     })
     slow.pause()
-    const before = d.sb.metrics.slowClientsClosed
+    const before = d.core.metrics.slowClientsClosed
     // responses are never dropped: asked for and not read, they pile up until the limit closes the socket
-    for (let round = 0; round < 200 && d.sb.metrics.slowClientsClosed === before; round++) {
+    for (let round = 0; round < 200 && d.core.metrics.slowClientsClosed === before; round++) {
       for (let i = 0; i < 200; i++) slow.send(JSON.stringify({ requestid: round * 200 + i, method: 'machines.list', params: {} }))
       await new Promise<void>((resolve) => setImmediate(resolve))
     }
-    expect(d.sb.metrics.slowClientsClosed).toBe(before + 1)
+    expect(d.core.metrics.slowClientsClosed).toBe(before + 1)
     const fast = await d.client()
     await expect(fast.call('node.info')).resolves.toBeTruthy()
     slow.terminate()

@@ -230,7 +230,7 @@ describe('WebSocket endpoint', () => {
     })
 
     it('a frame with too many elements or keys: 413 naming the limit, before it is parsed', async () => {
-      const { maxFrameElements, maxFrameKeys } = daemon.sb.config
+      const { maxFrameElements, maxFrameKeys } = daemon.core.config
       const zeros = Array(maxFrameElements + 1)
         .fill(0)
         .join(',')
@@ -312,7 +312,7 @@ describe('WebSocket endpoint', () => {
     expect(order).toEqual([101, 100])
     expect(slow.error?.code).toBe(504)
     // the timed-out operation left the DHT's queue
-    expect(daemon.sb.registry.get('dht:peer-a')?.context).toMatchObject({ queued: 0, running: 0 })
+    expect(daemon.core.actors.registry.get('dht:peer-a')?.context).toMatchObject({ queued: 0, running: 0 })
   })
 
   it('GET /health needs no token and tells nothing secret', async () => {
@@ -349,7 +349,7 @@ describe('WebSocket endpoint', () => {
       const m = await scrape()
       expect(m.types.get('switchboard_actors')).toBe('gauge')
       expect(m.types.get('switchboard_requests_total')).toBe('counter')
-      const dhtState = daemon.sb.registry.get('dht:peer-a')?.value
+      const dhtState = daemon.core.actors.registry.get('dht:peer-a')?.value
       expect(m.value('switchboard_actors', { kind: 'dht', state: String(dhtState) })).toBe(1)
       expect(m.value('switchboard_actors', { kind: 'node', state: 'running' })).toBe(1)
       expect(m.value('switchboard_actors', { kind: 'supervisor' })).toBe(1)

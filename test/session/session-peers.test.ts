@@ -50,14 +50,14 @@ describe('session peers: one local libp2p peer per connection that calls `peer`'
   it('`peer {}` creates a fresh identity under its own node actor; the returned key restores it later', async () => {
     const tab = await d.client()
     const created = await tab.call<PeerResult>('peer', {})
-    expect(created.version).toBe(d.sb.version)
+    expect(created.version).toBe(d.core.version)
     expect(created.peerid).not.toBe(d.peerId)
     // the key is base64 of libp2p's protobuf private key and is the identity reported
     expect(created.peerkey).toMatch(/^[A-Za-z0-9+/]+={0,2}$/)
     expect(peerIdFromPrivateKey(privateKeyFromProtobuf(Buffer.from(created.peerkey, 'base64'))).toString()).toBe(created.peerid)
 
     const info = await tab.call<NodeInfo>('node.info')
-    expect(info).toMatchObject({ peerid: created.peerid, alias: 'peer-b', version: d.sb.version })
+    expect(info).toMatchObject({ peerid: created.peerid, alias: 'peer-b', version: d.core.version })
     const [node] = await listActors(observer, 'node:peer-b')
     expect(node).toMatchObject({ systemId: 'node:peer-b', kind: 'node', value: 'running', parent: 'supervisor' })
     expect(await listActors(observer, 'dht:peer-b')).toHaveLength(1)
@@ -77,7 +77,7 @@ describe('session peers: one local libp2p peer per connection that calls `peer`'
     await stopped
     // the same key on a new connection brings the same peer id back (the refused socket is still free to retry)
     const restored = await thief.call<PeerResult>('peer', { peerkey: created.peerkey })
-    expect(restored).toEqual({ peerid: created.peerid, peerkey: created.peerkey, version: d.sb.version })
+    expect(restored).toEqual({ peerid: created.peerid, peerkey: created.peerkey, version: d.core.version })
     expect((await thief.call<NodeInfo>('node.info')).peerid).toBe(created.peerid)
     await Promise.all([other.close(), thief.close()])
   })
@@ -141,7 +141,7 @@ describe('session peers: one local libp2p peer per connection that calls `peer`'
     expect((await listActors(observer, '')).filter((a) => a.systemId.split(':')[1] === alias)).toEqual([])
     expect(Object.keys((await supervisor()).nodes)).not.toContain(alias)
     for (const port of ports) expect(await tcpConnect(port)).toBe('ECONNREFUSED')
-    expect(d.sb.runtimes.get(alias)).toBeUndefined()
+    expect(d.core.nodes.get(alias)).toBeUndefined()
   })
 
   // the daemon bootstraps from nobody: the tabs' peers find each other only because they share a process
@@ -167,7 +167,7 @@ describe('session peers: one local libp2p peer per connection that calls `peer`'
   it('a socket that closes while its peer is still starting leaves no node behind', async () => {
     const onlyPeerA = async () => {
       expect((await listActors(observer, 'node:')).map((a) => a.systemId)).toEqual(['node:peer-a'])
-      expect(d.sb.runtimes.all().map((r) => r.spec.alias)).toEqual(['peer-a'])
+      expect(d.core.nodes.all().map((r) => r.spec.alias)).toEqual(['peer-a'])
     }
     // earlier tabs may still be stopping
     await vi.waitFor(onlyPeerA, { timeout: 60_000, interval: 100 })

@@ -1,5 +1,5 @@
 import { type SwitchboardClient, SwitchboardError } from '../../src/client/switchboard-client.ts'
-import type { Switchboard } from '../../src/switchboard.ts'
+import type { Core } from '../../src/compose.ts'
 import type { PeerState } from '../../src/server/peer-state.ts'
 
 /** The protocol code a rejected call carries. */
@@ -14,16 +14,16 @@ export async function codeOf(p: Promise<unknown>): Promise<number> {
 }
 
 /** The dial counters of a daemon's persistent node (`max` may be reset by a test). */
-export function dialsOf(d: { sb: Switchboard }): { inFlight: number; max: number } {
-  const runtime = d.sb.runtimes.get('peer-a')
+export function dialsOf(d: { core: Core }): { inFlight: number; max: number } {
+  const runtime = d.core.nodes.get('peer-a')
   if (!runtime) throw new Error('peer-a is not running')
   return runtime.dials
 }
 
 /** Put `to`'s listen addresses in `from`'s address book, as a user or a ticket would. */
-export function teachAddress(from: { sb: Switchboard }, to: { sb: Switchboard; peerId: string }): void {
-  for (const addr of to.sb.nodeInfo('peer-a').addrs) {
-    const result = from.sb.services.addressBook.add(addr, { peerId: to.peerId, source: 'manual' })
+export function teachAddress(from: { core: Core }, to: { core: Core; peerId: string }): void {
+  for (const addr of to.core.nodes.info('peer-a').addrs) {
+    const result = from.core.stores.addressBook.add(addr, { peerId: to.peerId, source: 'manual' })
     if (!result.added && result.reason !== 'exists') throw new Error(`the address book refused ${addr}: ${result.reason}`)
   }
 }

@@ -51,7 +51,7 @@ describe('topic discovery through the DHT', () => {
   let b: TestDaemon
   let c: TestDaemon
 
-  const libp2pOf = (d: TestDaemon) => d.sb.runtimes.handle('peer-a').libp2p
+  const libp2pOf = (d: TestDaemon) => d.core.nodes.handle('peer-a').libp2p
   const connected = (from: TestDaemon, to: TestDaemon) =>
     libp2pOf(from)
       .getConnections()
@@ -65,7 +65,7 @@ describe('topic discovery through the DHT', () => {
 
   beforeAll(async () => {
     a = await startTestDaemon()
-    const bootstrap = a.sb.nodeInfo('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/'))
+    const bootstrap = a.core.nodes.info('peer-a').addrs.filter((x) => x.includes('/127.0.0.1/tcp/'))
     ;[b, c] = await Promise.all([startTestDaemon({ bootstrap }), startTestDaemon({ bootstrap })])
   })
   afterAll(async () => {
@@ -130,7 +130,7 @@ describe('topic discovery through the DHT', () => {
     expect(await bJoinedOnC).toEqual({ topic, peerid: b.peerId, joined: true })
     expect(connected(b, c)).toBe(true)
     // B learnt C's addresses from the provider record
-    expect(b.sb.services.addressBook.forPeer(c.peerId).length).toBeGreaterThan(0)
+    expect(b.core.stores.addressBook.forPeer(c.peerId).length).toBeGreaterThan(0)
 
     const got = cc.waitFor<{ topic: string; peerid: string; data: unknown }>('topicData', (p) => p.topic === topic, 30_000)
     await cb.call('publish', { topic, data: 'found you' })

@@ -33,14 +33,14 @@ function record<P>(client: SwitchboardClient, method: string): P[] {
 
 /** A daemon whose peer-a bootstraps from `from`'s peer-a. */
 const startPeerOf = (from: TestDaemon) =>
-  startTestDaemon({ bootstrap: from.sb.nodeInfo('peer-a').addrs.filter((a) => a.includes('/127.0.0.1/tcp/')) })
+  startTestDaemon({ bootstrap: from.core.nodes.info('peer-a').addrs.filter((a) => a.includes('/127.0.0.1/tcp/')) })
 
 /** Resolve once `d`'s peer-a has a connection to `peerId`. */
 const connectedTo = (d: TestDaemon, peerId: string) =>
   vi.waitFor(
     () =>
       expect(
-        d.sb.runtimes
+        d.core.nodes
           .handle('peer-a')
           .libp2p.getConnections()
           .map((c) => c.remotePeer.toString()),
@@ -218,14 +218,14 @@ describe('topics between two daemons', () => {
 
   it('an unsubscribe in the same tick as the subscribe (topic actor still joining): the subscribe resolves, the actor leaves', async () => {
     const topic = 'same-tick'
-    const topics = a.sb.topics('peer-a')
+    const topics = a.core.nodes.services('peer-a').topics
     const pushes: string[] = []
-    const listener = { push: (method: string) => void pushes.push(method) }
+    const listener = { push: (method: string) => void pushes.push(method), onClose: () => () => {} }
     for (let round = 0; round < 5; round++) {
       const stopped = ca.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `topic:peer-a:${topic}`, 30_000)
       const { subscription } = await ca.call<{ subscription: string }>('actors.subscribe', { prefix: `topic:peer-a:${topic}` })
       const subscribed = topics.subscribe(topic, listener)
-      expect(a.sb.registry.get(`topic:peer-a:${topic}`)?.value).toBe('joining')
+      expect(a.core.actors.registry.get(`topic:peer-a:${topic}`)?.value).toBe('joining')
       expect(topics.unsubscribe(topic, listener)).toBe(true)
       await expect(subscribed).resolves.toBeUndefined()
       await stopped
@@ -256,7 +256,7 @@ describe('topics between two daemons', () => {
     // both sides know the other is on every topic before A publishes
     await vi.waitFor(
       () => {
-        const pubsub = a.sb.runtimes.handle('peer-a').libp2p.services.pubsub
+        const pubsub = a.core.nodes.handle('peer-a').libp2p.services.pubsub
         expect(topics.filter((t) => !pubsub.getSubscribers(t).some((p) => p.toString() === b.peerId))).toEqual([])
       },
       { timeout: 30_000, interval: 100 },

@@ -27,7 +27,7 @@ export function dhtActors(runtimes: NodeRuntimes) {
       // Dial every configured bootstrap peer; one reachable peer is enough.
       await Promise.allSettled(
         (runtime?.spec.bootstrap ?? []).map(async (addr) => {
-          const dial = dialSignal(signal, runtimes.services.dialTimeoutMs)
+          const dial = dialSignal(signal, runtimes.shared.dialTimeoutMs)
           try {
             await libp2p.dial(multiaddr(addr), { signal: dial.signal })
           } finally {

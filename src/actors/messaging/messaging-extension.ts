@@ -1,35 +1,25 @@
-import type { Switchboard } from '../../switchboard.ts'
-import type { NodeExtensionFactory } from '../node/node-runtimes.ts'
-import { MESSAGING_EXTENSION, MessagingService } from './messaging.ts'
+import type { NodeComponents } from '../node/node-runtimes.ts'
+import { type MessagingDeps, type MessagingOptions, MessagingService } from './messaging.ts'
 
-/** The node extension: every local node gets its direct-message service, dialling through its peer actors. */
-export function messagingExtension(sb: Switchboard): NodeExtensionFactory {
-  return (runtime) => {
-    const handle = runtime.handle
-    if (!handle) throw new Error(`local node ${runtime.spec.alias} has no handle`)
-    const alias = runtime.spec.alias
-    return new MessagingService(
+export interface MessagingServiceDeps extends Pick<MessagingDeps, 'reputation' | 'activity'> {
+  options: MessagingOptions
+  /** Reach a peer through local node `alias`'s peer actor (see MessagingDeps.connect). */
+  connect(alias: string, peerId: string, signal: AbortSignal): ReturnType<MessagingDeps['connect']>
+  lastDialError(alias: string, peerId: string): string | undefined
+}
+
+/** The node service factory: every local node gets its direct-message service, dialling through its peer actors. */
+export const messagingService =
+  (deps: MessagingServiceDeps) =>
+  ({ alias, libp2p }: Pick<NodeComponents, 'alias' | 'libp2p'>): MessagingService =>
+    new MessagingService(
       {
         alias,
-        libp2p: handle.libp2p,
-        connect: (peerId, signal) => sb.peers.connect(alias, peerId, signal),
-        lastDialError: (peerId) => sb.peers.ref(alias, peerId)?.getSnapshot().context.lastError ?? undefined,
-        reputation: sb.services.reputation,
-        activity: sb.services.activity,
+        libp2p,
+        connect: (peerId, signal) => deps.connect(alias, peerId, signal),
+        lastDialError: (peerId) => deps.lastDialError(alias, peerId),
+        reputation: deps.reputation,
+        activity: deps.activity,
       },
-      {
-        retryWindowMs: sb.config.messageRetryWindowMs,
-        idleMs: sb.config.messageIdleMs,
-        queueLimit: sb.config.messageQueueLimit,
-        inboundBurst: sb.config.peerMessageBurst,
-        inboundPerSecond: sb.config.peerMessagesPerSecond,
-        streamTimeoutMs: sb.config.dialTimeoutMs,
-      },
+      deps.options,
     )
-  }
-}
-
-/** The direct-message service of a running local peer (503 when it is not running). */
-export function messagingOf(sb: Switchboard, alias: string): MessagingService {
-  return sb.runtimes.extension<MessagingService>(alias, MESSAGING_EXTENSION)
-}

@@ -25,8 +25,6 @@ import { WireStream } from './wire-stream.ts'
 
 export type { Listener } from './channel.ts'
 
-export const MESSAGING_EXTENSION = 'messaging'
-
 export interface MessagingOptions {
   /** How long a message is retried while its peer is unreachable (ms). */
   retryWindowMs: number

@@ -1,13 +1,13 @@
-import type { PeerId, PrivateKey } from '@libp2p/interface'
-import type { Blockstore } from 'interface-blockstore'
+import type { PrivateKey } from '@libp2p/interface'
 import { UnavailableError } from '../../errors.ts'
+import type { DialResult } from '../../machines/peer/peer.types.ts'
 import type { AddressBook } from '../../p2p/address-book.ts'
 import type { KnownPeers } from '../../p2p/known-peers.ts'
-import type { NodeHandle } from '../../p2p/node-factory.ts'
+import type { NodeHandle, NodeOptions, SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import type { Reputation } from '../../p2p/reputation.ts'
 import type { ActivityLog } from '../activity-log.ts'
 
-/** What every local node of the daemon shares. */
+/** What the actors' effects (dials, address upkeep, known-peer saves) share across local nodes. */
 export interface SharedServices {
   addressBook: AddressBook
   reputation: Reputation
@@ -16,38 +16,47 @@ export interface SharedServices {
 }
 
 /** What it takes to build one local node; not part of any machine context (it holds a private key). */
-export interface NodeSpec {
+export interface NodeSpec extends NodeOptions {
+  alias: string
+}
+
+/**
+ * Everything a node service may ask for when its node starts. A service's factory names the slice
+ * it needs (`Pick<NodeComponents, 'alias' | 'libp2p'>`), as js-libp2p services declare their components.
+ */
+export interface NodeComponents {
   alias: string
   privateKey: PrivateKey
-  listen: string[]
-  bootstrap: string[]
-  mdns: boolean
-  dhtProtocol: string
-  storageDir?: string
-  /** A blockstore shared with the daemon's persistent node (see node-factory NodeOptions). */
-  blockstore?: Blockstore
-  allowPrivateAddresses: boolean
-  denyPeer?: (peerId: PeerId) => boolean
-  /** libp2p's own connection limit, above our pruner's high watermark. */
-  maxConnections?: number
-  /** Warnings about the node's own files. */
-  log?: (msg: string) => void
+  /** Where a persistent node keeps its files; undefined for session peers. */
+  storageDir: string | undefined
+  libp2p: SwitchboardLibp2p
+  handle: NodeHandle
+  knownPeers: KnownPeers
 }
 
-/** A per-node service (files, messaging, topics...): built when the node starts, stopped before it stops. */
-export interface NodeExtension {
+/** A per-node service (files, messaging, topics...): built when its node starts, stopped before it stops. */
+export interface NodeService {
   stop?(): void | Promise<void>
 }
-export type NodeExtensionFactory = (runtime: NodeRuntime, runtimes: NodeRuntimes) => NodeExtension | Promise<NodeExtension>
 
-export interface NodeRuntime {
+/** A node's services by name; the composition root decides which there are. */
+export type NodeServiceMap = Record<string, NodeService>
+
+/** One factory per service, keyed like the services it builds; built in key order, stopped in reverse. */
+export type NodeServiceFactories<S extends NodeServiceMap> = { [K in keyof S]: (components: NodeComponents) => S[K] | Promise<S[K]> }
+
+export interface NodeRuntime<S extends NodeServiceMap = NodeServiceMap> {
   spec: NodeSpec
-  /** Extensions of this running node, by name, in start order. */
-  extensions: Map<string, NodeExtension>
   handle?: NodeHandle
+  /** Set once every service has started; undefined while starting or stopped. */
+  services?: S
   knownPeers: KnownPeers
-  /** Dials in flight now, and the most seen at once (for peers.connectMany and /metrics). */
-  dials: { inFlight: number; max: number }
+  /**
+   * Dials in flight now, the most seen at once (for peers.connectMany and /metrics), and each
+   * running dial by peer: libp2p reports a new connection a little before the dial that opened it
+   * settles, and a connect is over only once its dial is.
+   */
+  dials: { inFlight: number; max: number; running: Map<string, Promise<DialResult>> }
   /** DHT operations started by the queue, by op id, waiting for their runner. */
   dhtPending: Map<string, PendingDhtOp>
 }
@@ -65,42 +74,58 @@ export class NodeNotRunningError extends UnavailableError {
   }
 }
 
-/** The live libp2p/Helia objects behind each node actor, by alias. Actors look them up here. */
-export class NodeRuntimes {
-  readonly #byAlias = new Map<string, NodeRuntime>()
-  readonly #factories = new Map<string, NodeExtensionFactory>()
+/** The live libp2p/Helia objects and services behind each node actor, by alias. Actors look them up here. */
+export class NodeRuntimes<S extends NodeServiceMap = NodeServiceMap> {
+  readonly #byAlias = new Map<string, NodeRuntime<S>>()
 
-  constructor(readonly services: SharedServices) {}
+  constructor(
+    readonly shared: SharedServices,
+    private readonly factories: NodeServiceFactories<S>,
+  ) {}
 
-  /** Every node started from now on gets this extension, in registration order. */
-  addExtension(name: string, factory: NodeExtensionFactory): void {
-    this.#factories.set(name, factory)
+  /** Build the node's services in declaration order; one that fails stops those already built. */
+  async startServices(runtime: NodeRuntime<S>): Promise<void> {
+    const handle = runtime.handle
+    if (!handle) throw new NodeNotRunningError(runtime.spec.alias)
+    const components: NodeComponents = {
+      alias: runtime.spec.alias,
+      privateKey: runtime.spec.privateKey,
+      storageDir: runtime.spec.storageDir,
+      libp2p: handle.libp2p,
+      handle,
+      knownPeers: runtime.knownPeers,
+    }
+    const built: Partial<S> = {}
+    try {
+      for (const name of Object.keys(this.factories) as Array<keyof S>) built[name] = await this.factories[name](components)
+    } catch (err) {
+      await stopAll(built)
+      throw err
+    }
+    runtime.services = built as S
   }
 
-  async startExtensions(runtime: NodeRuntime): Promise<void> {
-    for (const [name, factory] of this.#factories) runtime.extensions.set(name, await factory(runtime, this))
+  /** Stop services in reverse start order; one failing does not keep the others running. */
+  async stopServices(runtime: NodeRuntime<S>): Promise<void> {
+    const services = runtime.services
+    runtime.services = undefined
+    if (services) await stopAll(services)
   }
 
-  /** Stop extensions in reverse start order; one failing does not keep the others running. */
-  async stopExtensions(runtime: NodeRuntime): Promise<void> {
-    for (const ext of [...runtime.extensions.values()].reverse()) await Promise.resolve(ext.stop?.()).catch(() => {})
-    runtime.extensions.clear()
+  /** A running node's services; NodeNotRunningError (503) while it starts, stops or does not exist. */
+  services(alias: string): S {
+    const services = this.#byAlias.get(alias)?.services
+    if (!services) throw new NodeNotRunningError(alias)
+    return services
   }
 
-  /** A running node's extension by name, typed by the caller. */
-  extension<T extends NodeExtension>(alias: string, name: string): T {
-    const ext = this.#byAlias.get(alias)?.extensions.get(name)
-    if (!ext) throw new NodeNotRunningError(alias)
-    return ext as T
-  }
-
-  register(spec: NodeSpec, knownPeers: KnownPeers): NodeRuntime {
-    const runtime: NodeRuntime = { spec, extensions: new Map(), knownPeers, dials: { inFlight: 0, max: 0 }, dhtPending: new Map() }
+  register(spec: NodeSpec, knownPeers: KnownPeers): NodeRuntime<S> {
+    const runtime: NodeRuntime<S> = { spec, knownPeers, dials: { inFlight: 0, max: 0, running: new Map() }, dhtPending: new Map() }
     this.#byAlias.set(spec.alias, runtime)
     return runtime
   }
 
-  get(alias: string): NodeRuntime | undefined {
+  get(alias: string): NodeRuntime<S> | undefined {
     return this.#byAlias.get(alias)
   }
 
@@ -119,7 +144,11 @@ export class NodeRuntimes {
     return [...this.#byAlias.keys()]
   }
 
-  all(): NodeRuntime[] {
+  all(): NodeRuntime<S>[] {
     return [...this.#byAlias.values()]
   }
+}
+
+async function stopAll(services: Partial<NodeServiceMap>): Promise<void> {
+  for (const service of Object.values(services).reverse()) await Promise.resolve(service?.stop?.()).catch(() => {})
 }

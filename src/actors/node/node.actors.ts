@@ -16,12 +16,12 @@ export function nodeActors(runtimes: NodeRuntimes) {
       }
       runtime.handle = handle
       try {
-        await runtimes.startExtensions(runtime)
+        await runtimes.startServices(runtime)
         // stopped while extensions were starting (a tab closed during `peer`): undo all of it here,
         // since stopNode ran before these extensions existed
         signal.throwIfAborted()
       } catch (err) {
-        await runtimes.stopExtensions(runtime)
+        await runtimes.stopServices(runtime)
         runtime.handle = undefined
         await handle.stop()
         throw err
@@ -32,7 +32,7 @@ export function nodeActors(runtimes: NodeRuntimes) {
     stopNode: fromPromise<void, { alias: string }>(async ({ input }) => {
       const runtime = runtimes.get(input.alias)
       if (!runtime) return
-      await runtimes.stopExtensions(runtime)
+      await runtimes.stopServices(runtime)
       const handle = runtime.handle
       runtime.handle = undefined
       await handle?.stop()

@@ -1,11 +1,12 @@
+import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { waitFor } from 'xstate'
 import { ResourceNotFoundError } from '../../errors.ts'
-import { actorLookup, type NodeRef, type PeerRef } from '../../machines/actor-refs.ts'
+import type { ActorLookup, NodeRef, PeerRef } from '../../machines/actor-refs.ts'
 import type { ConnectionType, PeerEvent } from '../../machines/peer/peer.types.ts'
-import type { Switchboard } from '../../switchboard.ts'
-import { NodeNotRunningError } from '../node/node-runtimes.ts'
-import { NO_PROTECTION_TAGS } from '../protection/protected-peers.ts'
+import type { ActivityLog } from '../activity-log.ts'
+import { NodeNotRunningError, type NodeRuntimes } from '../node/node-runtimes.ts'
+import { NO_PROTECTION_TAGS, PROTECTION_TAGS } from '../protection/protected-peers.ts'
 import { dialSettled } from './peer.actors.ts'
 
 export interface ConnectResult {
@@ -37,16 +38,102 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
  * for the state that answers the question.
  */
 export class PeerControl {
-  constructor(private readonly sb: Switchboard) {}
+  constructor(
+    private readonly runtimes: Pick<NodeRuntimes, 'get' | 'handle'>,
+    private readonly actors: Pick<ActorLookup, 'node' | 'peer'>,
+    private readonly activity: Pick<ActivityLog, 'add'>,
+  ) {}
 
   #node(alias: string): NodeRef {
-    const node = this.sb.nodeRef(alias)
+    const node = this.actors.node(alias)
     if (node?.getSnapshot().value !== 'running') throw new NodeNotRunningError(alias)
     return node
   }
 
   ref(alias: string, peerId: string): PeerRef | undefined {
-    return actorLookup(this.sb.supervisor.system).peer(alias, peerId)
+    return this.actors.peer(alias, peerId)
+  }
+
+  /**
+   * A peer our pruner must never close: added (addpeers) or known (paired). Read from the peer
+   * actor and the known-peers store, so protection cannot drift from what clients see.
+   */
+  isProtected(alias: string, peerId: string): boolean {
+    if (this.runtimes.get(alias)?.knownPeers.has(peerId)) return true
+    const ctx = this.ref(alias, peerId)?.getSnapshot().context
+    return ctx?.added === true || ctx?.known === true
+  }
+
+  isAdded(alias: string, peerId: string): boolean {
+    return this.ref(alias, peerId)?.getSnapshot().context.added === true
+  }
+
+  /**
+   * addpeers: each valid peer is tagged (keep-alive and ours, value 100 each), protected from our
+   * pruner, and handed to its peer actor as added: dialled at once and retried with capped,
+   * jittered backoff for as long as it stays added.
+   */
+  async addPeers(alias: string, values: string[]): Promise<void> {
+    const libp2p = this.runtimes.handle(alias).libp2p
+    for (const id of this.#validPeers(alias, 'addpeers', values)) {
+      const text = id.toString()
+      await libp2p.peerStore.merge(id, { tags: PROTECTION_TAGS }).catch((err: Error) => {
+        this.activity.add({ type: 'error', alias, peerId: text, message: `addpeers: cannot tag ${text}: ${err.message}` })
+      })
+      this.route(alias, text, { type: 'peer.setAdded', added: true }, true)
+      this.activity.add({ type: 'info', alias, peerId: text, message: `added ${text}: protected and kept connected` })
+    }
+  }
+
+  /** removepeers: protection and tags lifted; an open connection stays open. */
+  async removePeers(alias: string, values: string[]): Promise<void> {
+    const libp2p = this.runtimes.handle(alias).libp2p
+    for (const id of this.#validPeers(alias, 'removepeers', values)) {
+      const text = id.toString()
+      if (this.ref(alias, text)) this.route(alias, text, { type: 'peer.setAdded', added: false }, false)
+      if (await libp2p.peerStore.has(id)) {
+        await libp2p.peerStore.merge(id, { tags: NO_PROTECTION_TAGS }).catch((err: Error) => {
+          this.activity.add({ type: 'error', alias, peerId: text, message: `removepeers: cannot untag ${text}: ${err.message}` })
+        })
+      }
+    }
+  }
+
+  /**
+   * The valid, distinct remote peer ids of a client's list; every other entry is skipped and
+   * reported in the activity feed (p2p-webapp ignores them silently; we say so).
+   */
+  #validPeers(alias: string, method: string, values: string[]): PeerId[] {
+    const self = this.runtimes.handle(alias).libp2p.peerId.toString()
+    const seen = new Set<string>()
+    const out: PeerId[] = []
+    for (const [i, value] of values.entries()) {
+      let id: PeerId
+      try {
+        id = peerIdFromString(value)
+      } catch {
+        this.activity.add({
+          type: 'error',
+          alias,
+          message: `${method}: skipped peerIds.${i}: ${JSON.stringify(value.slice(0, 100))} is not a valid peer id`,
+        })
+        continue
+      }
+      const text = id.toString()
+      if (text === self) {
+        this.activity.add({
+          type: 'error',
+          alias,
+          peerId: text,
+          message: `${method}: skipped peerIds.${i}: ${text} is this local peer itself`,
+        })
+        continue
+      }
+      if (seen.has(text)) continue
+      seen.add(text)
+      out.push(id)
+    }
+    return out
   }
 
   /** Deliver `event` to the peer's actor, creating the actor if `spawn`. */
@@ -67,7 +154,7 @@ export class PeerControl {
     )
     // libp2p reports the connection before the dial settles, and a peer that refuses us closes it
     // only then: the answer is the dial's outcome together with the state after it
-    const dialError = await dialSettled(this.sb.runtimes.get(alias), peerId)
+    const dialError = await dialSettled(this.runtimes.get(alias), peerId)
     const snap = ref.getSnapshot()
     const ctx = snap.context
     if (snap.matches('connected') && dialError === undefined) return { success: true, connectionType: ctx.connectionType }
@@ -88,17 +175,20 @@ export class PeerControl {
     await waitFor(ref, (s) => s.status !== 'active' || !s.matches('disconnecting')).catch(() => undefined)
   }
 
-  update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): PeerRef {
+  /** Rename, change autoConnect, or remember/forget; resolves once the known-peers file holds the change. */
+  async update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): Promise<PeerRef> {
     const exists = this.ref(alias, peerId) !== undefined
     if (!exists && changes.known !== true) throw new UnknownPeerError(`unknown peer ${peerId}; pass known: true to remember it`)
     const ref = this.route(alias, peerId, { type: 'peer.update', ...changes, at: Date.now() }, true)
     if (!ref) throw new UnknownPeerError(`unknown peer ${peerId}`)
+    // the peer actor writes the change (or the removal) to the known-peers file as it takes the event
+    await this.runtimes.get(alias)?.knownPeers.flush()
     return ref
   }
 
   /** Forget a peer: off the disk, its actor stopped (aborting a dial or sync), its connections closed. */
   async forget(alias: string, peerId: string): Promise<void> {
-    const runtime = this.sb.runtimes.get(alias)
+    const runtime = this.runtimes.get(alias)
     const ref = this.ref(alias, peerId)
     if (!ref && !runtime?.knownPeers.has(peerId)) throw new UnknownPeerError(`unknown peer ${peerId}`)
     await runtime?.knownPeers.remove(peerId)
@@ -111,6 +201,6 @@ export class PeerControl {
   }
 
   knownAutoConnect(alias: string): string[] {
-    return (this.sb.runtimes.get(alias)?.knownPeers.list() ?? []).filter((p) => p.autoConnect).map((p) => p.peerId)
+    return (this.runtimes.get(alias)?.knownPeers.list() ?? []).filter((p) => p.autoConnect).map((p) => p.peerId)
   }
 }

@@ -31,7 +31,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     const { alias, backoff } = input
     const runtime = runtimes.get(alias)
     const libp2p = runtimes.handle(alias).libp2p
-    const { activity, addressBook } = runtimes.services
+    const { activity, addressBook } = runtimes.shared
     const route = (peerId: string, event: PeerEvent | undefined, spawn: boolean) =>
       sendBack({ type: 'peers.route', peerId, spawn, input: { alias, peerId, backoff }, ...(event ? { event } : {}) })
 

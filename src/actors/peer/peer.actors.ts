@@ -34,7 +34,7 @@ async function dialPeer(
   peerId: PeerId,
   signal: AbortSignal,
 ): Promise<DialResult> {
-  const { addressBook, reputation, activity, dialTimeoutMs } = runtimes.services
+  const { addressBook, reputation, activity, dialTimeoutMs } = runtimes.shared
   const alias = runtime.spec.alias
   const libp2p = runtimes.handle(alias).libp2p
   const id = peerId.toString()
@@ -118,26 +118,18 @@ async function dialPeer(
   }
 }
 
-/**
- * Dials still running, per node and peer. libp2p reports a new connection (and the actor moves to
- * connected) a little before the dial that opened it settles; a connect is over only once its dial
- * is, or `peers.connectMany` would start more than `concurrency` dials at once.
- */
-const running = new WeakMap<NodeRuntime, Map<string, Promise<DialResult>>>()
-
 /** Resolves when the peer's running dial (if any) has settled: with its error if it failed. */
 export function dialSettled(runtime: NodeRuntime | undefined, peerId: string): Promise<Error | undefined> {
-  const dial = runtime === undefined ? undefined : running.get(runtime)?.get(peerId)
+  const dial = runtime?.dials.running.get(peerId)
   const failure = (err: unknown) => (err instanceof Error ? err : new Error(String(err)))
   return dial === undefined ? Promise.resolve(undefined) : dial.then(() => undefined, failure)
 }
 
 function track(runtime: NodeRuntime, peerId: string, dial: Promise<DialResult>): Promise<DialResult> {
-  const byPeer = running.get(runtime) ?? new Map<string, Promise<DialResult>>()
-  running.set(runtime, byPeer)
-  byPeer.set(peerId, dial)
+  const running = runtime.dials.running
+  running.set(peerId, dial)
   const forget = () => {
-    if (byPeer.get(peerId) === dial) byPeer.delete(peerId)
+    if (running.get(peerId) === dial) running.delete(peerId)
   }
   dial.then(forget, forget)
   return dial

@@ -10,7 +10,7 @@ import {
   type Presence,
   verifyPresence,
 } from '../../p2p/presence-record.ts'
-import type { NodeExtension, NodeExtensionFactory, NodeRuntime, SharedServices } from '../node/node-runtimes.ts'
+import type { NodeComponents, NodeService, SharedServices } from '../node/node-runtimes.ts'
 import type { PresenceFeed } from './presence-feed.ts'
 
 export interface PresenceSettings {
@@ -18,6 +18,11 @@ export interface PresenceSettings {
   defaultTtlSeconds: number
   /** Records kept per node; beyond, the soonest to expire go first. */
   maxRecords?: number
+}
+
+export interface PresenceDeps extends Pick<SharedServices, 'reputation' | 'activity' | 'addressBook'> {
+  feed: PresenceFeed
+  settings: PresenceSettings
 }
 
 /** A live announcement is re-published at half its lifetime, and at least this often (ms). */
@@ -42,7 +47,7 @@ export function republishDelayMs(ttlSeconds: number): number {
  * unexpired, validly signed records of the other peers. Records are checked in the topic validator,
  * so a forged one is neither kept nor forwarded, and its author's reputation pays.
  */
-export class PresenceExtension implements NodeExtension {
+export class PresenceService implements NodeService {
   readonly #online = new Map<string, Presence>()
   #announcement: { nickname: string; ttlSeconds: number } | undefined
   #republish: NodeJS.Timeout | undefined
@@ -55,11 +60,9 @@ export class PresenceExtension implements NodeExtension {
   readonly #self: string
 
   constructor(
-    private readonly runtime: NodeRuntime,
+    private readonly node: Pick<NodeComponents, 'alias' | 'privateKey'>,
     private readonly libp2p: SwitchboardLibp2p,
-    private readonly services: SharedServices,
-    private readonly feed: PresenceFeed,
-    private readonly settings: PresenceSettings,
+    private readonly deps: PresenceDeps,
   ) {
     this.#self = libp2p.peerId.toString()
     const pubsub = libp2p.services.pubsub
@@ -69,14 +72,14 @@ export class PresenceExtension implements NodeExtension {
   }
 
   get #alias(): string {
-    return this.runtime.spec.alias
+    return this.node.alias
   }
 
   /** Advertise this node as online; resolves once the first record is published. */
   async announce(opts: { nickname?: string; ttlSeconds?: number }): Promise<Presence> {
     const ttlSeconds = Math.min(
       MAX_PRESENCE_TTL_SECONDS,
-      opts.ttlSeconds ?? this.#announcement?.ttlSeconds ?? this.settings.defaultTtlSeconds,
+      opts.ttlSeconds ?? this.#announcement?.ttlSeconds ?? this.deps.settings.defaultTtlSeconds,
     )
     this.#announcement = { nickname: opts.nickname ?? this.#announcement?.nickname ?? '', ttlSeconds }
     const { record } = await this.#publish()
@@ -95,11 +98,11 @@ export class PresenceExtension implements NodeExtension {
     // scheduled first, so a failed publish is retried at the same pace
     this.#republish = setTimeout(() => {
       this.#publish().catch((err: Error) =>
-        this.services.activity.add({ type: 'error', alias: this.#alias, message: `presence: re-publish failed: ${err.message}` }),
+        this.deps.activity.add({ type: 'error', alias: this.#alias, message: `presence: re-publish failed: ${err.message}` }),
       )
     }, republishDelayMs(a.ttlSeconds))
     this.#republish.unref()
-    const signed = await createPresence(this.runtime.spec.privateKey, {
+    const signed = await createPresence(this.node.privateKey, {
       nickname: a.nickname,
       multiaddrs: this.libp2p.getMultiaddrs().map(String),
       ttlSeconds: a.ttlSeconds,
@@ -149,8 +152,8 @@ export class PresenceExtension implements NodeExtension {
       const e = err as Error
       const violation = VIOLATIONS[e.name as keyof typeof VIOLATIONS]
       if (!violation) throw err
-      this.services.reputation.violation(sender, violation[0], violation[1])
-      this.services.activity.add({
+      this.deps.reputation.violation(sender, violation[0], violation[1])
+      this.deps.activity.add({
         type: 'error',
         alias: this.#alias,
         peerId: sender,
@@ -162,15 +165,15 @@ export class PresenceExtension implements NodeExtension {
 
   #accept(p: Presence): void {
     this.#online.set(p.peerId, p)
-    const max = this.settings.maxRecords ?? 10_000
+    const max = this.deps.settings.maxRecords ?? 10_000
     if (this.#online.size > max) {
       const soonest = [...this.#online.values()].sort((a, b) => a.expiresAt - b.expiresAt).slice(0, this.#online.size - max)
       for (const s of soonest) this.#online.delete(s.peerId)
     }
     // a record signed by the peer itself is a good source of its addresses: peers.connect uses them
-    for (const addr of p.multiaddrs) this.services.addressBook.add(addr, { peerId: p.peerId, source: 'presence' })
+    for (const addr of p.multiaddrs) this.deps.addressBook.add(addr, { peerId: p.peerId, source: 'presence' })
     this.#scheduleSweep(p.expiresAt)
-    this.feed.emit(this.#alias, this.list())
+    this.deps.feed.emit(this.#alias, this.list())
   }
 
   #scheduleSweep(at: number): void {
@@ -195,7 +198,7 @@ export class PresenceExtension implements NodeExtension {
     let next = Number.POSITIVE_INFINITY
     for (const p of this.#online.values()) next = Math.min(next, p.expiresAt)
     if (Number.isFinite(next)) this.#scheduleSweep(next)
-    if (removed) this.feed.emit(this.#alias, this.list(now))
+    if (removed) this.deps.feed.emit(this.#alias, this.list(now))
   }
 
   stop(): void {
@@ -214,7 +217,8 @@ export class PresenceExtension implements NodeExtension {
   }
 }
 
-export function presenceExtension(feed: PresenceFeed, settings: PresenceSettings): NodeExtensionFactory {
-  return (runtime, runtimes) =>
-    new PresenceExtension(runtime, runtimes.handle(runtime.spec.alias).libp2p, runtimes.services, feed, settings)
-}
+/** The node service factory: every local node announces itself and keeps the others' records. */
+export const presenceService =
+  (deps: PresenceDeps) =>
+  ({ alias, privateKey, libp2p }: Pick<NodeComponents, 'alias' | 'privateKey' | 'libp2p'>): PresenceService =>
+    new PresenceService({ alias, privateKey }, libp2p, deps)

@@ -1,10 +1,22 @@
 import type { PeerId } from '@libp2p/interface'
-import type { Switchboard } from '../../switchboard.ts'
-import type { NodeExtension, NodeExtensionFactory } from '../node/node-runtimes.ts'
+import type { ActivityLog } from '../activity-log.ts'
+import type { NodeComponents, NodeService } from '../node/node-runtimes.ts'
 import { ConnectionPruner } from './connection-pruner.ts'
-import { isAddedPeer, isProtectedPeer, NO_PROTECTION_TAGS, PROTECTED_TAG, PROTECTION_TAGS } from './protected-peers.ts'
+import { NO_PROTECTION_TAGS, PROTECTED_TAG, PROTECTION_TAGS } from './protected-peers.ts'
 
-export interface ProtectionExtension extends NodeExtension {
+export interface ProtectionDeps {
+  /** The pruner's watermarks and the grace period of a new connection (ms). */
+  high: number
+  low: number
+  graceMs: number
+  /** Added or known peers: never pruned. */
+  isProtected(alias: string, peerId: string): boolean
+  /** Added peers: their keep-alive tag comes back when libp2p gives up on them. */
+  isAdded(alias: string, peerId: string): boolean
+  activity: Pick<ActivityLog, 'add'>
+}
+
+export interface ProtectionService extends NodeService {
   pruner: ConnectionPruner
 }
 
@@ -14,38 +26,34 @@ export interface ProtectionExtension extends NodeExtension {
  * retrying regardless). Tags left in a persistent peer store by an earlier run are cleared at start,
  * since nothing is added yet.
  */
-export function protectionExtension(sb: Switchboard): NodeExtensionFactory {
-  return async (runtime, runtimes) => {
-    const alias = runtime.spec.alias
-    const libp2p = runtimes.handle(alias).libp2p
-    const { activity } = runtimes.services
+export const protectionService =
+  (deps: ProtectionDeps) =>
+  async ({ alias, libp2p }: Pick<NodeComponents, 'alias' | 'libp2p'>): Promise<ProtectionService> => {
     const stale = await libp2p.peerStore.all({ filters: [(p) => p.tags.has(PROTECTED_TAG)] }).catch(() => [])
     for (const p of stale) await libp2p.peerStore.merge(p.id, { tags: NO_PROTECTION_TAGS }).catch(() => {})
 
     const pruner = new ConnectionPruner(libp2p, {
-      high: sb.config.maxConnections,
-      low: sb.config.lowWatermark,
-      graceMs: sb.config.pruneGraceMs,
-      isProtected: (peerId) => isProtectedPeer(sb, alias, peerId),
+      high: deps.high,
+      low: deps.low,
+      graceMs: deps.graceMs,
+      isProtected: (peerId) => deps.isProtected(alias, peerId),
       onPruned: (closed, kept) =>
-        activity.add({
+        deps.activity.add({
           type: 'info',
           alias,
-          message: `pruned ${closed.length} connection(s) above the high watermark ${sb.config.maxConnections}; spared ${kept.protected} protected and ${kept.young} in their grace period`,
+          message: `pruned ${closed.length} connection(s) above the high watermark ${deps.high}; spared ${kept.protected} protected and ${kept.young} in their grace period`,
         }),
     })
     const onReconnectFailure = (e: CustomEvent<PeerId>) => {
-      if (!isAddedPeer(sb, alias, e.detail.toString())) return
+      if (!deps.isAdded(alias, e.detail.toString())) return
       void libp2p.peerStore.merge(e.detail, { tags: PROTECTION_TAGS }).catch(() => {})
     }
     libp2p.addEventListener('peer:reconnect-failure', onReconnectFailure)
-    const ext: ProtectionExtension = {
+    return {
       pruner,
       stop() {
         pruner.stop()
         libp2p.removeEventListener('peer:reconnect-failure', onReconnectFailure)
       },
     }
-    return ext
   }
-}

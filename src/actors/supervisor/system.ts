@@ -26,7 +26,7 @@ export function bindMachines(runtimes: NodeRuntimes) {
         if (!known) return
         // a failed write (disk full, permissions) is reported, never left to crash the process
         const report = (err: Error) =>
-          runtimes.services.activity.add({
+          runtimes.shared.activity.add({
             type: 'error',
             alias: context.alias,
             peerId: context.peerId,

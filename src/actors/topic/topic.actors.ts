@@ -49,7 +49,7 @@ export function topicActors(runtimes: NodeRuntimes) {
       const dht = actors.dht(alias)
       const node = actors.node(alias)
       const libp2p = runtimes.handle(alias).libp2p
-      const { addressBook, activity } = runtimes.services
+      const { addressBook, activity } = runtimes.shared
       let timer: ReturnType<typeof setTimeout> | undefined
       const report = (err: unknown) => {
         if (!signal.aborted) activity.add({ type: 'error', alias, message: `topic ${input.topic} discovery: ${(err as Error).message}` })

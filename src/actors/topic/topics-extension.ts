@@ -2,11 +2,15 @@ import { waitFor } from 'xstate'
 import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type NodeRef, type TopicRef } from '../../machines/actor-refs.ts'
 import type { TopicEmitted } from '../../machines/topic/topic.types.ts'
-import type { NodeExtension, NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
+import type { Reputation } from '../../p2p/reputation.ts'
+import { InvalidInputError } from '../../p2p/validate.ts'
+import type { NodeComponents, NodeService } from '../node/node-runtimes.ts'
 
-/** Whoever receives a topic's pushes: one WebSocket connection. */
+/** Whoever receives a topic's pushes: one WebSocket connection, which says when it closes. */
 export interface TopicListener {
   push(method: string, params: unknown): void
+  /** Run `fn` when the listener goes away; returns a disposer that cancels it. */
+  onClose(fn: () => void): () => void
 }
 
 export class TopicJoinError extends OperationFailedError {
@@ -18,6 +22,30 @@ export interface TopicSettings {
   reprovideMs: number
 }
 
+export interface TopicsDeps extends TopicSettings {
+  reputation: Pick<Reputation, 'violation'>
+  /** The node actor that spawns this node's topic actors. */
+  nodeRef: (alias: string) => NodeRef | undefined
+}
+
+const TOPIC_MAX_BYTES = 1024
+/** Topics the daemon itself runs on (presence); clients may publish to none and subscribe to none. */
+export const RESERVED_TOPIC_PREFIX = 'switchboard/'
+
+/** A topic name from a client: 1 byte to 1 KiB of UTF-8, outside the reserved prefix. */
+export function clientTopicName(topic: string): string {
+  if (Buffer.byteLength(topic) > TOPIC_MAX_BYTES) throw new InvalidInputError('topic', `longer than ${TOPIC_MAX_BYTES} bytes`)
+  if (topic.startsWith(RESERVED_TOPIC_PREFIX))
+    throw new InvalidInputError('topic', `names starting with ${RESERVED_TOPIC_PREFIX} are reserved for the daemon`)
+  return topic
+}
+
+/** The node service factory: every local node gets its topics service. */
+export const topicsService =
+  (deps: TopicsDeps) =>
+  ({ alias, libp2p }: Pick<NodeComponents, 'alias' | 'libp2p'>) =>
+    new TopicsService(alias, libp2p.services.pubsub, deps)
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -26,30 +54,31 @@ const decoder = new TextDecoder()
  * delivery as topicData, and the topic actors' peerChange events as pushes. The topic actors hold
  * the state; this holds only who to tell.
  */
-export class TopicsExtension implements NodeExtension {
+export class TopicsService implements NodeService {
   readonly #listeners = new Map<string, Set<TopicListener>>()
+  /** Per listener and topic, the disposer of its close-time unsubscribe. */
+  readonly #closeHooks = new Map<TopicListener, Map<string, () => void>>()
   /** Listeners told the topic's current peers, who from then on get every peerChange. */
   readonly #peerWatchers = new Map<string, Set<TopicListener>>()
   readonly #watched = new WeakSet<TopicRef>()
   readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string }; type: string }>) => void
 
   constructor(
-    private readonly runtime: NodeRuntime,
-    private readonly runtimes: NodeRuntimes,
-    private readonly node: () => NodeRef | undefined,
-    private readonly settings: TopicSettings,
+    private readonly alias: string,
+    private readonly pubsub: NodeComponents['libp2p']['services']['pubsub'],
+    private readonly deps: TopicsDeps,
   ) {
     this.#onMessage = (e) => this.#deliver(e.detail)
-    this.#pubsub.addEventListener('message', this.#onMessage as never)
+    this.pubsub.addEventListener('message', this.#onMessage as never)
   }
 
-  get #pubsub() {
-    return this.runtimes.handle(this.runtime.spec.alias).libp2p.services.pubsub
+  #node(): NodeRef | undefined {
+    return this.deps.nodeRef(this.alias)
   }
 
   #actor(topic: string): TopicRef | undefined {
-    const node = this.node()
-    return node && actorLookup(node.system).topic(this.runtime.spec.alias, topic)
+    const node = this.#node()
+    return node && actorLookup(node.system).topic(this.alias, topic)
   }
 
   #deliver(msg: { topic: string; data: Uint8Array; from?: { toString(): string }; type: string }): void {
@@ -61,20 +90,30 @@ export class TopicsExtension implements NodeExtension {
       data = JSON.parse(decoder.decode(msg.data))
     } catch {
       // p2p-webapp peers publish JSON; anything else is a peer misbehaving
-      if (from) this.runtimes.services.reputation.violation(from, 'malformed-frame', 5)
+      if (from) this.deps.reputation.violation(from, 'malformed-frame', 5)
       return
     }
     for (const l of listeners) l.push('topicData', { topic: msg.topic, peerid: from, data })
   }
 
-  /** Subscribe one connection; resolves once the topic actor has joined (mesh formed or timed out). */
+  /**
+   * Subscribe one connection to a client topic; resolves once the topic actor has joined (mesh
+   * formed or timed out). The connection is unsubscribed when it closes.
+   */
   async subscribe(topic: string, listener: TopicListener, signal?: AbortSignal): Promise<void> {
+    clientTopicName(topic)
     const set = this.#listeners.get(topic) ?? new Set<TopicListener>()
     if (set.has(listener)) return
     this.#listeners.set(topic, set)
     set.add(listener)
-    const node = this.node()
-    node?.send({ type: 'topics.ensure', topic, meshTimeoutMs: this.settings.meshTimeoutMs, reprovideMs: this.settings.reprovideMs })
+    const hooks = this.#closeHooks.get(listener) ?? new Map<string, () => void>()
+    this.#closeHooks.set(listener, hooks)
+    hooks.set(
+      topic,
+      listener.onClose(() => void this.unsubscribe(topic, listener)),
+    )
+    const node = this.#node()
+    node?.send({ type: 'topics.ensure', topic, meshTimeoutMs: this.deps.meshTimeoutMs, reprovideMs: this.deps.reprovideMs })
     const ref = this.#actor(topic)
     if (!ref) {
       set.delete(listener)
@@ -104,13 +143,17 @@ export class TopicsExtension implements NodeExtension {
 
   /** Returns false when this connection was not subscribed to the topic. */
   unsubscribe(topic: string, listener: TopicListener): boolean {
-    const set = this.#listeners.get(topic)
+    const set = this.#listeners.get(clientTopicName(topic))
     if (!set?.delete(listener)) return false
     if (set.size === 0) this.#listeners.delete(topic)
+    const hooks = this.#closeHooks.get(listener)
+    hooks?.get(topic)?.()
+    hooks?.delete(topic)
+    if (hooks?.size === 0) this.#closeHooks.delete(listener)
     const watchers = this.#peerWatchers.get(topic)
     watchers?.delete(listener)
     if (watchers?.size === 0) this.#peerWatchers.delete(topic)
-    this.node()?.send({ type: 'topics.release', topic })
+    this.#node()?.send({ type: 'topics.release', topic })
     return true
   }
 
@@ -119,15 +162,17 @@ export class TopicsExtension implements NodeExtension {
   }
 
   async publish(topic: string, data: unknown): Promise<void> {
-    await this.#pubsub.publish(topic, encoder.encode(JSON.stringify(data)))
+    await this.pubsub.publish(clientTopicName(topic), encoder.encode(JSON.stringify(data)))
   }
 
   listPeers(topic: string): string[] {
-    return this.#pubsub.getSubscribers(topic).map(String)
+    return this.pubsub.getSubscribers(clientTopicName(topic)).map(String)
   }
 
   stop(): void {
-    this.runtime.handle?.libp2p.services.pubsub.removeEventListener('message', this.#onMessage as never)
+    this.pubsub.removeEventListener('message', this.#onMessage as never)
+    for (const hooks of this.#closeHooks.values()) for (const dispose of hooks.values()) dispose()
+    this.#closeHooks.clear()
     this.#listeners.clear()
     this.#peerWatchers.clear()
   }

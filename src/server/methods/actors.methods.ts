@@ -1,24 +1,14 @@
 import { Type } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
 import { Actor, type InspectionEvent } from 'xstate'
-import { systemIds } from '../../machines/actor-ids.ts'
-import { machineKinds, kindOfSystemId } from '../../machines/catalog.ts'
-import { check } from '../envelope.ts'
+import { clientEventTypes } from '../../actors/supervisor/actor-control.ts'
+import { machineKinds } from '../../machines/catalog.ts'
 import { defineMethod } from '../method.ts'
-import { notFound, RpcError } from '../rpc-error.ts'
+import { notFound } from '../rpc-error.ts'
 
 /** The connection's inspection stream, kept with its actor subscriptions (ids of those start with 's'). */
 const INSPECT_SUBSCRIPTION = 'inspect'
 
 const Prefix = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 1024 })) })
-
-/** The event types a kind accepts from clients, read off its schema. */
-type EventSchemaLike = { anyOf?: EventSchemaLike[]; properties?: { type?: { const?: string } } }
-export function clientEventTypes(schema: EventSchemaLike): string[] {
-  // TypeBox collapses a one-member union to the member itself
-  const members = schema.anyOf ?? [schema]
-  return members.map((s) => s.properties?.type?.const).filter((t): t is string => typeof t === 'string')
-}
 
 const machineDefinitions = () =>
   machineKinds.map((k) => ({
@@ -51,14 +41,14 @@ export const actorsMethods = [
   defineMethod({
     name: 'actors.list',
     params: Prefix,
-    handler: ({ prefix }, { sb }) => ({ actors: sb.registry.list(prefix) }),
+    handler: ({ prefix }, { actors }) => ({ actors: actors.registry.list(prefix) }),
   }),
   defineMethod({
     name: 'actors.subscribe',
     params: Prefix,
-    handler: ({ prefix = '' }, { sb, session }) => {
+    handler: ({ prefix = '' }, { actors, session }) => {
       const subscription = session.newSubscriptionId()
-      const stop = sb.registry.listen((change) => {
+      const stop = actors.registry.listen((change) => {
         if (change.type === 'snapshot') {
           if (change.snapshot.systemId.startsWith(prefix)) session.push('actor.snapshot', { subscription, ...change.snapshot })
         } else if (change.systemId.startsWith(prefix)) {
@@ -70,7 +60,7 @@ export const actorsMethods = [
         stop()
         dispose()
       })
-      return { subscription, actors: sb.registry.list(prefix) }
+      return { subscription, actors: actors.registry.list(prefix) }
     },
   }),
   defineMethod({
@@ -90,33 +80,15 @@ export const actorsMethods = [
       systemId: Type.String({ minLength: 1, maxLength: 2048 }),
       event: Type.Object({ type: Type.String({ minLength: 1, maxLength: 128 }) }),
     }),
-    handler: ({ systemId, event }, { sb }) => {
-      const ref = sb.registry.ref(systemId)
-      const kind = kindOfSystemId(systemId)
-      if (!ref || !kind) throw notFound(`unknown actor ${JSON.stringify(systemId)}`)
-      if (!clientEventTypes(kind.clientEvents as never).includes(event.type)) {
-        throw new RpcError(403, `event ${JSON.stringify(event.type)} is not a client event of ${kind.kind} actors`)
-      }
-      const valid = check(kind.clientEvents, Value.Clean(kind.clientEvents, structuredClone(event)), 'event') as {
-        type: string
-        alias?: string
-      }
-      // peer-a is the daemon itself: nothing could start it again short of a daemon restart
-      const stopsPeerA =
-        (systemId === systemIds.node('peer-a') && valid.type === 'node.stop') ||
-        (valid.type === 'supervisor.stopNode' && valid.alias === 'peer-a')
-      if (stopsPeerA) throw new RpcError(403, "peer-a is the daemon's own peer: stop the daemon (SIGTERM) instead")
-      ref.send(valid as never)
-      return { value: ref.getSnapshot().value }
-    },
+    handler: ({ systemId, event }, { actors }) => actors.control.send(systemId, event),
   }),
   defineMethod({
     name: 'inspect.subscribe',
     params: Type.Object({}),
-    handler: (_, { sb, session }) => {
+    handler: (_, { actors, session }) => {
       // once per connection: a second call must not double every push
       if (session.subscriptions.has(INSPECT_SUBSCRIPTION)) return null
-      const stop = sb.registry.onInspect((ev) => session.push('inspect.event', projectInspection(ev)))
+      const stop = actors.registry.onInspect((ev) => session.push('inspect.event', projectInspection(ev)))
       session.subscriptions.set(INSPECT_SUBSCRIPTION, stop)
       session.onClose(stop)
       return null

@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox'
-import { dhtOps } from '../../actors/dht/dht-ops.ts'
 import { parseCid, parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
 
@@ -16,14 +15,7 @@ export const dhtMethods = [
     name: 'dht.provide',
     params: Type.Object({ cid: CidParam, timeoutMs: Timeout }),
     handler: async ({ cid, timeoutMs }, ctx) => {
-      const parsed = parseCid(cid)
-      const alias = ctx.session.boundAlias()
-      await ctx.sb.dht(
-        alias,
-        { kind: 'provide', key: cid },
-        (signal) => dhtOps.provide(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal),
-        opSignal(ctx, timeoutMs),
-      )
+      await ctx.dht.provide(ctx.session.boundAlias(), parseCid(cid), opSignal(ctx, timeoutMs))
       return { cid }
     },
   }),
@@ -31,14 +23,7 @@ export const dhtMethods = [
     name: 'dht.findProviders',
     params: Type.Object({ cid: CidParam, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), timeoutMs: Timeout }),
     handler: async ({ cid, limit = 20, timeoutMs }, ctx) => {
-      const parsed = parseCid(cid)
-      const alias = ctx.session.boundAlias()
-      const providers = await ctx.sb.dht(
-        alias,
-        { kind: 'findProviders', key: cid },
-        (signal) => dhtOps.findProviders(ctx.sb.runtimes.handle(alias).libp2p, parsed, limit, signal),
-        opSignal(ctx, timeoutMs),
-      )
+      const providers = await ctx.dht.findProviders(ctx.session.boundAlias(), parseCid(cid), limit, opSignal(ctx, timeoutMs))
       return { providers }
     },
   }),
@@ -46,14 +31,7 @@ export const dhtMethods = [
     name: 'dht.findPeer',
     params: Type.Object({ peerId: Type.String({ minLength: 1, maxLength: 256 }), timeoutMs: Timeout }),
     handler: async ({ peerId, timeoutMs }, ctx) => {
-      const parsed = parsePeerId(peerId)
-      const alias = ctx.session.boundAlias()
-      return ctx.sb.dht(
-        alias,
-        { kind: 'findPeer', key: peerId },
-        (signal) => dhtOps.findPeer(ctx.sb.runtimes.handle(alias).libp2p, parsed, signal),
-        opSignal(ctx, timeoutMs),
-      )
+      return ctx.dht.findPeer(ctx.session.boundAlias(), parsePeerId(peerId), opSignal(ctx, timeoutMs))
     },
   }),
 ]

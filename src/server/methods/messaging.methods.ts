@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox'
-import { messagingOf } from '../../actors/messaging/messaging-extension.ts'
 import { checkProtocolId } from '../../p2p/message-codec.ts'
 import { parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
@@ -7,7 +6,7 @@ import { badRequest } from '../rpc-error.ts'
 
 const ProtocolParam = Type.String({ maxLength: 1024 })
 
-const service = (ctx: MethodContext) => messagingOf(ctx.sb, ctx.session.boundAlias())
+const service = (ctx: MethodContext) => ctx.nodes.services(ctx.session.boundAlias()).messaging
 
 /** p2p-webapp's direct messages: start, stop, send; `peerData` and `ack` pushes follow. */
 export const messagingMethods = [

@@ -5,6 +5,6 @@ export const nodeMethods = [
   defineMethod({
     name: 'node.info',
     params: Type.Object({}),
-    handler: (_, { sb, session }) => sb.nodeInfo(session.boundAlias()),
+    handler: (_, { nodes, session }) => nodes.info(session.boundAlias()),
   }),
 ]

@@ -11,13 +11,13 @@ const PeerIds = Type.Array(PeerIdParam, { maxItems: 1000 })
 /** A peer id from a client: parsed (400 naming the value otherwise) and never our own. */
 function remotePeer(ctx: MethodContext, value: string, field = 'peerId'): string {
   const id = parsePeerId(value, field).toString()
-  const self = ctx.sb.runtimes.get(ctx.session.boundAlias())?.handle?.libp2p.peerId.toString()
+  const self = ctx.nodes.get(ctx.session.boundAlias())?.handle?.libp2p.peerId.toString()
   if (id === self) throw badRequest(`${field}: ${id} is this local peer itself`)
   return id
 }
 
 function stateOf(ctx: MethodContext, alias: string, peerId: string) {
-  const snap = ctx.sb.registry.get(systemIds.peer(alias, peerId))
+  const snap = ctx.actors.registry.get(systemIds.peer(alias, peerId))
   if (!snap) throw notFound(`unknown peer ${peerId}`)
   return peerState(snap)
 }
@@ -29,7 +29,7 @@ export const peersMethods = [
     handler: (_, ctx) => {
       const alias = ctx.session.boundAlias()
       return {
-        peers: ctx.sb.registry
+        peers: ctx.actors.registry
           .list(systemIds.peerPrefix(alias))
           .filter((s) => s.kind === 'peer')
           .map(peerState),
@@ -39,14 +39,14 @@ export const peersMethods = [
   defineMethod({
     name: 'peers.connect',
     params: Type.Object({ peerId: PeerIdParam }),
-    handler: ({ peerId }, ctx) => ctx.sb.peers.connect(ctx.session.boundAlias(), remotePeer(ctx, peerId), ctx.signal),
+    handler: ({ peerId }, ctx) => ctx.peers.connect(ctx.session.boundAlias(), remotePeer(ctx, peerId), ctx.signal),
   }),
   defineMethod({
     name: 'peers.connectMany',
     params: Type.Object({ peerIds: PeerIds, concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })) }),
     handler: async ({ peerIds, concurrency = 3 }, ctx) => {
       const ids = peerIds.map((id, i) => remotePeer(ctx, id, `peerIds.${i}`))
-      return { results: await ctx.sb.peers.connectMany(ctx.session.boundAlias(), ids, concurrency, ctx.signal) }
+      return { results: await ctx.peers.connectMany(ctx.session.boundAlias(), ids, concurrency, ctx.signal) }
     },
   }),
   defineMethod({
@@ -54,7 +54,7 @@ export const peersMethods = [
     params: Type.Object({ peerIds: PeerIds, concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })) }),
     handler: async ({ peerIds, concurrency = 3 }, ctx) => {
       const ids = peerIds.map((id, i) => remotePeer(ctx, id, `peerIds.${i}`))
-      const results = await ctx.sb.peers.connectMany(ctx.session.boundAlias(), ids, concurrency, ctx.signal)
+      const results = await ctx.peers.connectMany(ctx.session.boundAlias(), ids, concurrency, ctx.signal)
       return { allConnected: Object.values(results).every((r) => r.success), results }
     },
   }),
@@ -62,7 +62,7 @@ export const peersMethods = [
     name: 'peers.disconnect',
     params: Type.Object({ peerId: PeerIdParam }),
     handler: async ({ peerId }, ctx) => {
-      await ctx.sb.peers.disconnect(ctx.session.boundAlias(), remotePeer(ctx, peerId))
+      await ctx.peers.disconnect(ctx.session.boundAlias(), remotePeer(ctx, peerId))
       return null
     },
   }),
@@ -77,13 +77,11 @@ export const peersMethods = [
     handler: async ({ peerId, name, autoConnect, known }, ctx) => {
       const alias = ctx.session.boundAlias()
       const id = remotePeer(ctx, peerId)
-      ctx.sb.peers.update(alias, id, {
+      await ctx.peers.update(alias, id, {
         ...(name !== undefined ? { name } : {}),
         ...(autoConnect !== undefined ? { autoConnect } : {}),
         ...(known !== undefined ? { known } : {}),
       })
-      // the peer actor has written the change (or its removal) to the known-peers file: answer once it is on disk
-      await ctx.sb.runtimes.get(alias)?.knownPeers.flush()
       return stateOf(ctx, alias, id)
     },
   }),
@@ -91,7 +89,7 @@ export const peersMethods = [
     name: 'peers.forget',
     params: Type.Object({ peerId: PeerIdParam }),
     handler: async ({ peerId }, ctx) => {
-      await ctx.sb.peers.forget(ctx.session.boundAlias(), remotePeer(ctx, peerId))
+      await ctx.peers.forget(ctx.session.boundAlias(), remotePeer(ctx, peerId))
       return null
     },
   }),
@@ -100,18 +98,18 @@ export const peersMethods = [
     params: Type.Object({}),
     handler: async (_, ctx) => {
       const alias = ctx.session.boundAlias()
-      return { results: await ctx.sb.peers.connectMany(alias, ctx.sb.peers.knownAutoConnect(alias), 3, ctx.signal) }
+      return { results: await ctx.peers.connectMany(alias, ctx.peers.knownAutoConnect(alias), 3, ctx.signal) }
     },
   }),
   defineMethod({
     name: 'addressbook.list',
     params: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })) }),
-    handler: ({ limit }, ctx) => ({ entries: ctx.sb.services.addressBook.list(limit) }),
+    handler: ({ limit }, ctx) => ({ entries: ctx.stores.addressBook.list(limit) }),
   }),
   defineMethod({
     name: 'reputation.list',
     params: Type.Object({}),
-    handler: (_, ctx) => ({ peers: ctx.sb.services.reputation.list() }),
+    handler: (_, ctx) => ({ peers: ctx.stores.reputation.list() }),
   }),
   defineMethod({
     name: 'bans.add',
@@ -120,33 +118,27 @@ export const peersMethods = [
       ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 24 * 3600 })),
       reason: Type.Optional(Type.String({ maxLength: 1024 })),
     }),
-    handler: async ({ peerId, ttlSeconds, reason }, ctx) => {
-      const ban = ctx.sb.services.reputation.bans.add(remotePeer(ctx, peerId), ttlSeconds, reason ?? 'manual')
-      // acknowledged only once the ban list holding it is on disk
-      await ctx.sb.services.reputation.save()
-      return ban
-    },
+    handler: ({ peerId, ttlSeconds, reason }, ctx) => ctx.gate.ban(remotePeer(ctx, peerId), ttlSeconds, reason ?? 'manual'),
   }),
   defineMethod({
     name: 'bans.remove',
     params: Type.Object({ peerId: PeerIdParam }),
     handler: async ({ peerId }, ctx) => {
       const id = parsePeerId(peerId).toString()
-      if (!ctx.sb.services.reputation.bans.remove(id)) throw notFound(`peer ${id} is not banned`)
-      await ctx.sb.services.reputation.save()
+      if (!(await ctx.gate.unban(id))) throw notFound(`peer ${id} is not banned`)
       return null
     },
   }),
   defineMethod({
     name: 'bans.list',
     params: Type.Object({}),
-    handler: (_, ctx) => ({ bans: ctx.sb.services.reputation.bans.list() }),
+    handler: (_, ctx) => ({ bans: ctx.stores.reputation.bans.list() }),
   }),
   defineMethod({
     name: 'activity.list',
     params: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }),
     handler: ({ limit }, ctx) => ({
-      activity: ctx.sb.services.activity.list(ctx.session.boundAlias(), limit).map(({ alias: _a, ...a }) => a),
+      activity: ctx.stores.activity.list(ctx.session.boundAlias(), limit).map(({ alias: _a, ...a }) => a),
     }),
   }),
 ]

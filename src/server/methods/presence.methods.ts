@@ -1,9 +1,8 @@
 import { Type } from '@sinclair/typebox'
-import type { PresenceExtension } from '../../actors/presence/presence.extension.ts'
 import { MAX_NICKNAME_LENGTH, MAX_PRESENCE_TTL_SECONDS } from '../../p2p/presence-record.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
 
-const presenceOf = (ctx: MethodContext) => ctx.sb.runtimes.extension<PresenceExtension>(ctx.session.boundAlias(), 'presence')
+const presenceOf = (ctx: MethodContext) => ctx.nodes.services(ctx.session.boundAlias()).presence
 
 /** Online peers (seed design 003): signed presence records on a well-known GossipSub topic. */
 export const presenceMethods = [

@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox'
-import { addPeers, removePeers } from '../../actors/protection/protected-peers.ts'
 import { defineMethod } from '../method.ts'
 
 // entries are checked one by one: an invalid id is skipped and reported, never a 400 for the list
@@ -11,7 +10,7 @@ export const protectionMethods = [
     name: 'addpeers',
     params: PeerIdList,
     handler: async ({ peerIds }, ctx) => {
-      await addPeers(ctx.sb, ctx.session.boundAlias(), peerIds)
+      await ctx.peers.addPeers(ctx.session.boundAlias(), peerIds)
       return null
     },
   }),
@@ -19,7 +18,7 @@ export const protectionMethods = [
     name: 'removepeers',
     params: PeerIdList,
     handler: async ({ peerIds }, ctx) => {
-      await removePeers(ctx.sb, ctx.session.boundAlias(), peerIds)
+      await ctx.peers.removePeers(ctx.session.boundAlias(), peerIds)
       return null
     },
   }),

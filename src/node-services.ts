@@ -1,0 +1,93 @@
+/**
+ * The one place that says which services every local node runs, in start order. A new node service
+ * is a factory `(deps) => (components: Pick<NodeComponents, ...>) => Service` registered here; its
+ * type joins NodeServices, so `nodes.services(alias).<name>` is typed with no cast.
+ */
+import type { ActivityLog } from './actors/activity-log.ts'
+import { type FilesDeps, filesService } from './actors/files/files.ts'
+import { messagingService } from './actors/messaging/messaging-extension.ts'
+import type { NodeServiceFactories } from './actors/node/node-runtimes.ts'
+import type { PeerControl } from './actors/peer/peer-control.ts'
+import type { PresenceFeed } from './actors/presence/presence-feed.ts'
+import { presenceService } from './actors/presence/presence.extension.ts'
+import { protectionService } from './actors/protection/protection.extension.ts'
+import { topicsService } from './actors/topic/topics-extension.ts'
+import type { Config } from './config.ts'
+import type { NodeRef } from './machines/actor-refs.ts'
+import type { AddressBook } from './p2p/address-book.ts'
+import type { Reputation } from './p2p/reputation.ts'
+
+export interface NodeServiceDeps {
+  config: Config
+  addressBook: AddressBook
+  reputation: Reputation
+  activity: ActivityLog
+  presence: PresenceFeed
+  sharedFiles: FilesDeps['shared']
+  /** Late-bound: the peer control and node actors exist only once the actor system runs. */
+  peers: () => PeerControl
+  nodeRef: (alias: string) => NodeRef | undefined
+  log: (msg: string) => void
+}
+
+export function nodeServiceFactories(d: NodeServiceDeps) {
+  const { config: c, reputation, activity } = d
+  return {
+    topics: topicsService({ meshTimeoutMs: c.topicMeshTimeoutMs, reprovideMs: c.topicReprovideMs, reputation, nodeRef: d.nodeRef }),
+    files: filesService({
+      config: {
+        shardSplitThresholdBytes: c.fileShardSplitThresholdBytes,
+        getFileTimeoutMs: c.getFileTimeoutMs,
+        getFileFallbackTimeoutMs: c.getFileFallbackTimeoutMs,
+        listFilesTimeoutMs: c.listFilesTimeoutMs,
+        frameMaxBytes: c.fileFrameMaxBytes,
+        updateNotifyTopic: c.fileUpdateNotifyTopic,
+        uploadIdleMs: c.fileUploadIdleMs,
+        maxFileBytes: c.fileMaxBytes,
+        peerQuotaBytes: c.filePeerQuotaBytes,
+        totalQuotaBytes: c.fileTotalQuotaBytes,
+      },
+      shared: d.sharedFiles,
+      reputation,
+      activity,
+      log: d.log,
+    }),
+    messaging: messagingService({
+      options: {
+        retryWindowMs: c.messageRetryWindowMs,
+        idleMs: c.messageIdleMs,
+        queueLimit: c.messageQueueLimit,
+        inboundBurst: c.peerMessageBurst,
+        inboundPerSecond: c.peerMessagesPerSecond,
+        streamTimeoutMs: c.dialTimeoutMs,
+      },
+      connect: (alias, peerId, signal) => d.peers().connect(alias, peerId, signal),
+      lastDialError: (alias, peerId) => d.peers().ref(alias, peerId)?.getSnapshot().context.lastError ?? undefined,
+      reputation,
+      activity,
+    }),
+    protection: protectionService({
+      high: c.maxConnections,
+      low: c.lowWatermark,
+      graceMs: c.pruneGraceMs,
+      isProtected: (alias, peerId) => d.peers().isProtected(alias, peerId),
+      isAdded: (alias, peerId) => d.peers().isAdded(alias, peerId),
+      activity,
+    }),
+    presence: presenceService({
+      reputation,
+      activity,
+      addressBook: d.addressBook,
+      feed: d.presence,
+      settings: { defaultTtlSeconds: c.presenceTtlSeconds },
+    }),
+  }
+}
+
+type Factories = ReturnType<typeof nodeServiceFactories>
+/** Every local node's services, by name. */
+export type NodeServices = { [K in keyof Factories]: Awaited<ReturnType<Factories[K]>> }
+
+// the registry must build exactly the services it names
+const _typed: (d: NodeServiceDeps) => NodeServiceFactories<NodeServices> = nodeServiceFactories
+void _typed
