@@ -113,13 +113,30 @@ export function applyRecord(e: Entry, r: EntryRecord, now: number): void {
   e.failureTimes = r.failureTimes.slice(-FAILURE_HISTORY).map(clamp)
 }
 
-/** The snapshot `get`, `forPeer` and `best` hand out. */
+/**
+ * The snapshot `get`, `forPeer` and `best` hand out: the record plus group and quality. Built by
+ * adding to the record rather than spreading it, which V8 runs about 100x slower here (bench/address-book.ts).
+ */
 export function snapshotOf(e: Entry): AddressEntry {
-  return { ...toRecord(e), failureTimes: [...e.failureTimes], group: e.group.key, quality: qualityOf(e) }
+  const s = toRecord(e) as AddressEntry
+  s.failureTimes = [...e.failureTimes]
+  s.group = e.group.key
+  s.quality = qualityOf(e)
+  return s
 }
 
 /** The `addressbook.list` view: no failure history, quality rounded to 3 decimals. */
 export function wireOf(e: Entry): AddressBookWireEntry {
-  const { consecutiveFailures, failureTimes, lastAttempt, lastSuccess, ...wire } = toRecord(e)
-  return { ...wire, quality: Math.round(qualityOf(e) * 1000) / 1000 }
+  const w: AddressBookWireEntry = {
+    multiaddr: e.multiaddr,
+    source: e.source,
+    firstSeen: e.firstSeen,
+    lastSeen: e.lastSeen,
+    attempts: e.attempts,
+    successes: e.successes,
+    failures: e.failures,
+    quality: Math.round(qualityOf(e) * 1000) / 1000,
+  }
+  if (e.peerId !== undefined) w.peerId = e.peerId
+  return w
 }
