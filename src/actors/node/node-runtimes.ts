@@ -150,5 +150,11 @@ export class NodeRuntimes<S extends NodeServiceMap = NodeServiceMap> {
 }
 
 async function stopAll(services: Partial<NodeServiceMap>): Promise<void> {
-  for (const service of Object.values(services).reverse()) await Promise.resolve(service?.stop?.()).catch(() => {})
+  for (const service of Object.values(services).reverse()) {
+    try {
+      await service?.stop?.()
+    } catch {
+      // the node is stopping anyway; the others must still stop
+    }
+  }
 }
