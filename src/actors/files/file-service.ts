@@ -16,7 +16,8 @@ import { treeSize } from '../../p2p/files/reachable.ts'
 import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
 import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
-import { type FileStore, Mutex } from './file-store.ts'
+import { Serial } from '../../p2p/serial.ts'
+import type { FileStore } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
 import { acceptReply, type GotFile } from './received.ts'
 import { checkUploadSize, limitedUpload, type UploadLimits } from './upload-limits.ts'
@@ -61,7 +62,7 @@ export class FileService {
   readonly alias: string
   readonly peerId: string
   #root!: CID
-  readonly #changes = new Mutex()
+  readonly #changes = new Serial()
   readonly #reader: UnixFS
   #listCache: { root: CID; list: FileList } | undefined
   #unhandle: (() => Promise<void>) | undefined

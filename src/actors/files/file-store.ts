@@ -32,6 +32,7 @@ import { type Datastore, Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { type BlockGetter, blockKey, diffTrees, isStored } from '../../p2p/files/directory.ts'
 import { newWalkMemo, treeSize, walkReachable, type WalkMemo } from '../../p2p/files/reachable.ts'
+import { Serial } from '../../p2p/serial.ts'
 import { type CacheEntry, CacheIndex } from './block-cache.ts'
 import { GcSchedule } from './gc-schedule.ts'
 
@@ -94,24 +95,13 @@ export interface GcReport {
 /** A temp file older than this is no write in progress (a block write takes milliseconds). */
 const TEMP_FILE_AGE_MS = 10 * 60 * 1000
 
-/** Serialises async sections. */
-export class Mutex {
-  #tail: Promise<unknown> = Promise.resolve()
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(fn, fn)
-    this.#tail = result.catch(() => {})
-    return result
-  }
-}
-
 export interface CommitResult {
   /** Blocks deleted because no directory and no pin references them any more. */
   freed: CID[]
 }
 
 export class FileStore {
-  readonly #lock = new Mutex()
+  readonly #lock = new Serial()
   /** Blocks written by changes not yet committed, by key: never deleted meanwhile. */
   readonly #writing = new Map<string, number>()
   /** Deletes in progress, by key: a write of the same block waits for them. */

@@ -22,6 +22,7 @@ import type { ActivityLog } from '../activity-log.ts'
 import { Channel, type ChannelHost, type Listener, type Outgoing } from './channel.ts'
 import { MessageTooLargeError, ProtocolNotStartedError, QueueFullError, ReservedProtocolError } from './errors.ts'
 import { WireStream } from './wire-stream.ts'
+import { KeyedSerial } from '../../p2p/serial.ts'
 
 export type { Listener } from './channel.ts'
 
@@ -70,7 +71,7 @@ export class MessagingService implements ChannelHost {
   /** Protocols whose handler is ours (registered and not yet unregistered). */
   readonly #ours = new Set<string>()
   /** handle/unhandle calls per protocol, one after the other. */
-  readonly #chains = new Map<string, Promise<void>>()
+  readonly #perProtocol = new KeyedSerial<string>()
   readonly #byListener = new Map<Listener, Set<string>>()
   readonly #channels = new Map<string, Channel>()
   /** Messages and bytes waiting per remote peer. */
@@ -194,13 +195,7 @@ export class MessagingService implements ChannelHost {
   }
 
   #serial(protocol: string, fn: () => Promise<void>): Promise<void> {
-    const next = (this.#chains.get(protocol) ?? Promise.resolve()).catch(() => {}).then(fn)
-    this.#chains.set(protocol, next)
-    const forget = () => {
-      if (this.#chains.get(protocol) === next) this.#chains.delete(protocol)
-    }
-    next.then(forget, forget)
-    return next
+    return this.#perProtocol.run(protocol, fn)
   }
 
   // ---- send -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { CoalescedWrite } from '../coalesced-write.ts'
 import { jsonFile } from '../json-file.ts'
 import { type Entry, type EntryRecord, EntryRecordSchema, toRecord } from './entry.ts'
 import { keepValueOf } from './scoring.ts'
+import { Serial } from '../serial.ts'
 
 export const ADDRESS_BOOK_FORMAT = 'switchboard.addressbook'
 export const ADDRESS_BOOK_VERSION = 1
@@ -29,7 +30,8 @@ export function restorableRecords(raw: readonly unknown[], capacity: number, now
 
 /** Writes of one book: to its own path coalesced (and, with saveOnChange, after every change), elsewhere on demand. */
 export class BookWriter {
-  private saving: Promise<void> = Promise.resolve()
+  /** Saves are serialised so that an older snapshot never lands after a newer one. */
+  private readonly saving = new Serial()
   /** Coalesced saves to `path`; changes schedule one only while onSaveError is set (saveOnChange). */
   private readonly writes: CoalescedWrite | undefined
   private onSaveError: ((err: Error) => void) | undefined
@@ -65,11 +67,8 @@ export class BookWriter {
     return this.writeTo(path)
   }
 
-  /** Saves are serialised so that an older snapshot never lands after a newer one. */
   private writeTo(path: string): Promise<void> {
     const data: BookFile = { savedAt: this.now(), entries: [...this.entries()].map(toRecord) }
-    const run = this.saving.then(() => addressBookFile(path).save(data))
-    this.saving = run.catch(() => {})
-    return run
+    return this.saving.run(() => addressBookFile(path).save(data))
   }
 }
