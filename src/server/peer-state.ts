@@ -1,10 +1,13 @@
 import type { ActorSnapshot } from '../actors/supervisor/actor-registry.ts'
-import { peerStatus } from '../machines/peer/peer.machine.ts'
+import { type PeerStatus, peerStatusOfTags } from '../machines/peer/peer.machine.ts'
 import type { peerPublicContext } from '../machines/peer/peer.machine.ts'
 
-export type PeerState = ReturnType<typeof peerPublicContext> & { status: ReturnType<typeof peerStatus> }
+export type PeerState = ReturnType<typeof peerPublicContext> & { status: PeerStatus }
 
-/** protocol.md PeerState, from a peer actor's snapshot. */
+/**
+ * protocol.md PeerState, from a peer actor's snapshot. The status is the `status:<name>` tag of the
+ * state the actor is in (the machine says which status each state shows), never a remap of the value.
+ */
 export function peerState(snapshot: ActorSnapshot): PeerState {
-  return { ...(snapshot.context as ReturnType<typeof peerPublicContext>), status: peerStatus(snapshot.value) }
+  return { ...(snapshot.context as ReturnType<typeof peerPublicContext>), status: peerStatusOfTags(snapshot.tags) }
 }

@@ -104,7 +104,7 @@ describe('peer machine', () => {
     for (let failures = 1; failures <= 12; failures++) {
       await settleDial(new Error('unreachable'))
       expect(actor.getSnapshot().value).toBe('backoff')
-      expect(peerStatus(actor.getSnapshot().value)).toBe('connecting')
+      expect(peerStatus(actor.getSnapshot().value)).toBe('backoff')
       const wait = retryDelay(ctx())
       waits.push(wait)
       clock.increment(wait - 1)

@@ -173,7 +173,7 @@ describe('an added peer across a restart of the other daemon', () => {
     await client.call('addpeers', { peerIds: [bPeerId] })
     await states.until(bPeerId, (s) => s.status === 'connected')
 
-    const lost = states.next(bPeerId, (s) => s.status === 'connecting')
+    const lost = states.next(bPeerId, (s) => s.status === 'backoff')
     await b.close()
     b = undefined
     await lost

@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { assign, fromPromise, type StateValue, setup } from 'xstate'
 import type { DialResult, PeerContext, PeerEvent, PeerInput } from './peer.types.ts'
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -103,6 +103,7 @@ export const peerMachine = setup({
   initial: 'disconnected',
   states: {
     disconnected: {
+      tags: ['status:disconnected'],
       description:
         'No connection. A wanted peer (added, or known with autoConnect), or one a connect was asked for while hanging up, is dialled at once.',
       always: [
@@ -117,6 +118,7 @@ export const peerMachine = setup({
       },
     },
     connecting: {
+      tags: ['status:connecting'],
       description: 'Dialling the peer from the address book, the peer store or a DHT lookup.',
       invoke: {
         src: 'dial',
@@ -174,6 +176,8 @@ export const peerMachine = setup({
       },
     },
     retrying: {
+      // the pause between an explicit connect's tries is part of connecting, as peers.connect sees it
+      tags: ['status:connecting'],
       description: 'An explicit connect failed a try; the next try follows after a fixed pause.',
       after: { explicitRetry: 'connecting' },
       on: {
@@ -184,6 +188,7 @@ export const peerMachine = setup({
       },
     },
     backoff: {
+      tags: ['status:backoff'],
       description: 'A wanted peer is unreachable; retries with exponential backoff and jitter, capped, for as long as it stays wanted.',
       after: { retryDelay: 'connecting' },
       on: {
@@ -207,8 +212,9 @@ export const peerMachine = setup({
       description: 'At least one live connection; connectionType is read from the best of them.',
       initial: 'idle',
       states: {
-        idle: { on: { 'peer.syncStarted': 'syncing' } },
+        idle: { tags: ['status:connected'], on: { 'peer.syncStarted': 'syncing' } },
         syncing: {
+          tags: ['status:syncing'],
           description: 'A sync with this paired peer is running.',
           on: {
             'peer.syncFinished': { target: 'idle', actions: assign({ lastSyncAt: ({ event }) => event.at }) },
@@ -226,6 +232,8 @@ export const peerMachine = setup({
       },
     },
     disconnecting: {
+      // the connection is still open while it is hung up
+      tags: ['status:connected'],
       description: 'A client asked to hang up; the peer stays known.',
       invoke: {
         src: 'hangUp',
@@ -241,6 +249,7 @@ export const peerMachine = setup({
       },
     },
     failed: {
+      tags: ['status:failed'],
       description:
         'An explicit connect gave up after its tries; lastError says why. Becoming wanted (added, or known with autoConnect) dials again.',
       always: { guard: 'wanted', target: 'connecting' },
@@ -253,23 +262,25 @@ export const peerMachine = setup({
   },
 })
 
-/** The protocol's PeerState status for a machine state value. */
-export function peerStatus(value: unknown): 'disconnected' | 'connecting' | 'connected' | 'syncing' | 'failed' {
-  if (typeof value === 'object' && value !== null && 'connected' in value) {
-    return (value as { connected: string }).connected === 'syncing' ? 'syncing' : 'connected'
+/** Every status a client sees in PeerState (protocol.md), one `status:<name>` tag on each atomic state. */
+export const peerStatuses = ['disconnected', 'connecting', 'connected', 'syncing', 'backoff', 'failed'] as const
+export type PeerStatus = (typeof peerStatuses)[number]
+
+const STATUS_TAG = 'status:'
+
+/** The status named by a peer snapshot's tags (each state of the peer machine carries exactly one). */
+export function peerStatusOfTags(tags: Iterable<string>): PeerStatus {
+  for (const tag of tags) {
+    if (!tag.startsWith(STATUS_TAG)) continue
+    const status = tag.slice(STATUS_TAG.length)
+    if ((peerStatuses as readonly string[]).includes(status)) return status as PeerStatus
   }
-  switch (value) {
-    case 'connecting':
-    case 'retrying':
-    case 'backoff':
-      return 'connecting'
-    case 'failed':
-      return 'failed'
-    case 'disconnecting':
-      return 'connected'
-    default:
-      return 'disconnected'
-  }
+  throw new Error(`no status tag among ${JSON.stringify([...tags])}`)
+}
+
+/** The protocol's PeerState status for a machine state value: the status tag of that state. */
+export function peerStatus(value: StateValue): PeerStatus {
+  return peerStatusOfTags(peerMachine.resolveState({ value, context: {} as PeerContext }).tags)
 }
 
 /** protocol.md PeerState, without the status (which comes from the state value). */

@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { PeerState } from '../../src/server/peer-state.ts'
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { PeerStates, teachAddress } from '../support/peers.ts'
+
+/** The statuses a client sees in peer.state pushes and peers.list, as the peer actor's state tags say. */
+describe('peer status on real nodes', () => {
+  const owned: TestDaemon[] = []
+  afterEach(async () => {
+    await Promise.allSettled(owned.splice(0).map((d) => d.destroy()))
+  })
+
+  it('an added peer whose daemon goes away is pushed as backoff, and the retries as connecting', async () => {
+    const [a, b] = await Promise.all([startTestDaemon({ peerRetryMaxMs: 500 }), startTestDaemon()])
+    owned.push(a, b)
+    const client = await a.client()
+    const states = await PeerStates.bind(client)
+    teachAddress(a, b)
+    await client.call('addpeers', { peerIds: [b.peerId] })
+    await states.until(b.peerId, (s) => s.status === 'connected')
+
+    const lost = states.next(b.peerId, (s) => s.status === 'backoff')
+    await b.destroy()
+    const backoff = await lost
+    expect(backoff).toMatchObject({ peerId: b.peerId, added: true, connectionType: 'none', status: 'backoff' })
+    // the retry that follows is connecting, and a failed one is backoff again
+    const failedRetry = await states.until(b.peerId, (s) => s.status === 'backoff' && s.failures >= 2)
+    expect(failedRetry.lastError).toMatch(/ECONNREFUSED|refused/i)
+    const statuses = states.statuses(b.peerId)
+    const away = statuses.indexOf('backoff')
+    expect(statuses.slice(away - 1, away + 3), statuses.join(' ')).toEqual(['connected', 'backoff', 'connecting', 'backoff'])
+    // peers.list agrees with the pushes
+    const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
+    expect(['backoff', 'connecting']).toContain(peers.find((p) => p.peerId === b.peerId)?.status)
+  })
+
+  it('a peer actor in connected.syncing is pushed and listed as syncing', async () => {
+    const [a, b] = await Promise.all([startTestDaemon(), startTestDaemon()])
+    owned.push(a, b)
+    const client = await a.client()
+    const states = await PeerStates.bind(client)
+    teachAddress(a, b)
+    expect(await client.call('peers.connect', { peerId: b.peerId })).toMatchObject({ success: true })
+    const peer = a.core.actors.lookup.peer('peer-a', b.peerId)
+    if (!peer) throw new Error('no peer actor')
+    // issue 11's sync sends these; nothing else enters the state yet
+    peer.send({ type: 'peer.syncStarted' })
+    expect(await states.until(b.peerId, (s) => s.status === 'syncing')).toMatchObject({ connectionType: 'direct' })
+    const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
+    expect(peers.find((p) => p.peerId === b.peerId)?.status).toBe('syncing')
+    peer.send({ type: 'peer.syncFinished', at: 1234 })
+    expect(await states.until(b.peerId, (s) => s.status === 'connected')).toMatchObject({ lastSyncAt: 1234 })
+  })
+})
