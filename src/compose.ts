@@ -172,7 +172,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     sessions,
     peers,
     gate,
-    dht: new DhtQueue(runtimes, lookup),
+    dht: new DhtQueue(lookup),
     files,
     actors,
     stores: { addressBook, reputation, activity },

@@ -29,6 +29,7 @@ export type SwitchboardServices = {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
+  reconnectOff: ReconnectOff
 }
 
 export type SwitchboardLibp2p = Libp2p<SwitchboardServices>
@@ -115,7 +116,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater,
-    connectionManager: { maxConnections: opts.maxConnections ?? 1000 },
+    // our peer actors own redialling wanted peers; libp2p's reconnect queue is switched off below
+    connectionManager: { maxConnections: opts.maxConnections ?? 1000, reconnectRetries: 0 },
     peerDiscovery: [...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []), ...(opts.mdns ? [mdns()] : [])],
     services: {
       identify: identify(),
@@ -128,6 +130,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
         peerInfoMapper: opts.allowPrivateAddresses ? passthroughMapper : removePrivateAddressesMapper,
       }),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      // built before libp2p starts, so it can keep the reconnect queue from ever starting
+      reconnectOff: (components: unknown) => disableReconnectQueue(components),
     },
   }) as unknown as SwitchboardHelia
   // bitswap becomes Helia's block broker on the same libp2p node
@@ -157,4 +161,47 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       }
     },
   }
+}
+
+interface ReconnectQueueLike {
+  started: boolean
+  start(): void
+  afterStart(): Promise<void>
+}
+
+/** What the `reconnectOff` service says: whether it found libp2p's reconnect queue and kept it off. */
+export interface ReconnectOff {
+  readonly disabled: boolean
+}
+
+function reconnectQueueOf(components: unknown): ReconnectQueueLike | undefined {
+  try {
+    return (components as { connectionManager?: { reconnectQueue?: ReconnectQueueLike } }).connectionManager?.reconnectQueue
+  } catch {
+    // libp2p's components proxy throws for a component that is not set
+    return undefined
+  }
+}
+
+/**
+ * Turn off libp2p's reconnect queue before the node starts: the peer actor is the one owner of
+ * redialling wanted peers (capped exponential backoff with jitter). `reconnectRetries: 0` alone is
+ * not enough in libp2p 3.x (connection-manager/reconnect-queue.js): on every disconnect of a
+ * KEEP_ALIVE peer it still makes p-retry's first attempt, after start it dials every KEEP_ALIVE peer
+ * once, and when an attempt fails it strips the tag. The queue does nothing while `started` is
+ * false (maybeReconnect returns at once), so it is never started. test/p2p/reconnect-off.test.ts
+ * pins that it is found and stays off.
+ */
+function disableReconnectQueue(components: unknown): ReconnectOff {
+  const queue = reconnectQueueOf(components)
+  if (!queue || typeof queue.start !== 'function' || typeof queue.afterStart !== 'function') return { disabled: false }
+  queue.start = () => {}
+  queue.afterStart = async () => {}
+  queue.started = false
+  return { disabled: true }
+}
+
+/** Whether libp2p's reconnect queue would act on a disconnect (false for every node we build). */
+export function reconnectQueueStarted(libp2p: SwitchboardLibp2p): boolean | undefined {
+  return reconnectQueueOf((libp2p as unknown as { components?: unknown }).components)?.started
 }

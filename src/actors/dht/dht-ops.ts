@@ -1,5 +1,6 @@
-import type { PeerId } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import type { DhtOp } from '../../machines/dht/dht.types.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 
 export interface FoundPeer {
@@ -7,10 +8,21 @@ export interface FoundPeer {
   addrs: string[]
 }
 
+/** What each kind of operation answers with; every result is plain data. */
+export interface DhtOpResults {
+  provide: null
+  findProviders: FoundPeer[]
+  findPeer: FoundPeer
+}
+
+/** findProviders without a limit stops after this many. */
+export const DEFAULT_PROVIDER_LIMIT = 20
+
 /** The work behind each DHT operation kind; every call takes the runner's signal. */
 export const dhtOps = {
-  async provide(libp2p: SwitchboardLibp2p, cid: CID, signal: AbortSignal): Promise<void> {
+  async provide(libp2p: SwitchboardLibp2p, cid: CID, signal: AbortSignal): Promise<null> {
     await libp2p.contentRouting.provide(cid, { signal })
+    return null
   },
 
   async findProviders(libp2p: SwitchboardLibp2p, cid: CID, limit: number, signal: AbortSignal): Promise<FoundPeer[]> {
@@ -23,8 +35,20 @@ export const dhtOps = {
     return [...found.values()]
   },
 
-  async findPeer(libp2p: SwitchboardLibp2p, peerId: PeerId, signal: AbortSignal): Promise<FoundPeer> {
-    const info = await libp2p.peerRouting.findPeer(peerId, { signal })
+  async findPeer(libp2p: SwitchboardLibp2p, peerId: string, signal: AbortSignal): Promise<FoundPeer> {
+    const info = await libp2p.peerRouting.findPeer(peerIdFromString(peerId), { signal })
     return { peerId: info.id.toString(), addrs: info.multiaddrs.map(String) }
   },
+}
+
+/** Turn an operation's plain description into libp2p work: what the DHT actor's runner does. */
+export function runDhtOp(libp2p: SwitchboardLibp2p, op: DhtOp, signal: AbortSignal): Promise<DhtOpResults[DhtOp['kind']]> {
+  switch (op.kind) {
+    case 'provide':
+      return dhtOps.provide(libp2p, CID.parse(op.key), signal)
+    case 'findProviders':
+      return dhtOps.findProviders(libp2p, CID.parse(op.key), op.limit ?? DEFAULT_PROVIDER_LIMIT, signal)
+    case 'findPeer':
+      return dhtOps.findPeer(libp2p, op.key, signal)
+  }
 }

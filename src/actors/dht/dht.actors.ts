@@ -1,9 +1,10 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromCallback, fromPromise } from 'xstate'
-import type { DhtEvent, DhtOp } from '../../machines/dht/dht.types.ts'
+import type { DhtEvent, DhtOp, DhtOpError } from '../../machines/dht/dht.types.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
+import { runDhtOp } from './dht-ops.ts'
 
 interface RoutingTableLike extends EventTarget {
   size: number
@@ -57,20 +58,24 @@ export function dhtActors(runtimes: NodeRuntimes) {
       }
     }),
 
+    /** Runs one operation from its plain description; the outcome goes back as data, by op id. */
     runOp: fromCallback<DhtEvent, { alias: string; op: DhtOp }>(({ input, sendBack }) => {
       const controller = new AbortController()
-      const pending = runtimes.get(input.alias)?.dhtPending.get(input.op.id)
-      if (!pending) {
-        queueMicrotask(() => sendBack({ type: 'dht.opSettled', id: input.op.id }))
-        return () => {}
+      const { id } = input.op
+      const settle = (outcome: { result: unknown } | { error: DhtOpError }) => {
+        if (!controller.signal.aborted) sendBack({ type: 'dht.opSettled', id, ...outcome })
       }
-      pending
-        .run(controller.signal)
-        .then(pending.resolve, (err: unknown) => pending.reject(err instanceof Error ? err : new Error(String(err))))
-        .finally(() => {
-          if (!controller.signal.aborted) sendBack({ type: 'dht.opSettled', id: input.op.id })
-        })
-      return () => controller.abort(new Error(`DHT operation ${input.op.id} aborted`))
+      Promise.resolve()
+        .then(() => runDhtOp(runtimes.handle(input.alias).libp2p, input.op, controller.signal))
+        .then(
+          (result) => settle({ result }),
+          (err: unknown) => settle({ error: errorData(err) }),
+        )
+      return () => controller.abort(new Error(`DHT operation ${id} aborted`))
     }),
   }
+}
+
+function errorData(err: unknown): DhtOpError {
+  return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) }
 }

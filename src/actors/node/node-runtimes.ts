@@ -57,14 +57,6 @@ export interface NodeRuntime<S extends NodeServiceMap = NodeServiceMap> {
    * settles, and a connect is over only once its dial is.
    */
   dials: { inFlight: number; max: number; running: Map<string, Promise<DialResult>> }
-  /** DHT operations started by the queue, by op id, waiting for their runner. */
-  dhtPending: Map<string, PendingDhtOp>
-}
-
-export interface PendingDhtOp {
-  run: (signal: AbortSignal) => Promise<unknown>
-  resolve: (value: unknown) => void
-  reject: (error: Error) => void
 }
 
 export class NodeNotRunningError extends UnavailableError {
@@ -120,7 +112,7 @@ export class NodeRuntimes<S extends NodeServiceMap = NodeServiceMap> {
   }
 
   register(spec: NodeSpec, knownPeers: KnownPeers): NodeRuntime<S> {
-    const runtime: NodeRuntime<S> = { spec, knownPeers, dials: { inFlight: 0, max: 0, running: new Map() }, dhtPending: new Map() }
+    const runtime: NodeRuntime<S> = { spec, knownPeers, dials: { inFlight: 0, max: 0, running: new Map() } }
     this.#byAlias.set(spec.alias, runtime)
     return runtime
   }

@@ -6,8 +6,6 @@ import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
 import type { DialResult } from '../../machines/peer/peer.types.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
-import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
-import { dhtOps } from '../dht/dht-ops.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
 import { watchConfirmations } from './confirm-connection.ts'
@@ -84,14 +82,7 @@ async function dialPeer(
     const noAddress = errors.length === 0 ? 'no address known and ' : ''
     if (!timeout.aborted && dht && dht.getSnapshot().value !== 'ready') errors.push(`${noAddress}the DHT is not ready for a lookup`)
     else if (!timeout.aborted && dht) {
-      const found = await enqueueDhtOp(
-        runtimes,
-        dht,
-        runtime.spec.alias,
-        { kind: 'findPeer', key: id },
-        (s) => dhtOps.findPeer(libp2p as SwitchboardLibp2p, peerId, s),
-        timeout,
-      ).catch((err: Error) => {
+      const found = await enqueueDhtOp(dht, { kind: 'findPeer', key: id }, timeout).catch((err: Error) => {
         errors.push(`DHT lookup: ${err.message}`)
         return undefined
       })

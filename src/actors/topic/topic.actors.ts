@@ -3,7 +3,6 @@ import { fromCallback, fromPromise } from 'xstate'
 import { actorLookup } from '../../machines/actor-refs.ts'
 import type { TopicEvent } from '../../machines/topic/topic.types.ts'
 import { topicCid } from '../../p2p/topic-cid.ts'
-import { dhtOps } from '../dht/dht-ops.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 
@@ -57,30 +56,18 @@ export function topicActors(runtimes: NodeRuntimes) {
       const provide = async () => {
         const cid = await topicCid(input.topic)
         if (!dht || signal.aborted) return
-        await enqueueDhtOp(
-          runtimes,
-          dht,
-          alias,
-          { kind: 'provide', key: cid.toString() },
-          (s) => dhtOps.provide(libp2p, cid, s),
-          signal,
-        ).catch(report)
+        await enqueueDhtOp(dht, { kind: 'provide', key: cid.toString() }, signal).catch(report)
         if (!signal.aborted) timer = setTimeout(() => void provide(), input.reprovideMs)
       }
       const lookUp = async () => {
         const cid = await topicCid(input.topic)
         if (!dht || !node || signal.aborted) return
-        const providers = await enqueueDhtOp(
-          runtimes,
-          dht,
-          alias,
-          { kind: 'findProviders', key: cid.toString() },
-          (s) => dhtOps.findProviders(libp2p, cid, 20, s),
-          signal,
-        ).catch((err: unknown) => {
-          report(err)
-          return []
-        })
+        const providers = await enqueueDhtOp(dht, { kind: 'findProviders', key: cid.toString(), limit: 20 }, signal).catch(
+          (err: unknown) => {
+            report(err)
+            return []
+          },
+        )
         const backoff = node.getSnapshot().context.backoff
         for (const p of providers) {
           if (signal.aborted) return

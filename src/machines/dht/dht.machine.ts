@@ -18,7 +18,7 @@ export const dhtMachine = setup({
     bootstrap: fromPromise<number, { alias: string }>(async () => 0),
     /** Turns libp2p's peer and routing-table events into dht.* events. */
     watchRoutingTable: fromCallback<DhtEvent, { alias: string }>(() => () => {}),
-    /** Runs one operation; sends dht.opSettled back when it is over, aborts on stop. */
+    /** Runs one operation from its plain description; sends dht.opSettled (result or error) back, aborts on stop. */
     runOp: fromCallback<DhtEvent, { alias: string; op: DhtOp }>(() => () => {}),
   },
   delays: {
@@ -54,10 +54,15 @@ export const dhtMachine = setup({
       }
       enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting] })
     }),
+    /** A runner finished: free its slot and hand its outcome to the caller, by op id. */
     settle: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'dht.opSettled') return
+      const wasRunning = context.running.some((op) => op.id === event.id)
       enqueue.stopChild(`op:${event.id}`)
       enqueue.assign({ running: context.running.filter((op) => op.id !== event.id) })
+      if (!wasRunning) return
+      if (event.error) enqueue.emit({ type: 'dht.opFailed', id: event.id, error: event.error })
+      else enqueue.emit({ type: 'dht.opDone', id: event.id, result: event.result ?? null })
     }),
     cancelOne: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'dht.cancel') return
@@ -135,6 +140,8 @@ export const dhtMachine = setup({
         'dht.opSettled': { actions: ['settle', 'drain'] },
         // cancelling a running operation frees its slot for the next queued one
         'dht.cancel': { actions: ['cancelOne', 'drain'] },
+        // the routing table emptied: dhtReady no longer holds, so bootstrap again
+        'dht.routingTable': [{ guard: 'eventHasPeers', actions: 'recordTableSize' }, { target: 'bootstrapping', actions: 'recordTableSize' }],
         'dht.bootstrap': 'bootstrapping',
       },
     },
