@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { Actor, type InspectionEvent } from 'xstate'
 import { clientEventTypes } from '../../actors/supervisor/actor-control.ts'
 import { machineKinds } from '../../machines/catalog.ts'
+import { machineDefinition } from '../../machines/definition.ts'
 import { defineMethod } from '../method.ts'
 import { notFound } from '../rpc-error.ts'
 
@@ -10,12 +11,15 @@ const INSPECT_SUBSCRIPTION = 'inspect'
 
 const Prefix = Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 1024 })) })
 
+/** Per kind: a definition `createMachine` accepts (src/machines/definition.ts) and the events a client may send. */
 const machineDefinitions = () =>
   machineKinds.map((k) => ({
     kind: k.kind,
     description: k.description,
-    definition: JSON.parse(JSON.stringify(k.machine.definition)) as unknown,
+    definition: machineDefinition(k.machine),
     clientEvents: clientEventTypes(k.clientEvents as never),
+    // the TypeBox schema is JSON Schema already
+    clientEventSchema: JSON.parse(JSON.stringify(k.clientEvents)) as unknown,
   }))
 
 /** A JSON-safe summary of an inspection event: ids, types and states, never contexts or payloads. */
