@@ -3,14 +3,12 @@ import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { processStartTime } from '../../src/p2p/data-dir.ts'
-import { closeServer, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
-
-const BIN = resolve(import.meta.dirname, '../../bin/switchboard.js')
+import { CLI_ARGS, closeServer, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
 
 const dirs: string[] = []
 async function freshDir(): Promise<string> {
@@ -30,7 +28,7 @@ const WAIT = { timeout: 60_000, interval: 50 }
 describe('process hygiene', () => {
   it('`switchboard start | head -1`: the daemon outlives its reader, serves, and stops cleanly (exit 0)', async () => {
     const dir = await freshDir()
-    const command = `set -o pipefail; "${process.execPath}" "${BIN}" ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
+    const command = `set -o pipefail; "${process.execPath}" ${CLI_ARGS.map((a) => `"${a}"`).join(' ')} ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
     const shell = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env })

@@ -1,13 +1,24 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 
-const BIN = resolve(import.meta.dirname, '../../bin/switchboard.js')
+/**
+ * Node's arguments that start the CLI in tests (`process.execPath ...CLI_ARGS ...cliArguments`): tsx's
+ * ESM loader on src/cli/main.ts, in one process as bin/switchboard.js is for the compiled dist/, so
+ * tests always run the current sources, never a stale or missing build.
+ */
+export const CLI_ARGS: readonly string[] = [
+  '--import',
+  pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href,
+  resolve(import.meta.dirname, '../../src/cli/main.ts'),
+]
 
 /** Environment for child daemons: nothing from the developer's own SWITCHBOARD_* settings leaks in. */
 function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -25,7 +36,7 @@ export interface CliResult {
 
 /** Run the CLI to completion (help, bad input); kills it and fails if it does not exit within `timeoutMs`. */
 export async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -140,7 +151,7 @@ export async function startProcessDaemon(opts: ProcessDaemonOptions = {}): Promi
     ...(opts.bootstrap ?? []).flatMap((b) => ['--bootstrap', b]),
     ...(opts.args ?? []),
   ]
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
