@@ -1,4 +1,4 @@
-import { assign, fromPromise, type StateValue, setup } from 'xstate'
+import { type AnyStateNode, assign, fromPromise, type StateValue, setup } from 'xstate'
 import type { DialResult, PeerContext, PeerEvent, PeerInput } from './peer.types.ts'
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -276,6 +276,23 @@ export function peerStatusOfTags(tags: Iterable<string>): PeerStatus {
     if ((peerStatuses as readonly string[]).includes(status)) return status as PeerStatus
   }
   throw new Error(`no status tag among ${JSON.stringify([...tags])}`)
+}
+
+// every atomic state must name its status: checked once here, so a state added without one fails
+// at load rather than when its first snapshot is pushed
+for (const node of atomicStates(peerMachine.root)) {
+  const tags = [node, ...ancestors(node)].flatMap((n) => n.tags.filter((t) => t.startsWith(STATUS_TAG)))
+  if (tags.length !== 1) throw new Error(`peer state ${node.id} needs exactly one status tag, has ${JSON.stringify(tags)}`)
+  peerStatusOfTags(tags)
+}
+
+function atomicStates(node: AnyStateNode): AnyStateNode[] {
+  const children = Object.values(node.states) as AnyStateNode[]
+  return children.length === 0 ? [node] : children.flatMap(atomicStates)
+}
+
+function ancestors(node: AnyStateNode): AnyStateNode[] {
+  return node.parent ? [node.parent, ...ancestors(node.parent)] : []
 }
 
 /** The protocol's PeerState status for a machine state value: the status tag of that state. */
