@@ -1,114 +1,201 @@
-import { expect } from 'vitest'
-import type { AnyMachineSnapshot, EventObject } from 'xstate'
-import { peerMachine, retryDelay } from '../../src/machines/peer/peer.machine.ts'
-import type { DialResult, PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
-import { controlledPromise } from '../support/fakes.ts'
-import { describeModel, type Harness, type ModelSpec, type ModelState, startProbed } from '../support/model.ts'
+import { describe, expect, it } from 'vitest'
+import { type AnyActor, type AnyMachineSnapshot, createActor, type EventObject } from 'xstate'
+import { peerMachine } from '../../src/machines/peer/peer.machine.ts'
+import type { PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
+import {
+  Coverage,
+  describeEvents,
+  generatePaths,
+  inspectAll,
+  type PathSpec,
+  PeerWorld,
+  Processed,
+  peerInvariants,
+} from '../support/peer-world.ts'
 
+/*
+ * The peer machine against a fake world: paths come from the machine (xstate/graph), a real actor
+ * with the daemon's persist binding and the world's dial and hang-up follows each, and after every
+ * step the world is checked against what the state means (peerInvariants), never against a replay
+ * of the machine.
+ */
+
+const PEER = '12D3KooWModelPeer'
 // two explicit tries keep the tries counter small enough to enumerate and still pass through `retrying`
-const input: PeerInput = {
-  alias: 'm',
-  peerId: '12D3KooWModelPeer',
-  backoff: {
-    initialMs: 100,
-    maxMs: 400,
-    explicitRetryMs: 50,
-    explicitTries: 2,
-  },
-}
-
-/** A done or error event of an invoked actor, as xstate delivers it. */
-type ActorEvent = EventObject & { output?: unknown; error?: unknown }
+const backoff = { initialMs: 100, maxMs: 400, explicitRetryMs: 50, explicitTries: 2 }
+const input: PeerInput = { alias: 'm', peerId: PEER, backoff }
 
 const invokeId = (state: 'connecting' | 'disconnecting') => peerMachine.root.states[state]?.invoke[0]?.id ?? ''
 const dialId = invokeId('connecting')
 const hangUpId = invokeId('disconnecting')
-const dialDone: ActorEvent = {
-  type: `xstate.done.actor.${dialId}`,
-  output: { connectionType: 'direct', at: 7 } satisfies DialResult,
-}
-const dialError: ActorEvent = {
-  type: `xstate.error.actor.${dialId}`,
-  error: new Error('connection refused'),
-}
-const hangUpDone: ActorEvent = {
-  type: `xstate.done.actor.${hangUpId}`,
-  output: undefined,
-}
-const hangUpError: ActorEvent = {
-  type: `xstate.error.actor.${hangUpId}`,
-  error: new Error('hang up failed'),
-}
+const DIAL_DONE = `xstate.done.actor.${dialId}`
+const DIAL_ERROR = `xstate.error.actor.${dialId}`
+const HANGUP_DONE = `xstate.done.actor.${hangUpId}`
+const HANGUP_ERROR = `xstate.error.actor.${hangUpId}`
 
-const outside: PeerEvent[] = [
+const refused = new Error('connect ECONNREFUSED 127.0.0.1:4001')
+const hangUpFailed = new Error('hang up failed')
+
+const clientEvents: PeerEvent[] = [
   { type: 'peer.connect' },
   { type: 'peer.disconnect' },
-  // incoming connections arrive relayed here and the direct one replaces them, as in the issue
-  { type: 'peer.connected', connectionType: 'relay', at: 5 },
-  { type: 'peer.connectionType', connectionType: 'direct' },
-  { type: 'peer.disconnected', at: 6 },
   { type: 'peer.update', known: true },
   { type: 'peer.update', known: false },
   { type: 'peer.update', autoConnect: true },
   { type: 'peer.update', autoConnect: false },
   { type: 'peer.setAdded', added: true },
   { type: 'peer.setAdded', added: false },
-  { type: 'peer.syncStarted' },
-  { type: 'peer.syncFinished', at: 9 },
 ]
 
-const spec: ModelSpec = {
+const spec: PathSpec = {
   machine: peerMachine,
   input,
+  // what tells states apart for the invariants: wanted or not, held, the tries left, an error kept
   key: (snapshot: AnyMachineSnapshot) => {
     const c = snapshot.context as PeerContext
-    return JSON.stringify({
-      value: snapshot.value,
-      known: c.known,
-      autoConnect: c.autoConnect,
-      added: c.added,
-      held: c.held,
-      connectionType: c.connectionType,
-      triesLeft: c.triesLeft,
-      lastError: c.lastError,
-      // only the retry delay depends on the count beyond this; the harness checks that delay
-      failures: Math.min(c.failures, 2),
-      synced: c.lastSyncAt !== null,
-    })
+    return JSON.stringify([snapshot.value, c.known, c.autoConnect, c.added, c.held, c.triesLeft, c.failures > 0, c.lastError !== null])
   },
-  events: ({ live, timers }: ModelState) => [
-    ...outside,
-    ...(live.includes(dialId) ? [dialDone, dialError] : []),
-    ...(live.includes(hangUpId) ? [hangUpDone, hangUpError] : []),
-    ...timers.map((type) => ({ type })),
-  ],
+  // what the world can do in each state: the client at any time, libp2p's connection events where
+  // a connection can exist, a dial or hang-up settling while one runs, an armed timer firing
+  events: (snapshot, live, timers) => {
+    const linked = snapshot.matches('connected') || snapshot.matches('disconnecting')
+    return [
+      ...clientEvents,
+      { type: 'peer.connected', connectionType: 'relay', at: 5 },
+      ...(linked
+        ? [
+            { type: 'peer.disconnected', at: 6 },
+            { type: 'peer.connectionType', connectionType: 'direct' },
+          ]
+        : []),
+      ...(snapshot.matches('connected') ? [{ type: 'peer.syncStarted' }, { type: 'peer.syncFinished', at: 9 }] : []),
+      // outputs and errors only for the graph: on the real actor the world settles its own calls
+      ...(live.includes(dialId)
+        ? [
+            { type: DIAL_DONE, output: { connectionType: 'direct', at: 7 } },
+            { type: DIAL_ERROR, error: refused },
+          ]
+        : []),
+      ...(live.includes(hangUpId) ? [{ type: HANGUP_DONE }, { type: HANGUP_ERROR, error: hangUpFailed }] : []),
+      ...timers.map((type) => ({ type })),
+    ]
+  },
 }
 
-function harness(): Harness {
-  const dial = controlledPromise<DialResult, { alias: string; peerId: string }>('dial')
-  const hangUp = controlledPromise<void, { alias: string; peerId: string }>('hangUp')
-  const { actor, probe, emitted, clock } = startProbed(peerMachine.provide({ actors: { dial: dial.logic, hangUp: hangUp.logic } }), input)
-  return {
-    actor,
-    probe,
-    emitted,
-    perform: (event) => {
-      if (event.type === dialDone.type) return dial.resolve((event as ActorEvent).output as DialResult)
-      if (event.type === dialError.type) return dial.reject((event as ActorEvent).error)
-      if (event.type === hangUpDone.type) return hangUp.resolve()
-      if (event.type === hangUpError.type) return hangUp.reject((event as ActorEvent).error)
-      if (event.type.startsWith('xstate.after.')) {
-        // advance by exactly the delay the context calls for: a longer timer would never fire here
-        const snap = actor.getSnapshot()
-        const c = snap.context as PeerContext
-        return clock.increment(snap.matches('retrying') ? c.backoff.explicitRetryMs : retryDelay(c))
+/** Make the world produce `event` and deliver it the way the daemon would. */
+function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
+  const intent = world.intent(PEER)
+  const only = <T>(list: T[], what: string): T => {
+    if (list.length !== 1) throw new Error(`${list.length} ${what} in flight`)
+    return list[0] as T
+  }
+  switch (event.type) {
+    case DIAL_DONE:
+      only(world.dialsTo(PEER), 'dials').resolve()
+      return
+    case DIAL_ERROR:
+      only(world.dialsTo(PEER), 'dials').reject(refused)
+      return
+    case HANGUP_DONE:
+      only(world.hangUpsOf(PEER), 'hang-ups').resolve()
+      return
+    case HANGUP_ERROR:
+      only(world.hangUpsOf(PEER), 'hang-ups').reject(hangUpFailed)
+      return
+    case 'peer.connected':
+      world.open(PEER, (event as PeerEvent & { type: 'peer.connected' }).connectionType)
+      break
+    case 'peer.disconnected':
+      world.closeAll(PEER)
+      break
+    case 'peer.connectionType':
+      world.open(PEER, 'direct')
+      break
+    case 'peer.update': {
+      const e = event as Extract<PeerEvent, { type: 'peer.update' }>
+      if (e.known !== undefined) intent.known = e.known
+      if (e.autoConnect !== undefined) intent.autoConnect = e.autoConnect
+      break
+    }
+    case 'peer.setAdded':
+      intent.added = (event as PeerEvent & { type: 'peer.setAdded' }).added
+      break
+  }
+  if (event.type.startsWith('xstate.after.')) {
+    world.clock.fireNext()
+    return
+  }
+  actor.send(event)
+}
+
+/**
+ * When dials may start, from the world's side: never at once after a dial failed or a connection
+ * dropped (an explicit connect's tries are a fixed pause apart, a wanted peer backs off), and always
+ * when the pause of a retry or a backoff is over.
+ */
+function dialPacing(type: string, started: number, timerDelay: number | undefined): string | undefined {
+  if ((type === DIAL_ERROR || type === 'peer.disconnected') && started > 0) return `${started} dial(s) started at once, without a pause`
+  if (timerDelay !== undefined && started !== 1) return `the ${timerDelay} ms timer fired and ${started} dials started (want 1)`
+  return undefined
+}
+
+const coverage = new Coverage(peerMachine)
+
+async function drive(events: EventObject[]): Promise<void> {
+  const world = new PeerWorld('m')
+  const processed = new Processed()
+  const actor = createActor(world.peerMachine(), { input, clock: world.clock, inspect: inspectAll(processed.inspect, coverage.inspect) })
+  const where = describeEvents(events)
+  const check = (at: string) => {
+    const violations = peerInvariants(world, actor.getSnapshot(), backoff)
+    if (violations.length > 0) {
+      throw new Error(`${at} of ${where}: in ${JSON.stringify(actor.getSnapshot().value)}, ${violations.join('; ')}`)
+    }
+  }
+  let held = false
+  actor.start()
+  try {
+    check('initial state')
+    for (const [i, event] of events.entries()) {
+      const writes = world.store.writes.length
+      const dials = world.dials.length
+      // a client's disconnect that stops something (a connection, a dial, a pending retry) holds the
+      // peer until the client's next connect; the world keeps that from the requests it made
+      if (event.type === 'peer.disconnect') {
+        const stops = world.dialsTo(PEER).length + world.clock.armed().length + world.connectionsTo(PEER).length > 0
+        if (stops) held = true
       }
-      return actor.send(event as PeerEvent)
-    },
+      if (event.type === 'peer.connect') held = false
+      const timer = event.type.startsWith('xstate.after.') ? world.clock.armed()[0] : undefined
+      await processed.after(actor, event.type, () => perform(world, actor, event))
+      check(`step ${i + 1} (${event.type})`)
+      const pacing = dialPacing(event.type, world.dials.length - dials, timer?.delay)
+      if (pacing) throw new Error(`step ${i + 1} (${event.type}) of ${where}: ${pacing}`)
+      if (held && world.dials.length > dials)
+        throw new Error(`step ${i + 1} (${event.type}) of ${where}: dialled a peer the client disconnected`)
+      // every change of what is remembered is written once, and nothing else writes
+      const expected = event.type === 'peer.update' ? 1 : 0
+      if (world.store.writes.length - writes !== expected) {
+        throw new Error(
+          `step ${i + 1} (${event.type}) of ${where}: ${world.store.writes.length - writes} known-peers writes, expected ${expected}`,
+        )
+      }
+    }
+  } finally {
+    actor.stop()
   }
 }
 
-describeModel('peer', spec, harness, () => {
-  expect(dialId).not.toBe('')
-  expect(hangUpId).not.toBe('')
+describe('peer machine, model-based against a fake world', () => {
+  const paths = generatePaths(spec)
+
+  it(`a real actor keeps the world consistent with its state along ${paths.length} generated paths`, async () => {
+    for (const path of paths) await drive(path)
+  })
+
+  it('the paths took every transition (always included) and reached every state of the real actor', () => {
+    expect(paths.length).toBeGreaterThan(0)
+    expect(coverage.missingStates(), 'states never reached').toEqual([])
+    expect(coverage.missingTransitions(), 'transitions never taken').toEqual([])
+  })
 })
