@@ -126,6 +126,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
         dhtBootstrapTimeoutMs: config.dhtBootstrapTimeoutMs,
         dhtQueueLimit: config.dhtQueueLimit,
         dhtConcurrency: config.dhtConcurrency,
+        pruner: { high: config.maxConnections, low: config.lowWatermark, graceMs: config.pruneGraceMs },
         backoff: {
           initialMs: config.peerRetryInitialMs,
           maxMs: config.peerRetryMaxMs,

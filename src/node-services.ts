@@ -63,6 +63,7 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       },
       connect: (alias, peerId, signal) => d.peers().connect(alias, peerId, signal),
       lastDialError: (alias, peerId) => d.peers().ref(alias, peerId)?.getSnapshot().context.lastError ?? undefined,
+      nodeRef: d.nodeRef,
       reputation,
       activity,
     }),

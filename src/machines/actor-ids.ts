@@ -21,7 +21,8 @@ export type DhtId = `dht:${string}`
 export type PeersId = `peers:${string}`
 export type PeerId = `peer:${string}`
 export type TopicId = `topic:${string}`
-export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId
+export type ChannelId = `channel:${string}`
+export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId
 
 /** Daemon-wide ids (systemIds). */
 export const systemIds = {
@@ -31,6 +32,8 @@ export const systemIds = {
   peers: (alias: string, shard: number): PeersId => `peers:${alias}:${shard}`,
   peer: (alias: string, peerId: string): PeerId => `peer:${alias}:${peerId}`,
   topic: (alias: string, topic: string): TopicId => `topic:${alias}:${topic}`,
+  /** One remote peer and one direct-message protocol of a node (a protocol may hold colons, a peer id never does). */
+  channel: (alias: string, peerId: string, protocol: string): ChannelId => `channel:${alias}:${peerId}:${protocol}`,
   /** The prefix every peer actor of one node shares (for `actors.list` and feeds). */
   peerPrefix: (alias: string): PeerId => `peer:${alias}:`,
 }
@@ -47,6 +50,9 @@ export const childIds = {
   topic: (topic: string) => `topic:${topic}`,
   /** The topic a node's child id names, or undefined when it names no topic. */
   topicOf: (childId: string): string | undefined => (childId.startsWith('topic:') ? childId.slice('topic:'.length) : undefined),
+  channel: (peerId: string, protocol: string) => `channel:${peerId}:${protocol}`,
+  /** Whether a node's child id names a channel. */
+  isChannel: (childId: string): boolean => childId.startsWith('channel:'),
 }
 
 export type ParsedSystemId =
@@ -56,6 +62,7 @@ export type ParsedSystemId =
   | { kind: 'peers'; alias: string; shard: number }
   | { kind: 'peer'; alias: string; peerId: string }
   | { kind: 'topic'; alias: string; topic: string }
+  | { kind: 'channel'; alias: string; peerId: string; protocol: string }
 
 /** Split `rest` at its first colon; a topic may itself hold colons, an alias never does. */
 function aliasAnd(rest: string): [string, string] | undefined {
@@ -77,6 +84,10 @@ export function parseSystemId(id: string): ParsedSystemId | undefined {
   const [alias, tail] = pair
   if (kind === 'peer') return tail.includes(':') ? undefined : { kind, alias, peerId: tail }
   if (kind === 'topic') return { kind, alias, topic: tail }
+  if (kind === 'channel') {
+    const peer = aliasAnd(tail)
+    return peer ? { kind, alias, peerId: peer[0], protocol: peer[1] } : undefined
+  }
   if (kind === 'peers') {
     const shard = Number(tail)
     return /^\d+$/.test(tail) && shard < PEER_SHARDS ? { kind, alias, shard } : undefined
@@ -99,6 +110,7 @@ export function parentSystemId(id: string): string | null {
     case 'dht':
     case 'peers':
     case 'topic':
+    case 'channel':
       return systemIds.node(parsed.alias)
     case 'peer':
       return systemIds.peers(parsed.alias, shardOf(parsed.peerId))

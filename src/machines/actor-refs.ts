@@ -1,5 +1,6 @@
 import type { ActorRefFrom, ActorSystem, AnyActorRef } from 'xstate'
-import { type DhtId, type NodeId, type PeerId, type PeersId, systemIds, type TopicId } from './actor-ids.ts'
+import type { channelMachine } from './channel/channel.machine.ts'
+import { type ChannelId, type DhtId, type NodeId, type PeerId, type PeersId, systemIds, type TopicId } from './actor-ids.ts'
 import type { dhtMachine } from './dht/dht.machine.ts'
 import type { nodeMachine } from './node/node.machine.ts'
 import type { peerMachine } from './peer/peer.machine.ts'
@@ -13,6 +14,7 @@ export type DhtRef = ActorRefFrom<typeof dhtMachine>
 export type PeersRef = ActorRefFrom<typeof peersMachine>
 export type PeerRef = ActorRefFrom<typeof peerMachine>
 export type TopicRef = ActorRefFrom<typeof topicMachine>
+export type ChannelRef = ActorRefFrom<typeof channelMachine>
 
 /** What each systemId of the scheme (actor-ids.ts) holds: the one statement of id → machine. */
 export interface SwitchboardSystem {
@@ -23,6 +25,7 @@ export interface SwitchboardSystem {
     [id: PeersId]: PeersRef
     [id: PeerId]: PeerRef
     [id: TopicId]: TopicRef
+    [id: ChannelId]: ChannelRef
   }
 }
 
@@ -40,6 +43,7 @@ export function actorLookup(anySystem: SystemReader) {
     peers: (alias: string, shard: number) => system.get(systemIds.peers(alias, shard)),
     peer: (alias: string, peerId: string) => system.get(systemIds.peer(alias, peerId)),
     topic: (alias: string, topic: string) => system.get(systemIds.topic(alias, topic)),
+    channel: (alias: string, peerId: string, protocol: string) => system.get(systemIds.channel(alias, peerId, protocol)),
   }
 }
 

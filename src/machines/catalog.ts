@@ -1,6 +1,8 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { AnyStateMachine } from 'xstate'
 import { parseSystemId } from './actor-ids.ts'
+import { channelMachine, channelPublicContext } from './channel/channel.machine.ts'
+import { ChannelClientEventSchema } from './channel/channel.types.ts'
 import { dhtMachine, dhtPublicContext } from './dht/dht.machine.ts'
 import { DhtClientEventSchema } from './dht/dht.types.ts'
 import { nodeMachine, nodePublicContext } from './node/node.machine.ts'
@@ -73,6 +75,14 @@ export const machineKinds: MachineKind[] = [
       "One GossipSub topic of one local node, shared by every connection subscribed to it (reference-counted). Joining subscribes; meshForming waits until a topic peer appears or the mesh timeout passes, never holding other requests; subscribed tracks joins and leaves from GossipSub's subscription events and disconnects (pushed as peerChange), provides the topic's CID on the DHT (renewed before it expires) and dials the providers it finds once; the last connection's release leaves.",
     project: topicPublicContext,
     clientEvents: TopicClientEventSchema,
+  },
+  {
+    kind: 'channel',
+    machine: channelMachine,
+    description:
+      "Direct messages between one local node and one remote peer on one protocol, in either direction (spawned by its node on the first message or inbound stream). idle: nothing waits; opening: messages wait and a stream is being opened, dialling the peer through its peer actor; open: a stream (ours or the remote's) carries them in order and each waits for its ack; retrying: the peer was unreachable or the stream broke, so it waits out a capped exponential backoff (cut short when the peer connects or opens a stream) while each message is given up with delivered: false once it has waited messageRetryWindowMs. An outbound stream idle for messageIdleMs is closed; a channel with no stream and nothing waiting is forgotten (closed) after the longer of the two. The context holds no payloads.",
+    project: channelPublicContext,
+    clientEvents: ChannelClientEventSchema,
   },
 ]
 

@@ -25,6 +25,8 @@ const buildFailed = errorEvent(ids.createNode, new Error('listen EADDRINUSE'))
 const tornDown = doneEvent(ids.stopNode, undefined)
 /** The topic actor for `chat` reached `left`: the node releases it. */
 const topicLeft = { type: 'xstate.done.actor.topic:chat', actorId: 'topic:chat' } as const
+/** The channel actor to peerB on /chat/1 closed: the node releases it. */
+const channelClosed = { type: 'xstate.done.actor.channel:peerB:/chat/1', actorId: 'channel:peerB:/chat/1' } as const
 const teardownFailed = errorEvent(ids.stopNode, new Error('blockstore close failed'))
 
 /** One fixture per event type: a new event type fails to compile here until the model knows it. */
@@ -37,6 +39,7 @@ const fixtures = {
   'peers.release': { type: 'peers.release', peerId: 'peerB' },
   'topics.ensure': { type: 'topics.ensure', topic: 'chat', meshTimeoutMs: 1_000, reprovideMs: 60_000 },
   'topics.release': { type: 'topics.release', topic: 'chat' },
+  'channels.ensure': { type: 'channels.ensure', peerId: 'peerB', protocol: '/chat/1', idleMs: 1_000, retryWindowMs: 5_000 },
 } satisfies { [K in NodeEvent['type']]: Extract<NodeEvent, { type: K }> }
 
 /** Where each event comes from in the real system. */
@@ -55,6 +58,7 @@ const spec: ModelSpec = {
       connections: c.connections,
       error: c.error ?? null,
       topics: c.topics,
+      channels: c.channels,
       shards: c.peerShards.length,
     })
   },
@@ -65,6 +69,8 @@ const spec: ModelSpec = {
     if (live.includes(ids.createNode)) events.push(built, buildFailed)
     if (live.includes(ids.stopNode)) events.push(tornDown, teardownFailed)
     if ((snapshot.context as NodeContext).topics.includes('chat') && snapshot.value === 'running') events.push(topicLeft)
+    if ((snapshot.context as NodeContext).channels.includes(channelClosed.actorId) && snapshot.value === 'running')
+      events.push(channelClosed)
     return events
   },
 }
@@ -79,7 +85,8 @@ function harness(): Harness {
     perform: (event) => {
       if (fromWatchNode.has(event.type)) return fakes.watchNode.latest().sendBack(event as NodeEvent)
       if (fromWatchPeers.has(event.type)) return fakes.watchPeers.latest().sendBack(event as NodeEvent)
-      if (event.type in fixtures || event.type === topicLeft.type) return actor.send(event as NodeEvent)
+      if (event.type in fixtures || event.type === topicLeft.type || event.type === channelClosed.type)
+        return actor.send(event as NodeEvent)
       if (event.type === built.type) return fakes.createNode.resolve(built.output)
       if (event.type === buildFailed.type) return fakes.createNode.reject(buildFailed.error)
       if (event.type === tornDown.type) return fakes.stopNode.resolve()

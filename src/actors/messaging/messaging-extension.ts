@@ -1,3 +1,4 @@
+import type { NodeRef } from '../../machines/actor-refs.ts'
 import type { NodeComponents } from '../node/node-runtimes.ts'
 import { type MessagingDeps, type MessagingOptions, MessagingService } from './messaging.ts'
 
@@ -6,9 +7,11 @@ export interface MessagingServiceDeps extends Pick<MessagingDeps, 'reputation' |
   /** Reach a peer through local node `alias`'s peer actor (see MessagingDeps.connect). */
   connect(alias: string, peerId: string, signal: AbortSignal): ReturnType<MessagingDeps['connect']>
   lastDialError(alias: string, peerId: string): string | undefined
+  /** The node actor of local node `alias`: it spawns the channel actors. */
+  nodeRef(alias: string): NodeRef | undefined
 }
 
-/** The node service factory: every local node gets its direct-message service, dialling through its peer actors. */
+/** The node service factory: every local node gets its direct-message service, dialling through its peer actors, its channels actors under its node actor. */
 export const messagingService =
   (deps: MessagingServiceDeps) =>
   ({ alias, libp2p }: Pick<NodeComponents, 'alias' | 'libp2p'>): MessagingService =>
@@ -18,6 +21,7 @@ export const messagingService =
         libp2p,
         connect: (peerId, signal) => deps.connect(alias, peerId, signal),
         lastDialError: (peerId) => deps.lastDialError(alias, peerId),
+        node: () => deps.nodeRef(alias),
         reputation: deps.reputation,
         activity: deps.activity,
       },

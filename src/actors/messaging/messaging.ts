@@ -19,7 +19,9 @@ import { TokenBucket } from '../../p2p/token-bucket.ts'
 import type { Reputation } from '../../p2p/reputation.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
 import type { ActivityLog } from '../activity-log.ts'
-import { Channel, type ChannelHost, type Listener, type Outgoing } from './channel.ts'
+import { actorLookup, type NodeRef } from '../../machines/actor-refs.ts'
+import { NodeNotRunningError } from '../node/node-runtimes.ts'
+import { Channel, type ChannelHost, type ChannelTimers, type Listener, type Outgoing } from './channel.ts'
 import { MessageTooLargeError, ProtocolNotStartedError, QueueFullError, ReservedProtocolError } from './errors.ts'
 import { WireStream } from './wire-stream.ts'
 import { KeyedSerial } from '../../p2p/serial.ts'
@@ -48,6 +50,8 @@ export interface MessagingDeps {
   connect(peerId: string, signal: AbortSignal): Promise<{ success: boolean; error?: string }>
   /** The last error of the peer's actor, if it has one. */
   lastDialError(peerId: string): string | undefined
+  /** The node actor, which spawns a channel actor per (remote peer, protocol). */
+  node(): NodeRef | undefined
   reputation: Pick<Reputation, 'violation'>
   activity: ActivityLog
 }
@@ -78,7 +82,6 @@ export class MessagingService implements ChannelHost {
   readonly #load = new Map<string, { count: number; bytes: number }>()
   readonly #idPrefix = randomBytes(6).toString('hex')
   #nextId = 0
-  readonly #sweeper: NodeJS.Timeout
   readonly #onConnection = (evt: CustomEvent<Connection>) => {
     const peerId = evt.detail.remotePeer.toString()
     for (const c of this.#channels.values()) if (c.peerId === peerId) c.wake()
@@ -93,8 +96,6 @@ export class MessagingService implements ChannelHost {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_MESSAGE_FRAME_BYTES
     this.self = deps.libp2p.peerId.toString()
     deps.libp2p.addEventListener('connection:open', this.#onConnection)
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(50, Math.min(options.idleMs / 2, 5_000)))
-    this.#sweeper.unref()
   }
 
   get signal(): AbortSignal {
@@ -103,6 +104,16 @@ export class MessagingService implements ChannelHost {
 
   get retryWindowMs(): number {
     return this.options.retryWindowMs
+  }
+
+  readonly timers: ChannelTimers = {
+    now: Date.now,
+    setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  }
+
+  get idleMs(): number {
+    return this.options.idleMs
   }
 
   /** Messages waiting for acks from `peerId` (all protocols). */
@@ -281,7 +292,7 @@ export class MessagingService implements ChannelHost {
       },
       this.maxFrameBytes,
     )
-    channel.streams.add(ws)
+    channel.attached(ws)
     return ws
   }
 
@@ -291,23 +302,52 @@ export class MessagingService implements ChannelHost {
       stream.abort(new Error(`${protocol} is not started`))
       return
     }
-    const channel = this.#channel(connection.remotePeer.toString(), protocol)
+    let channel: Channel
+    try {
+      channel = this.#channel(connection.remotePeer.toString(), protocol)
+    } catch (err) {
+      stream.abort(err as Error)
+      return
+    }
     const ws = this.attach(stream, channel)
     if (ws.usable) channel.adopt(ws)
   }
 
+  /** The channel to `peerId` on `protocol`; a new one gets its actor from the node (NodeNotRunningError when it is not running). */
   #channel(peerId: string, protocol: string): Channel {
     const key = `${peerId} ${protocol}`
-    let channel = this.#channels.get(key)
-    if (!channel) {
-      channel = new Channel(peerId, protocol, this)
-      this.#channels.set(key, channel)
+    const existing = this.#channels.get(key)
+    if (existing) return existing
+    const node = this.deps.node()
+    if (!node) throw new NodeNotRunningError(this.deps.alias)
+    const channel = new Channel(peerId, protocol, this)
+    // in the map first: the actor's effects find their channel here
+    this.#channels.set(key, channel)
+    node.send({ type: 'channels.ensure', peerId, protocol, idleMs: this.options.idleMs, retryWindowMs: this.options.retryWindowMs })
+    const actor = actorLookup(node.system).channel(this.deps.alias, peerId, protocol)
+    if (actor?.getSnapshot().status !== 'active') {
+      this.#channels.delete(key)
+      throw new NodeNotRunningError(this.deps.alias)
     }
+    channel.actor = actor
     return channel
   }
 
+  /** The channel of a channel actor (its effects look it up here). */
+  channelOf(peerId: string, protocol: string): Channel | undefined {
+    return this.#channels.get(`${peerId} ${protocol}`)
+  }
+
+  /** A channel's actor closed (long unused, nothing waiting, no stream): forget it, and its peer's inbound budget with its last channel. */
+  release(channel: Channel): void {
+    const key = `${channel.peerId} ${channel.protocol}`
+    if (this.#channels.get(key) !== channel) return
+    this.#channels.delete(key)
+    for (const c of this.#channels.values()) if (c.peerId === channel.peerId) return
+    this.#inbound.delete(channel.peerId)
+  }
+
   #onFrame(channel: Channel, frame: MessageFrame, ws: WireStream): void {
-    channel.lastUsed = Date.now()
     if (frame.type === 'ack') channel.acked(frame.id)
     else if (frame.type === 'nack') channel.refused(frame.id, frame.error)
     else this.#deliver(channel, frame.id, frame.data, ws)
@@ -386,30 +426,12 @@ export class MessagingService implements ChannelHost {
     })
   }
 
-  /** Close outbound streams idle past `idleMs`, drop dead ones, and forget channels long unused. */
-  #sweep(): void {
-    const now = Date.now()
-    // delivered ids must outlive a sender's retries, or a late resend is delivered twice
-    const forgetAfter = Math.max(this.options.idleMs, this.options.retryWindowMs)
-    for (const [key, c] of this.#channels) {
-      for (const ws of [...c.streams]) {
-        if (ws.stream.status !== 'open') c.streamEnded(ws)
-        else if (ws.direction === 'outbound' && ws.inFlight === 0 && now - ws.lastActivity >= this.options.idleMs) ws.close()
-      }
-      if (c.idle && now - c.lastUsed >= forgetAfter) this.#channels.delete(key)
-    }
-    // a budget outlives its peer's channels only until the next sweep
-    const active = new Set([...this.#channels.values()].map((c) => c.peerId))
-    for (const peer of this.#inbound.keys()) if (!active.has(peer)) this.#inbound.delete(peer)
-  }
-
   /** Stop with the node: waiting messages fail (`delivered: false`), handlers and streams go. */
   async stop(): Promise<void> {
     if (this.signal.aborted) return
     this.#controller.abort(new Error(`local peer ${this.deps.alias} stopped`))
-    clearInterval(this.#sweeper)
     this.deps.libp2p.removeEventListener('connection:open', this.#onConnection)
-    for (const c of this.#channels.values()) c.close(`local peer ${this.deps.alias} stopped`)
+    for (const c of this.#channels.values()) c.shutdown(`local peer ${this.deps.alias} stopped`)
     this.#channels.clear()
     const protocols = [...this.#ours]
     this.#started.clear()

@@ -28,7 +28,10 @@ export class WireStream {
     readonly stream: Stream,
     readonly events: WireStreamEvents,
     maxFrameBytes: number,
+    /** The clock of `lastActivity`. */
+    readonly now: () => number = Date.now,
   ) {
+    this.lastActivity = now()
     this.decoder = messageFrameDecoder(maxFrameBytes)
     stream.addEventListener('message', (evt) => this.#onBytes(evt.data))
     stream.addEventListener('close', () => this.#end())
@@ -60,7 +63,7 @@ export class WireStream {
 
   #onBytes(data: Uint8Array | Uint8ArrayList): void {
     if (this.#ended) return
-    this.lastActivity = Date.now()
+    this.lastActivity = this.now()
     const frames: MessageFrame[] = []
     let malformed: Error | undefined
     try {
@@ -91,7 +94,7 @@ export class WireStream {
    */
   write(frame: Uint8Array): boolean {
     if (!this.usable) return false
-    this.lastActivity = Date.now()
+    this.lastActivity = this.now()
     if (this.#corked) {
       this.#corked.append(frame)
       return true

@@ -1,4 +1,5 @@
 import type { Connection, Libp2p } from '@libp2p/interface'
+import type { PruneRound } from '../../machines/pruner/pruner.types.ts'
 import type { Watermarks } from './watermarks.ts'
 
 export interface PrunerOptions extends Watermarks {
@@ -59,87 +60,42 @@ export function planPrune(connections: Connection[], values: Map<string, number>
 }
 
 /**
- * Our connection pruner (js-libp2p 3 has no Protect): on every new connection above the high
- * watermark it closes the lowest-value unprotected connections down to the low watermark. Rounds
- * never overlap; a connection spared for its youth is looked at again when its grace ends.
+ * One round of our connection pruner (js-libp2p 3 has no Protect): above the high watermark, close
+ * the lowest-value unprotected connections down to the low watermark. When rounds run and how
+ * they follow each other is the pruner actor's (src/machines/pruner); this is the work of one.
  */
-export class ConnectionPruner {
-  #running = false
-  #again = false
-  #timer: NodeJS.Timeout | undefined
-  #stopped = false
-  /** Connections this pruner has closed since it started. */
-  pruned = 0
-  readonly #onOpen = () => this.check()
-
-  constructor(
-    private readonly libp2p: Libp2p,
-    private readonly opts: PrunerOptions,
-  ) {
-    libp2p.addEventListener('connection:open', this.#onOpen)
-  }
-
-  check(): void {
-    if (this.#stopped || this.libp2p.getConnections().length <= this.opts.high) return
-    if (this.#running) {
-      this.#again = true
-      return
-    }
-    this.#running = true
-    void this.#rounds().finally(() => {
-      this.#running = false
-    })
-  }
-
-  async #rounds(): Promise<void> {
-    do {
-      this.#again = false
-      await this.#round().catch(() => {})
-    } while (this.#again && !this.#stopped)
-  }
-
-  async #round(): Promise<void> {
-    const connections = this.libp2p.getConnections().filter((c) => c.status === 'open')
-    if (connections.length <= this.opts.high) return
-    const values = new Map<string, number>()
-    for (const c of connections) {
-      const id = c.remotePeer.toString()
-      if (values.has(id)) continue
-      const peer = await this.libp2p.peerStore.get(c.remotePeer).catch(() => undefined)
-      values.set(
-        id,
-        [...(peer?.tags.values() ?? [])].reduce((sum, t) => sum + t.value, 0),
-      )
-    }
-    const plan = planPrune(connections, values, this.opts, (this.opts.now ?? Date.now)())
-    if (plan.nextEligibleAt !== undefined) this.#recheckAt(plan.nextEligibleAt)
-    if (plan.close.length === 0) return
-    await Promise.all(
-      plan.close.map(async (c) => {
-        try {
-          await c.close({ signal: AbortSignal.timeout(1000) })
-        } catch (err) {
-          c.abort(err as Error)
-        }
-      }),
+export async function pruneRound(libp2p: Libp2p, opts: PrunerOptions): Promise<PruneRound> {
+  const now = (opts.now ?? Date.now)()
+  const connections = libp2p.getConnections().filter((c) => c.status === 'open')
+  if (connections.length <= opts.high) return { closed: 0, protected: 0, young: 0, recheckInMs: null }
+  const values = new Map<string, number>()
+  for (const c of connections) {
+    const id = c.remotePeer.toString()
+    if (values.has(id)) continue
+    const peer = await libp2p.peerStore.get(c.remotePeer).catch(() => undefined)
+    values.set(
+      id,
+      [...(peer?.tags.values() ?? [])].reduce((sum, t) => sum + t.value, 0),
     )
-    this.pruned += plan.close.length
-    this.opts.onPruned?.(plan.close, { protected: plan.protectedCount, young: plan.young })
   }
-
-  #recheckAt(at: number): void {
-    if (this.#timer || this.#stopped) return
-    const delay = Math.max(0, at - (this.opts.now ?? Date.now)()) + 10
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.check()
-    }, delay)
-    this.#timer.unref?.()
+  const plan = planPrune(connections, values, opts, now)
+  const round: PruneRound = {
+    closed: plan.close.length,
+    protected: plan.protectedCount,
+    young: plan.young,
+    // a little after the youngest matures, so it is old enough when looked at again
+    recheckInMs: plan.nextEligibleAt === undefined ? null : Math.max(0, plan.nextEligibleAt - now) + 10,
   }
-
-  stop(): void {
-    this.#stopped = true
-    clearTimeout(this.#timer)
-    this.libp2p.removeEventListener('connection:open', this.#onOpen)
-  }
+  if (plan.close.length === 0) return round
+  await Promise.all(
+    plan.close.map(async (c) => {
+      try {
+        await c.close({ signal: AbortSignal.timeout(1000) })
+      } catch (err) {
+        c.abort(err as Error)
+      }
+    }),
+  )
+  opts.onPruned?.(plan.close, { protected: plan.protectedCount, young: plan.young })
+  return round
 }

@@ -1,6 +1,7 @@
 import { createActor } from 'xstate'
 import { systemIds } from '../../machines/actor-ids.ts'
 import type { SupervisorRef } from '../../machines/actor-refs.ts'
+import { channelMachine } from '../../machines/channel/channel.machine.ts'
 import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
 import { peerMachine } from '../../machines/peer/peer.machine.ts'
@@ -8,6 +9,7 @@ import { peersMachine } from '../../machines/peers/peers.machine.ts'
 import { topicMachine } from '../../machines/topic/topic.machine.ts'
 import { reportStoppedToSupervisor, supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
 import { dhtActors } from '../dht/dht.actors.ts'
+import { channelEffects, runtimeChannels } from '../messaging/channel.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { peerActors } from '../peer/peer.actors.ts'
@@ -51,8 +53,9 @@ export function bindMachines(runtimes: NodeRuntimes) {
   })
   const peers = peersMachine.provide({ actors: { peer } })
   const topic = topicMachine.provide({ actors: topicActors(runtimes) })
+  const channel = channelMachine.provide(channelEffects(runtimeChannels(runtimes)))
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel },
     actions: {
       reportStopped: reportStoppedToSupervisor,
     },

@@ -1,4 +1,5 @@
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
+import { channelMachine } from '../channel/channel.machine.ts'
 import { dhtMachine } from '../dht/dht.machine.ts'
 import { childIds, shardOf, systemIds } from '../actor-ids.ts'
 import { peersMachine } from '../peers/peers.machine.ts'
@@ -29,6 +30,7 @@ export const nodeMachine = setup({
     dht: dhtMachine,
     peers: peersMachine,
     topic: topicMachine,
+    channel: channelMachine,
   },
   actions: {
     /** Told to the supervisor; bound with sendParent there, a no-op alone. */
@@ -72,6 +74,29 @@ export const nodeMachine = setup({
       enqueue.stopChild(event.actorId)
       enqueue.assign({ topics: context.topics.filter((t) => t !== topic) })
     }),
+    ensureChannel: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'channels.ensure') return
+      const id = childIds.channel(event.peerId, event.protocol)
+      if (context.channels.includes(id)) return
+      enqueue.spawnChild('channel', {
+        id,
+        systemId: systemIds.channel(context.alias, event.peerId, event.protocol),
+        input: {
+          alias: context.alias,
+          peerId: event.peerId,
+          protocol: event.protocol,
+          idleMs: event.idleMs,
+          retryWindowMs: event.retryWindowMs,
+        },
+      })
+      enqueue.assign({ channels: [...context.channels, id] })
+    }),
+    /** A channel actor that closed is released; the next message to that peer and protocol spawns a fresh one. */
+    channelClosed: enqueueActions(({ context, event, enqueue }) => {
+      if (!('actorId' in event) || !childIds.isChannel(event.actorId)) return
+      enqueue.stopChild(event.actorId)
+      enqueue.assign({ channels: context.channels.filter((c) => c !== event.actorId) })
+    }),
     /** Hand a peer event to its shard, spawning the shard on first use. */
     routeToShard: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route' && event.type !== 'peers.release') return
@@ -87,7 +112,7 @@ export const nodeMachine = setup({
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, addrs: [], connections: 0, peerShards: [], topics: [] }),
+  context: ({ input }) => ({ ...input, addrs: [], connections: 0, peerShards: [], topics: [], channels: [] }),
   initial: 'starting',
   states: {
     starting: {
@@ -117,7 +142,8 @@ export const nodeMachine = setup({
         'peers.release': { actions: 'routeToShard' },
         'topics.ensure': { actions: 'ensureTopic' },
         'topics.release': { actions: 'releaseTopic' },
-        'xstate.done.actor.*': { actions: 'topicLeft' },
+        'channels.ensure': { actions: 'ensureChannel' },
+        'xstate.done.actor.*': { actions: ['topicLeft', 'channelClosed'] },
         'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
         'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
         'node.stop': 'stopping',

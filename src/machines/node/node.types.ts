@@ -30,6 +30,8 @@ export interface NodeContext extends NodeInput {
   peerShards: number[]
   /** Topics with a live topic actor. */
   topics: string[]
+  /** Child ids of the live direct-message channel actors. */
+  channels: string[]
 }
 
 export type NodeEvent =
@@ -41,5 +43,7 @@ export type NodeEvent =
   /** Subscribe one more connection: spawns the topic actor, or retains the running one. */
   | { type: 'topics.ensure'; topic: string; meshTimeoutMs: number; reprovideMs: number }
   | { type: 'topics.release'; topic: string }
+  /** A direct-message channel to `peerId` on `protocol` is needed: spawns its actor unless it runs. */
+  | { type: 'channels.ensure'; peerId: string; protocol: string; idleMs: number; retryWindowMs: number }
   /** A child reached its final state; topic actors do when they have left. */
   | { type: `xstate.done.actor.${string}`; actorId: string }
