@@ -35,13 +35,16 @@ describe('process hygiene', () => {
     let printed = ''
     shell.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d))
     const exited = new Promise<number | null>((r) => shell.once('close', (code) => r(code)))
+    let pid: number | undefined
     try {
-      const run = await vi.waitFor(
-        async () => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string },
-        WAIT,
-      )
+      // daemon.json is written before the banner is printed: wait for both
+      const run = await vi.waitFor(async () => {
+        const written = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number; origin: string }
+        pid = written.pid
+        expect(printed).toMatch(/^Switchboard /)
+        return written
+      }, WAIT)
       const token = (await readFile(join(dir, 'api-token'), 'utf8')).trim()
-      expect(printed).toMatch(/^Switchboard /)
       // every state change is a line for a reader that has gone: each write now fails with EPIPE
       const client = await SwitchboardClient.connect(`${run.origin.replace(/^http/, 'ws')}/ws`, { token })
       for (let i = 0; i < 5; i++) await client.call('peers.update', { peerId: await newPeerId(), known: true, autoConnect: false })
@@ -55,6 +58,14 @@ describe('process hygiene', () => {
       expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
     } finally {
       if (shell.exitCode === null) shell.kill('SIGKILL')
+      // a failed assertion must not leave the daemon running behind the killed shell
+      if (pid !== undefined && existsSync(join(dir, 'daemon.json'))) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
     }
   })
 
