@@ -13,7 +13,7 @@ import { presenceService } from './actors/presence/presence.extension.ts'
 import { protectionService } from './actors/protection/protection.extension.ts'
 import { topicsService } from './actors/topic/topics-extension.ts'
 import type { Config } from './config.ts'
-import type { NodeRef } from './machines/actor-refs.ts'
+import { type ActorLookup, actorLookup, type NodeRef } from './machines/actor-refs.ts'
 import type { AddressBook } from './p2p/address-book.ts'
 import type { Reputation } from './p2p/reputation.ts'
 
@@ -32,6 +32,11 @@ export interface NodeServiceDeps {
 
 export function nodeServiceFactories(d: NodeServiceDeps) {
   const { config: c, reputation, activity } = d
+  /** A node's presence or pruner actor, looked up when asked (they exist only while it runs). */
+  const keeper = <K extends 'presence' | 'pruner'>(alias: string, kind: K) => {
+    const node = d.nodeRef(alias)
+    return node && (actorLookup(node.system)[kind](alias) as ReturnType<ActorLookup[K]>)
+  }
   return {
     topics: topicsService({ meshTimeoutMs: c.topicMeshTimeoutMs, reprovideMs: c.topicReprovideMs, reputation, nodeRef: d.nodeRef }),
     files: filesService({
@@ -68,12 +73,9 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       activity,
     }),
     protection: protectionService({
-      high: c.maxConnections,
-      low: c.lowWatermark,
-      graceMs: c.pruneGraceMs,
       isProtected: (alias, peerId) => d.peers().isProtected(alias, peerId),
-      isAdded: (alias, peerId) => d.peers().isAdded(alias, peerId),
       activity,
+      actor: (alias) => keeper(alias, 'pruner'),
     }),
     presence: presenceService({
       reputation,
@@ -81,6 +83,7 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       addressBook: d.addressBook,
       feed: d.presence,
       settings: { defaultTtlSeconds: c.presenceTtlSeconds },
+      actor: (alias) => keeper(alias, 'presence'),
     }),
   }
 }

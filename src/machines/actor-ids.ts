@@ -22,7 +22,9 @@ export type PeersId = `peers:${string}`
 export type PeerId = `peer:${string}`
 export type TopicId = `topic:${string}`
 export type ChannelId = `channel:${string}`
-export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId
+export type PresenceId = `presence:${string}`
+export type PrunerId = `pruner:${string}`
+export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId | PresenceId | PrunerId
 
 /** Daemon-wide ids (systemIds). */
 export const systemIds = {
@@ -34,6 +36,8 @@ export const systemIds = {
   topic: (alias: string, topic: string): TopicId => `topic:${alias}:${topic}`,
   /** One remote peer and one direct-message protocol of a node (a protocol may hold colons, a peer id never does). */
   channel: (alias: string, peerId: string, protocol: string): ChannelId => `channel:${alias}:${peerId}:${protocol}`,
+  presence: (alias: string): PresenceId => `presence:${alias}`,
+  pruner: (alias: string): PrunerId => `pruner:${alias}`,
   /** The prefix every peer actor of one node shares (for `actors.list` and feeds). */
   peerPrefix: (alias: string): PeerId => `peer:${alias}:`,
 }
@@ -45,6 +49,8 @@ export const systemIds = {
 export const childIds = {
   node: systemIds.node,
   dht: 'dht',
+  presence: 'presence',
+  pruner: 'pruner',
   peers: (shard: number) => `peers:${shard}`,
   peer: systemIds.peer,
   topic: (topic: string) => `topic:${topic}`,
@@ -59,6 +65,8 @@ export type ParsedSystemId =
   | { kind: 'supervisor' }
   | { kind: 'node'; alias: string }
   | { kind: 'dht'; alias: string }
+  | { kind: 'presence'; alias: string }
+  | { kind: 'pruner'; alias: string }
   | { kind: 'peers'; alias: string; shard: number }
   | { kind: 'peer'; alias: string; peerId: string }
   | { kind: 'topic'; alias: string; topic: string }
@@ -78,7 +86,8 @@ export function parseSystemId(id: string): ParsedSystemId | undefined {
   const kind = id.slice(0, colon)
   const rest = id.slice(colon + 1)
   if (rest === '') return undefined
-  if (kind === 'node' || kind === 'dht') return rest.includes(':') ? undefined : { kind, alias: rest }
+  if (kind === 'node' || kind === 'dht' || kind === 'presence' || kind === 'pruner')
+    return rest.includes(':') ? undefined : { kind, alias: rest }
   const pair = aliasAnd(rest)
   if (!pair) return undefined
   const [alias, tail] = pair
@@ -108,6 +117,8 @@ export function parentSystemId(id: string): string | null {
     case 'node':
       return systemIds.supervisor
     case 'dht':
+    case 'presence':
+    case 'pruner':
     case 'peers':
     case 'topic':
     case 'channel':

@@ -1,10 +1,22 @@
 import type { ActorRefFrom, ActorSystem, AnyActorRef } from 'xstate'
 import type { channelMachine } from './channel/channel.machine.ts'
-import { type ChannelId, type DhtId, type NodeId, type PeerId, type PeersId, systemIds, type TopicId } from './actor-ids.ts'
+import {
+  type ChannelId,
+  type DhtId,
+  type NodeId,
+  type PeerId,
+  type PeersId,
+  type PresenceId,
+  type PrunerId,
+  systemIds,
+  type TopicId,
+} from './actor-ids.ts'
 import type { dhtMachine } from './dht/dht.machine.ts'
 import type { nodeMachine } from './node/node.machine.ts'
 import type { peerMachine } from './peer/peer.machine.ts'
 import type { peersMachine } from './peers/peers.machine.ts'
+import type { presenceMachine } from './presence/presence.machine.ts'
+import type { prunerMachine } from './pruner/pruner.machine.ts'
 import type { supervisorMachine } from './supervisor/supervisor.machine.ts'
 import type { topicMachine } from './topic/topic.machine.ts'
 
@@ -14,6 +26,8 @@ export type DhtRef = ActorRefFrom<typeof dhtMachine>
 export type PeersRef = ActorRefFrom<typeof peersMachine>
 export type PeerRef = ActorRefFrom<typeof peerMachine>
 export type TopicRef = ActorRefFrom<typeof topicMachine>
+export type PresenceRef = ActorRefFrom<typeof presenceMachine>
+export type PrunerRef = ActorRefFrom<typeof prunerMachine>
 export type ChannelRef = ActorRefFrom<typeof channelMachine>
 
 /** What each systemId of the scheme (actor-ids.ts) holds: the one statement of id → machine. */
@@ -25,6 +39,8 @@ export interface SwitchboardSystem {
     [id: PeersId]: PeersRef
     [id: PeerId]: PeerRef
     [id: TopicId]: TopicRef
+    [id: PresenceId]: PresenceRef
+    [id: PrunerId]: PrunerRef
     [id: ChannelId]: ChannelRef
   }
 }
@@ -43,6 +59,8 @@ export function actorLookup(anySystem: SystemReader) {
     peers: (alias: string, shard: number) => system.get(systemIds.peers(alias, shard)),
     peer: (alias: string, peerId: string) => system.get(systemIds.peer(alias, peerId)),
     topic: (alias: string, topic: string) => system.get(systemIds.topic(alias, topic)),
+    presence: (alias: string) => system.get(systemIds.presence(alias)),
+    pruner: (alias: string) => system.get(systemIds.pruner(alias)),
     channel: (alias: string, peerId: string, protocol: string) => system.get(systemIds.channel(alias, peerId, protocol)),
   }
 }

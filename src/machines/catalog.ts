@@ -10,6 +10,10 @@ import { NodeClientEventSchema } from './node/node.types.ts'
 import { peerMachine, peerPublicContext } from './peer/peer.machine.ts'
 import { PeerClientEventSchema } from './peer/peer.types.ts'
 import { peersMachine, peersPublicContext } from './peers/peers.machine.ts'
+import { presenceMachine, presencePublicContext } from './presence/presence.machine.ts'
+import { PresenceClientEventSchema } from './presence/presence.types.ts'
+import { prunerMachine, prunerPublicContext } from './pruner/pruner.machine.ts'
+import { PrunerClientEventSchema } from './pruner/pruner.types.ts'
 import { PeersClientEventSchema } from './peers/peers.types.ts'
 import { topicMachine, topicPublicContext } from './topic/topic.machine.ts'
 import { TopicClientEventSchema } from './topic/topic.types.ts'
@@ -51,6 +55,22 @@ export const machineKinds: MachineKind[] = [
       'The Kad-DHT of one node and its operation queue. Bootstrapping dials the bootstrap peers until the routing table holds a peer (ready, which is dhtReady) or the bootstrap timeout passes with an empty table (degraded; a newly connected peer retries). Operations enqueued before ready wait in order and drain with bounded concurrency; the queue is bounded and everything in it is rejected on stop.',
     project: dhtPublicContext,
     clientEvents: DhtClientEventSchema,
+  },
+  {
+    kind: 'presence',
+    machine: presenceMachine,
+    description:
+      "Presence of one node on the presence topic. silent until a client announces it; announcing publishes the node's signed record (publishing), then waits and re-publishes at half the record's lifetime (at most a minute), sooner when peers newly subscribe (greeting gathers them for 200 ms; one not reached is greeted again, up to 10 times). Its watch keeps the other peers' validly signed, unexpired records (a forged one costs its author reputation) and counts them as online. Stopped with its node; an announce still waiting is refused.",
+    project: presencePublicContext,
+    clientEvents: PresenceClientEventSchema,
+  },
+  {
+    kind: 'pruner',
+    machine: prunerMachine,
+    description:
+      "The connection pruner of one node. idle while connections are at or below the high watermark (maxConnections); a connection above it starts pruning: one round closes the lowest-value connections (peer-store tag values, then fewest streams, inbound first, newest first) down to the low watermark, never an added or known peer's and never one younger than pruneGraceMs. Rounds never overlap; one asked for during a round runs right after. A round that spared young connections waits in grace until the youngest matures, then looks again.",
+    project: prunerPublicContext,
+    clientEvents: PrunerClientEventSchema,
   },
   {
     kind: 'peers',

@@ -6,6 +6,8 @@ import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
 import { peerMachine } from '../../machines/peer/peer.machine.ts'
 import { peersMachine } from '../../machines/peers/peers.machine.ts'
+import { presenceMachine } from '../../machines/presence/presence.machine.ts'
+import { prunerMachine } from '../../machines/pruner/pruner.machine.ts'
 import { topicMachine } from '../../machines/topic/topic.machine.ts'
 import { reportStoppedToSupervisor, supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
 import { dhtActors } from '../dht/dht.actors.ts'
@@ -13,6 +15,8 @@ import { channelEffects, runtimeChannels } from '../messaging/channel.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { peerActors } from '../peer/peer.actors.ts'
+import { presenceActors } from '../presence/presence.actors.ts'
+import { prunerActors } from '../protection/pruner.actors.ts'
 import { watchPeersActor } from '../peer/peer-events.ts'
 import { topicActors } from '../topic/topic.actors.ts'
 import { ActorRegistry } from './actor-registry.ts'
@@ -53,9 +57,11 @@ export function bindMachines(runtimes: NodeRuntimes) {
   })
   const peers = peersMachine.provide({ actors: { peer } })
   const topic = topicMachine.provide({ actors: topicActors(runtimes) })
+  const presence = presenceMachine.provide({ actors: presenceActors(runtimes) })
+  const pruner = prunerMachine.provide({ actors: prunerActors(runtimes) })
   const channel = channelMachine.provide(channelEffects(runtimeChannels(runtimes)))
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner },
     actions: {
       reportStopped: reportStoppedToSupervisor,
     },

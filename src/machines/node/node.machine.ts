@@ -3,6 +3,8 @@ import { channelMachine } from '../channel/channel.machine.ts'
 import { dhtMachine } from '../dht/dht.machine.ts'
 import { childIds, shardOf, systemIds } from '../actor-ids.ts'
 import { peersMachine } from '../peers/peers.machine.ts'
+import { presenceMachine } from '../presence/presence.machine.ts'
+import { prunerMachine } from '../pruner/pruner.machine.ts'
 import { topicMachine } from '../topic/topic.machine.ts'
 import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
 
@@ -30,6 +32,8 @@ export const nodeMachine = setup({
     dht: dhtMachine,
     peers: peersMachine,
     topic: topicMachine,
+    presence: presenceMachine,
+    pruner: prunerMachine,
     channel: channelMachine,
   },
   actions: {
@@ -47,6 +51,20 @@ export const nodeMachine = setup({
         },
       })
       enqueue.sendTo(childIds.dht, { type: 'dht.bootstrap' })
+    }),
+    /** The node's presence and its connection pruner: long-lived, one each, for as long as it runs. */
+    spawnKeepers: enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('presence', {
+        id: childIds.presence,
+        systemId: systemIds.presence(context.alias),
+        input: { alias: context.alias },
+      })
+      if (context.pruner)
+        enqueue.spawnChild('pruner', {
+          id: childIds.pruner,
+          systemId: systemIds.pruner(context.alias),
+          input: { alias: context.alias, ...context.pruner },
+        })
     }),
     ensureTopic: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'topics.ensure') return
@@ -130,9 +148,15 @@ export const nodeMachine = setup({
     },
     running: {
       description: 'Listening; its DHT actor bootstraps and serves queued operations.',
-      entry: 'spawnDht',
+      entry: ['spawnDht', 'spawnKeepers'],
       // the DHT lives only while running: a stop during starting has no DHT to tell
-      exit: sendTo(childIds.dht, { type: 'dht.stop' }),
+      exit: [
+        sendTo(childIds.dht, { type: 'dht.stop' }),
+        sendTo(childIds.presence, { type: 'presence.stop' }),
+        enqueueActions(({ context, enqueue }) => {
+          if (context.pruner) enqueue.sendTo(childIds.pruner, { type: 'pruner.stop' })
+        }),
+      ],
       invoke: [
         { src: 'watchNode', input: ({ context }) => ({ alias: context.alias }) },
         { src: 'watchPeers', input: ({ context }) => ({ alias: context.alias, backoff: context.backoff }) },

@@ -14,6 +14,8 @@ export interface NodeInput {
   dhtConcurrency: number
   /** Retry settings of this node's peer actors. */
   backoff: BackoffSettings
+  /** The connection pruner's watermarks; without them the node runs no pruner actor. */
+  pruner?: { high: number; low: number; graceMs: number }
 }
 
 export interface NodeStarted {
