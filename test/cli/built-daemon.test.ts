@@ -1,0 +1,49 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { useTempDir } from '../support/temp-dir.ts'
+
+/**
+ * What `npm start` runs: bin/switchboard.js on the compiled dist/ (the other tests run src/ through
+ * tsx). Built here the way `npm install` (prepare) and `npm start` (prestart) build it; incremental,
+ * so about a second when the install already built it.
+ */
+const ROOT = resolve(import.meta.dirname, '../..')
+const BIN = join(ROOT, 'bin/switchboard.js')
+
+describe('the built daemon (bin/switchboard.js on dist/)', () => {
+  const temp = useTempDir('switchboard-built-')
+
+  it('builds, starts on loopback, answers status and /health, and stops on SIGTERM with exit 0', async () => {
+    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
+    expect(build.status, build.stdout + build.stderr).toBe(0)
+    const dataDir = join(temp(), 'data')
+    const args = ['start', '--no-mdns', '--port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dataDir]
+    const daemon = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    daemon.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    daemon.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)))
+    try {
+      const run = await vi.waitFor(async () => JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8')) as { origin: string }, {
+        timeout: 60_000,
+        interval: 50,
+      })
+      const health = await fetch(`${run.origin}/health`)
+      expect(health.status).toBe(200)
+      expect(await health.json()).toMatchObject({ status: 'ok', nodes: 1 })
+      const status = spawnSync(process.execPath, [BIN, 'status', '--data-dir', dataDir], { encoding: 'utf8' })
+      expect(status.status, status.stderr).toBe(0)
+      expect(status.stdout).toMatch(/^Switchboard .*: peer-a 12D3KooW/)
+      expect(status.stdout).toMatch(/node:peer-a +"running"/)
+      daemon.kill('SIGTERM')
+      expect(await exited, out).toBe(0)
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL')
+    }
+  })
+})
