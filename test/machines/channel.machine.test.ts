@@ -1,4 +1,6 @@
 import type { Stream } from '@libp2p/interface'
+import type { TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import { type AnyActor, type AnyTransitionDefinition, createActor } from 'xstate'
@@ -6,7 +8,9 @@ import { getStateNodes } from 'xstate/graph'
 import { Channel, type ChannelHost, type Listener } from '../../src/actors/messaging/channel.ts'
 import { channelEffects } from '../../src/actors/messaging/channel.actors.ts'
 import { WireStream } from '../../src/actors/messaging/wire-stream.ts'
-import { channelForgetMs, channelMachine, channelSweepMs } from '../../src/machines/channel/channel.machine.ts'
+import { childIds, parentSystemId, parseSystemId, systemIds } from '../../src/machines/actor-ids.ts'
+import { kindOfSystemId } from '../../src/machines/catalog.ts'
+import { channelForgetMs, channelMachine, channelPublicContext, channelSweepMs } from '../../src/machines/channel/channel.machine.ts'
 import type { ChannelInput } from '../../src/machines/channel/channel.types.ts'
 import { dataFrame, decodeMessageFrame, encodeMessageFrame, messageFrameDecoder } from '../../src/p2p/message-codec.ts'
 
@@ -313,6 +317,38 @@ async function step(w: World, act: () => unknown, expected: string): Promise<voi
   expect(w.state, 'state').toBe(expected)
   checkWorld(w)
 }
+
+describe('channel ids and client view', () => {
+  it('names a channel by alias, peer and protocol (which may hold colons), under its node', () => {
+    const id = systemIds.channel('peer-a', PEER, '/app:chat/1.0.0')
+    expect(id).toBe(`channel:peer-a:${PEER}:/app:chat/1.0.0`)
+    expect(parseSystemId(id)).toEqual({ kind: 'channel', alias: 'peer-a', peerId: PEER, protocol: '/app:chat/1.0.0' })
+    expect(parentSystemId(id)).toBe('node:peer-a')
+    expect(kindOfSystemId(id)?.kind).toBe('channel')
+    expect(childIds.channel(PEER, '/x/1')).toBe(`channel:${PEER}:/x/1`)
+    expect(childIds.isChannel(childIds.channel(PEER, '/x/1'))).toBe(true)
+    expect(childIds.isChannel('topic:chat')).toBe(false)
+    for (const bad of ['channel:peer-a', `channel:peer-a:${PEER}`, `channel:peer-a:${PEER}:`])
+      expect(parseSystemId(bad), bad).toBeUndefined()
+  })
+
+  it('shows no payload and takes no client event', () => {
+    const w = new World()
+    w.send()
+    expect(channelPublicContext(w.actor.getSnapshot().context)).toEqual({
+      alias: 'a',
+      peerId: PEER,
+      protocol: PROTOCOL,
+      failures: 0,
+      lastError: null,
+      streams: 0,
+    })
+    const clientEvents = kindOfSystemId(systemIds.channel('a', PEER, PROTOCOL))?.clientEvents
+    expect(clientEvents).toBeDefined()
+    for (const event of [{ type: 'channel.close', reason: 'x' }, { type: 'channel.wake' }, { type: 'channel.adopted' }])
+      expect(Value.Check(clientEvents as TSchema, event), event.type).toBe(false)
+  })
+})
 
 describe('channel machine against a fake world', () => {
   it('opens a stream for the first message, reuses it, closes it once idle, and is forgotten', async () => {
