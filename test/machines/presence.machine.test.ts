@@ -3,6 +3,7 @@ import { createActor, SimulatedClock } from 'xstate'
 import { GREET_TRIES, presenceMachine, republishDelayMs } from '../../src/machines/presence/presence.machine.ts'
 import type { Announcement, PresenceEmitted, PresenceEvent, Published } from '../../src/machines/presence/presence.types.ts'
 import { controlledCallback, controlledPromise } from '../support/fakes.ts'
+import { everyTransition, transitionKeyOf } from '../support/model.ts'
 
 const flush = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -16,10 +17,15 @@ function presenceWorld() {
   const clock = new SimulatedClock()
   const watch = controlledCallback<{ alias: string }, PresenceEvent>('watch')
   const publish = controlledPromise<Published, { alias: string; announcement: Announcement }>('publish')
+  let root: unknown
   const actor = createActor(presenceMachine.provide({ actors: { watch: watch.logic, publish: publish.logic } }), {
     input: { alias: 'a' },
     clock,
+    inspect: (e) => {
+      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKeyOf(t))
+    },
   })
+  root = actor
   const emitted: PresenceEmitted[] = []
   actor.on('presence.published', (e) => emitted.push(e))
   actor.on('presence.publishFailed', (e) => emitted.push(e))
@@ -67,6 +73,8 @@ function presenceWorld() {
 }
 
 const worlds: Array<{ visited: Set<string> }> = []
+/** Transitions the real actors of every walk in this file took. */
+const taken = new Set<string>()
 
 describe('presence machine against a fake topic', () => {
   it('silent until announced; the first publish answers the announce; re-published at half the lifetime', async () => {
@@ -157,6 +165,10 @@ describe('presence machine against a fake topic', () => {
     expect(w.emitted).toEqual([{ type: 'presence.publishFailed', ids: [id], message: 'presence stopped' }])
     expect(w.publish.calls[0]?.signal.aborted).toBe(true)
     expect(w.visited).toEqual(new Set(['silent', JSON.stringify({ announcing: 'publishing' }), 'stopped']))
+  })
+
+  it('every transition of the definition, always included, was taken by a real actor in the walks above', () => {
+    expect(everyTransition(presenceMachine).filter((t) => !taken.has(t))).toEqual([])
   })
 
   it('the walks above visit every state of the machine', () => {

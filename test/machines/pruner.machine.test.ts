@@ -4,6 +4,7 @@ import { parentSystemId, parseSystemId, systemIds } from '../../src/machines/act
 import { prunerMachine } from '../../src/machines/pruner/pruner.machine.ts'
 import type { PruneRound, PrunerEvent, PrunerInput } from '../../src/machines/pruner/pruner.types.ts'
 import { controlledCallback, controlledPromise } from '../support/fakes.ts'
+import { everyTransition, transitionKeyOf } from '../support/model.ts'
 
 interface Conn {
   id: number
@@ -24,7 +25,15 @@ function prunerWorld(input: PrunerInput = INPUT) {
   const watch = controlledCallback<{ alias: string }, PrunerEvent>('watchConnections')
   const round = controlledPromise<PruneRound, PrunerInput>('pruneRound')
   const machine = prunerMachine.provide({ actors: { watchConnections: watch.logic, pruneRound: round.logic } })
-  const actor = createActor(machine, { input, clock })
+  let root: unknown
+  const actor = createActor(machine, {
+    input,
+    clock,
+    inspect: (e) => {
+      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKeyOf(t))
+    },
+  })
+  root = actor
   let conns: Conn[] = []
   let next = 0
   const visited = new Set<string>()
@@ -104,6 +113,9 @@ function prunerWorld(input: PrunerInput = INPUT) {
     },
   }
 }
+
+/** Transitions the real actors of every walk in this file took. */
+const taken = new Set<string>()
 
 /** Let the promise actor's settlement reach the machine (a settled promise is delivered within one macrotask). */
 const settled = async (_actor: AnyActorRef) => {
@@ -229,6 +241,10 @@ describe('pruner machine against a fake world', () => {
     await w.finishRound()
     w.actor.send({ type: 'pruner.stop' })
     expect([...w.visited].sort()).toEqual(Object.keys(prunerMachine.root.states).sort())
+  })
+
+  it('every transition of the definition was taken by a real actor in the walks above', () => {
+    expect(everyTransition(prunerMachine).filter((t) => !taken.has(t))).toEqual([])
   })
 })
 
