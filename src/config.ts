@@ -81,6 +81,8 @@ export const ConfigSchema = Type.Object(
     peerMessageBurst: Type.Integer({ minimum: 1 }),
     peerMessagesPerSecond: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
+    /** Serve the Stately inspector stream (WebSocket /inspect) and its page (GET /inspect); off: neither exists and nothing is serialised. */
+    inspect: Type.Boolean(),
   },
   { additionalProperties: false },
 )
@@ -156,6 +158,7 @@ export function defaultConfig(dataDir: string): Config {
     peerMessageBurst: 40_000,
     peerMessagesPerSecond: 20_000,
     logLevel: 'info',
+    inspect: false,
   }
 }
 

@@ -23,6 +23,7 @@ Options:
   --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
   --allow-origin <origin>   browser origin allowed to open /ws besides the daemon's own, repeatable
   --dht-timeout <ms>        how long a DHT bootstrap may take before the DHT is degraded (default: 30000)
+  --inspect                 serve the Stately inspector at /inspect (WebSocket stream + page; off by default)
   --log-level <level>       silent (nothing but the banner), error (warnings only), info (default: node and
                             DHT state changes too) or debug (every actor's state changes)
   -h, --help                show this help
@@ -53,6 +54,7 @@ export const CLI_OPTIONS = {
   'allow-origin': { type: 'string', multiple: true },
   'dht-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  inspect: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const
@@ -129,6 +131,7 @@ export function parseCli(argv: string[]): ParsedCli {
   if (values.listen !== undefined) flags.listen = values.listen
   if (values.bootstrap !== undefined) flags.bootstrap = values.bootstrap
   if (values['no-mdns']) flags.mdns = false
+  if (values.inspect) flags.inspect = true
   if (policy !== undefined) flags.unknownPeers = policy
   if (values['allow-origin'] !== undefined) flags.allowedOrigins = values['allow-origin']
   const timeout = integer('dht-timeout', values['dht-timeout'])

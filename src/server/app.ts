@@ -6,6 +6,8 @@ import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
 import { dashboardPage } from './dashboard.ts'
 import { FrameSlicer } from './frame-slicer.ts'
 import { httpFilesPlugin } from './http-files.ts'
+import { InspectorHub } from './inspector.ts'
+import { inspectorPage } from './inspector-page.ts'
 import type { ServerDeps } from './method.ts'
 import { allMethods } from './methods/index.ts'
 import { type Gauge, renderPrometheus } from './metrics.ts'
@@ -25,6 +27,8 @@ export async function buildApp({ core, token, logger = false }: AppOptions): Pro
   const sessions = new Set<Session>()
   const slicer = new FrameSlicer()
   const { config, metrics } = core
+  // --inspect: the Stately inspector stream; off, neither the hub nor its routes exist
+  const inspector = config.inspect ? new InspectorHub(core.actors.registry, () => core.actors.supervisor) : undefined
 
   await app.register(websocket, { options: { maxPayload: config.maxFrameBytes }, errorHandler: onSocketError })
 
@@ -87,10 +91,19 @@ export async function buildApp({ core, token, logger = false }: AppOptions): Pro
           metrics.wsClients -= 1
         })
       })
+      if (inspector) {
+        ws.route({
+          method: 'GET',
+          url: '/inspect',
+          handler: (_req, reply) => reply.type('text/html; charset=utf-8').send(inspectorPage()),
+          wsHandler: (socket) => inspector.add(socket),
+        })
+      }
     })
   })
 
   app.addHook('onClose', async () => {
+    inspector?.close()
     await Promise.all([...sessions].map((s) => s.close()))
   })
 
