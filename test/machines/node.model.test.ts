@@ -1,19 +1,12 @@
 import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import { nodeMachine } from '../../src/machines/node/node.machine.ts'
 import type { NodeContext, NodeEvent } from '../../src/machines/node/node.types.ts'
-import { fakeNode, nodeInput } from '../support/fakes.ts'
-import {
-  describeModel,
-  doneEvent,
-  errorEvent,
-  type Harness,
-  invokeId,
-  type ModelSpec,
-  type ModelState,
-  startProbed,
-} from '../support/model.ts'
+import { nodeInput } from '../support/fakes.ts'
+import { describeWorldModel, doneEvent, errorEvent, invokeId, type ModelState, type WorldModelSpec } from '../support/model.ts'
+import { nodeAlways, nodeInvariants, type NodeWorld, nodeWorld } from '../support/node-world.ts'
 
-const input = nodeInput('m')
+// with watermarks, so the node runs its pruner too
+const input = nodeInput('m', { pruner: { high: 8, low: 4, graceMs: 1_000 } })
 const ids = {
   createNode: invokeId(nodeMachine, 'createNode'),
   stopNode: invokeId(nodeMachine, 'stopNode'),
@@ -23,77 +16,93 @@ const ids = {
 const built = doneEvent(ids.createNode, { peerId: '12D3KooWModel', addrs: ['/ip4/127.0.0.1/tcp/4001'] })
 const buildFailed = errorEvent(ids.createNode, new Error('listen EADDRINUSE'))
 const tornDown = doneEvent(ids.stopNode, undefined)
+const teardownFailed = errorEvent(ids.stopNode, new Error('blockstore close failed'))
 /** The topic actor for `chat` reached `left`: the node releases it. */
 const topicLeft = { type: 'xstate.done.actor.topic:chat', actorId: 'topic:chat' } as const
-/** The channel actor to peerB on /chat/1 closed: the node releases it. */
-const channelClosed = { type: 'xstate.done.actor.channel:peerB:/chat/1', actorId: 'channel:peerB:/chat/1' } as const
-const teardownFailed = errorEvent(ids.stopNode, new Error('blockstore close failed'))
 
-/** One fixture per event type: a new event type fails to compile here until the model knows it. */
-const fixtures = {
-  'node.stop': { type: 'node.stop' },
-  'node.addrs': { type: 'node.addrs', addrs: ['/ip4/127.0.0.1/tcp/4002'] },
-  'node.connections': { type: 'node.connections', count: 2 },
-  'node.crashed': { type: 'node.crashed', error: 'transport closed unexpectedly' },
-  'peers.route': { type: 'peers.route', peerId: 'peerB', input: { alias: 'm', peerId: 'peerB', backoff: input.backoff }, spawn: true },
-  'peers.release': { type: 'peers.release', peerId: 'peerB' },
-  'topics.ensure': { type: 'topics.ensure', topic: 'chat', meshTimeoutMs: 1_000, reprovideMs: 60_000 },
-  'topics.release': { type: 'topics.release', topic: 'chat' },
-  'channels.ensure': { type: 'channels.ensure', peerId: 'peerB', protocol: '/chat/1', idleMs: 1_000, retryWindowMs: 5_000 },
-} satisfies { [K in NodeEvent['type']]: Extract<NodeEvent, { type: K }> }
+/** What the outside world can send the node, one of each event type it accepts (checked below by coverage). */
+const fixtures: EventObject[] = [
+  { type: 'node.stop' },
+  { type: 'node.addrs', addrs: ['/ip4/127.0.0.1/tcp/4002'] },
+  { type: 'node.connections', count: 2 },
+  { type: 'node.crashed', error: 'transport closed unexpectedly' },
+  { type: 'peers.route', peerId: 'peerB', input: { alias: 'm', peerId: 'peerB', backoff: input.backoff }, spawn: true },
+  { type: 'peers.release', peerId: 'peerB' },
+  { type: 'topics.ensure', topic: 'chat', meshTimeoutMs: 1_000, reprovideMs: 60_000 },
+  { type: 'topics.release', topic: 'chat' },
+  { type: 'channels.ensure', peerId: 'peerB', protocol: '/p2p-webapp/1.0.0', idleMs: 30_000, retryWindowMs: 5_000 },
+].filter((e) => (nodeMachine.events as readonly string[]).includes(e.type))
 
 /** Where each event comes from in the real system. */
-const fromWatchNode = new Set<string>(['node.addrs', 'node.connections', 'node.crashed'])
-const fromWatchPeers = new Set<string>(['peers.route', 'peers.release'])
+const fromLibp2p = new Set(['node.addrs', 'node.connections', 'node.crashed'])
+const fromPeerEvents = new Set(['peers.route', 'peers.release'])
 
-const spec: ModelSpec = {
+const spec: WorldModelSpec<NodeWorld> = {
   machine: nodeMachine,
   input,
+  // the abstract states the path generator tells apart (paths only: nothing is asserted with it)
   key: (snapshot: AnyMachineSnapshot) => {
-    const c = snapshot.context as NodeContext
+    const c = snapshot.context as NodeContext & { channels?: string[] }
     return JSON.stringify({
       value: snapshot.value,
-      peerId: c.peerId ?? null,
-      addrs: c.addrs,
+      peerId: c.peerId !== undefined,
+      addrs: c.addrs.length,
       connections: c.connections,
-      error: c.error ?? null,
+      error: c.error !== undefined,
       topics: c.topics,
-      channels: c.channels,
       shards: c.peerShards.length,
+      channels: c.channels?.length ?? 0,
     })
   },
   events: ({ live, snapshot }: ModelState) => {
-    const events: EventObject[] = Object.values(fixtures).filter(
-      (e) => (!fromWatchNode.has(e.type) || live.includes(ids.watchNode)) && (!fromWatchPeers.has(e.type) || live.includes(ids.watchPeers)),
+    const c = snapshot.context as NodeContext
+    const events = fixtures.filter(
+      (e) =>
+        (!fromLibp2p.has(e.type) || live.includes(ids.watchNode)) &&
+        (!fromPeerEvents.has(e.type) || live.includes(ids.watchPeers)) &&
+        // a connection releases only a topic it holds
+        (e.type !== 'topics.release' || c.topics.includes('chat')),
     )
     if (live.includes(ids.createNode)) events.push(built, buildFailed)
     if (live.includes(ids.stopNode)) events.push(tornDown, teardownFailed)
-    if ((snapshot.context as NodeContext).topics.includes('chat') && snapshot.value === 'running') events.push(topicLeft)
-    if ((snapshot.context as NodeContext).channels.includes(channelClosed.actorId) && snapshot.value === 'running')
-      events.push(channelClosed)
+    if (c.topics.includes('chat') && snapshot.value === 'running') events.push(topicLeft)
     return events
   },
+  bind: () => nodeWorld(input),
+  perform: (world, event, actor) => {
+    const e = event as NodeEvent
+    if (fromLibp2p.has(e.type)) return world.libp2p(e)
+    if (fromPeerEvents.has(e.type)) return world.peerEvent(e)
+    switch (e.type) {
+      case 'node.stop':
+        world.stopAsked = true
+        return actor.send(e)
+      case 'topics.ensure': {
+        const held = world.topicHolders.get(e.topic) ?? 0
+        world.topicHolders.set(e.topic, held + 1)
+        return actor.send(e)
+      }
+      case 'topics.release': {
+        const held = world.topicHolders.get(e.topic) ?? 0
+        if (held === 0) throw new Error(`no connection holds ${e.topic}`)
+        world.topicHolders.set(e.topic, held - 1)
+        return actor.send(e)
+      }
+    }
+    if (event.type === 'channels.ensure') {
+      const c = event as EventObject & { peerId: string; protocol: string }
+      world.channelsWanted.add(`channel:${c.peerId}:${c.protocol}`)
+      return actor.send(event as NodeEvent)
+    }
+    if (event.type === topicLeft.type) return world.finishTopic('chat')
+    if (event.type === built.type) return world.finishCreate()
+    if (event.type === buildFailed.type) return world.failCreate(buildFailed.error)
+    if (event.type === tornDown.type) return world.finishTeardown()
+    if (event.type === teardownFailed.type) return world.failTeardown(teardownFailed.error)
+    throw new Error(`the world cannot produce ${event.type}`)
+  },
+  invariants: nodeInvariants,
+  always: nodeAlways,
 }
 
-function harness(): Harness {
-  const fakes = fakeNode()
-  const { actor, probe, emitted } = startProbed(fakes.machine, input)
-  return {
-    actor,
-    probe,
-    emitted,
-    perform: (event) => {
-      if (fromWatchNode.has(event.type)) return fakes.watchNode.latest().sendBack(event as NodeEvent)
-      if (fromWatchPeers.has(event.type)) return fakes.watchPeers.latest().sendBack(event as NodeEvent)
-      if (event.type in fixtures || event.type === topicLeft.type || event.type === channelClosed.type)
-        return actor.send(event as NodeEvent)
-      if (event.type === built.type) return fakes.createNode.resolve(built.output)
-      if (event.type === buildFailed.type) return fakes.createNode.reject(buildFailed.error)
-      if (event.type === tornDown.type) return fakes.stopNode.resolve()
-      if (event.type === teardownFailed.type) return fakes.stopNode.reject(teardownFailed.error)
-      throw new Error(`the harness cannot produce ${event.type}`)
-    },
-  }
-}
-
-describeModel('node', spec, harness)
+describeWorldModel('node', spec)

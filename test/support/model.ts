@@ -1,18 +1,31 @@
+// ---------------------------------------------------------------------------------------------
+// Model-based tests with an independent oracle.
+//
+// Paths come from the machine (pure traversal with `xstate/graph`, `edgePaths`). Each path is then run
+// against the REAL actor whose effects are bound to a fake WORLD (a routing table, a GossipSub,
+// started nodes, armed timers...). The fake effects mutate the world; after every step the
+// hand-written invariants of every active state are checked against the world, never against the
+// machine. Coverage is measured on the real actor (its microsteps, `always` included).
+// ---------------------------------------------------------------------------------------------
+
 import { describe, expect, it } from 'vitest'
 import {
   type ActorLogic,
   type AnyActor,
+  type AnyActorRef,
   type AnyMachineSnapshot,
   type AnyStateMachine,
   type AnyTransitionDefinition,
   createActor,
   type EventObject,
   initialTransition,
-  SimulatedClock,
   transition,
 } from 'xstate'
-import { getStateNodes, type StatePath, TestModel } from 'xstate/graph'
+import { getStateNodes, TestModel } from 'xstate/graph'
 import { EventProbe } from './fakes.ts'
+
+/** The clock an actor takes (xstate does not export its type). */
+type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'] & {}
 
 /**
  * A machine together with what its environment holds at that moment. The environment decides which
@@ -105,22 +118,6 @@ export function testModel(spec: ModelSpec) {
   })
 }
 
-/** A transition of the definition: its source state, event and place among the candidates. */
-export function transitionKey(t: AnyTransitionDefinition): string {
-  const candidates = t.source.transitions.get(t.eventType) ?? []
-  const target = t.target?.map((n) => n.id).join(',') ?? '(stays)'
-  return `${t.source.id} on ${t.eventType} #${candidates.indexOf(t)} -> ${target}`
-}
-
-/** Every event-driven transition of the machine (eventless `always` transitions are not counted). */
-export function allTransitions(machine: AnyStateMachine): string[] {
-  const keys: string[] = []
-  for (const node of [machine.root, ...getStateNodes(machine.root)]) {
-    for (const candidates of node.transitions.values()) keys.push(...candidates.map(transitionKey))
-  }
-  return keys.sort()
-}
-
 function nth<T>(items: readonly T[], i: number): T {
   const item = items.at(i)
   if (item === undefined) throw new Error(`no item at ${i} of ${items.length}`)
@@ -143,136 +140,311 @@ export function allStateIds(machine: AnyStateMachine): string[] {
     .sort()
 }
 
-/** The transitions the machine selects for `event` in `snapshot`. */
-export function takenTransitions(snapshot: AnyMachineSnapshot, event: EventObject): string[] {
-  return snapshot.machine.getTransitionData(snapshot as never, event as never).map(transitionKey)
-}
-
-export type ModelPath = StatePath<ModelState, EventObject>
-
-/** The events of a path, without the `xstate.init` step that opens it. */
-export const eventsOf = (path: ModelPath): EventObject[] => path.steps.slice(1).map((s) => s.event)
-
 /**
- * The states a path passes through, recomputed from its events: `xstate/graph` keeps one state
- * object per serialized state, which may come from another path into it (same key, other emits).
+ * Paths that take every edge of the abstract state graph: for each abstract state and each event the
+ * world can produce there, the shortest path to the state followed by that event. A path that is a
+ * prefix of another is dropped (the longer one checks the same steps). This exercises each
+ * transition from every abstract state where it is enabled, with every event variant, not just once.
  */
-export function replay(spec: ModelSpec, events: EventObject[]): ModelState[] {
-  const logic = modelLogic(spec)
-  let state = logic.getInitialSnapshot(undefined as never, spec.input)
-  const states = [state]
-  for (const event of events) {
-    state = logic.transition(state, event, undefined as never)
-    states.push(state)
-  }
-  return states
-}
-
-/**
- * Paths for the model: the shortest path to every abstract state, plus, for each transition those
- * paths never take, the shortest path to a state where it is enabled extended by the event that
- * takes it. Together they reach every reachable state and take every reachable transition.
- */
-export function coveringPaths(spec: ModelSpec): {
-  paths: EventObject[][]
-  taken: Set<string>
-  reached: Set<string>
-} {
+export function edgePaths(spec: ModelSpec): EventObject[][] {
   const model = testModel(spec)
-  const shortest = model.getShortestPaths({ allowDuplicatePaths: true })
-  const byState = new Map(shortest.map((p) => [serializeModelState(spec, p.state), eventsOf(p)]))
-  const taken = new Set<string>()
-  const reached = new Set<string>()
-  const record = (events: EventObject[]) => {
-    const states = replay(spec, events)
-    for (const node of nth(states, -1).snapshot._nodes) if (node !== spec.machine.root) reached.add(node.id)
-    events.forEach((event, i) => {
-      for (const t of takenTransitions(nth(states, i).snapshot, event)) taken.add(t)
-    })
-  }
-  const paths = [...byState.values()]
-  paths.forEach(record)
-  for (const [key, { state, transitions }] of Object.entries(model.getAdjacencyMap())) {
-    for (const { event } of Object.values(transitions) as { event: EventObject }[]) {
-      if (takenTransitions(state.snapshot, event).every((t) => taken.has(t))) continue
-      const head = byState.get(key)
-      if (!head) throw new Error(`no path reaches ${key}`)
-      const path = [...head, event]
-      record(path)
-      paths.push(path)
+  const adjacency: Record<string, { transitions: Record<string, { event: EventObject; state: ModelState }> }> =
+    model.getAdjacencyMap() as never
+  const keyOf = (state: ModelState) => serializeModelState(spec, state)
+  // one traversal: breadth-first over the adjacency map gives the shortest path to every state
+  const start = keyOf(modelLogic(spec).getInitialSnapshot(undefined as never, spec.input))
+  const byState = new Map<string, EventObject[]>([[start, []]])
+  const queue = [start]
+  for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+    const head = byState.get(key) ?? []
+    for (const { event, state } of Object.values(adjacency[key]?.transitions ?? {})) {
+      const next = keyOf(state)
+      if (byState.has(next)) continue
+      byState.set(next, [...head, event])
+      queue.push(next)
     }
   }
-  return { paths, taken, reached }
+  const all: EventObject[][] = [...byState.values()]
+  for (const [key, { transitions }] of Object.entries(adjacency)) {
+    const head = byState.get(key)
+    if (!head) throw new Error(`no path reaches ${key}`)
+    for (const { event } of Object.values(transitions)) all.push([...head, event])
+  }
+  const text = (events: EventObject[]) => events.map((e) => JSON.stringify(e))
+  const prefixes = new Set<string>()
+  for (const path of all) {
+    const parts = text(path)
+    for (let n = 0; n < parts.length; n++) prefixes.add(parts.slice(0, n).join('\n'))
+  }
+  const kept = new Map<string, EventObject[]>()
+  for (const path of all) {
+    const id = text(path).join('\n')
+    if (!prefixes.has(id)) kept.set(id, path)
+  }
+  return [...kept.values()].sort((a, b) => a.length - b.length)
 }
 
-/** A real actor of the machine with fakes bound, and the means to make its world produce an event. */
-export interface Harness {
-  actor: AnyActor
-  probe: EventProbe
-  /** Everything the actor emitted, in order. */
-  emitted: EventObject[]
-  /** Make the outside world produce `event`: send it, settle a fake, tick the clock. */
-  perform(event: EventObject): unknown
+/** A clock the world owns: timers are visible (armed, with their duration) and fire only when advanced. */
+export class WorldClock implements Clock {
+  now = 0
+  #next = 1
+  readonly armed = new Map<number, { at: number; ms: number; fn: () => void }>()
+  /** Durations of the timers that fired, in order. */
+  readonly fired: number[] = []
+
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.#next++
+    this.armed.set(id, { at: this.now + ms, ms, fn })
+    return id
+  }
+
+  clearTimeout(id: number): void {
+    this.armed.delete(id)
+  }
+
+  /** Timers armed for `ms`. */
+  armedFor(ms: number): number {
+    return [...this.armed.values()].filter((t) => t.ms === ms).length
+  }
+
+  /** Move time forward by `ms`, firing every timer that falls due, earliest first. */
+  advance(ms: number): void {
+    const until = this.now + ms
+    for (;;) {
+      const due = [...this.armed.entries()].filter(([, t]) => t.at <= until).sort(([, a], [, b]) => a.at - b.at)[0]
+      if (!due) break
+      const [id, timer] = due
+      this.armed.delete(id)
+      this.now = timer.at
+      this.fired.push(timer.ms)
+      timer.fn()
+    }
+    this.now = until
+  }
+
+  /** Fire the earliest armed timer of duration `ms`; throws when none is armed (the world cannot produce it). */
+  fire(ms: number): void {
+    const due = [...this.armed.values()].filter((t) => t.ms === ms).sort((a, b) => a.at - b.at)[0]
+    if (!due) throw new Error(`no ${ms} ms timer is armed in the world`)
+    this.advance(due.at - this.now)
+  }
 }
 
-/**
- * Start `machine` (fakes already bound) the way every harness does: a simulated clock, inspection
- * through an EventProbe, and every emitted event collected.
- */
-export function startProbed(
-  machine: AnyStateMachine,
-  input: unknown,
-  clock = new SimulatedClock(),
-): Omit<Harness, 'perform'> & { clock: SimulatedClock } {
+/** A violated invariant: thrown by `check`, reported with the path that led to it. */
+export class WorldViolation extends Error {}
+
+/** Assert a fact about the world; `what` says it in words. */
+export function check(ok: boolean, what: string): asserts ok {
+  if (!ok) throw new WorldViolation(what)
+}
+
+/** What a world-bound harness returns: the world, the machine with fakes bound to it and its clock. */
+export interface WorldBinding<W> {
+  world: W
+  machine: AnyStateMachine
+  clock: WorldClock
+  /** Called once the actor exists, before it starts (to listen to what it emits, say). */
+  attach?: (actor: AnyActor) => void
+}
+
+/** Hand-written invariants, by state path relative to the root (`bootstrapping`, `joined.meshForming`). */
+export type Invariants<W> = Record<string, (world: W) => void>
+
+export interface WorldModelSpec<W> extends ModelSpec {
+  /** A fresh world and the machine under test with every effect bound to it. */
+  bind: () => WorldBinding<W>
+  /** Make the world produce `event` (the actor must process an event of that type as a result). */
+  perform: (world: W, event: EventObject, actor: AnyActor, clock: WorldClock) => unknown
+  /** What must hold in the world in each state; every state of the machine needs one. */
+  invariants: Invariants<W>
+  /** What must hold in the world whatever the state (checked after every step too). */
+  always?: (world: W, actor: AnyActor) => void
+}
+
+/** `dht.bootstrapping` -> `bootstrapping`: the key of a state node in `invariants`. */
+export const statePath = (machine: AnyStateMachine, id: string) => id.slice(machine.id.length + 1)
+
+/** A transition of the definition, `always` included: source, event (or `always`), index among candidates, targets. */
+export function transitionKeyOf(t: AnyTransitionDefinition): string {
+  const target = t.target?.map((n) => n.id).join(',') ?? '(stays)'
+  const always = t.source.always ?? []
+  if (always.includes(t)) return `${t.source.id} always #${always.indexOf(t)} -> ${target}`
+  const candidates = t.source.transitions.get(t.eventType) ?? []
+  return `${t.source.id} on ${t.eventType} #${candidates.indexOf(t)} -> ${target}`
+}
+
+/** Every transition of the machine: event-driven, delayed, invoke done/error, and eventless `always` ones. */
+export function everyTransition(machine: AnyStateMachine): string[] {
+  const keys: string[] = []
+  for (const node of [machine.root, ...getStateNodes(machine.root)]) {
+    for (const candidates of node.transitions.values()) keys.push(...candidates.map(transitionKeyOf))
+    keys.push(...(node.always ?? []).map(transitionKeyOf))
+  }
+  return keys.sort()
+}
+
+export const countAlways = (keys: readonly string[]) => keys.filter((k) => k.includes(' always #')).length
+
+/** What running one path against the real actor showed. */
+export interface PathRun {
+  /** Transitions the real actor took (its own microsteps), each after the world checked out. */
+  taken: Set<string>
+  /** States the real actor was in when the world was checked. */
+  visited: Set<string>
+}
+
+const briefValue = (v: unknown): string => {
+  if (v instanceof Error) return v.message
+  if (v !== null && typeof v === 'object' && 'id' in v) return String(v.id)
+  const json = JSON.stringify(v) ?? 'undefined'
+  return json.length > 30 ? `${json.slice(0, 29)}…` : json
+}
+
+/** One event of a path, short but with its payload: `dht.peerConnected(1)`, `done:bootstrap(0)`, `after:bootstrapTimeout`. */
+export function briefEvent(event: EventObject): string {
+  const { type, ...rest } = event as EventObject & Record<string, unknown>
+  const args = Object.values(rest).map(briefValue).join(',')
+  for (const [prefix, name] of [
+    [DONE, 'done'],
+    [ERROR, 'error'],
+  ] as const) {
+    if (type.startsWith(prefix)) return `${name}:${type.slice(prefix.length)}(${args})`
+  }
+  if (type.startsWith('xstate.after.')) return `after:${type.split('.')[2]}`
+  return args ? `${type}(${args})` : type
+}
+
+export const describeWorldPath = (events: EventObject[]) => events.map(briefEvent).join(' → ') || '(initial state)'
+
+/** Drive a world-bound actor along `events`, checking the world's invariants after every step. */
+export async function runWorldPath<W>(spec: WorldModelSpec<W>, events: EventObject[]): Promise<PathRun> {
+  const where = describeWorldPath(events)
+  const { world, machine, clock, attach } = spec.bind()
   const probe = new EventProbe()
-  const actor = createActor(machine, { input, clock, inspect: probe.inspect })
-  probe.attach(actor)
-  const emitted: EventObject[] = []
-  actor.on('*', (e) => emitted.push(e))
-  actor.start()
-  return { actor, probe, emitted, clock }
-}
-
-/**
- * The two model-based tests every machine gets: every state reached and every transition of the
- * definition taken by some path; and a real actor (from `harness`) following each path.
- */
-export function describeModel(name: string, spec: ModelSpec, harness: () => Harness, extraChecks: () => void = () => {}): void {
-  describe(`${name} machine, model-based`, () => {
-    const { paths, taken, reached } = coveringPaths(spec)
-
-    it('reaches every state and takes every transition of the definition', () => {
-      extraChecks()
-      expect([...reached].filter((id) => id !== spec.machine.id).sort()).toEqual(allStateIds(spec.machine))
-      expect(allTransitions(spec.machine).filter((t) => !taken.has(t))).toEqual([])
-    })
-
-    it(`a real actor with fakes follows the model along all ${paths.length} paths`, async () => {
-      for (const path of paths) await drivePath(spec, path, harness())
-    })
+  let steps: AnyTransitionDefinition[] = []
+  let root: AnyActorRef | undefined
+  const actor = createActor(machine, {
+    input: spec.input,
+    clock,
+    inspect: (e) => {
+      probe.inspect(e)
+      if (e.type === '@xstate.microstep' && e.actorRef === root) steps.push(...e._transitions)
+    },
   })
-}
-
-export const describePath = (events: EventObject[]) => events.map((e) => e.type).join(' → ') || '(initial state)'
-
-/** Drive `harness` along the events of a path, checking after every step that the real actor is where the model is. */
-export async function drivePath(spec: ModelSpec, events: EventObject[], harness: Harness): Promise<void> {
-  const where = describePath(events)
-  const expected = replay(spec, events)
+  root = actor
+  probe.attach(actor)
+  attach?.(actor)
+  const run: PathRun = { taken: new Set(), visited: new Set() }
+  const verify = (at: string) => {
+    const snapshot = actor.getSnapshot() as AnyMachineSnapshot
+    if (snapshot.status === 'error') throw new WorldViolation(`${at}: the actor errored: ${String(snapshot.error)}`)
+    const states = snapshot._nodes.filter((n) => n !== machine.root).map((n) => statePath(machine, n.id))
+    try {
+      spec.always?.(world, actor)
+      for (const state of states) {
+        const invariant = spec.invariants[state]
+        if (!invariant) throw new WorldViolation(`no invariant is written for state ${state}`)
+        invariant(world)
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      throw new WorldViolation(`${at}, in ${JSON.stringify(snapshot.value)}: ${message}`)
+    }
+    for (const state of states) run.visited.add(state)
+    for (const t of steps) run.taken.add(transitionKeyOf(t))
+    steps = []
+  }
   try {
-    expect(spec.key(harness.actor.getSnapshot()), `initial state on ${where}`).toBe(spec.key(nth(expected, 0).snapshot))
+    actor.start()
+    verify(`initial state of path [${where}]`)
     for (const [i, event] of events.entries()) {
-      const from = harness.emitted.length
-      await harness.probe.after(event.type, () => harness.perform(event))
-      const real = harness.actor.getSnapshot() as AnyMachineSnapshot
-      const model = nth(expected, i + 1)
-      const at = `step ${i + 1} (${event.type}) of ${where}`
-      expect(real.error, at).toBeUndefined()
-      expect(spec.key(real), at).toBe(spec.key(model.snapshot))
-      expect(real.status, at).toBe(model.status)
-      expect(harness.emitted.slice(from), at).toEqual(model.emitted)
+      const at = `step ${i + 1} (${briefEvent(event)}) of path [${where}]`
+      try {
+        await probe.after(event.type, () => spec.perform(world, event, actor, clock), 2_000)
+      } catch (err) {
+        throw new WorldViolation(`${at}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+      verify(at)
     }
   } finally {
-    harness.actor.stop()
+    actor.stop()
   }
+  return run
+}
+
+/**
+ * The model-based tests of a machine against a fake world: one test per path (named by its events),
+ * then one that every state and every transition of the definition, `always` included, was taken by
+ * the real actor with the world checked after it.
+ */
+export function describeWorldModel<W>(name: string, spec: WorldModelSpec<W>): void {
+  describe(`${name} machine, model-based against a fake world`, () => {
+    const t0 = performance.now()
+    const paths = edgePaths(spec)
+    if (process.env.MODEL_TIMING) console.info(`${name}: ${paths.length} paths generated in ${Math.round(performance.now() - t0)} ms`)
+    const runs = new Map<number, Promise<PathRun>>()
+    const runPath = (i: number) => {
+      let run = runs.get(i)
+      if (!run) {
+        run = runWorldPath(spec, nth(paths, i))
+        // a failing path is reported by its own test; the coverage test only counts what passed
+        run.catch(() => {})
+        runs.set(i, run)
+      }
+      return run
+    }
+
+    it('has a hand-written world invariant for every state', () => {
+      const missing = allStateIds(spec.machine)
+        .map((id) => statePath(spec.machine, id))
+        .filter((s) => !(s in spec.invariants))
+      expect(missing, 'states without an invariant').toEqual([])
+    })
+
+    // paths run in groups (one test each keeps a big model slow to report); a failure lists every failing path
+    const GROUP = 25
+    for (let from = 0; from < paths.length; from += GROUP) {
+      const to = Math.min(from + GROUP, paths.length)
+      it(`paths ${from + 1}-${to} of ${paths.length}: the world holds after every step`, async () => {
+        const failures: string[] = []
+        for (let i = from; i < to; i++) {
+          await runPath(i).catch((err: unknown) => failures.push(`path ${i + 1}: ${err instanceof Error ? err.message : String(err)}`))
+        }
+        if (failures.length > 0) throw new WorldViolation(`${failures.length} of ${to - from} paths failed:\n${failures.join('\n')}`)
+      })
+    }
+
+    it('the real actor takes every transition (always included) and visits every state, with the world checked', async () => {
+      const taken = new Set<string>()
+      const visited = new Set<string>()
+      const failed: number[] = []
+      for (const [i] of paths.entries()) {
+        try {
+          const run = await runPath(i)
+          for (const t of run.taken) taken.add(t)
+          for (const s of run.visited) visited.add(s)
+        } catch {
+          failed.push(i + 1)
+        }
+      }
+      const states = allStateIds(spec.machine).map((id) => statePath(spec.machine, id))
+      const transitions = everyTransition(spec.machine)
+      const coverage = {
+        states: `${states.filter((s) => visited.has(s)).length}/${states.length}`,
+        transitions: `${transitions.filter((t) => taken.has(t)).length}/${transitions.length}`,
+        always: `${countAlways(transitions.filter((t) => taken.has(t)))}/${countAlways(transitions)}`,
+        paths: paths.length,
+      }
+      console.info(`${name} model coverage: ${JSON.stringify(coverage)}`)
+      expect(failed, 'paths that failed').toEqual([])
+      expect(
+        states.filter((s) => !visited.has(s)),
+        'states never visited',
+      ).toEqual([])
+      expect(
+        transitions.filter((t) => !taken.has(t)),
+        'transitions never taken',
+      ).toEqual([])
+    })
+  })
 }
