@@ -323,6 +323,8 @@ describe('peer machine, model-based on real libp2p nodes', () => {
     const actor = () => a.core.actors.lookup.peer(ALIAS, B)
     const intent = { known: false, autoConnect: false, added: false }
     let bUp = true
+    // a client's disconnect that stopped something holds the peer until its next connect
+    let heldByClient = false
     const done: string[] = []
 
     const perform = async (action: Action) => {
@@ -428,6 +430,8 @@ describe('peer machine, model-based on real libp2p nodes', () => {
       const c = s.context
       if (c.added !== intent.added || c.known !== intent.known)
         fail(`actor holds added ${c.added} known ${c.known}, the client asked ${JSON.stringify(intent)}`)
+      const wanted = !c.held && (intent.added || (intent.known && intent.autoConnect))
+      if (heldByClient && !s.matches('connected') && !s.matches('disconnected')) fail('a peer the client disconnected is being redialled')
       if (s.matches('connected')) {
         if (conns() === 0) fail('connected without a libp2p connection to B')
         // the dial that opened it settles a moment after libp2p reports the connection
@@ -453,10 +457,12 @@ describe('peer machine, model-based on real libp2p nodes', () => {
           },
         )
       } else if (s.matches('failed')) {
+        if (wanted) fail('a wanted peer left in failed')
         await noDial('failed')
         if (conns() > 0) fail('failed with a connection to B')
         if (c.lastError === null) fail('failed without lastError')
       } else if (s.matches('disconnected')) {
+        if (wanted) fail('a wanted peer left disconnected')
         await noDial('disconnected')
         if (!bUp && conns() > 0) fail('a connection to B while B is down')
       } else fail(`not a resting state: ${JSON.stringify(s.value)}`)
@@ -465,6 +471,11 @@ describe('peer machine, model-based on real libp2p nodes', () => {
     for (const [i, action] of walk.entries()) {
       done.push(action)
       const where = `step ${i + 1} (${action}) of ${done.join(' → ')}`
+      const before = actor()?.getSnapshot()
+      if (action === 'disconnect' && before && (['connected', 'connecting', 'retrying', 'backoff'] as const).some((v) => before.matches(v)))
+        heldByClient = true
+      if (action === 'connectThenDisconnect') heldByClient = true
+      if (action === 'connect' || action === 'disconnectThenConnect' || action === 'connectAgainWhileRetrying') heldByClient = false
       await perform(action)
       await vi.waitFor(
         () => {
@@ -474,6 +485,8 @@ describe('peer machine, model-based on real libp2p nodes', () => {
         { timeout: 8_000, interval: 10 },
       )
       await check(where)
+      // a released actor's successor starts afresh
+      if (!actor()) heldByClient = false
       if (process.env.WALK_DEBUG) console.log(action, JSON.stringify(actor()?.getSnapshot().value ?? 'none'), bUp)
     }
     // nothing in src sends peer.syncStarted yet: syncing is the one state a real walk cannot reach
