@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     ...info.addrs.map((a, i) => `${i === 0 ? 'listening  ' : '           '} ${a}`),
     `dashboard   ${daemon.url}`,
     `websocket   ${daemon.origin.replace(/^http/, 'ws')}/ws`,
+    ...(config.inspect ? [`inspector   ${daemon.origin}/inspect?token=${daemon.token}`] : []),
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
   if (config.logLevel === 'info') logStateChanges(daemon.core.actors.registry, (kind) => kind === 'node' || kind === 'dht')

@@ -5,6 +5,8 @@ import { type StatelyInspectionEvent, createWebSocketReceiver } from '@statelyai
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WebSocket } from 'ws'
 import { type ActorSnapshot, ActorRegistry } from '../../src/actors/supervisor/actor-registry.ts'
+import { parseCli } from '../../src/cli/options.ts'
+import { defaultConfig } from '../../src/config.ts'
 import { inspectorCounters, jsonSafe, STATELY_INSPECT_VERSION } from '../../src/server/inspector.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 
@@ -166,6 +168,14 @@ describe('--inspect on', () => {
     const secrets = [peerkey, identity.toString('base64'), identity.toString('utf8').trim()]
     for (const f of frames) for (const secret of secrets) expect(f).not.toContain(secret)
     expect(frames.join('\n')).not.toMatch(/"\d+":\d+,"\d+":\d+,"\d+":\d+/) // no byte array serialised as an index map
+  })
+})
+
+describe('config and flag', () => {
+  it('inspect is off by default; --inspect turns it on', () => {
+    expect(defaultConfig('/tmp/x').inspect).toBe(false)
+    expect(parseCli(['start']).flags.inspect).toBeUndefined()
+    expect(parseCli(['start', '--inspect']).flags).toEqual({ inspect: true })
   })
 })
 
