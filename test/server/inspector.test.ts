@@ -3,11 +3,12 @@ import { createRequire } from 'node:module'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { type StatelyInspectionEvent, createWebSocketReceiver } from '@statelyai/inspect'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { assign, createActor, setup } from 'xstate'
 import { WebSocket } from 'ws'
 import { type ActorSnapshot, ActorRegistry } from '../../src/actors/supervisor/actor-registry.ts'
 import { parseCli } from '../../src/cli/options.ts'
 import { defaultConfig } from '../../src/config.ts'
-import { inspectorCounters, jsonSafe, STATELY_INSPECT_VERSION } from '../../src/server/inspector.ts'
+import { InspectorHub, inspectorCounters, jsonSafe, STATELY_INSPECT_VERSION } from '../../src/server/inspector.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 
 /** Everything a `createWebSocketReceiver` (the library's own Node receiver) got from the daemon. */
@@ -168,6 +169,70 @@ describe('--inspect on', () => {
     const secrets = [peerkey, identity.toString('base64'), identity.toString('utf8').trim()]
     for (const f of frames) for (const secret of secrets) expect(f).not.toContain(secret)
     expect(frames.join('\n')).not.toMatch(/"\d+":\d+,"\d+":\d+,"\d+":\d+/) // no byte array serialised as an index map
+  })
+})
+
+/** A stand-in /inspect client: takes frames, can fall behind, records how it was closed. */
+function fakeSocket() {
+  const handlers = new Map<string, () => void>()
+  const socket = {
+    OPEN: 1,
+    readyState: 1,
+    bufferedAmount: 0,
+    frames: [] as string[],
+    closed: undefined as number | undefined,
+    send(text: string) {
+      socket.frames.push(text)
+    },
+    once(name: string, fn: () => void) {
+      handlers.set(name, fn)
+      return socket
+    },
+    on: () => socket,
+    close(code: number) {
+      socket.closed = code
+      socket.readyState = 3
+      handlers.get('close')?.()
+    },
+  }
+  return socket
+}
+
+describe('InspectorHub', () => {
+  const counter = setup({ types: { events: {} as { type: 'inc' } } }).createMachine({
+    id: 'counter',
+    context: { n: 0 },
+    on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+  })
+
+  it('listens only while a client is connected; a client that falls behind is closed with 1013', async () => {
+    const registry = new ActorRegistry()
+    const onInspect = vi.spyOn(registry, 'onInspect')
+    const actor = createActor(counter, { inspect: registry.inspect }).start()
+    const hub = new InspectorHub(registry, () => actor)
+    const before = inspectorCounters.serialised
+    actor.send({ type: 'inc' })
+    expect(onInspect).not.toHaveBeenCalled()
+    expect(inspectorCounters.serialised).toBe(before)
+
+    const socket = fakeSocket()
+    hub.add(socket as never)
+    // the replay: the actor, then where it is now
+    expect(socket.frames.map((f) => JSON.parse(f).type)).toEqual(['@xstate.actor', '@xstate.snapshot'])
+    expect(onInspect).toHaveBeenCalledTimes(1)
+    actor.send({ type: 'inc' })
+    await vi.waitFor(() => expect(socket.frames.some((f) => JSON.parse(f).event?.type === 'inc')).toBe(true))
+
+    socket.bufferedAmount = 64 * 1024 * 1024
+    actor.send({ type: 'inc' })
+    await vi.waitFor(() => expect(socket.closed).toBe(1013))
+    expect(hub.clients).toBe(0)
+    // nobody left: no more listening, nothing more serialised
+    const after = inspectorCounters.serialised
+    actor.send({ type: 'inc' })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(inspectorCounters.serialised).toBe(after)
+    actor.stop()
   })
 })
 
