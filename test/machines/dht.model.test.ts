@@ -21,8 +21,9 @@ const spec: WorldModelSpec<DhtWorld> = {
     const c = snapshot.context as DhtContext
     return JSON.stringify({
       value: snapshot.value,
-      queue: c.queue.map((o) => o.id),
-      running: c.running.map((o) => o.id),
+      // operations are interchangeable: how many wait and run matters, not their names
+      queued: c.queue.length,
+      running: c.running.length,
       peers: c.routingTableSize > 0,
       lastError: c.lastError ?? null,
     })
