@@ -198,12 +198,14 @@ function encode(frame: InspectorFrame): string {
  */
 function* replay(root: AnyActorRef): Generator<InspectorFrame> {
   const rootId = root.sessionId
-  const stack: AnyActorRef[] = [root]
-  while (stack.length > 0) {
-    const ref = stack.shift() as AnyActorRef
+  const queue: AnyActorRef[] = [root]
+  for (let i = 0; i < queue.length; i++) {
+    const ref = queue[i] as AnyActorRef
     const snap = ref.getSnapshot() as SnapshotLike | undefined
     if (snap?.status !== 'active') continue
-    const frame = actorFrame(ref, rootId)
+    for (const child of Object.values(snap.children ?? {})) if (child) queue.push(child)
+    const frame = safely(() => actorFrame(ref, rootId))
+    if (!frame) continue
     yield frame
     yield {
       type: '@xstate.snapshot',
@@ -215,13 +217,25 @@ function* replay(root: AnyActorRef): Generator<InspectorFrame> {
       id: null,
       rootId,
     }
-    for (const child of Object.values(snap.children ?? {})) if (child) stack.push(child)
   }
 }
 
-/** The clients of /inspect and the one registry listener they share. */
+/** A frame that cannot be made (a projection that throws on an odd context) is left out: the inspector must never take the daemon down. */
+function safely<T>(make: () => T): T | undefined {
+  try {
+    return make()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The clients of /inspect and the one registry listener they share. Each client may have
+ * MAX_BUFFERED_BYTES unsent on top of its replay (which is as large as the actor tree), else it is closed.
+ */
 export class InspectorHub {
-  readonly #clients = new Set<WebSocket>()
+  /** Each client and the bytes of its replay. */
+  readonly #clients = new Map<WebSocket, number>()
   #pending: InspectionEvent[] = []
   #flushing: ReturnType<typeof setImmediate> | undefined
   #unlisten: (() => void) | undefined
@@ -229,6 +243,7 @@ export class InspectorHub {
   constructor(
     private readonly registry: Pick<ActorRegistry, 'onInspect'>,
     private readonly root: () => AnyActorRef,
+    private readonly maxBufferedBytes = MAX_BUFFERED_BYTES,
   ) {}
 
   get clients(): number {
@@ -239,8 +254,13 @@ export class InspectorHub {
   add(socket: WebSocket): void {
     // those already connected get what happened so far first, so the newcomer's replay is not followed by older events
     this.#flush()
-    for (const frame of replay(this.root())) if (!this.#send(socket, encode(frame))) return
-    this.#clients.add(socket)
+    let replayBytes = 0
+    for (const frame of replay(this.root())) {
+      const text = encode(frame)
+      replayBytes += text.length
+      if (!this.#send(socket, text, Number.POSITIVE_INFINITY)) return
+    }
+    this.#clients.set(socket, replayBytes)
     this.#unlisten ??= this.registry.onInspect(this.#onEvent)
     const drop = () => this.#remove(socket)
     socket.once('close', drop)
@@ -250,7 +270,7 @@ export class InspectorHub {
   }
 
   close(): void {
-    for (const socket of this.#clients) socket.close(1001, 'daemon stopping')
+    for (const socket of this.#clients.keys()) socket.close(1001, 'daemon stopping')
     this.#clients.clear()
     this.#stop()
   }
@@ -282,20 +302,20 @@ export class InspectorHub {
     this.#pending = []
     for (const ev of batch) {
       if (this.#clients.size === 0) return
-      const frame = toFrame(ev)
+      const frame = safely(() => toFrame(ev))
       if (!frame) continue
       const text = encode(frame)
-      for (const socket of this.#clients) this.#send(socket, text)
+      for (const [socket, replayBytes] of this.#clients) this.#send(socket, text, replayBytes)
     }
   }
 
   /** False when the socket is gone or was closed for falling behind. */
-  #send(socket: WebSocket, text: string): boolean {
+  #send(socket: WebSocket, text: string, allowance: number): boolean {
     if (socket.readyState !== socket.OPEN) {
       this.#remove(socket)
       return false
     }
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    if (socket.bufferedAmount > this.maxBufferedBytes + allowance) {
       this.#remove(socket)
       socket.close(1013, 'inspector client too slow')
       return false

@@ -181,8 +181,11 @@ function fakeSocket() {
     bufferedAmount: 0,
     frames: [] as string[],
     closed: undefined as number | undefined,
+    /** Like a peer that reads nothing: every byte sent stays buffered. */
+    stalled: false,
     send(text: string) {
       socket.frames.push(text)
+      if (socket.stalled) socket.bufferedAmount += text.length
     },
     once(name: string, fn: () => void) {
       handlers.set(name, fn)
@@ -232,6 +235,22 @@ describe('InspectorHub', () => {
     actor.send({ type: 'inc' })
     await new Promise((resolve) => setImmediate(resolve))
     expect(inspectorCounters.serialised).toBe(after)
+    actor.stop()
+  })
+
+  it('a client is not closed for its own replay, only for falling behind after it', async () => {
+    const registry = new ActorRegistry()
+    const actor = createActor(counter, { inspect: registry.inspect }).start()
+    const hub = new InspectorHub(registry, () => actor, 100)
+    const socket = fakeSocket()
+    socket.stalled = true
+    hub.add(socket as never)
+    // the replay alone is over the 100 bytes allowed
+    expect(socket.bufferedAmount).toBeGreaterThan(100)
+    expect(hub.clients).toBe(1)
+    actor.send({ type: 'inc' })
+    await vi.waitFor(() => expect(socket.closed).toBe(1013))
+    expect(socket.frames.length).toBeGreaterThan(2)
     actor.stop()
   })
 })
