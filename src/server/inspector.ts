@@ -1,8 +1,9 @@
 import type { StatelyActorEvent, StatelyEventEvent, StatelySnapshotEvent } from '@statelyai/inspect'
 import type { WebSocket } from 'ws'
-import { Actor, type ActorRefLike, type AnyActorRef, type InspectionEvent } from 'xstate'
+import { Actor, type ActorRefLike, type AnyActorRef, type InspectionEvent, StateMachine } from 'xstate'
 import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
 import { kindOfSystemId } from '../machines/catalog.ts'
+import { machineDefinition } from '../machines/definition.ts'
 
 /**
  * The `--inspect` stream: XState's inspection events as `@statelyai/inspect`'s WebSocket adapter
@@ -131,7 +132,9 @@ function definitionOf(ref: ActorRefLike, name: string): string {
   if (!logic || typeof config !== 'object' || config === null) return JSON.stringify({ id: name })
   let def = definitions.get(logic)
   if (def === undefined) {
-    def = JSON.stringify(jsonSafe(config))
+    // a machine: the definition machines.list gives, which createMachine accepts (effects named, targets as ids)
+    const runnable = logic instanceof StateMachine ? safely(() => JSON.stringify(machineDefinition(logic))) : undefined
+    def = runnable ?? JSON.stringify(jsonSafe(config))
     definitions.set(logic, def)
   }
   return def

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { type StatelyInspectionEvent, createWebSocketReceiver } from '@statelyai/inspect'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { assign, createActor, setup } from 'xstate'
+import { assign, createActor, createMachine, setup } from 'xstate'
 import { WebSocket } from 'ws'
 import { type ActorSnapshot, ActorRegistry } from '../../src/actors/supervisor/actor-registry.ts'
 import { parseCli } from '../../src/cli/options.ts'
@@ -112,6 +112,9 @@ describe('--inspect on', () => {
     for (const a of [supervisor, node, dht]) expect(a.rootId).toBe(supervisor.sessionId)
     // a definition the inspector can draw: the machine's config with its states
     expect(Object.keys(JSON.parse(dht.definition ?? '{}').states)).toEqual(expect.arrayContaining(['bootstrapping', 'ready', 'degraded']))
+    // ... and one xstate accepts, as the inspector does with it
+    const rebuilt = createMachine(JSON.parse(dht.definition ?? '{}'))
+    expect(rebuilt.resolveState({ value: 'ready', context: {} }).matches('ready')).toBe(true)
 
     // snapshots of the dht carry its state and only its public context, as actors.list shows it
     const client = await d.client()
