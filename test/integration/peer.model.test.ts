@@ -93,10 +93,11 @@ function settle(snap: AnyMachineSnapshot, bUp: boolean, took: string[]): AnyMach
     else if (state === 'backoff' && bUp) snap = step(snap, { type: 'xstate.after.retryDelay.peer.backoff' }, took)
     else if (state === 'disconnecting') {
       // the hang-up closes the connection: libp2p reports it, then the actor is released unless kept
+      // (known, added, or a client's connect arrived during the hang-up)
       snap = step(snap, { type: 'peer.disconnected', at: 2 } as EventObject, took)
       snap = step(snap, { type: invokeDone('disconnecting') }, took)
       const c = ctxOf(snap)
-      if (!c.known && !c.added) return null
+      if (!c.known && !c.added && c.triesLeft === 0) return null
     } else return snap
   }
   throw new Error(`the world never settles from ${JSON.stringify(snap.value)}`)

@@ -49,7 +49,8 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
       activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
       const ctx = actorLookup(system).peer(alias, id)?.getSnapshot().context
-      if (ctx && !ctx.known && !ctx.added) sendBack({ type: 'peers.release', peerId: id })
+      // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
+      if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) sendBack({ type: 'peers.release', peerId: id })
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
       const peer = e.detail.remotePeer
