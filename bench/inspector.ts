@@ -9,7 +9,7 @@ import type { BackoffSettings, DialResult, PeerEvent } from '../src/machines/pee
 import { peersMachine } from '../src/machines/peers/peers.machine.ts'
 import type { PeersEvent } from '../src/machines/peers/peers.types.ts'
 import { InspectorHub, inspectorCounters } from '../src/server/inspector.ts'
-import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machine.ts'
 
 /**
  * What `--inspect` costs. Peer actors under one `peers` shard with the daemon's actor registry
@@ -23,8 +23,8 @@ import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
  */
 
 const PEERS = 1_000
-const EVENTS = 40_000
-const ROUNDS = 5
+const EVENTS = 20_000
+const ROUNDS = 9
 const ALIAS = 'bench'
 const backoff: BackoffSettings = { initialMs: 160, maxMs: 30_000, explicitRetryMs: 1_000, explicitTries: 3 }
 
@@ -106,16 +106,59 @@ async function measure(setup: Setup, ids: string[], events: number): Promise<Fig
   }
 }
 
+interface ReplayFigures {
+  actors: number
+  ms: number
+  frames: number
+  bytes: number
+}
+
+/** What a client connecting to a daemon with `n` peer actors costs: the replay of the whole tree, on the event loop. */
+async function replayCost(n: number): Promise<ReplayFigures> {
+  const registry = new ActorRegistry()
+  const shard = createActor(peers, { systemId: systemIds.peers(ALIAS, 0), input: { alias: ALIAS, shard: 0 }, inspect: registry.inspect })
+  shard.start()
+  for (let i = 0; i < n; i++) {
+    const peerId = `12D3KooWReplay${String(i).padStart(38, '0')}`
+    shard.send({ type: 'peers.route', peerId, spawn: true, input: { alias: ALIAS, peerId, backoff } })
+  }
+  const hub = new InspectorHub(registry, () => shard)
+  const client = sink()
+  const before = inspectorCounters.serialised
+  forceGc()
+  const t = performance.now()
+  hub.add(client.socket)
+  const ms = performance.now() - t
+  const frames = inspectorCounters.serialised - before
+  hub.close()
+  shard.stop()
+  return { actors: n + 1, ms, frames, bytes: client.bytes() }
+}
+
 export async function run(): Promise<Record<Setup, Figures[]>> {
   const ids = Array.from({ length: PEERS }, (_, i) => `12D3KooWBench${String(i).padStart(39, '0')}`)
   for (const setup of SETUPS) await measure(setup, ids, EVENTS / 10) // warm-up
   const results = Object.fromEntries(SETUPS.map((s) => [s, [] as Figures[]])) as Record<Setup, Figures[]>
-  for (let round = 0; round < ROUNDS; round++) for (const setup of SETUPS) results[setup].push(await measure(setup, ids, EVENTS))
-  await publish('inspector', toMarkdown(results))
+  for (let round = 0; round < ROUNDS; round++) {
+    // the order rotates each round, and each run starts after a full GC: no setup pays for the garbage of the one before
+    const order = SETUPS.map((_, i) => SETUPS[(i + round) % SETUPS.length] as Setup)
+    for (const setup of order) {
+      forceGc()
+      results[setup].push(await measure(setup, ids, EVENTS))
+    }
+  }
+  await replayCost(1_000) // warm-up
+  const replays: ReplayFigures[] = []
+  for (const n of [1_000, 10_000]) {
+    const runs: ReplayFigures[] = []
+    for (let i = 0; i < 3; i++) runs.push(await replayCost(n))
+    replays.push({ ...(runs[0] as ReplayFigures), ms: median(runs.map((r) => r.ms)) })
+  }
+  await publish('inspector', toMarkdown(results, replays))
   return results
 }
 
-function toMarkdown(r: Record<Setup, Figures[]>): string {
+function toMarkdown(r: Record<Setup, Figures[]>, replays: ReplayFigures[]): string {
   const off = median(r.off.map((f) => f.eventsPerSecond))
   const rows = SETUPS.map((setup) => {
     const eps = median(r[setup].map((f) => f.eventsPerSecond))
@@ -126,9 +169,16 @@ function toMarkdown(r: Record<Setup, Figures[]>): string {
   return [
     '### `--inspect`: events through peer actors, off and on',
     '',
-    `${fmt(PEERS, 0)} peer actors under one \`peers\` shard with the daemon's actor registry; ${fmt(EVENTS, 0)} \`peers.route\` events (peer.connected / peer.disconnected, each handed on to its peer actor), timed until the last is processed and, with a client, the last inspector frame is out. off = the default (no hub, no listener); on, no client = \`--inspect\` with nobody on /inspect; on, 1 client = one /inspect client taking every frame at once (the daemon's own cost: convert, project the context, serialise once). Median of ${ROUNDS} rounds, setups interleaved, after a warm-up.`,
+    `${fmt(PEERS, 0)} peer actors under one \`peers\` shard with the daemon's actor registry; ${fmt(EVENTS, 0)} \`peers.route\` events (peer.connected / peer.disconnected, each handed on to its peer actor), timed until the last is processed and, with a client, the last inspector frame is out. off = the default (no hub, no listener); on, no client = \`--inspect\` with nobody on /inspect; on, 1 client = one /inspect client taking every frame at once (the daemon's own cost: convert, project the context, serialise once). Median of ${ROUNDS} rounds, setups interleaved in a rotating order, each after a full GC, after a warm-up.`,
     '',
     markdownTable(['setup', 'events/s', 'vs off', 'frames serialised', 'bytes/frame'], rows),
+    '',
+    'A client connecting: the replay of the live tree (each actor as `@xstate.actor` + `@xstate.snapshot`), serialised and handed to the socket in one go on the event loop. Median of 3.',
+    '',
+    markdownTable(
+      ['live actors', 'replay, ms', 'frames', 'MiB'],
+      replays.map((x) => [fmt(x.actors, 0), fmt(x.ms, x.ms < 100 ? 1 : 0), fmt(x.frames, 0), fmt(x.bytes / 1024 / 1024, 1)]),
+    ),
   ].join('\n')
 }
 
