@@ -43,6 +43,7 @@ describe('pruner edges', () => {
     expect(p.state()).toBe('pruning')
     p.count(4) // a close while the round runs
     p.count(4) // a report that changes nothing
+    expect(p.actor.getSnapshot().context.again).toBe(false)
     p.actor.send({ type: 'pruner.check' }) // still above: this one asks
     expect(p.actor.getSnapshot().context.again).toBe(true)
     p.rounds.resolve(round({ closed: 2 }))
