@@ -22,17 +22,14 @@ function channel() {
   const clock = new SimulatedClock()
   const open = controlledPromise<OpenResult, { alias: string; peerId: string; protocol: string }>('openStream')
   const effects: string[] = []
-  const record = (name: string) => (_: unknown, params?: { reason: string }) => {
-    effects.push(params ? `${name}: ${params.reason}` : name)
-  }
   const machine = channelMachine.provide({
     actors: { openStream: open.logic },
     actions: {
-      pump: record('pump'),
-      sweepStreams: record('sweepStreams'),
-      failAll: record('failAll'),
-      closeAll: record('closeAll'),
-      release: record('release'),
+      pump: () => void effects.push('pump'),
+      sweepStreams: () => void effects.push('sweepStreams'),
+      failAll: (_, params) => void effects.push(`failAll: ${params.reason}`),
+      closeAll: (_, params) => void effects.push(`closeAll: ${params.reason}`),
+      release: () => void effects.push('release'),
     },
   })
   const actor = createActor(machine, { input, clock })

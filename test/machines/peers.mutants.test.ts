@@ -23,7 +23,7 @@ const input = (peerId: string): PeerInput => ({
 })
 
 function shard() {
-  const actor = createActor(peersMachine.provide({ actors: { peer: recorder } }), { input: { alias: ALIAS, shard: 3 } })
+  const actor = createActor(peersMachine.provide({ actors: { peer: recorder as never } }), { input: { alias: ALIAS, shard: 3 } })
   actor.start()
   const route = (peerId: string, spawn: boolean, event?: PeerEvent) =>
     actor.send({ type: 'peers.route', peerId, spawn, input: input(peerId), ...(event ? { event } : {}) })
@@ -38,7 +38,7 @@ describe('peers shard edges', () => {
     s.route('p1', true, { type: 'peer.connect' })
     s.route('p1', true, { type: 'peer.update', name: 'x' })
     s.route('p1', false, { type: 'peer.disconnect' })
-    expect((s.peer('p1')?.getSnapshot().context as { input: PeerInput }).input).toEqual(input('p1'))
+    expect((s.peer('p1')!.getSnapshot().context as { input: PeerInput }).input).toEqual(input('p1'))
     expect(s.got('p1')).toEqual(['peer.connect', 'peer.update', 'peer.disconnect'])
     expect(Object.keys(s.actor.getSnapshot().children)).toEqual([childIds.peer(ALIAS, 'p1')])
     expect(s.actor.getSnapshot().context.peerIds).toEqual(['p1'])

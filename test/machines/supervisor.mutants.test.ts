@@ -16,7 +16,7 @@ const node = setup({
 })
 
 function supervisor(restartLimit = 1) {
-  const actor = createActor(supervisorMachine.provide({ actors: { node } }), { input: { restartLimit } })
+  const actor = createActor(supervisorMachine.provide({ actors: { node: node as never } }), { input: { restartLimit } })
   actor.start()
   const start = (alias: string) => actor.send({ type: 'supervisor.startNode', node: nodeInput(alias) })
   const stopped = (alias: string, error?: string) =>
