@@ -45,9 +45,16 @@ describe('topic edges', () => {
     send({ type: 'topic.peerLeft', peerId: 'p1' })
     send({ type: 'topic.peerLeft', peerId: 'p2' })
     expect(t.view().peers).toEqual([])
+    send({ type: 'topic.peerJoined', peerId: 'p3' })
+    send({ type: 'topic.peerJoined', peerId: 'p4' })
+    send({ type: 'topic.peerLeft', peerId: 'p3' })
+    expect(t.view().peers).toEqual(['p4'])
     expect(t.emitted).toEqual([
       { type: 'topic.peerChange', topic: 'chat', peerId: 'p1', joined: true },
       { type: 'topic.peerChange', topic: 'chat', peerId: 'p1', joined: false },
+      { type: 'topic.peerChange', topic: 'chat', peerId: 'p3', joined: true },
+      { type: 'topic.peerChange', topic: 'chat', peerId: 'p4', joined: true },
+      { type: 'topic.peerChange', topic: 'chat', peerId: 'p3', joined: false },
     ])
   })
 
