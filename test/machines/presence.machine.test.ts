@@ -3,7 +3,7 @@ import { createActor, SimulatedClock } from 'xstate'
 import { GREET_TRIES, presenceMachine, republishDelayMs } from '../../src/machines/presence/presence.machine.ts'
 import type { Announcement, PresenceEmitted, PresenceEvent, Published } from '../../src/machines/presence/presence.types.ts'
 import { controlledCallback, controlledPromise } from '../support/fakes.ts'
-import { allTransitions, transitionKey } from '../support/transitions.ts'
+import { everyTransition, transitionKeyOf } from '../support/model.ts'
 
 const flush = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -22,7 +22,7 @@ function presenceWorld() {
     input: { alias: 'a' },
     clock,
     inspect: (e) => {
-      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKey(t))
+      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKeyOf(t))
     },
   })
   root = actor
@@ -168,7 +168,7 @@ describe('presence machine against a fake topic', () => {
   })
 
   it('every transition of the definition, always included, was taken by a real actor in the walks above', () => {
-    expect(allTransitions(presenceMachine).filter((t) => !taken.has(t))).toEqual([])
+    expect(everyTransition(presenceMachine).filter((t) => !taken.has(t))).toEqual([])
   })
 
   it('the walks above visit every state of the machine', () => {

@@ -4,7 +4,7 @@ import { parentSystemId, parseSystemId, systemIds } from '../../src/machines/act
 import { prunerMachine } from '../../src/machines/pruner/pruner.machine.ts'
 import type { PruneRound, PrunerEvent, PrunerInput } from '../../src/machines/pruner/pruner.types.ts'
 import { controlledCallback, controlledPromise } from '../support/fakes.ts'
-import { allTransitions, transitionKey } from '../support/transitions.ts'
+import { everyTransition, transitionKeyOf } from '../support/model.ts'
 
 interface Conn {
   id: number
@@ -30,7 +30,7 @@ function prunerWorld(input: PrunerInput = INPUT) {
     input,
     clock,
     inspect: (e) => {
-      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKey(t))
+      if (e.type === '@xstate.microstep' && e.actorRef === root) for (const t of e._transitions) taken.add(transitionKeyOf(t))
     },
   })
   root = actor
@@ -244,7 +244,7 @@ describe('pruner machine against a fake world', () => {
   })
 
   it('every transition of the definition was taken by a real actor in the walks above', () => {
-    expect(allTransitions(prunerMachine).filter((t) => !taken.has(t))).toEqual([])
+    expect(everyTransition(prunerMachine).filter((t) => !taken.has(t))).toEqual([])
   })
 })
 
