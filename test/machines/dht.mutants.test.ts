@@ -76,6 +76,25 @@ describe('dht edges', () => {
     expect(d.value()).toBe('bootstrapping')
   })
 
+  it('a table that empties while bootstrapping again is what the timeout sees; a peer in degraded brings its table size', async () => {
+    for (const emptied of [
+      { type: 'dht.routingTable', size: 0 },
+      { type: 'dht.peerConnected', routingTableSize: 0 },
+    ] as const) {
+      const d = dht()
+      await d.ready()
+      d.actor.send({ type: 'dht.bootstrap' })
+      expect([d.value(), d.size()]).toEqual(['bootstrapping', 2])
+      d.table(emptied)
+      d.clock.increment(d.input.bootstrapTimeoutMs)
+      expect([d.value(), d.size()]).toEqual(['degraded', 0])
+      d.table({ type: 'dht.peerConnected', routingTableSize: 3 })
+      expect([d.value(), d.size()]).toEqual(['bootstrapping', 3])
+      d.clock.increment(d.input.bootstrapTimeoutMs)
+      expect(d.value()).toBe('ready')
+    }
+  })
+
   it('a failed bootstrap is reported to clients until it is ready', async () => {
     const d = dht()
     d.actor.send({ type: 'dht.bootstrap' })
