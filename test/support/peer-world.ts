@@ -1,5 +1,4 @@
 import {
-  type ActorLogic,
   type AnyActorRef,
   type AnyMachineSnapshot,
   type AnyStateMachine,
@@ -7,14 +6,13 @@ import {
   type EventObject,
   fromPromise,
   type InspectionEvent,
-  initialTransition,
-  transition,
 } from 'xstate'
 import { getStateNodes, TestModel } from 'xstate/graph'
 import type { NodeRuntimes } from '../../src/actors/node/node-runtimes.ts'
 import { bindMachines } from '../../src/actors/supervisor/system.ts'
 import type { BackoffSettings, ConnectionType, DialResult, PeerContext } from '../../src/machines/peer/peer.types.ts'
 import type { KnownPeer } from '../../src/p2p/known-peers.ts'
+import { type ModelState, modelLogic } from './model.ts'
 
 /*
  * The world a peer actor acts on, faked so that a test can look at it directly: dials in flight,
@@ -388,16 +386,6 @@ export class Coverage {
   }
 }
 
-interface GraphState {
-  status: AnyMachineSnapshot['status']
-  output: undefined
-  error: undefined
-  snapshot: AnyMachineSnapshot
-  /** Invocations live (by id) and delayed events armed (by type): which settle/fire events can happen. */
-  live: string[]
-  timers: string[]
-}
-
 export interface PathSpec {
   machine: AnyStateMachine
   input: unknown
@@ -407,53 +395,19 @@ export interface PathSpec {
   events: (snapshot: AnyMachineSnapshot, live: string[], timers: string[]) => EventObject[]
 }
 
-function graphStep(
-  prev: Pick<GraphState, 'live' | 'timers'>,
-  snapshot: AnyMachineSnapshot,
-  actions: readonly { type: string; params?: unknown }[],
-  event?: EventObject,
-): GraphState {
-  const live = new Set(prev.live)
-  const timers = new Set(prev.timers)
-  for (const prefix of ['xstate.done.actor.', 'xstate.error.actor.'])
-    if (event?.type.startsWith(prefix)) live.delete(event.type.slice(prefix.length))
-  if (event) timers.delete(event.type)
-  for (const action of actions) {
-    const params = action.params as Record<string, unknown> | undefined
-    if (action.type === 'xstate.spawnChild' && typeof params?.id === 'string') live.add(params.id)
-    if (action.type === 'xstate.stopChild' && typeof params?.id === 'string') live.delete(params.id)
-    if (action.type === 'xstate.raise' && params?.delay !== undefined && typeof params.id === 'string') timers.add(params.id)
-    if (action.type === 'xstate.cancel' && typeof params?.sendId === 'string') timers.delete(params.sendId)
-  }
-  const done = snapshot.status !== 'active'
-  return {
-    status: snapshot.status,
-    output: undefined,
-    error: undefined,
-    snapshot,
-    live: done ? [] : [...live].sort(),
-    timers: done ? [] : [...timers].sort(),
-  }
-}
-
 /**
  * Paths generated from the machine with xstate/graph: the shortest path to every abstract state,
  * then each of them extended by every event the world can produce there. Expected states are never
  * taken from here: only the events are.
  */
 export function generatePaths(spec: PathSpec): EventObject[][] {
-  const logic: ActorLogic<GraphState, EventObject, unknown> = {
-    getInitialSnapshot: () => {
-      const [snapshot, actions] = initialTransition(spec.machine, spec.input)
-      return graphStep({ live: [], timers: [] }, snapshot, actions)
-    },
-    transition: (state, event) => {
-      const [snapshot, actions] = transition(spec.machine, state.snapshot, event as never)
-      return graphStep(state, snapshot, actions, event)
-    },
-    getPersistedSnapshot: (state) => state,
-  }
-  const serialize = (s: GraphState) => `${spec.key(s.snapshot)} live=[${s.live}] timers=[${s.timers}]`
+  const logic = modelLogic({
+    machine: spec.machine,
+    input: spec.input,
+    key: spec.key,
+    events: (s) => spec.events(s.snapshot, s.live, s.timers),
+  })
+  const serialize = (s: ModelState) => `${spec.key(s.snapshot)} live=[${s.live}] timers=[${s.timers}]`
   const model = new TestModel(logic, {
     serializeState: serialize,
     events: (s) => (s.status === 'active' ? spec.events(s.snapshot, s.live, s.timers) : []),
