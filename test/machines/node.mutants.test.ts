@@ -35,6 +35,7 @@ describe('node edges', () => {
   it('watches libp2p peers with its alias and backoff settings', async () => {
     const n = await running()
     expect(n.watchPeers.latest().input).toEqual({ alias: 'n', backoff: n.input.backoff })
+    expect(n.watchNode.latest().input).toEqual({ alias: 'n' })
   })
 
   it('one topic actor per topic: made from the request, retained by the next, released only if it exists', async () => {
@@ -91,6 +92,13 @@ describe('node edges', () => {
     ensure('p1')
     ensure('p2')
     const p1 = systemIds.channel('n', 'p1', '/chat/1')
+    expect(n.get(p1)?.getSnapshot().context).toMatchObject({
+      alias: 'n',
+      peerId: 'p1',
+      protocol: '/chat/1',
+      idleMs: 1_000,
+      retryWindowMs: 5_000,
+    })
     n.get(p1)?.send({ type: 'channel.close', reason: 'test' })
     await tick()
     expect(n.get(p1)).toBeUndefined()
@@ -110,6 +118,6 @@ describe('node edges', () => {
     const fresh = fakeNode()
     const starting = createActor(fresh.machine, { input: nodeInput('m') })
     starting.start()
-    expect(nodePublicContext(starting.getSnapshot().context)).toMatchObject({ peerId: null, error: null })
+    expect(nodePublicContext(starting.getSnapshot().context)).toMatchObject({ peerId: null, addrs: [], error: null })
   })
 })
