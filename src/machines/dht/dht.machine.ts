@@ -141,7 +141,10 @@ export const dhtMachine = setup({
         // cancelling a running operation frees its slot for the next queued one
         'dht.cancel': { actions: ['cancelOne', 'drain'] },
         // the routing table emptied: dhtReady no longer holds, so bootstrap again
-        'dht.routingTable': [{ guard: 'eventHasPeers', actions: 'recordTableSize' }, { target: 'bootstrapping', actions: 'recordTableSize' }],
+        'dht.routingTable': [
+          { guard: 'eventHasPeers', actions: 'recordTableSize' },
+          { target: 'bootstrapping', actions: 'recordTableSize' },
+        ],
         'dht.bootstrap': 'bootstrapping',
       },
     },
