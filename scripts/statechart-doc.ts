@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate'
 import type { MachineKind } from '../src/machines/catalog.ts'
+import { isTimerBookkeeping } from '../src/machines/definition.ts'
 
 /**
  * Statechart documents generated from the machine definitions: a JSON projection and a Markdown page
@@ -70,15 +71,6 @@ function guardName(guard: unknown): string {
   }
   if (guard && typeof guard === 'object' && typeof (guard as Named).type === 'string') return (guard as Named).type as string
   return 'inline'
-}
-
-/** Entry `raise` and exit `cancel` actions that only arm and disarm `after` timers. */
-function isTimerBookkeeping(action: unknown): boolean {
-  const a = action as { type?: unknown; id?: unknown; delay?: unknown; sendId?: unknown }
-  if (typeof action !== 'function') return false
-  if (a.type === 'xstate.raise') return a.delay !== undefined && String(a.id).startsWith('xstate.after.')
-  if (a.type === 'xstate.cancel') return String(a.sendId).startsWith('xstate.after.')
-  return false
 }
 
 function actionName(action: unknown): string {

@@ -84,7 +84,7 @@ const nonEmpty = <T>(list: T[]): T[] | undefined => (list.length > 0 ? list : un
 // ---------- actions and guards by name ----------
 
 /** The `raise` on entry and `cancel` on exit that xstate adds to arm and disarm `after` timers. */
-function isTimerBookkeeping(action: unknown): boolean {
+export function isTimerBookkeeping(action: unknown): boolean {
   if (typeof action !== 'function') return false
   const a = action as { type?: unknown; id?: unknown; delay?: unknown; sendId?: unknown }
   if (a.type === 'xstate.raise') return a.delay !== undefined && String(a.id).startsWith('xstate.after.')

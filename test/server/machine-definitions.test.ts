@@ -3,7 +3,7 @@ import { type AnyStateMachine, type AnyStateNode, type AnyTransitionDefinition, 
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { machineKinds } from '../../src/machines/catalog.ts'
-import { type MachineDefinition, machineDefinition } from '../../src/machines/definition.ts'
+import { isTimerBookkeeping, type MachineDefinition, machineDefinition } from '../../src/machines/definition.ts'
 import { peerMachine } from '../../src/machines/peer/peer.machine.ts'
 import type { PeerState } from '../../src/server/peer-state.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
@@ -22,15 +22,6 @@ function effectName(effect: unknown): string {
   const type = (effect as { type?: unknown } | undefined)?.type
   if (typeof type === 'string') return type
   return 'inline'
-}
-
-/** The `after` timers' raise on entry and cancel on exit, which xstate adds by itself. */
-function isTimerBookkeeping(action: unknown): boolean {
-  const a = action as { type?: unknown; id?: unknown; delay?: unknown; sendId?: unknown }
-  if (typeof action !== 'function') return false
-  if (a.type === 'xstate.raise') return a.delay !== undefined && String(a.id).startsWith('xstate.after.')
-  if (a.type === 'xstate.cancel') return String(a.sendId).startsWith('xstate.after.')
-  return false
 }
 
 const actionNames = (actions: readonly unknown[]) => actions.filter((a) => !isTimerBookkeeping(a)).map(effectName)
