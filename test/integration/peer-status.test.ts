@@ -33,22 +33,4 @@ describe('peer status on real nodes', () => {
     const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
     expect(['backoff', 'connecting']).toContain(peers.find((p) => p.peerId === b.peerId)?.status)
   })
-
-  it('a peer actor in connected.syncing is pushed and listed as syncing', async () => {
-    const [a, b] = await Promise.all([startTestDaemon(), startTestDaemon()])
-    owned.push(a, b)
-    const client = await a.client()
-    const states = await PeerStates.bind(client)
-    teachAddress(a, b)
-    expect(await client.call('peers.connect', { peerId: b.peerId })).toMatchObject({ success: true })
-    const peer = a.core.actors.lookup.peer('peer-a', b.peerId)
-    if (!peer) throw new Error('no peer actor')
-    // issue 11's sync sends these; nothing else enters the state yet
-    peer.send({ type: 'peer.syncStarted' })
-    expect(await states.until(b.peerId, (s) => s.status === 'syncing')).toMatchObject({ connectionType: 'direct' })
-    const { peers } = await client.call<{ peers: PeerState[] }>('peers.list')
-    expect(peers.find((p) => p.peerId === b.peerId)?.status).toBe('syncing')
-    peer.send({ type: 'peer.syncFinished', at: 1234 })
-    expect(await states.until(b.peerId, (s) => s.status === 'connected')).toMatchObject({ lastSyncAt: 1234 })
-  })
 })

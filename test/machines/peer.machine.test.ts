@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { createActor, SimulatedClock, waitFor } from 'xstate'
+import { createActor, fromCallback, SimulatedClock, waitFor } from 'xstate'
 import { jitterFactor, peerMachine, peerStatus, retryDelay } from '../../src/machines/peer/peer.machine.ts'
-import type { BackoffSettings, DialResult, PeerContext, PeerInput } from '../../src/machines/peer/peer.types.ts'
+import type { BackoffSettings, DialResult, PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
 import { controlledPromise } from '../support/fakes.ts'
 
 // the shipped defaults (config.ts): first retry from 160 ms, cap 30 s, 3 explicit tries 1 s apart
@@ -14,7 +14,16 @@ function start(extra: Partial<PeerInput> = {}, backoff: BackoffSettings = defaul
   const clock = new SimulatedClock()
   const dial = controlledPromise<DialResult, { alias: string; peerId: string }>('dial')
   const hangUp = controlledPromise<void, { alias: string; peerId: string }>('hangUp')
-  const actor = createActor(peerMachine.provide({ actors: { dial: dial.logic, hangUp: hangUp.logic } }), {
+  // each sync the machine runs: its way to report back, and whether it was stopped (aborted)
+  const syncs: Array<{ report: (event: PeerEvent) => void; stopped: boolean }> = []
+  const sync = fromCallback<PeerEvent, { alias: string; peerId: string }>(({ sendBack }) => {
+    const run = { report: sendBack, stopped: false }
+    syncs.push(run)
+    return () => {
+      run.stopped = true
+    }
+  })
+  const actor = createActor(peerMachine.provide({ actors: { dial: dial.logic, hangUp: hangUp.logic, sync } }), {
     input: { alias: 'a', peerId: PEER, backoff, ...extra },
     clock,
   })
@@ -26,7 +35,7 @@ function start(extra: Partial<PeerInput> = {}, backoff: BackoffSettings = defaul
     else dial.resolve(outcome)
     await waitFor(actor, (s) => !s.matches('connecting'))
   }
-  return { actor, clock, dial, hangUp, ctx, settleDial }
+  return { actor, clock, dial, hangUp, syncs, ctx, settleDial }
 }
 
 describe('retryDelay', () => {
@@ -199,17 +208,51 @@ describe('peer machine', () => {
     expect(dial.calls.length).toBe(1)
   })
 
-  it('a direct connection replaces a relayed one in connectionType; syncing counts as connected', () => {
-    const { actor, ctx } = start()
+  it('a direct connection replaces a relayed one in connectionType', () => {
+    const { actor, ctx, syncs } = start()
     actor.send({ type: 'peer.connected', connectionType: 'relay', at: 1 })
     expect(ctx().connectionType).toBe('relay')
     actor.send({ type: 'peer.connectionType', connectionType: 'direct' })
     expect(ctx().connectionType).toBe('direct')
-    actor.send({ type: 'peer.syncStarted' })
-    expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
-    actor.send({ type: 'peer.syncFinished', at: 77 })
+    // a peer that is not known is never synced
     expect(peerStatus(actor.getSnapshot().value)).toBe('connected')
+    expect(syncs).toHaveLength(0)
+  })
+
+  it('a known peer syncs on arrival, reports progress, sets lastSyncAt, and syncs again after a change notice', () => {
+    const { actor, ctx, syncs } = start({ known: true, autoConnect: false })
+    actor.send({ type: 'peer.connected', connectionType: 'direct', at: 1 })
+    expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
+    expect(ctx().syncProgress).toEqual({ blocksFetched: 0, blocksTotal: 0, bytes: 0 })
+    syncs[0]?.report({ type: 'peer.syncProgress', progress: { blocksFetched: 3, blocksTotal: 10, bytes: 300 } })
+    expect(ctx().syncProgress).toEqual({ blocksFetched: 3, blocksTotal: 10, bytes: 300 })
+    // a change notice during a sync is kept: another sync follows this one
+    actor.send({ type: 'peer.filesChanged' })
+    syncs[0]?.report({ type: 'peer.syncDone', at: 77 })
     expect(ctx().lastSyncAt).toBe(77)
+    expect(syncs).toHaveLength(2)
+    expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
+    syncs[1]?.report({ type: 'peer.syncFailed', error: 'peer went quiet' })
+    expect(peerStatus(actor.getSnapshot().value)).toBe('connected')
+    expect(ctx()).toMatchObject({ lastSyncAt: 77, lastError: 'sync: peer went quiet', syncProgress: null })
+    // no change, no new sync
+    expect(syncs).toHaveLength(2)
+  })
+
+  it('becoming known while connected starts a sync; a disconnect or a forget aborts it', () => {
+    const { actor, syncs } = start()
+    actor.send({ type: 'peer.connected', connectionType: 'direct', at: 1 })
+    actor.send({ type: 'peer.update', known: true, name: 'laptop', at: 5 })
+    expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
+    actor.send({ type: 'peer.update', known: false })
+    expect(syncs[0]?.stopped).toBe(true)
+    expect(peerStatus(actor.getSnapshot().value)).toBe('connected')
+    actor.send({ type: 'peer.update', known: true, autoConnect: true })
+    expect(syncs).toHaveLength(2)
+    actor.send({ type: 'peer.disconnected', at: 9 })
+    expect(syncs[1]?.stopped).toBe(true)
+    // known with autoConnect: wanted, so retried
+    expect(peerStatus(actor.getSnapshot().value)).toBe('backoff')
   })
 
   it('dates addedAt when an update makes the peer known, and keeps it afterwards', () => {

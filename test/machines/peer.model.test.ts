@@ -68,7 +68,7 @@ const spec: PathSpec = {
             { type: 'peer.connectionType', connectionType: 'direct' },
           ]
         : []),
-      ...(snapshot.matches('connected') ? [{ type: 'peer.syncStarted' }, { type: 'peer.syncFinished', at: 9 }] : []),
+      ...(snapshot.matches('connected') ? [{ type: 'peer.filesChanged' }] : []),
       // outputs and errors only for the graph: on the real actor the world settles its own calls
       ...(live.includes(dialId)
         ? [

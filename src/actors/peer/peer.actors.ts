@@ -1,10 +1,10 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { fromPromise } from 'xstate'
+import { fromCallback, fromPromise } from 'xstate'
 import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
-import type { DialResult } from '../../machines/peer/peer.types.ts'
+import type { DialResult, PeerEvent, SyncProgress } from '../../machines/peer/peer.types.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
@@ -126,9 +126,32 @@ function track(runtime: NodeRuntime, peerId: string, dial: Promise<DialResult>):
   return dial
 }
 
+/** Syncs one known peer's directory into its replica (the node's sync service); rejects when aborted. */
+export type SyncRunner = (
+  alias: string,
+  peerId: string,
+  opts: { signal: AbortSignal; onProgress: (progress: SyncProgress) => void },
+) => Promise<{ at: number }>
+
+const noSync: SyncRunner = () => Promise.reject(new Error('this daemon does not sync'))
+
 /** The peer machine's side effects, bound to the live runtimes. */
-export function peerActors(runtimes: NodeRuntimes) {
+export function peerActors(runtimes: NodeRuntimes, sync: SyncRunner = noSync) {
   return {
+    sync: fromCallback<PeerEvent, { alias: string; peerId: string }>(({ input, sendBack }) => {
+      const abort = new AbortController()
+      sync(input.alias, input.peerId, {
+        signal: abort.signal,
+        onProgress: (progress) => sendBack({ type: 'peer.syncProgress', progress }),
+      }).then(
+        ({ at }) => sendBack({ type: 'peer.syncDone', at }),
+        (err: unknown) => {
+          // stopped by the machine (disconnect, forget): nobody is left to tell
+          if (!abort.signal.aborted) sendBack({ type: 'peer.syncFailed', error: err instanceof Error ? err.message : String(err) })
+        },
+      )
+      return () => abort.abort(new Error('sync stopped: the peer left or was forgotten'))
+    }),
     dial: fromPromise<DialResult, { alias: string; peerId: string }>(async ({ input, signal, system }) => {
       const runtime = runtimes.get(input.alias)
       if (!runtime) throw new Error(`local node ${input.alias} is not running`)

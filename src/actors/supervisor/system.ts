@@ -14,7 +14,7 @@ import { dhtActors } from '../dht/dht.actors.ts'
 import { channelEffects, runtimeChannels } from '../messaging/channel.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
-import { peerActors } from '../peer/peer.actors.ts'
+import { peerActors, type SyncRunner } from '../peer/peer.actors.ts'
 import { presenceActors } from '../presence/presence.actors.ts'
 import { prunerActors } from '../protection/pruner.actors.ts'
 import { watchPeersActor } from '../peer/peer-events.ts'
@@ -22,10 +22,10 @@ import { topicActors } from '../topic/topic.actors.ts'
 import { ActorRegistry } from './actor-registry.ts'
 
 /** The machines with their real side effects bound: the one place where pure meets I/O. */
-export function bindMachines(runtimes: NodeRuntimes) {
+export function bindMachines(runtimes: NodeRuntimes, effects: { sync?: SyncRunner } = {}) {
   const dht = dhtMachine.provide({ actors: dhtActors(runtimes) })
   const peer = peerMachine.provide({
-    actors: peerActors(runtimes),
+    actors: peerActors(runtimes, effects.sync),
     actions: {
       persist: ({ context }) => {
         const known = runtimes.get(context.alias)?.knownPeers
@@ -72,10 +72,10 @@ export function bindMachines(runtimes: NodeRuntimes) {
 /** Start the actor system: the supervisor at its root, every actor visible through the registry. */
 export function startSystem(
   runtimes: NodeRuntimes,
-  opts: { restartLimit?: number } = {},
+  opts: { restartLimit?: number; sync?: SyncRunner } = {},
 ): { supervisor: SupervisorRef; registry: ActorRegistry } {
   const registry = new ActorRegistry()
-  const supervisor = createActor(bindMachines(runtimes), {
+  const supervisor = createActor(bindMachines(runtimes, { ...(opts.sync ? { sync: opts.sync } : {}) }), {
     systemId: systemIds.supervisor,
     input: { restartLimit: opts.restartLimit ?? 3 },
     inspect: registry.inspect,

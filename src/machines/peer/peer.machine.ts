@@ -1,4 +1,4 @@
-import { type AnyStateNode, assign, fromPromise, type StateValue, setup } from 'xstate'
+import { type AnyStateNode, assign, fromCallback, fromPromise, type StateValue, setup } from 'xstate'
 import type { DialResult, PeerContext, PeerEvent, PeerInput } from './peer.types.ts'
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -33,6 +33,10 @@ export const peerMachine = setup({
       throw new Error('dial is not bound')
     }),
     hangUp: fromPromise<void, { alias: string; peerId: string }>(async () => {}),
+    /** Sync a known peer's directory: reports peer.syncProgress, then peer.syncDone or peer.syncFailed; stopping it aborts. */
+    sync: fromCallback<PeerEvent, { alias: string; peerId: string }>(({ sendBack }) => {
+      sendBack({ type: 'peer.syncFailed', error: 'sync is not bound' })
+    }),
   },
   delays: {
     retryDelay: ({ context }) => retryDelay(context),
@@ -42,6 +46,8 @@ export const peerMachine = setup({
     wanted: ({ context }) => wanted(context),
     explicitTriesLeft: ({ context }) => context.triesLeft > 1,
     explicit: ({ context }) => context.triesLeft > 0,
+    syncDue: ({ context }) => context.syncDue && context.known,
+    forgotten: ({ context }) => !context.known,
   },
   actions: {
     /** Told to the outside world when what is remembered about the peer changes (bound to the store). */
@@ -71,6 +77,8 @@ export const peerMachine = setup({
         known: event.known ?? context.known,
         ticket: event.ticket ?? context.ticket,
         addedAt: context.addedAt ?? (event.known ? (event.at ?? context.since) : null),
+        // a peer that becomes known (paired) is synced at once if connected
+        syncDue: context.syncDue || (event.known === true && !context.known),
       }
     }),
     setAdded: assign({ added: ({ context, event }) => (event.type === 'peer.setAdded' ? event.added : context.added) }),
@@ -89,6 +97,8 @@ export const peerMachine = setup({
     autoConnect: input.autoConnect ?? input.known ?? false,
     added: false,
     held: false,
+    syncDue: false,
+    syncProgress: null,
     connectionType: 'none',
     lastError: null,
     failures: 0,
@@ -209,19 +219,32 @@ export const peerMachine = setup({
       },
     },
     connected: {
-      description: 'At least one live connection; connectionType is read from the best of them.',
+      description:
+        'At least one live connection; connectionType is read from the best of them. A known peer is synced on arrival and after each change it reports.',
+      entry: assign({ syncDue: ({ context }) => context.known }),
       initial: 'idle',
       states: {
-        idle: { tags: ['status:connected'], on: { 'peer.syncStarted': 'syncing' } },
+        idle: {
+          tags: ['status:connected'],
+          always: { guard: 'syncDue', target: 'syncing' },
+        },
         syncing: {
           tags: ['status:syncing'],
-          description: 'A sync with this paired peer is running.',
+          description:
+            "Fetching the blocks of this known peer's directory that we lack, to keep its replica; leaving (disconnect, forget) aborts it.",
+          entry: assign({ syncDue: false, syncProgress: { blocksFetched: 0, blocksTotal: 0, bytes: 0 } }),
+          exit: assign({ syncProgress: null }),
+          invoke: { src: 'sync', input: ({ context }) => ({ alias: context.alias, peerId: context.peerId }) },
+          always: { guard: 'forgotten', target: 'idle' },
           on: {
-            'peer.syncFinished': { target: 'idle', actions: assign({ lastSyncAt: ({ event }) => event.at }) },
+            'peer.syncProgress': { actions: assign({ syncProgress: ({ event }) => event.progress }) },
+            'peer.syncDone': { target: 'idle', actions: [assign({ lastSyncAt: ({ event }) => event.at, lastError: null }), 'persist'] },
+            'peer.syncFailed': { target: 'idle', actions: assign({ lastError: ({ event }) => `sync: ${event.error}` }) },
           },
         },
       },
       on: {
+        'peer.filesChanged': { actions: assign({ syncDue: true }) },
         'peer.disconnected': [
           { guard: 'wanted', target: 'backoff', actions: ['recordDisconnected', assign({ failures: 1 })] },
           { target: 'disconnected', actions: 'recordDisconnected' },
@@ -314,6 +337,7 @@ export function peerPublicContext(context: PeerContext) {
     held: context.held,
     connectionType: context.connectionType,
     lastError: context.lastError,
+    sync: context.syncProgress,
     failures: context.failures,
     since: context.since,
   }

@@ -38,6 +38,13 @@ export interface PeerInput {
   backoff: BackoffSettings
 }
 
+/** How far a running sync is: blocks of the peer's directory fetched of those it has, and their bytes. */
+export interface SyncProgress {
+  blocksFetched: number
+  blocksTotal: number
+  bytes: number
+}
+
 export interface PeerContext {
   alias: string
   peerId: string
@@ -59,6 +66,10 @@ export interface PeerContext {
   failures: number
   /** Tries left of the explicit connect in progress (0 when none). */
   triesLeft: number
+  /** A known peer's directory should be synced once connected (it connected, was paired, or told us of a change). */
+  syncDue: boolean
+  /** The running sync's progress; null when none runs. */
+  syncProgress: SyncProgress | null
   /** Logical time of the last state change, set by the actor that reports it. */
   since: number
   backoff: BackoffSettings
@@ -72,8 +83,11 @@ export type PeerEvent =
   /** `at` dates `addedAt` when the update makes the peer known for the first time. */
   | { type: 'peer.update'; name?: string; autoConnect?: boolean; known?: boolean; ticket?: string; at?: number }
   | { type: 'peer.setAdded'; added: boolean }
-  | { type: 'peer.syncStarted' }
-  | { type: 'peer.syncFinished'; at: number }
+  /** The peer told us its files changed: sync again once connected. */
+  | { type: 'peer.filesChanged' }
+  | { type: 'peer.syncProgress'; progress: SyncProgress }
+  | { type: 'peer.syncDone'; at: number }
+  | { type: 'peer.syncFailed'; error: string }
 
 export interface DialResult {
   connectionType: ConnectionType
