@@ -1,7 +1,9 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { waitFor } from 'xstate'
 import { ResourceNotFoundError } from '../../errors.ts'
+import { parsePeerOrAddress } from '../../p2p/dial-addrs.ts'
 import type { ActorLookup, NodeRef, PeerRef } from '../../machines/actor-refs.ts'
 import type { ConnectionType, PeerEvent } from '../../machines/peer/peer.types.ts'
 import type { ActivityLog } from '../activity-log.ts'
@@ -39,7 +41,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
  */
 export class PeerControl {
   constructor(
-    private readonly runtimes: Pick<NodeRuntimes, 'get' | 'handle'>,
+    private readonly runtimes: Pick<NodeRuntimes, 'get' | 'handle' | 'shared'>,
     private readonly actors: Pick<ActorLookup, 'node' | 'peer'>,
     private readonly activity: Pick<ActivityLog, 'add'>,
   ) {}
@@ -69,14 +71,41 @@ export class PeerControl {
   }
 
   /**
-   * addpeers: each valid peer is tagged (keep-alive and ours, value 100 each), protected from our
-   * pruner, and handed to its peer actor as added: dialled at once and retried with capped,
-   * jittered backoff for as long as it stays added.
+   * Addresses a user gave for a peer (`peers.connect {addrs}`, `addpeers` multiaddrs): into the
+   * address book as `manual` and into libp2p's peer store, so the peer actor's dial finds them.
+   * The book keeps its scope policy (with `allowLoopbackAddresses: false` it refuses loopback and
+   * private addresses, manual ones too); the peer store takes every address, so the dial the user
+   * asked for still tries it.
+   */
+  async learnAddresses(alias: string, peerId: string, addrs: Multiaddr[]): Promise<void> {
+    if (addrs.length === 0) return
+    const { addressBook } = this.runtimes.shared
+    for (const addr of addrs) {
+      const result = addressBook.add(addr.toString(), { peerId, source: 'manual' })
+      if (!result.added && result.reason !== 'exists')
+        this.activity.add({
+          type: 'info',
+          alias,
+          peerId,
+          message: `address book: not keeping ${addr} for ${peerId} (${result.reason}); dialled through the peer store only`,
+        })
+    }
+    await this.runtimes.handle(alias).libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addrs })
+  }
+
+  /**
+   * addpeers: each valid peer (an id, or a full multiaddr ending in /p2p/<id>, whose address is
+   * learnt as `manual`) is tagged (keep-alive and ours, value 100 each), protected from our pruner,
+   * and handed to its peer actor as added: dialled at once and retried with capped, jittered
+   * backoff for as long as it stays added.
    */
   async addPeers(alias: string, values: string[]): Promise<void> {
     const libp2p = this.runtimes.handle(alias).libp2p
-    for (const id of this.#validPeers(alias, 'addpeers', values)) {
+    for (const [id, addrs] of this.#validPeers(alias, 'addpeers', values)) {
       const text = id.toString()
+      await this.learnAddresses(alias, text, addrs).catch((err: Error) => {
+        this.activity.add({ type: 'error', alias, peerId: text, message: `addpeers: cannot record addresses of ${text}: ${err.message}` })
+      })
       await libp2p.peerStore.merge(id, { tags: PROTECTION_TAGS }).catch((err: Error) => {
         this.activity.add({ type: 'error', alias, peerId: text, message: `addpeers: cannot tag ${text}: ${err.message}` })
       })
@@ -88,7 +117,7 @@ export class PeerControl {
   /** removepeers: protection and tags lifted; an open connection stays open. */
   async removePeers(alias: string, values: string[]): Promise<void> {
     const libp2p = this.runtimes.handle(alias).libp2p
-    for (const id of this.#validPeers(alias, 'removepeers', values)) {
+    for (const id of this.#validPeers(alias, 'removepeers', values).keys()) {
       const text = id.toString()
       if (this.ref(alias, text)) this.route(alias, text, { type: 'peer.setAdded', added: false }, false)
       if (await libp2p.peerStore.has(id)) {
@@ -100,23 +129,26 @@ export class PeerControl {
   }
 
   /**
-   * The valid, distinct remote peer ids of a client's list; every other entry is skipped and
-   * reported in the activity feed (p2p-webapp ignores them silently; we say so).
+   * The valid, distinct remote peers of a client's list (ids, or multiaddrs ending in /p2p/<id>),
+   * each with the addresses given for it; every other entry is skipped and reported in the
+   * activity feed (p2p-webapp ignores them silently; we say so).
    */
-  #validPeers(alias: string, method: string, values: string[]): PeerId[] {
+  #validPeers(alias: string, method: string, values: string[]): Map<PeerId, Multiaddr[]> {
     const self = this.runtimes.handle(alias).libp2p.peerId.toString()
-    const seen = new Set<string>()
-    const out: PeerId[] = []
+    const seen = new Map<string, Multiaddr[]>()
+    const out = new Map<PeerId, Multiaddr[]>()
     for (const [i, value] of values.entries()) {
       let id: PeerId
+      let addr: Multiaddr | undefined
       try {
-        id = peerIdFromString(value)
-      } catch {
-        this.activity.add({
-          type: 'error',
-          alias,
-          message: `${method}: skipped peerIds.${i}: ${JSON.stringify(value.slice(0, 100))} is not a valid peer id`,
-        })
+        const parsed = parsePeerOrAddress(value, `peerIds.${i}`)
+        id = peerIdFromString(parsed.peerId)
+        addr = parsed.addr
+      } catch (err) {
+        const reason = value.startsWith('/')
+          ? (err as Error).message
+          : `peerIds.${i}: ${JSON.stringify(value.slice(0, 100))} is not a valid peer id`
+        this.activity.add({ type: 'error', alias, message: `${method}: skipped ${reason}` })
         continue
       }
       const text = id.toString()
@@ -129,9 +161,14 @@ export class PeerControl {
         })
         continue
       }
-      if (seen.has(text)) continue
-      seen.add(text)
-      out.push(id)
+      const addrs = seen.get(text)
+      if (addrs !== undefined) {
+        if (addr !== undefined) addrs.push(addr)
+        continue
+      }
+      const list = addr === undefined ? [] : [addr]
+      seen.set(text, list)
+      out.set(id, list)
     }
     return out
   }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { systemIds } from '../../machines/actor-ids.ts'
+import { parseDialAddrs } from '../../p2p/dial-addrs.ts'
 import { parsePeerId } from '../../p2p/validate.ts'
 import { defineMethod, type MethodContext } from '../method.ts'
 import { peerState } from '../peer-state.ts'
@@ -38,8 +39,15 @@ export const peersMethods = [
   }),
   defineMethod({
     name: 'peers.connect',
-    params: Type.Object({ peerId: PeerIdParam }),
-    handler: ({ peerId }, ctx) => ctx.peers.connect(ctx.session.boundAlias(), remotePeer(ctx, peerId), ctx.signal),
+    // addrs: checked whole (at most 32, each dialable, a /p2p/ must name peerId) before any dial
+    params: Type.Object({ peerId: PeerIdParam, addrs: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 1000 })) }),
+    handler: async ({ peerId, addrs }, ctx) => {
+      const alias = ctx.session.boundAlias()
+      const id = remotePeer(ctx, peerId)
+      const given = parseDialAddrs(addrs ?? [], id)
+      await ctx.peers.learnAddresses(alias, id, given)
+      return ctx.peers.connect(alias, id, ctx.signal)
+    },
   }),
   defineMethod({
     name: 'peers.connectMany',
