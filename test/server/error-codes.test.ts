@@ -42,6 +42,7 @@ const DOMAIN: Record<string, { args: unknown[]; code: number }> = {
   DhtQueueFullError: { args: ['DHT queue is full'], code: 503 },
   DhtOpCancelledError: { args: ['DHT actor is stopped'], code: 503 },
   InvalidInputError: { args: ['params.cid', 'is not a CID'], code: 400 },
+  InvalidTicketError: { args: ['checksum', 'checksum does not match (mistyped?)'], code: 400 },
   UnverifiableContentError: { args: ['content does not hash to x'], code: 500 },
   RemoteFileError: { args: ['file not found'], code: 500 },
   SaveError: { args: ['cannot save the ban list'], code: 500 },
