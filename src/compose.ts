@@ -79,6 +79,10 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
   // the node services reach the peer actors, which exist only once the system below runs
   let peers: PeerControl | undefined
   let lookup: ActorLookup | undefined
+  let nodes: LocalNodes<NodeServices> | undefined
+  // who the gate lets in under `unknownPeers: reject` and who may read files under `fileAccess: known`
+  const isKnownOrAdded = (alias: string, peerId: string) =>
+    runtimes.get(alias)?.knownPeers.has(peerId) === true || peers?.isAdded(alias, peerId) === true
   const factories = nodeServiceFactories({
     config,
     addressBook,
@@ -87,6 +91,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     presence,
     sharedFiles: files,
     peers: () => peers as PeerControl,
+    knownAddedOrLocal: (alias, peerId) => isKnownOrAdded(alias, peerId) || nodes?.aliasOfPeerId(peerId) !== undefined,
     nodeRef: (alias) => lookup?.node(alias),
     log,
   })
@@ -96,13 +101,12 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
   peers = new PeerControl(runtimes, lookup, activity)
   const actors = { supervisor, registry, lookup, control: new ActorControl(registry) }
 
-  let nodes: LocalNodes<NodeServices> | undefined
   const gate = new PeerGate({
     reputation,
     unknownPeers: config.unknownPeers,
     bootstrap: config.bootstrap,
     isLocalPeer: (peerId) => nodes?.aliasOfPeerId(peerId) !== undefined,
-    isKnownOrAdded: (alias, peerId) => runtimes.get(alias)?.knownPeers.has(peerId) === true || peers?.isAdded(alias, peerId) === true,
+    isKnownOrAdded,
     hangUpEverywhere: (peerId) => {
       for (const r of runtimes.all()) void r.handle?.libp2p.hangUp(peerId).catch(() => {})
     },

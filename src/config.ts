@@ -16,6 +16,8 @@ export const ConfigSchema = Type.Object(
     bootstrap: Type.Array(Type.String()),
     mdns: Type.Boolean(),
     unknownPeers: Type.Union([Type.Literal('allow'), Type.Literal('reject')]),
+    /** Who may list and fetch our files over /p2p-webapp/1.0.0: `all` (p2p-webapp's behaviour) or `known` (known and added peers only). */
+    fileAccess: Type.Union([Type.Literal('all'), Type.Literal('known')]),
     allowedOrigins: Type.Array(Type.String()),
     maxFrameBytes: Type.Integer({ minimum: 1024 }),
     /** Most arrays, objects, array elements and object members one WebSocket frame may hold (413 above). */
@@ -109,6 +111,7 @@ export function defaultConfig(dataDir: string): Config {
     bootstrap: [],
     mdns: true,
     unknownPeers: 'allow',
+    fileAccess: 'all',
     allowedOrigins: [],
     // every byte of a frame is decoded and parsed in one go on the event loop: 1 MiB keeps the worst
     // frame to milliseconds; files bigger than a frame go through PUT /files
@@ -208,6 +211,7 @@ const ENV_VARS: Partial<Record<keyof Config, string>> = {
   listen: 'SWITCHBOARD_LISTEN',
   mdns: 'SWITCHBOARD_MDNS',
   unknownPeers: 'SWITCHBOARD_UNKNOWN_PEERS',
+  fileAccess: 'SWITCHBOARD_FILE_ACCESS',
   logLevel: 'SWITCHBOARD_LOG_LEVEL',
 }
 
@@ -225,6 +229,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
   if (env.SWITCHBOARD_LISTEN) out.listen = list(env.SWITCHBOARD_LISTEN)
   if (env.SWITCHBOARD_MDNS) out.mdns = env.SWITCHBOARD_MDNS !== '0' && env.SWITCHBOARD_MDNS !== 'false'
   if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS
+  if (env.SWITCHBOARD_FILE_ACCESS) out.fileAccess = env.SWITCHBOARD_FILE_ACCESS
   if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL
   const error = firstConfigError(out)
   if (error) {

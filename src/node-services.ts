@@ -26,6 +26,8 @@ export interface NodeServiceDeps {
   sharedFiles: FilesDeps['shared']
   /** Late-bound: the peer control and node actors exist only once the actor system runs. */
   peers: () => PeerControl
+  /** Known (paired) or added to local node `alias`, or one of our own local nodes: who `fileAccess: known` serves. */
+  knownAddedOrLocal: (alias: string, peerId: string) => boolean
   nodeRef: (alias: string) => NodeRef | undefined
   log: (msg: string) => void
 }
@@ -55,6 +57,7 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       shared: d.sharedFiles,
       reputation,
       activity,
+      ...(c.fileAccess === 'known' ? { mayRead: d.knownAddedOrLocal } : {}),
       log: d.log,
     }),
     messaging: messagingService({

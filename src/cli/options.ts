@@ -21,6 +21,8 @@ Options:
   --bootstrap <multiaddr>   bootstrap peer /.../p2p/<peerId>, repeatable
   --no-mdns                 do not discover peers on the LAN with mDNS
   --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
+  --file-access <who>       all (default: any peer that reaches us may list and fetch our files) or known
+                            (known and added peers only)
   --allow-origin <origin>   browser origin allowed to open /ws besides the daemon's own, repeatable
   --dht-timeout <ms>        how long a DHT bootstrap may take before the DHT is degraded (default: 30000)
   --inspect                 serve the Stately inspector at /inspect (WebSocket stream + page; off by default)
@@ -30,7 +32,8 @@ Options:
   -v, --version             print the version
 
 Environment: SWITCHBOARD_HOME, SWITCHBOARD_PORT, SWITCHBOARD_HOST, SWITCHBOARD_BOOTSTRAP (comma-separated),
-SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_LOG_LEVEL.
+SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_FILE_ACCESS,
+SWITCHBOARD_LOG_LEVEL.
 Precedence: flags > environment > <dataDir>/config.json > defaults.
 `
 
@@ -51,6 +54,7 @@ export const CLI_OPTIONS = {
   bootstrap: { type: 'string', multiple: true },
   'no-mdns': { type: 'boolean' },
   'unknown-peers': { type: 'string' },
+  'file-access': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true },
   'dht-timeout': { type: 'string' },
   'log-level': { type: 'string' },
@@ -67,6 +71,7 @@ const FLAG_OF: Partial<Record<keyof Config, string>> = {
   listen: 'listen',
   bootstrap: 'bootstrap',
   unknownPeers: 'unknown-peers',
+  fileAccess: 'file-access',
   allowedOrigins: 'allow-origin',
   dhtBootstrapTimeoutMs: 'dht-timeout',
   logLevel: 'log-level',
@@ -119,6 +124,10 @@ export function parseCli(argv: string[]): ParsedCli {
   if (policy !== undefined && policy !== 'allow' && policy !== 'reject') {
     throw new UsageError(`--unknown-peers expects allow or reject, got ${JSON.stringify(policy)}`)
   }
+  const fileAccess = values['file-access']
+  if (fileAccess !== undefined && fileAccess !== 'all' && fileAccess !== 'known') {
+    throw new UsageError(`--file-access expects all or known, got ${JSON.stringify(fileAccess)}`)
+  }
   const level = values['log-level']
   if (level !== undefined && !['silent', 'error', 'info', 'debug'].includes(level)) {
     throw new UsageError(`--log-level expects silent, error, info or debug, got ${JSON.stringify(level)}`)
@@ -133,6 +142,7 @@ export function parseCli(argv: string[]): ParsedCli {
   if (values['no-mdns']) flags.mdns = false
   if (values.inspect) flags.inspect = true
   if (policy !== undefined) flags.unknownPeers = policy
+  if (fileAccess !== undefined) flags.fileAccess = fileAccess
   if (values['allow-origin'] !== undefined) flags.allowedOrigins = values['allow-origin']
   const timeout = integer('dht-timeout', values['dht-timeout'])
   if (timeout !== undefined) flags.dhtBootstrapTimeoutMs = timeout

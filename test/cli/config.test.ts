@@ -103,4 +103,19 @@ describe('parseCli', () => {
     expect(() => parseCli(['--host', ''])).toThrow(/--host/)
     expect(() => parseCli(['start', 'extra'])).toThrow(/extra/)
   })
+
+  it('fileAccess: all by default; known from the flag, the environment or config.json; a bad value names its source', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-config-'))
+    try {
+      expect((await resolveConfig({ dataDir: dir }, {})).fileAccess).toBe('all')
+      expect(parseCli(['--file-access', 'known']).flags).toEqual({ fileAccess: 'known' })
+      expect(() => parseCli(['--file-access', 'friends'])).toThrow(/--file-access expects all or known/)
+      expect((await resolveConfig({ dataDir: dir }, { SWITCHBOARD_FILE_ACCESS: 'known' })).fileAccess).toBe('known')
+      await expect(resolveConfig({ dataDir: dir }, { SWITCHBOARD_FILE_ACCESS: 'friends' })).rejects.toThrow(/SWITCHBOARD_FILE_ACCESS/)
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ fileAccess: 'known' }))
+      expect((await resolveConfig({ dataDir: dir }, {})).fileAccess).toBe('known')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

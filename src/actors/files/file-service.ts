@@ -49,6 +49,8 @@ export interface FileServiceInit {
   /** Saves the root before it counts (persistent peers); absent for session peers, whose saved root expires. */
   persistRoot?: (root: CID) => Promise<void>
   onViolation: OnViolation
+  /** `fileAccess: known`: whether a remote peer may list and fetch over /p2p-webapp/1.0.0; absent: everyone may. */
+  mayRead?: (peerId: string) => boolean
   log: (msg: string) => void
 }
 
@@ -107,6 +109,7 @@ export class FileService {
       { list: (signal) => this.list(signal), reader: this.#reader, getLocal: this.getLocal },
       { maxFrameBytes: this.init.config.frameMaxBytes, timeoutMs: this.init.config.listFilesTimeoutMs },
       this.init.onViolation,
+      this.init.mayRead,
     )
   }
 

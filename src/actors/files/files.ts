@@ -64,6 +64,8 @@ export interface FilesDeps {
   shared: SharedFileStore
   reputation: Pick<Reputation, 'violation'>
   activity: Pick<ActivityLog, 'add'>
+  /** `fileAccess: known`: who may list and fetch a local node's files over /p2p-webapp/1.0.0; absent: everyone. */
+  mayRead?: (alias: string, peerId: string) => boolean
   log: (msg: string) => void
 }
 
@@ -91,6 +93,7 @@ export const filesService =
       config: deps.config,
       ...(path === undefined ? {} : { persistRoot: savedRoot(path).save }),
       onViolation: violations(deps, alias),
+      ...(deps.mayRead === undefined ? {} : { mayRead: (peerId: string) => deps.mayRead?.(alias, peerId) === true }),
       log: deps.log,
     })
     // a persistent peer resumes its saved root; failing that, the last one its counts include

@@ -132,12 +132,16 @@ export async function fileContentReply(
   }
 }
 
-/** Register the responder; returns the function that removes it. */
+/**
+ * Register the responder; returns the function that removes it. With `mayRead`, a peer it refuses
+ * has its stream reset before anything is read (no reply, no reputation cost: asking is no offence).
+ */
 export async function serveP2pWebapp(
   libp2p: SwitchboardLibp2p,
   source: FileSource,
   limits: ProtocolLimits,
   onViolation: OnViolation,
+  mayRead?: (peerId: string) => boolean,
 ): Promise<() => Promise<void>> {
   let serving = 0
   const serve = async (cid: string, signal: AbortSignal): Promise<FileContent> => {
@@ -151,6 +155,10 @@ export async function serveP2pWebapp(
   }
   const handler = async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer
+    if (mayRead !== undefined && !mayRead(peer.toString())) {
+      stream.abort(new Error(`file access refused: ${peer} is neither known nor added`))
+      return
+    }
     const exchange = deadline(limits.timeoutMs, `p2p-webapp request from ${peer}`)
     try {
       const reader = new FrameReader(stream, exchange.signal)
