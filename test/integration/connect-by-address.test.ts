@@ -71,7 +71,7 @@ describe('connect by address', () => {
       [['/ip4/127.0.0.1/udp/4001/quic-v1'], /addrs\.0: .*\/udp\/quic-v1 is not a transport this daemon dials/],
       [['/ip4/0.0.0.0/tcp/4001'], /addrs\.0: .*0\.0\.0\.0 is an unspecified address/],
       [[`${tcp}/p2p/${d.peerId}/p2p-circuit/p2p/${b.peerId}`], /addrs\.0: .*relayed/],
-      [['/p2p/' + b.peerId], /addrs\.0: .*must start with \/ip4/],
+      [[`/p2p/${b.peerId}`], /addrs\.0: .*must start with \/ip4/],
       [Array.from({ length: 33 }, (_, i) => `/ip4/127.0.0.1/tcp/${4000 + i}`), /addrs: at most 32 addresses, got 33/],
     ]
     for (const [addrs, message] of cases) {
@@ -123,6 +123,34 @@ describe('connect by address', () => {
     const { activity: listed } = await client.call<{ activity: ActivityPush[] }>('activity.list')
     expect(listed.map((x) => x.message)).toContainEqual(
       expect.stringMatching(/addpeers: skipped peerIds\.0: "\/ip4\/127\.0\.0\.1\/tcp\/1" names no peer/),
+    )
+  })
+})
+
+/**
+ * With `allowLoopbackAddresses: false` (a public deployment) the address book keeps no loopback
+ * address, a typed one included; the peer store takes it, so the dial the user asked for still works.
+ */
+describe('connect by a loopback address the address book refuses', () => {
+  let a: TestDaemon
+  let b: TestDaemon
+
+  beforeAll(async () => {
+    ;[a, b] = await Promise.all([startTestDaemon({ allowLoopbackAddresses: false }), startTestDaemon()])
+  })
+  afterAll(async () => {
+    await Promise.all([a, b].map((x) => x?.destroy()))
+  })
+
+  it('connects through the peer store and says why the book did not keep it', async () => {
+    const client = await a.client()
+    const tcp = addrOf(b, 'tcp')
+    const result = await client.call('peers.connect', { peerId: b.peerId, addrs: [tcp] })
+    expect(result).toEqual({ success: true, connectionType: 'direct' })
+    expect(a.core.stores.addressBook.forPeer(b.peerId)).toEqual([])
+    const { activity } = await client.call<{ activity: ActivityPush[] }>('activity.list')
+    expect(activity.map((x) => x.message)).toContainEqual(
+      `address book: not keeping ${tcp} for ${b.peerId} (loopback); dialled through the peer store only`,
     )
   })
 })
