@@ -91,6 +91,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     presence,
     sharedFiles: files,
     peers: () => peers as PeerControl,
+    isKnown: (alias, peerId) => runtimes.get(alias)?.knownPeers.has(peerId) === true,
     knownAddedOrLocal: (alias, peerId) => isKnownOrAdded(alias, peerId) || nodes?.aliasOfPeerId(peerId) !== undefined,
     nodeRef: (alias) => lookup?.node(alias),
     log,

@@ -11,6 +11,7 @@ import type { PeerControl } from './actors/peer/peer-control.ts'
 import type { PresenceFeed } from './actors/presence/presence-feed.ts'
 import { presenceService } from './actors/presence/presence.extension.ts'
 import { protectionService } from './actors/protection/protection.extension.ts'
+import { syncService } from './actors/sync/sync.ts'
 import { topicsService } from './actors/topic/topics-extension.ts'
 import type { Config } from './config.ts'
 import { type ActorLookup, actorLookup, type NodeRef } from './machines/actor-refs.ts'
@@ -26,6 +27,8 @@ export interface NodeServiceDeps {
   sharedFiles: FilesDeps['shared']
   /** Late-bound: the peer control and node actors exist only once the actor system runs. */
   peers: () => PeerControl
+  /** Whether `peerId` is a known peer of local node `alias`: who sync answers and tells of changes. */
+  isKnown: (alias: string, peerId: string) => boolean
   /** Known (paired) or added to local node `alias`, or one of our own local nodes: who `fileAccess: known` serves. */
   knownAddedOrLocal: (alias: string, peerId: string) => boolean
   nodeRef: (alias: string) => NodeRef | undefined
@@ -58,6 +61,17 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       reputation,
       activity,
       ...(c.fileAccess === 'known' ? { mayRead: d.knownAddedOrLocal } : {}),
+      log: d.log,
+    }),
+    sync: syncService({
+      settings: {
+        requestTimeoutMs: c.dialTimeoutMs,
+        stallTimeoutMs: c.getFileFallbackTimeoutMs,
+        maxReplicaBytes: c.filePeerQuotaBytes,
+      },
+      isKnown: d.isKnown,
+      reputation,
+      activity,
       log: d.log,
     }),
     messaging: messagingService({

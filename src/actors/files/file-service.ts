@@ -68,6 +68,7 @@ export class FileService {
   readonly #reader: UnixFS
   #listCache: { root: CID; list: FileList } | undefined
   #unhandle: (() => Promise<void>) | undefined
+  readonly #changeListeners = new Set<(root: CID) => void>()
 
   constructor(readonly init: FileServiceInit) {
     this.alias = init.alias
@@ -145,6 +146,12 @@ export class FileService {
   readonly getLocal: BlockGetter = (cid, signal) => toBuffer(this.init.helia.blockstore.get(cid, { offline: true, signal }))
 
   // ---- changes ------------------------------------------------------------------------------
+
+  /** Call `listener` after every change of the directory (store, remove, restore) with its new root; returns unsubscribe. */
+  onChange(listener: (root: CID) => void): () => void {
+    this.#changeListeners.add(listener)
+    return () => this.#changeListeners.delete(listener)
+  }
 
   /** Bytes the directory holds now (its root's cumulative size). */
   async usage(signal?: AbortSignal): Promise<number> {
@@ -303,6 +310,13 @@ export class FileService {
       .commit(this.peerId, root, undefined, { session: this.#session })
       .catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
     this.#notify()
+    for (const listener of this.#changeListeners) {
+      try {
+        listener(root)
+      } catch (err) {
+        this.init.log(`files ${this.alias}: a change listener failed: ${(err as Error).message}`)
+      }
+    }
   }
 
   #edit(writer: UnixFS, signal?: AbortSignal): EditContext {
@@ -327,6 +341,13 @@ export class FileService {
   async list(signal?: AbortSignal): Promise<FileList> {
     const root = this.#root
     if (this.#listCache?.root.equals(root)) return this.#listCache.list
+    const list = await this.listRoot(root, signal)
+    this.#listCache = { root, list }
+    return list
+  }
+
+  /** The listing `list` gives, of any directory whose blocks are held (a replica of another peer's). */
+  async listRoot(root: CID, signal?: AbortSignal): Promise<FileList> {
     const entries: FileList['entries'] = {}
     const walk = async (dir: CID, prefix: string): Promise<void> => {
       for await (const entry of this.#reader.ls(dir, { offline: true, signal })) {
@@ -341,9 +362,7 @@ export class FileService {
       }
     }
     await walk(root, '')
-    const list = { cid: root.toString(), entries }
-    this.#listCache = { root, list }
-    return list
+    return { cid: root.toString(), entries }
   }
 
   /** File, directory, or neither (symlinks, foreign codecs); from local blocks. */

@@ -5,6 +5,7 @@
  * of references, kept in peer-a's datastore:
  *   /switchboard/files/refs/<multihash>  how many times the block occurs in all directories
  *   /switchboard/files/roots/<peerId>    the directory root those counts include, per peer
+ *                                        (and per `replica:<peerId>`: another peer's synced directory)
  *   /switchboard/files/sessions/<peerId> for a session peer: when it last stored or stopped (ms);
  *                                        its root is dropped `sessionRootRetentionMs` after that
  *   /switchboard/files/cache/<multihash> a fetched DAG kept as cache (block-cache.ts)
@@ -37,6 +38,9 @@ import { type CacheEntry, CacheIndex } from './block-cache.ts'
 import { GcSchedule } from './gc-schedule.ts'
 
 const REFS = '/switchboard/files/refs/'
+/** Holders of other peers' directories kept as replicas (sync): counted, but not in the local quotas. */
+export const REPLICA_HOLDER_PREFIX = 'replica:'
+const isReplicaHolder = (holder: string) => holder.startsWith(REPLICA_HOLDER_PREFIX)
 const ROOTS = '/switchboard/files/roots/'
 const SESSIONS = '/switchboard/files/sessions/'
 
@@ -222,9 +226,52 @@ export class FileStore {
       }
       batch.put(new Key(ROOTS + peerId), new TextEncoder().encode(root.toString()))
       await batch.commit()
-      this.#sizes?.set(peerId, await this.#rootBytes(root, signal))
+      if (!isReplicaHolder(peerId)) this.#sizes?.set(peerId, await this.#rootBytes(root, signal))
       return { freed: await this.#collect(zero) }
     })
+  }
+
+  /**
+   * Stop counting `holder`'s root (a replica dropped): what only it referenced is freed at once,
+   * as a commit frees what an old root alone used. Nothing when the holder has no root.
+   */
+  forget(holder: string, signal?: AbortSignal): Promise<CommitResult> {
+    return this.#lock.run(async () => {
+      const before = await this.appliedRoot(holder)
+      if (before === undefined) return { freed: [] }
+      const diff = await diffTrees(before, undefined, this.init.getLocal, signal)
+      const removed = new Map<string, { cid: CID; n: number }>()
+      for (const cid of diff.removed) {
+        const d = removed.get(blockKey(cid)) ?? { cid, n: 0 }
+        d.n += 1
+        removed.set(blockKey(cid), d)
+      }
+      const batch = this.init.datastore.batch()
+      const zero: CID[] = []
+      for (const [key, { cid, n }] of removed) {
+        const count = Math.max(0, (await this.refCount(cid)) - n)
+        if (count === 0) {
+          batch.delete(new Key(REFS + key))
+          zero.push(cid)
+        } else {
+          batch.put(new Key(REFS + key), new TextEncoder().encode(String(count)))
+        }
+      }
+      batch.delete(new Key(ROOTS + holder))
+      await batch.commit()
+      this.#sizes?.delete(holder)
+      return { freed: await this.#collect(zero) }
+    })
+  }
+
+  /** The counted roots whose holder starts with `prefix` (replicas: `replica:`), by holder. */
+  async roots(prefix: string): Promise<Map<string, CID>> {
+    const out = new Map<string, CID>()
+    for await (const { key, value } of this.init.datastore.query({ prefix: ROOTS + prefix })) {
+      const root = parseRoot(value)
+      if (root !== undefined) out.set(key.toString().slice(ROOTS.length), root)
+    }
+    return out
   }
 
   /** Delete blocks nothing references any more; runs under the commit lock. */
@@ -260,13 +307,14 @@ export class FileStore {
     })
   }
 
-  /** Bytes all counted directories hold together (each root's cumulative size, summed). */
+  /** Bytes all counted directories hold together (each root's cumulative size, summed); replicas of other peers' directories are not counted. */
   async storedBytes(signal?: AbortSignal): Promise<number> {
     if (this.#sizes === undefined) {
       const sizes = new Map<string, number>()
       for await (const { key, value } of this.init.datastore.query({ prefix: ROOTS })) {
         const root = parseRoot(value)
-        if (root !== undefined) sizes.set(key.toString().slice(ROOTS.length), await this.#rootBytes(root, signal))
+        const holder = key.toString().slice(ROOTS.length)
+        if (root !== undefined && !isReplicaHolder(holder)) sizes.set(holder, await this.#rootBytes(root, signal))
       }
       this.#sizes ??= sizes
     }

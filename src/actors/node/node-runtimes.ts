@@ -42,8 +42,13 @@ export interface NodeService {
 /** A node's services by name; the composition root decides which there are. */
 export type NodeServiceMap = Record<string, NodeService>
 
-/** One factory per service, keyed like the services it builds; built in key order, stopped in reverse. */
-export type NodeServiceFactories<S extends NodeServiceMap> = { [K in keyof S]: (components: NodeComponents) => S[K] | Promise<S[K]> }
+/**
+ * One factory per service, keyed like the services it builds; built in key order, stopped in
+ * reverse. `started` holds the node's services built before it (sync builds on files).
+ */
+export type NodeServiceFactories<S extends NodeServiceMap> = {
+  [K in keyof S]: (components: NodeComponents, started: Partial<S>) => S[K] | Promise<S[K]>
+}
 
 export interface NodeRuntime<S extends NodeServiceMap = NodeServiceMap> {
   spec: NodeSpec
@@ -89,7 +94,7 @@ export class NodeRuntimes<S extends NodeServiceMap = NodeServiceMap> {
     }
     const built: Partial<S> = {}
     try {
-      for (const name of Object.keys(this.factories) as Array<keyof S>) built[name] = await this.factories[name](components)
+      for (const name of Object.keys(this.factories) as Array<keyof S>) built[name] = await this.factories[name](components, built)
     } catch (err) {
       await stopAll(built)
       throw err

@@ -52,10 +52,27 @@ export const filesMethods = [
       const mine = own(ctx)
       // a peer of this daemon is read directly, not over the network
       const local = peerid === mine.peerId ? mine : ctx.nodes.byPeerId(peerid)?.services?.files.service
-      const list =
-        local !== undefined
-          ? await local.list(ctx.signal)
-          : await mine.listRemote(peerid, ctx.signal).catch((err: unknown) => Promise.reject(remoteError(err, `listfiles ${peerid}`)))
+      if (local !== undefined) {
+        const list = await local.list(ctx.signal)
+        ctx.session.push('peerFiles', { peerid, cid: list.cid, entries: list.entries })
+        return null
+      }
+      // a synced peer that is not connected, or whose live listing fails, is read from its replica
+      const sync = ctx.nodes.services(ctx.session.boundAlias()).sync
+      const fromReplica = async (err?: unknown) => {
+        const list = await sync.listReplica(peerid, ctx.signal)
+        if (list === undefined) throw remoteError(err ?? new Error('no replica'), `listfiles ${peerid}`)
+        ctx.session.push('peerFiles', { peerid, cid: list.cid, entries: list.entries, source: 'replica' })
+        return null
+      }
+      if (sync.replicaRoot(peerid) !== undefined && !sync.isConnected(peerid)) return fromReplica()
+      let list: Awaited<ReturnType<typeof mine.listRemote>>
+      try {
+        list = await mine.listRemote(peerid, ctx.signal)
+      } catch (err) {
+        if (ctx.signal.aborted) throw remoteError(err, `listfiles ${peerid}`)
+        return fromReplica(err)
+      }
       ctx.session.push('peerFiles', { peerid, cid: list.cid, entries: list.entries })
       return null
     },
