@@ -13,6 +13,7 @@ import { SharedFileStore } from './actors/files/files.ts'
 import { LocalNodes } from './actors/node/local-nodes.ts'
 import { NodeRuntimes } from './actors/node/node-runtimes.ts'
 import { SessionPeers } from './actors/node/session-peers.ts'
+import { pairingEffects } from './actors/pairing/pairing.actors.ts'
 import { PeerControl } from './actors/peer/peer-control.ts'
 import { PeerGate } from './actors/peer/peer-gate.ts'
 import { PresenceFeed } from './actors/presence/presence-feed.ts'
@@ -97,9 +98,20 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     log,
   })
   const runtimes = new NodeRuntimes<NodeServices>({ addressBook, reputation, activity, dialTimeoutMs: config.dialTimeoutMs }, factories)
-  const { supervisor, registry } = startSystem(runtimes)
+  const { supervisor, registry } = startSystem(runtimes, {
+    sync: (alias, peerId, opts) => runtimes.services(alias).sync.sync(peerId, opts),
+    pairing: pairingEffects({
+      service: (alias) => runtimes.services(alias).pairing,
+      libp2p: (alias) => runtimes.handle(alias).libp2p,
+      peers: () => peers as PeerControl,
+      reputation,
+    }),
+  })
   lookup = actorLookup(supervisor.system)
-  peers = new PeerControl(runtimes, lookup, activity)
+  peers = new PeerControl(runtimes, lookup, activity, async (alias, peerId) => {
+    const sync = runtimes.get(alias)?.services?.sync
+    await sync?.dropReplica(peerId)
+  })
   const actors = { supervisor, registry, lookup, control: new ActorControl(registry) }
 
   const gate = new PeerGate({
@@ -108,6 +120,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     bootstrap: config.bootstrap,
     isLocalPeer: (peerId) => nodes?.aliasOfPeerId(peerId) !== undefined,
     isKnownOrAdded,
+    inPairing: (alias, peerId) => runtimes.get(alias)?.services?.pairing.admits(peerId) === true,
     hangUpEverywhere: (peerId) => {
       for (const r of runtimes.all()) void r.handle?.libp2p.hangUp(peerId).catch(() => {})
     },

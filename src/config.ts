@@ -44,6 +44,12 @@ export const ConfigSchema = Type.Object(
     pruneGraceMs: Type.Integer({ minimum: 0 }),
     /** Default lifetime of a presence announcement (s). */
     presenceTtlSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    /** Lifetime of a pairing ticket when pairing.create names none (s). */
+    pairingTtlSeconds: Type.Integer({ minimum: 10, maximum: 7 * 24 * 3600 }),
+    /** A join's dial plus handshake must finish within this; an initiator drops a silent joiner after it (ms). */
+    pairingHandshakeTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    /** Wrong proofs for one ticket after which the ticket is cancelled. */
+    pairingMaxWrongProofs: Type.Integer({ minimum: 1, maximum: 100 }),
     rateLimitBurst: Type.Integer({ minimum: 1 }),
     rateLimitPerSecond: Type.Integer({ minimum: 1 }),
     topicMeshTimeoutMs: Type.Integer({ minimum: 0 }),
@@ -135,6 +141,9 @@ export function defaultConfig(dataDir: string): Config {
     lowWatermark: 150,
     pruneGraceMs: 20_000,
     presenceTtlSeconds: 300,
+    pairingTtlSeconds: 600,
+    pairingHandshakeTimeoutMs: 30_000,
+    pairingMaxWrongProofs: 3,
     // per WebSocket connection: generous for apps, a wall for floods
     rateLimitBurst: 2_000,
     rateLimitPerSecond: 1_000,

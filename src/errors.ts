@@ -50,6 +50,11 @@ export class ConflictError extends Error {
   override name = 'ConflictError'
 }
 
+/** 410: what the request names existed and is no more (an expired or used pairing ticket); get a new one. */
+export class GoneError extends Error {
+  override name = 'GoneError'
+}
+
 /** 413: the content is over a size limit; the message names which. */
 export class TooLargeError extends Error {
   override name = 'TooLargeError'

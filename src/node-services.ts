@@ -9,6 +9,7 @@ import { messagingService } from './actors/messaging/messaging-extension.ts'
 import type { NodeServiceFactories } from './actors/node/node-runtimes.ts'
 import type { PeerControl } from './actors/peer/peer-control.ts'
 import type { PresenceFeed } from './actors/presence/presence-feed.ts'
+import { pairingService } from './actors/pairing/pairing-service.ts'
 import { presenceService } from './actors/presence/presence.extension.ts'
 import { protectionService } from './actors/protection/protection.extension.ts'
 import { syncService } from './actors/sync/sync.ts'
@@ -70,6 +71,7 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
         maxReplicaBytes: c.filePeerQuotaBytes,
       },
       isKnown: d.isKnown,
+      onChanged: (alias, peerId) => d.peers().ref(alias, peerId)?.send({ type: 'peer.filesChanged' }),
       reputation,
       activity,
       log: d.log,
@@ -93,6 +95,17 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
       isProtected: (alias, peerId) => d.peers().isProtected(alias, peerId),
       activity,
       actor: (alias) => keeper(alias, 'pruner'),
+    }),
+    pairing: pairingService({
+      settings: {
+        defaultTtlSeconds: c.pairingTtlSeconds,
+        handshakeTimeoutMs: c.pairingHandshakeTimeoutMs,
+        maxWrongProofs: c.pairingMaxWrongProofs,
+        allowLoopback: c.allowLoopbackAddresses,
+      },
+      reputation,
+      nodeRef: d.nodeRef,
+      log: d.log,
     }),
     presence: presenceService({
       reputation,

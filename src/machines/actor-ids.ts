@@ -24,7 +24,8 @@ export type TopicId = `topic:${string}`
 export type ChannelId = `channel:${string}`
 export type PresenceId = `presence:${string}`
 export type PrunerId = `pruner:${string}`
-export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId | PresenceId | PrunerId
+export type PairingId = `pairing:${string}`
+export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId | PresenceId | PrunerId | PairingId
 
 /** Daemon-wide ids (systemIds). */
 export const systemIds = {
@@ -38,6 +39,7 @@ export const systemIds = {
   channel: (alias: string, peerId: string, protocol: string): ChannelId => `channel:${alias}:${peerId}:${protocol}`,
   presence: (alias: string): PresenceId => `presence:${alias}`,
   pruner: (alias: string): PrunerId => `pruner:${alias}`,
+  pairing: (alias: string, pairingId: string): PairingId => `pairing:${alias}:${pairingId}`,
   /** The prefix every peer actor of one node shares (for `actors.list` and feeds). */
   peerPrefix: (alias: string): PeerId => `peer:${alias}:`,
 }
@@ -59,6 +61,9 @@ export const childIds = {
   channel: (peerId: string, protocol: string) => `channel:${peerId}:${protocol}`,
   /** Whether a node's child id names a channel. */
   isChannel: (childId: string): boolean => childId.startsWith('channel:'),
+  pairing: (pairingId: string) => `pairing:${pairingId}`,
+  /** Whether a node's child id names a pairing. */
+  isPairing: (childId: string): boolean => childId.startsWith('pairing:'),
 }
 
 export type ParsedSystemId =
@@ -71,6 +76,7 @@ export type ParsedSystemId =
   | { kind: 'peer'; alias: string; peerId: string }
   | { kind: 'topic'; alias: string; topic: string }
   | { kind: 'channel'; alias: string; peerId: string; protocol: string }
+  | { kind: 'pairing'; alias: string; pairingId: string }
 
 /** Split `rest` at its first colon; a topic may itself hold colons, an alias never does. */
 function aliasAnd(rest: string): [string, string] | undefined {
@@ -93,6 +99,7 @@ export function parseSystemId(id: string): ParsedSystemId | undefined {
   const [alias, tail] = pair
   if (kind === 'peer') return tail.includes(':') ? undefined : { kind, alias, peerId: tail }
   if (kind === 'topic') return { kind, alias, topic: tail }
+  if (kind === 'pairing') return tail.includes(':') ? undefined : { kind, alias, pairingId: tail }
   if (kind === 'channel') {
     const peer = aliasAnd(tail)
     return peer ? { kind, alias, peerId: peer[0], protocol: peer[1] } : undefined
@@ -122,6 +129,7 @@ export function parentSystemId(id: string): string | null {
     case 'peers':
     case 'topic':
     case 'channel':
+    case 'pairing':
       return systemIds.node(parsed.alias)
     case 'peer':
       return systemIds.peers(parsed.alias, shardOf(parsed.peerId))

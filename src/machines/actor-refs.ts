@@ -4,6 +4,7 @@ import {
   type ChannelId,
   type DhtId,
   type NodeId,
+  type PairingId,
   type PeerId,
   type PeersId,
   type PresenceId,
@@ -13,6 +14,7 @@ import {
 } from './actor-ids.ts'
 import type { dhtMachine } from './dht/dht.machine.ts'
 import type { nodeMachine } from './node/node.machine.ts'
+import type { pairingMachine } from './pairing/pairing.machine.ts'
 import type { peerMachine } from './peer/peer.machine.ts'
 import type { peersMachine } from './peers/peers.machine.ts'
 import type { presenceMachine } from './presence/presence.machine.ts'
@@ -29,6 +31,7 @@ export type TopicRef = ActorRefFrom<typeof topicMachine>
 export type PresenceRef = ActorRefFrom<typeof presenceMachine>
 export type PrunerRef = ActorRefFrom<typeof prunerMachine>
 export type ChannelRef = ActorRefFrom<typeof channelMachine>
+export type PairingRef = ActorRefFrom<typeof pairingMachine>
 
 /** What each systemId of the scheme (actor-ids.ts) holds: the one statement of id → machine. */
 export interface SwitchboardSystem {
@@ -42,6 +45,7 @@ export interface SwitchboardSystem {
     [id: PresenceId]: PresenceRef
     [id: PrunerId]: PrunerRef
     [id: ChannelId]: ChannelRef
+    [id: PairingId]: PairingRef
   }
 }
 
@@ -62,6 +66,7 @@ export function actorLookup(anySystem: SystemReader) {
     presence: (alias: string) => system.get(systemIds.presence(alias)),
     pruner: (alias: string) => system.get(systemIds.pruner(alias)),
     channel: (alias: string, peerId: string, protocol: string) => system.get(systemIds.channel(alias, peerId, protocol)),
+    pairing: (alias: string, pairingId: string) => system.get(systemIds.pairing(alias, pairingId)),
   }
 }
 

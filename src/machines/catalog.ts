@@ -7,6 +7,8 @@ import { dhtMachine, dhtPublicContext } from './dht/dht.machine.ts'
 import { DhtClientEventSchema } from './dht/dht.types.ts'
 import { nodeMachine, nodePublicContext } from './node/node.machine.ts'
 import { NodeClientEventSchema } from './node/node.types.ts'
+import { pairingMachine, pairingPublicContext } from './pairing/pairing.machine.ts'
+import { PairingClientEventSchema } from './pairing/pairing.types.ts'
 import { peerMachine, peerPublicContext } from './peer/peer.machine.ts'
 import { PeerClientEventSchema } from './peer/peer.types.ts'
 import { peersMachine, peersPublicContext } from './peers/peers.machine.ts'
@@ -103,6 +105,14 @@ export const machineKinds: MachineKind[] = [
       "Direct messages between one local node and one remote peer on one protocol, in either direction (spawned by its node on the first message or inbound stream). idle: nothing waits; opening: messages wait and a stream is being opened, dialling the peer through its peer actor; open: a stream (ours or the remote's) carries them in order and each waits for its ack; retrying: the peer was unreachable or the stream broke, so it waits out a capped exponential backoff (cut short when the peer connects or opens a stream) while each message is given up with delivered: false once it has waited messageRetryWindowMs. An outbound stream idle for messageIdleMs is closed; a channel with no stream and nothing waiting is forgotten (closed) after the longer of the two. The context holds no payloads.",
     project: channelPublicContext,
     clientEvents: ChannelClientEventSchema,
+  },
+  {
+    kind: 'pairing',
+    machine: pairingMachine,
+    description:
+      "One pairing of two devices by ticket, from one side (spawned by its node on pairing.create or pairing.join). The initiator made the ticket: waiting for a joiner, verifying its proof of the ticket's secret (challenge and response; the secret is never sent and never in the context), confirming, saving the joiner as a known peer; it expires ttlMs after creation, and maxWrongProofs wrong proofs cancel it, each costing its sender reputation. The joiner dials the ticket's addresses, handshakes (proves the secret, checks the initiator's proof, exchanges names, confirms) and saves the initiator as a known peer. Final: paired, expired, cancelled, or failed with failure and error.",
+    project: pairingPublicContext,
+    clientEvents: PairingClientEventSchema,
   },
 ]
 

@@ -1,11 +1,14 @@
-import { systemIds } from '../machines/actor-ids.ts'
+import { parseSystemId, systemIds } from '../machines/actor-ids.ts'
+import { pairingStateName } from '../machines/pairing/pairing.machine.ts'
+import type { pairingPublicContext } from '../machines/pairing/pairing.machine.ts'
 import type { ClientSession } from './client-session.ts'
 import type { ServerDeps } from './method.ts'
 import { peerState } from './peer-state.ts'
 
 /**
  * The pushes every bound connection gets without asking: `peer.state` on every change of one of
- * its local peer's remote-peer actors, the `activity` feed, and `presence.update`.
+ * its local peer's remote-peer actors, `pairing.state` on every step of one of its pairings (with the
+ * peer once paired), the `activity` feed, and `presence.update`.
  */
 export function startFeeds(
   session: Pick<ClientSession, 'push'>,
@@ -14,7 +17,26 @@ export function startFeeds(
 ): () => void {
   const prefix = systemIds.peerPrefix(alias)
   const stopPeers = deps.actors.registry.listen((change) => {
-    if (change.type === 'snapshot' && change.snapshot.systemId.startsWith(prefix)) session.push('peer.state', peerState(change.snapshot))
+    if (change.type !== 'snapshot') return
+    const { snapshot } = change
+    if (snapshot.systemId.startsWith(prefix)) {
+      session.push('peer.state', peerState(snapshot))
+      return
+    }
+    const id = parseSystemId(snapshot.systemId)
+    if (id?.kind !== 'pairing' || id.alias !== alias) return
+    const c = snapshot.context as ReturnType<typeof pairingPublicContext>
+    const state = pairingStateName(snapshot.value)
+    const peer = state === 'paired' && c.peerId ? deps.actors.registry.get(systemIds.peer(alias, c.peerId)) : undefined
+    session.push('pairing.state', {
+      pairingId: c.pairingId,
+      state,
+      role: c.role,
+      peerId: c.peerId,
+      peerName: c.peerName,
+      error: c.error,
+      ...(peer ? { peer: peerState(peer) } : {}),
+    })
   })
   const stopActivity = deps.stores.activity.listen((a) => {
     if (a.alias !== alias && a.alias !== '*') return

@@ -7,6 +7,7 @@ import { MessagingError } from '../../src/actors/messaging/errors.ts'
 import {
   ConflictError,
   ForbiddenError,
+  GoneError,
   InvalidRequestError,
   OperationFailedError,
   RateLimitedError,
@@ -43,6 +44,8 @@ const DOMAIN: Record<string, { args: unknown[]; code: number }> = {
   DhtOpCancelledError: { args: ['DHT actor is stopped'], code: 503 },
   InvalidInputError: { args: ['params.cid', 'is not a CID'], code: 400 },
   InvalidTicketError: { args: ['checksum', 'checksum does not match (mistyped?)'], code: 400 },
+  TicketGoneError: { args: ['ticket: this ticket was already used: tickets pair once'], code: 410 },
+  PairingRefusedByPeerError: { args: ["wrong proof: this ticket's secret does not match"], code: 403 },
   UnverifiableContentError: { args: ['content does not hash to x'], code: 500 },
   RemoteFileError: { args: ['file not found'], code: 500 },
   SaveError: { args: ['cannot save the ban list'], code: 500 },
@@ -55,6 +58,7 @@ const KINDS: Array<[abstract new (message: string) => Error, number]> = [
   [ResourceNotFoundError, 404],
   [RequestTimeoutError, 408],
   [ConflictError, 409],
+  [GoneError, 410],
   [TooLargeError, 413],
   [RateLimitedError, 429],
   [OperationFailedError, 500],
@@ -79,6 +83,9 @@ const INTERNAL = new Set([
   'FrameTooLargeError',
   'UnexpectedEndError',
   'InvalidAddressError',
+  // the pairing protocol's own failures: they end in the pairing actor's `failure`, never thrown to a client
+  'PairProtocolError',
+  'PairingRefusedError',
 ])
 
 const SRC = join(import.meta.dirname, '../../src')

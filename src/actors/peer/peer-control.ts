@@ -44,6 +44,8 @@ export class PeerControl {
     private readonly runtimes: Pick<NodeRuntimes, 'get' | 'handle' | 'shared'>,
     private readonly actors: Pick<ActorLookup, 'node' | 'peer'>,
     private readonly activity: Pick<ActivityLog, 'add'>,
+    /** After a forget: drop what was kept for the peer (its replica). */
+    private readonly forgotten: (alias: string, peerId: string) => Promise<void> = async () => {},
   ) {}
 
   #node(alias: string): NodeRef {
@@ -77,11 +79,11 @@ export class PeerControl {
    * private addresses, manual ones too); the peer store takes every address, so the dial the user
    * asked for still tries it.
    */
-  async learnAddresses(alias: string, peerId: string, addrs: Multiaddr[]): Promise<void> {
+  async learnAddresses(alias: string, peerId: string, addrs: Multiaddr[], source: 'manual' | 'pairing' = 'manual'): Promise<void> {
     if (addrs.length === 0) return
     const { addressBook } = this.runtimes.shared
     for (const addr of addrs) {
-      const result = addressBook.add(addr.toString(), { peerId, source: 'manual' })
+      const result = addressBook.add(addr.toString(), { peerId, source })
       if (!result.added && result.reason !== 'exists')
         this.activity.add({
           type: 'info',
@@ -213,7 +215,11 @@ export class PeerControl {
   }
 
   /** Rename, change autoConnect, or remember/forget; resolves once the known-peers file holds the change. */
-  async update(alias: string, peerId: string, changes: { name?: string; autoConnect?: boolean; known?: boolean }): Promise<PeerRef> {
+  async update(
+    alias: string,
+    peerId: string,
+    changes: { name?: string; autoConnect?: boolean; known?: boolean; ticket?: string },
+  ): Promise<PeerRef> {
     const exists = this.ref(alias, peerId) !== undefined
     if (!exists && changes.known !== true) throw new UnknownPeerError(`unknown peer ${peerId}; pass known: true to remember it`)
     const ref = this.route(alias, peerId, { type: 'peer.update', ...changes, at: Date.now() }, true)
@@ -235,6 +241,8 @@ export class PeerControl {
     // without its tags libp2p stops redialling it (keep-alive) and our pruner may close it like any other
     await libp2p?.peerStore.merge(id, { tags: NO_PROTECTION_TAGS }).catch(() => {})
     await libp2p?.hangUp(id).catch(() => {})
+    // the actor is stopped, so a sync it ran is aborted: what it kept can go
+    await this.forgotten(alias, peerId)
   }
 
   knownAutoConnect(alias: string): string[] {

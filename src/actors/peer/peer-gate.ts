@@ -12,6 +12,8 @@ export interface PeerGateDeps {
   isLocalPeer(peerId: string): boolean
   /** Known (paired) or added to local node `alias`. */
   isKnownOrAdded(alias: string, peerId: string): boolean
+  /** A pairing of local node `alias` expects this peer (a joiner's device), or a ticket is out that any device may use. */
+  inPairing(alias: string, peerId: string): boolean
   /** Close every local node's connections to the peer. */
   hangUpEverywhere(peerId: PeerId): void
   activity: Pick<ActivityLog, 'add'>
@@ -36,14 +38,14 @@ export class PeerGate {
 
   /**
    * The connection gater's question: banned peers never get in; with `unknownPeers: reject` only
-   * peers that are known, added or bootstrap peers do.
+   * peers that are known, added or bootstrap peers do, and, while a pairing runs, the device it pairs with.
    */
   denyPeer(alias: string, peerId: string): boolean {
     if (this.d.reputation.isBanned(peerId)) return true
     if (this.d.unknownPeers === 'allow') return false
     if (this.d.isLocalPeer(peerId)) return false
     if (this.d.bootstrap.some((a) => a.endsWith(`/p2p/${peerId}`))) return false
-    return !this.d.isKnownOrAdded(alias, peerId)
+    return !this.d.isKnownOrAdded(alias, peerId) && !this.d.inPairing(alias, peerId)
   }
 
   /** Ban a peer; resolves once the ban list holding it is on disk. */

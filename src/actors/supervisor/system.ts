@@ -4,6 +4,7 @@ import type { SupervisorRef } from '../../machines/actor-refs.ts'
 import { channelMachine } from '../../machines/channel/channel.machine.ts'
 import { dhtMachine } from '../../machines/dht/dht.machine.ts'
 import { nodeMachine } from '../../machines/node/node.machine.ts'
+import { pairingMachine } from '../../machines/pairing/pairing.machine.ts'
 import { peerMachine } from '../../machines/peer/peer.machine.ts'
 import { peersMachine } from '../../machines/peers/peers.machine.ts'
 import { presenceMachine } from '../../machines/presence/presence.machine.ts'
@@ -14,6 +15,7 @@ import { dhtActors } from '../dht/dht.actors.ts'
 import { channelEffects, runtimeChannels } from '../messaging/channel.actors.ts'
 import { nodeActors } from '../node/node.actors.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
+import type { PairingEffects } from '../pairing/pairing.actors.ts'
 import { peerActors, type SyncRunner } from '../peer/peer.actors.ts'
 import { presenceActors } from '../presence/presence.actors.ts'
 import { prunerActors } from '../protection/pruner.actors.ts'
@@ -22,7 +24,14 @@ import { topicActors } from '../topic/topic.actors.ts'
 import { ActorRegistry } from './actor-registry.ts'
 
 /** The machines with their real side effects bound: the one place where pure meets I/O. */
-export function bindMachines(runtimes: NodeRuntimes, effects: { sync?: SyncRunner } = {}) {
+export interface BoundEffects {
+  /** Syncs a known peer's directory (the node's sync service). */
+  sync?: SyncRunner
+  /** Dial, handshake and remember for pairings (the node's pairing service). */
+  pairing?: PairingEffects
+}
+
+export function bindMachines(runtimes: NodeRuntimes, effects: BoundEffects = {}) {
   const dht = dhtMachine.provide({ actors: dhtActors(runtimes) })
   const peer = peerMachine.provide({
     actors: peerActors(runtimes, effects.sync),
@@ -60,8 +69,9 @@ export function bindMachines(runtimes: NodeRuntimes, effects: { sync?: SyncRunne
   const presence = presenceMachine.provide({ actors: presenceActors(runtimes) })
   const pruner = prunerMachine.provide({ actors: prunerActors(runtimes) })
   const channel = channelMachine.provide(channelEffects(runtimeChannels(runtimes)))
+  const pairing = effects.pairing ? pairingMachine.provide(effects.pairing) : pairingMachine
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner, pairing },
     actions: {
       reportStopped: reportStoppedToSupervisor,
     },
@@ -72,10 +82,11 @@ export function bindMachines(runtimes: NodeRuntimes, effects: { sync?: SyncRunne
 /** Start the actor system: the supervisor at its root, every actor visible through the registry. */
 export function startSystem(
   runtimes: NodeRuntimes,
-  opts: { restartLimit?: number; sync?: SyncRunner } = {},
+  opts: { restartLimit?: number } & BoundEffects = {},
 ): { supervisor: SupervisorRef; registry: ActorRegistry } {
   const registry = new ActorRegistry()
-  const supervisor = createActor(bindMachines(runtimes, { ...(opts.sync ? { sync: opts.sync } : {}) }), {
+  const { restartLimit: _limit, ...effects } = opts
+  const supervisor = createActor(bindMachines(runtimes, effects), {
     systemId: systemIds.supervisor,
     input: { restartLimit: opts.restartLimit ?? 3 },
     inspect: registry.inspect,

@@ -90,6 +90,8 @@ export interface SyncDeps {
   settings: SyncSettings
   /** Whether `peerId` is a known peer of local node `alias`: only those are answered and told. */
   isKnown(alias: string, peerId: string): boolean
+  /** A known peer of local node `alias` told us its files changed (the peer actor syncs again). */
+  onChanged?: (alias: string, peerId: string) => void
   reputation: Pick<Reputation, 'violation'>
   activity: Pick<ActivityLog, 'add'>
   log: (msg: string) => void
@@ -132,6 +134,8 @@ export class SyncService implements SyncNodeService {
     readonly deps: SyncDeps,
   ) {
     this.#file = storageDir === undefined ? undefined : savedReplicas(replicasFile(storageDir))
+    const { onChanged } = deps
+    if (onChanged) this.#listeners.add((peerId) => onChanged(alias, peerId))
   }
 
   get #persistent(): boolean {

@@ -1,5 +1,6 @@
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate'
 import { channelMachine } from '../channel/channel.machine.ts'
+import { pairingMachine } from '../pairing/pairing.machine.ts'
 import { dhtMachine } from '../dht/dht.machine.ts'
 import { childIds, shardOf, systemIds } from '../actor-ids.ts'
 import { peersMachine } from '../peers/peers.machine.ts'
@@ -35,6 +36,7 @@ export const nodeMachine = setup({
     presence: presenceMachine,
     pruner: prunerMachine,
     channel: channelMachine,
+    pairing: pairingMachine,
   },
   actions: {
     /** Told to the supervisor; bound with sendParent there, a no-op alone. */
@@ -115,6 +117,19 @@ export const nodeMachine = setup({
       enqueue.stopChild(event.actorId)
       enqueue.assign({ channels: context.channels.filter((c) => c !== event.actorId) })
     }),
+    startPairing: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'pairings.start') return
+      const id = childIds.pairing(event.input.pairingId)
+      if (context.pairings.includes(id)) return
+      enqueue.spawnChild('pairing', { id, systemId: systemIds.pairing(context.alias, event.input.pairingId), input: event.input })
+      enqueue.assign({ pairings: [...context.pairings, id] })
+    }),
+    /** A finished pairing is released: its outcome was pushed, and the known peer (if any) lives on in its peer actor. */
+    pairingDone: enqueueActions(({ context, event, enqueue }) => {
+      if (!('actorId' in event) || !childIds.isPairing(event.actorId)) return
+      enqueue.stopChild(event.actorId)
+      enqueue.assign({ pairings: context.pairings.filter((p) => p !== event.actorId) })
+    }),
     /** Hand a peer event to its shard, spawning the shard on first use. */
     routeToShard: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route' && event.type !== 'peers.release') return
@@ -130,7 +145,7 @@ export const nodeMachine = setup({
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, addrs: [], connections: 0, peerShards: [], topics: [], channels: [] }),
+  context: ({ input }) => ({ ...input, addrs: [], connections: 0, peerShards: [], topics: [], channels: [], pairings: [] }),
   initial: 'starting',
   states: {
     starting: {
@@ -167,7 +182,8 @@ export const nodeMachine = setup({
         'topics.ensure': { actions: 'ensureTopic' },
         'topics.release': { actions: 'releaseTopic' },
         'channels.ensure': { actions: 'ensureChannel' },
-        'xstate.done.actor.*': { actions: ['topicLeft', 'channelClosed'] },
+        'pairings.start': { actions: 'startPairing' },
+        'xstate.done.actor.*': { actions: ['topicLeft', 'channelClosed', 'pairingDone'] },
         'node.addrs': { actions: assign({ addrs: ({ event }) => event.addrs }) },
         'node.connections': { actions: assign({ connections: ({ event }) => event.count }) },
         'node.stop': 'stopping',

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import type { PairingInput } from '../pairing/pairing.types.ts'
 import type { BackoffSettings } from '../peer/peer.types.ts'
 import type { PeersEvent } from '../peers/peers.types.ts'
 
@@ -34,6 +35,8 @@ export interface NodeContext extends NodeInput {
   topics: string[]
   /** Child ids of the live direct-message channel actors. */
   channels: string[]
+  /** Child ids of the pairing actors that have not finished. */
+  pairings: string[]
 }
 
 export type NodeEvent =
@@ -47,5 +50,7 @@ export type NodeEvent =
   | { type: 'topics.release'; topic: string }
   /** A direct-message channel to `peerId` on `protocol` is needed: spawns its actor unless it runs. */
   | { type: 'channels.ensure'; peerId: string; protocol: string; idleMs: number; retryWindowMs: number }
+  /** Run a pairing: spawns its actor (the pairing id is new: made by pairing.create or read from a ticket). */
+  | { type: 'pairings.start'; input: PairingInput }
   /** A child reached its final state; topic actors do when they have left. */
   | { type: `xstate.done.actor.${string}`; actorId: string }

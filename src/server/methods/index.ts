@@ -4,6 +4,7 @@ import { dhtMethods } from './dht.methods.ts'
 import { messagingMethods } from './messaging.methods.ts'
 import { filesMethods } from './files.methods.ts'
 import { nodeMethods } from './node.methods.ts'
+import { pairingMethods } from './pairing.methods.ts'
 import { peersMethods } from './peers.methods.ts'
 import { presenceMethods } from './presence.methods.ts'
 import { protectionMethods } from './protection.methods.ts'
@@ -17,6 +18,7 @@ export function allMethods(): Map<string, Method> {
     ...actorsMethods,
     ...dhtMethods,
     ...peersMethods,
+    ...pairingMethods,
     ...sessionMethods,
     ...pubsubMethods,
     ...filesMethods,

@@ -1,0 +1,73 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { fromPromise } from 'xstate'
+import type { HandshakeResult } from '../../machines/pairing/pairing.types.ts'
+import type { Reputation } from '../../p2p/reputation.ts'
+import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
+import type { PeerControl } from '../peer/peer-control.ts'
+import { joinerHandshake, PAIR_PROTOCOL } from './pair-protocol.ts'
+import type { PairingService } from './pairing-service.ts'
+
+export interface PairingEffectDeps {
+  /** The running node's pairing service and libp2p (throw while it is not running). */
+  service: (alias: string) => PairingService
+  libp2p: (alias: string) => SwitchboardLibp2p
+  peers: () => Pick<PeerControl, 'learnAddresses' | 'connect' | 'update'>
+  reputation: Pick<Reputation, 'violation'>
+}
+
+type Step = { alias: string; peerId: string; pairingId: string }
+
+/** The pairing machine's side effects: dial and handshake for a joiner, remember for both, penalize wrong proofs. */
+export function pairingEffects(d: PairingEffectDeps) {
+  return {
+    actors: {
+      dial: fromPromise<void, Step>(async ({ input, signal }) => {
+        const { parsed } = d.service(input.alias).joining(input.pairingId)
+        // the ticket's addresses are where the device said it is: kept as `pairing` in the address book
+        await d.peers().learnAddresses(
+          input.alias,
+          input.peerId,
+          parsed.addrs.map((a) => multiaddr(a)),
+          'pairing',
+        )
+        const result = await d.peers().connect(input.alias, input.peerId, signal)
+        if (!result.success) throw new Error(result.error ?? 'the dial failed')
+      }),
+      handshake: fromPromise<HandshakeResult, Step & { name: string }>(async ({ input, signal }) => {
+        const { secret } = d.service(input.alias).joining(input.pairingId)
+        const libp2p = d.libp2p(input.alias)
+        const stream = await libp2p.dialProtocol(peerIdFromString(input.peerId), PAIR_PROTOCOL, { signal })
+        try {
+          return await joinerHandshake(stream, {
+            pairingId: input.pairingId,
+            secret,
+            name: input.name,
+            self: libp2p.peerId.toString(),
+            initiator: input.peerId,
+            signal,
+          })
+        } catch (err) {
+          stream.abort(err as Error)
+          throw err
+        }
+      }),
+      remember: fromPromise<void, Step & { peerName: string }>(async ({ input }) => {
+        const ticket = d.service(input.alias).ticketOf(input.pairingId)
+        await d.peers().update(input.alias, input.peerId, {
+          known: true,
+          autoConnect: true,
+          name: input.peerName,
+          ...(ticket !== undefined ? { ticket } : {}),
+        })
+      }),
+    },
+    actions: {
+      penalize: (_: unknown, params: { peerId: string }) => {
+        d.reputation.violation(params.peerId, 'bad-pairing-proof')
+      },
+    },
+  }
+}
+
+export type PairingEffects = ReturnType<typeof pairingEffects>
