@@ -70,7 +70,10 @@ describe('remote peers across restarts', () => {
     const states = await PeerStates.bind(ca)
     expect(await ca.call<ConnectResult>('peers.connect', { peerId: bId })).toEqual({ success: true, connectionType: 'direct' })
     const wanted = await ca.call<PeerState>('peers.update', { peerId: bId, known: true, autoConnect: true, name: 'bee' })
-    expect(wanted).toMatchObject({ known: true, autoConnect: true, status: 'connected' })
+    expect(wanted).toMatchObject({ known: true, autoConnect: true })
+    // becoming known starts a sync; B does not know A, so B refuses it and A says so
+    expect(['connected', 'syncing']).toContain(wanted.status)
+    await states.until(bId, (s) => s.status === 'connected' && s.lastError !== null)
 
     const systemId = `peer:peer-a:${bId}`
     const watch = await watchActors(ca, systemId)
@@ -84,7 +87,9 @@ describe('remote peers across restarts', () => {
     await B.start()
     // then back, whoever dials first: our next retry, or B's libp2p redialling a DHT neighbour
     const back = await watch.until(systemId, (s) => (s.value as { connected?: string }).connected !== undefined, 60_000)
-    expect(back.context).toMatchObject({ connectionType: 'direct', lastError: null, failures: 0 })
+    expect(back.context).toMatchObject({ connectionType: 'direct', failures: 0 })
+    // the dial's error is cleared; only the refused sync of this connection may stand
+    expect(String((back.context as PeerState).lastError ?? 'sync: none')).toMatch(/^sync: /)
     const values = watch.history(systemId).map((s) => JSON.stringify(s.value))
     const left = values.indexOf('"backoff"')
     expect(left, values.join(' ')).toBeGreaterThan(0)
