@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { type AnyActor, type AnyMachineSnapshot, createActor, type EventObject } from 'xstate'
 import { peerMachine } from '../../src/machines/peer/peer.machine.ts'
-import type { PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
+import type { ConnectionType, PeerContext, PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
+import { invokeId as invokeIdOf } from '../support/model.ts'
 import {
   Coverage,
   describeEvents,
@@ -32,6 +33,7 @@ const DIAL_DONE = `xstate.done.actor.${dialId}`
 const DIAL_ERROR = `xstate.error.actor.${dialId}`
 const HANGUP_DONE = `xstate.done.actor.${hangUpId}`
 const HANGUP_ERROR = `xstate.error.actor.${hangUpId}`
+const syncId = invokeIdOf(peerMachine, 'sync')
 
 const refused = new Error('connect ECONNREFUSED 127.0.0.1:4001')
 const hangUpFailed = new Error('hang up failed')
@@ -50,10 +52,21 @@ const clientEvents: PeerEvent[] = [
 const spec: PathSpec = {
   machine: peerMachine,
   input,
-  // what tells states apart for the invariants: wanted or not, held, the tries left, an error kept
+  // what tells states apart: wanted or not, held, the tries left, failures in a row (0, 1, more), a sync owed
   key: (snapshot: AnyMachineSnapshot) => {
     const c = snapshot.context as PeerContext
-    return JSON.stringify([snapshot.value, c.known, c.autoConnect, c.added, c.held, c.triesLeft, c.failures > 0, c.lastError !== null])
+    return JSON.stringify([
+      snapshot.value,
+      c.known,
+      c.autoConnect,
+      c.added,
+      c.held,
+      c.triesLeft,
+      // a first failure and a later one back off differently
+      Math.min(c.failures, 2),
+      // a sync owed matters only while connected (arriving sets it afresh)
+      snapshot.matches('connected') && c.syncDue,
+    ])
   },
   // what the world can do in each state: the client at any time, libp2p's connection events where
   // a connection can exist, a dial or hang-up settling while one runs, an armed timer firing
@@ -77,42 +90,102 @@ const spec: PathSpec = {
           ]
         : []),
       ...(live.includes(hangUpId) ? [{ type: HANGUP_DONE }, { type: HANGUP_ERROR, error: hangUpFailed }] : []),
+      // the sync of a known peer reports while it runs
+      ...(live.includes(syncId)
+        ? [
+            { type: 'peer.syncProgress', progress: { blocksFetched: 1, blocksTotal: 2, bytes: 100 } },
+            { type: 'peer.syncDone', at: 9 },
+            { type: 'peer.syncFailed', error: 'peer went quiet' },
+          ]
+        : []),
       ...timers.map((type) => ({ type })),
     ]
   },
 }
 
-/** Make the world produce `event` and deliver it the way the daemon would. */
+/** Make the world produce `event` and deliver it the way the daemon would; the world keeps its own account of it. */
 function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
   const intent = world.intent(PEER)
   const only = <T>(list: T[], what: string): T => {
     if (list.length !== 1) throw new Error(`${list.length} ${what} in flight`)
     return list[0] as T
   }
+  const hangingUp = world.hangUpsOf(PEER).length > 0
+  const linked = world.connectionsTo(PEER).length > 0
+  const wanted = !world.held && (intent.added || (intent.known && intent.autoConnect))
+  /** The peer is connected (libp2p's event or our dial): what a connection means for the account. */
+  const arrive = (type: ConnectionType, at: number) => {
+    // a known peer arriving has files to sync; one already connected is not arriving
+    if (intent.known && (!linked || world.leftOpen)) world.syncOwed = true
+    world.lastType = type
+    world.since = at
+    world.failures = 0
+    world.lastError = null
+    world.connectPending = false
+    world.triesLeft = 0
+    world.leftOpen = false
+  }
   switch (event.type) {
     case DIAL_DONE:
+      arrive('direct', world.clock.now)
       only(world.dialsTo(PEER), 'dials').resolve()
       return
     case DIAL_ERROR:
+      world.failures++
+      world.lastError = refused.message
+      if (world.connectPending && --world.triesLeft <= 0) world.connectPending = false
       only(world.dialsTo(PEER), 'dials').reject(refused)
       return
     case HANGUP_DONE:
+      world.leftOpen = false
       only(world.hangUpsOf(PEER), 'hang-ups').resolve()
       return
     case HANGUP_ERROR:
+      world.lastError = hangUpFailed.message
+      world.leftOpen = linked
       only(world.hangUpsOf(PEER), 'hang-ups').reject(hangUpFailed)
       return
-    case 'peer.connected':
-      world.open(PEER, (event as PeerEvent & { type: 'peer.connected' }).connectionType)
+    case 'peer.connected': {
+      const e = event as Extract<PeerEvent, { type: 'peer.connected' }>
+      // a connection that comes while the client hangs up is hung up with the rest
+      if (!hangingUp) arrive(e.connectionType, e.at)
+      world.open(PEER, e.connectionType)
       break
+    }
     case 'peer.disconnected':
+      world.since = (event as Extract<PeerEvent, { type: 'peer.disconnected' }>).at
+      // a wanted peer's lost connection is its first failure; a hang-up's is not a failure
+      if (!hangingUp && wanted) world.failures = 1
+      world.leftOpen = false
       world.closeAll(PEER)
       break
     case 'peer.connectionType':
+      world.lastType = 'direct'
       world.open(PEER, 'direct')
       break
+    case 'peer.connect':
+      // connected already: nothing to do; otherwise its tries start (behind a hang-up in flight)
+      if (!linked || hangingUp || world.leftOpen) {
+        world.connectPending = true
+        world.triesLeft = backoff.explicitTries
+        world.held = false
+      }
+      break
+    case 'peer.disconnect': {
+      // a hang-up that stops something (a connection, a dial, a pending retry) holds the peer until the
+      // client's next connect, and drops the connect it asked for; one already being hung up stays so
+      const stops = world.dialsTo(PEER).length + world.clock.armed().length + (world.leftOpen ? 0 : world.connectionsTo(PEER).length) > 0
+      if (stops && !hangingUp) {
+        world.held = true
+        world.connectPending = false
+        world.triesLeft = 0
+      }
+      break
+    }
     case 'peer.update': {
       const e = event as Extract<PeerEvent, { type: 'peer.update' }>
+      // a peer that becomes known while connected has files to sync
+      if (e.known === true && !intent.known && linked) world.syncOwed = true
       if (e.known !== undefined) intent.known = e.known
       if (e.autoConnect !== undefined) intent.autoConnect = e.autoConnect
       break
@@ -120,6 +193,24 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
     case 'peer.setAdded':
       intent.added = (event as PeerEvent & { type: 'peer.setAdded' }).added
       break
+    case 'peer.filesChanged':
+      world.syncOwed = true
+      break
+    case 'peer.syncProgress':
+      world.syncProgress = (event as Extract<PeerEvent, { type: 'peer.syncProgress' }>).progress
+      only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
+      return
+    case 'peer.syncDone':
+      world.lastSyncAt = (event as Extract<PeerEvent, { type: 'peer.syncDone' }>).at
+      world.lastError = null
+      world.syncProgress = null
+      only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
+      return
+    case 'peer.syncFailed':
+      world.lastError = `sync: ${(event as Extract<PeerEvent, { type: 'peer.syncFailed' }>).error}`
+      world.syncProgress = null
+      only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
+      return
   }
   if (event.type.startsWith('xstate.after.')) {
     world.clock.fireNext()
@@ -152,29 +243,25 @@ async function drive(events: EventObject[]): Promise<void> {
       throw new Error(`${at} of ${where}: in ${JSON.stringify(actor.getSnapshot().value)}, ${violations.join('; ')}`)
     }
   }
-  let held = false
   actor.start()
   try {
     check('initial state')
     for (const [i, event] of events.entries()) {
       const writes = world.store.writes.length
       const dials = world.dials.length
-      // a client's disconnect that stops something (a connection, a dial, a pending retry) holds the
-      // peer until the client's next connect; the world keeps that from the requests it made
-      if (event.type === 'peer.disconnect') {
-        const stops = world.dialsTo(PEER).length + world.clock.armed().length + world.connectionsTo(PEER).length > 0
-        if (stops) held = true
-      }
-      if (event.type === 'peer.connect') held = false
+      const armedBefore = world.clock.armed().length
       const timer = event.type.startsWith('xstate.after.') ? world.clock.armed()[0] : undefined
       await processed.after(actor, event.type, () => perform(world, actor, event))
       check(`step ${i + 1} (${event.type})`)
       const pacing = dialPacing(event.type, world.dials.length - dials, timer?.delay)
       if (pacing) throw new Error(`step ${i + 1} (${event.type}) of ${where}: ${pacing}`)
-      if (held && world.dials.length > dials)
+      if (world.held && world.dials.length > dials)
         throw new Error(`step ${i + 1} (${event.type}) of ${where}: dialled a peer the client disconnected`)
-      // every change of what is remembered is written once, and nothing else writes
-      const expected = event.type === 'peer.update' ? 1 : 0
+      // a pause that runs (an explicit retry's, a backoff) is cut short only by a client's connect
+      if (armedBefore > 0 && !timer && event.type !== 'peer.connect' && world.dials.length > dials)
+        throw new Error(`step ${i + 1} (${event.type}) of ${where}: a dial started before the pause was over`)
+      // every change of what is remembered is written once (a finished sync's time too), and nothing else writes
+      const expected = event.type === 'peer.update' || event.type === 'peer.syncDone' ? 1 : 0
       if (world.store.writes.length - writes !== expected) {
         throw new Error(
           `step ${i + 1} (${event.type}) of ${where}: ${world.store.writes.length - writes} known-peers writes, expected ${expected}`,

@@ -4,15 +4,24 @@ import {
   type AnyStateMachine,
   type AnyTransitionDefinition,
   type EventObject,
+  fromCallback,
   fromPromise,
   type InspectionEvent,
 } from 'xstate'
-import { getStateNodes, TestModel } from 'xstate/graph'
+import { getStateNodes } from 'xstate/graph'
 import type { NodeRuntimes } from '../../src/actors/node/node-runtimes.ts'
 import { bindMachines } from '../../src/actors/supervisor/system.ts'
-import type { BackoffSettings, ConnectionType, DialResult, PeerContext } from '../../src/machines/peer/peer.types.ts'
+import { retryDelay } from '../../src/machines/peer/peer.machine.ts'
+import type {
+  BackoffSettings,
+  ConnectionType,
+  DialResult,
+  PeerContext,
+  PeerEvent,
+  SyncProgress,
+} from '../../src/machines/peer/peer.types.ts'
 import type { KnownPeer } from '../../src/p2p/known-peers.ts'
-import { type ModelState, modelLogic } from './model.ts'
+import { edgePaths } from './model.ts'
 
 /*
  * The world a peer actor acts on, faked so that a test can look at it directly: dials in flight,
@@ -83,6 +92,13 @@ export interface StoreWrite {
   peer?: KnownPeer
 }
 
+/** One run of the fake sync of a known peer's directory: reports back until it is stopped. */
+export interface SyncRun {
+  peerId: string
+  stopped: boolean
+  report(event: PeerEvent): void
+}
+
 /** What a client asked about one peer, tracked by the world from the requests it made. */
 export interface Intent {
   known: boolean
@@ -134,6 +150,30 @@ export class PeerWorld {
   readonly connections = new Map<string, ConnectionType[]>()
   /** What the client asked about each peer (addpeers/removepeers, peers.update). */
   readonly intents = new Map<string, Intent>()
+  readonly syncs: SyncRun[] = []
+
+  // The world's own account of the one peer a model test follows, kept by the test as it makes
+  // things happen (never read from the machine): what a client sees in its PeerState follows it.
+  /** Type of the newest connection to the peer. */
+  lastType: ConnectionType = 'none'
+  /** When the peer's connection last came or went (libp2p's event time, or the dial's). */
+  since = 0
+  /** Failed attempts in a row: dial errors, a wanted peer's lost connection counting as the first. */
+  failures = 0
+  /** The last thing that went wrong (a dial, a hang-up, a sync), cleared by a connection. */
+  lastError: string | null = null
+  lastSyncAt: number | null = null
+  /** A client's connect waits on its tries (triesLeft of them). */
+  connectPending = false
+  triesLeft = 0
+  /** The client hung up the peer: nothing dials it until the client connects again. */
+  held = false
+  /** The known peer has files we may lack (it arrived, became known, or told us of a change): a sync is owed. */
+  syncOwed = false
+  /** Where the running sync is, as it reported. */
+  syncProgress: SyncProgress | null = null
+  /** A hang-up failed and left the connection open. */
+  leftOpen = false
 
   constructor(readonly alias = 'm') {}
 
@@ -156,6 +196,10 @@ export class PeerWorld {
 
   hangUpsOf(peerId: string): WorldCall[] {
     return this.inFlight(this.hangUps, peerId)
+  }
+
+  syncsOf(peerId: string): SyncRun[] {
+    return this.syncs.filter((r) => r.peerId === peerId && !r.stopped)
   }
 
   open(peerId: string, type: ConnectionType): void {
@@ -221,6 +265,18 @@ export class PeerWorld {
       ),
   )
 
+  /** Sync a known peer's directory: runs until stopped, reporting what the world says. */
+  readonly sync = fromCallback<PeerEvent, { alias: string; peerId: string }>(({ input, sendBack }) => {
+    const run: SyncRun = { peerId: input.peerId, stopped: false, report: sendBack }
+    this.syncs.push(run)
+    // a sync that starts settles what was owed, and has fetched nothing yet
+    this.syncOwed = false
+    this.syncProgress = { blocksFetched: 0, blocksTotal: 0, bytes: 0 }
+    return () => {
+      run.stopped = true
+    }
+  })
+
   /** The fake runtimes the daemon's bindings read: this node's known-peers store and activity log. */
   runtimes(): NodeRuntimes {
     const runtime = { knownPeers: this.store }
@@ -232,7 +288,7 @@ export class PeerWorld {
 
   /** The peer machine with the daemon's own persist binding and this world's dial and hang-up. */
   peerMachine(): AnyStateMachine {
-    return boundPeerMachine(this.runtimes()).provide({ actors: { dial: this.dial, hangUp: this.hangUp } })
+    return boundPeerMachine(this.runtimes()).provide({ actors: { dial: this.dial, hangUp: this.hangUp, sync: this.sync } })
   }
 }
 
@@ -274,18 +330,50 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
   need((stored !== undefined) === intent.known, `known-peers store ${stored ? 'holds' : 'lacks'} the peer, known is ${intent.known}`)
   if (stored) need(stored.autoConnect === intent.autoConnect, `stored autoConnect ${stored.autoConnect}, want ${intent.autoConnect}`)
   if (state !== 'disconnecting') need(hangUps === 0, `a hang-up in flight in ${value}`)
+  // what a client sees of the peer follows the world's own account
+  need(
+    c.lastError === world.lastError,
+    `lastError is ${JSON.stringify(c.lastError)}, the world's last error ${JSON.stringify(world.lastError)}`,
+  )
+  need(c.since === world.since, `since is ${c.since}, the connection last came or went at ${world.since}`)
+  need(c.lastSyncAt === world.lastSyncAt, `lastSyncAt is ${c.lastSyncAt}, the last sync finished at ${world.lastSyncAt}`)
+  if (state !== 'connected' && state !== 'disconnecting') {
+    const type = conns.length > 0 ? world.lastType : 'none'
+    need(c.connectionType === type, `connectionType ${c.connectionType} with ${conns.length} connections (newest ${world.lastType})`)
+    need(conns.length === 0 || world.leftOpen, `${value} while ${conns.length} connections are open`)
+  }
+  // a client's hang-up stops every dial; a client's connect is being tried, waited for or queued behind the hang-up
+  if (world.held) need(dials === 0 && timers.length === 0, `the client hung up, and ${dials} dials, ${timers.length} timers`)
+  if (world.connectPending)
+    need(dials + timers.length + hangUps > 0, `a client's connect (${world.triesLeft} tries left) is neither tried nor waited for`)
+  const syncs = world.syncsOf(peerId).length
+  const syncing = snapshot.matches({ connected: 'syncing' })
+  need(syncs === (syncing ? 1 : 0), `${syncs} syncs running in ${value}`)
+  if (!syncing) need(c.syncProgress === null, `sync progress ${JSON.stringify(c.syncProgress)} with no sync running`)
 
   switch (state) {
     case 'connected':
       need(conns.length > 0, 'connected without an open connection in the world')
       need(dials === 0, 'connected with a dial in flight')
       need(timers.length === 0, 'connected with a retry timer armed')
-      need(c.lastError === null, `connected with lastError ${c.lastError}`)
-      need(c.connectionType !== 'none', 'connected with connectionType none')
+      // a connection clears the last error; only a failed sync of it sets one
+      need(c.lastError === null || c.lastError.startsWith('sync: '), `connected with lastError ${c.lastError}`)
+      need(
+        c.connectionType === world.lastType,
+        `connected with connectionType ${c.connectionType}, the newest connection is ${world.lastType}`,
+      )
+      if (syncing) {
+        need(intent.known, 'syncing a peer that is not known')
+        need(
+          JSON.stringify(c.syncProgress) === JSON.stringify(world.syncProgress),
+          `sync progress ${JSON.stringify(c.syncProgress)}, the sync reported ${JSON.stringify(world.syncProgress)}`,
+        )
+      } else need(!(world.syncOwed && intent.known), 'a known peer with files to sync is connected and not syncing')
       break
     case 'connecting':
       need(dials === 1, `connecting with ${dials} dials in flight`)
       need(timers.length === 0, 'connecting with a timer armed')
+      need(!world.held, 'dialling a peer the client hung up')
       break
     case 'retrying': {
       // between the tries of an explicit connect: no dial, the next try armed a fixed pause away
@@ -295,6 +383,7 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
         `retrying with timers ${JSON.stringify(timers.map((t) => t.delay))}`,
       )
       need(c.lastError !== null, 'retrying without lastError')
+      need(world.connectPending, "retrying, and no client's connect has tries left")
       break
     }
     case 'backoff': {
@@ -308,6 +397,11 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
           `backoff delay ${delay} outside [${backoff.initialMs / 2}, ${backoff.maxMs}]`,
         )
       need(wanted, 'backoff for a peer that is not wanted')
+      need(!world.connectPending, "backing off while a client's connect has tries left")
+      {
+        const expected = retryDelay({ peerId, failures: world.failures, backoff })
+        need(delay === expected, `backoff of ${delay} ms after ${world.failures} failures in a row, expected ${expected} ms`)
+      }
       break
     }
     case 'failed':
@@ -316,12 +410,14 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
       need(c.lastError !== null, 'failed without lastError')
       // becoming wanted dials again: a wanted peer is never left failed
       need(!wanted, 'a wanted peer left in failed')
+      need(!world.connectPending, "failed while a client's connect has tries left")
       break
     case 'disconnected':
       need(dials === 0, 'disconnected with a dial in flight')
       need(timers.length === 0, 'disconnected with a timer armed')
       // a wanted peer is dialled at once
       need(!wanted, 'a wanted peer left disconnected')
+      need(!world.connectPending, "disconnected while a client's connect waits")
       break
     case 'disconnecting':
       need(hangUps === 1, `disconnecting with ${hangUps} hang-ups in flight`)
@@ -396,35 +492,18 @@ export interface PathSpec {
 }
 
 /**
- * Paths generated from the machine with xstate/graph: the shortest path to every abstract state,
- * then each of them extended by every event the world can produce there. Expected states are never
- * taken from here: only the events are.
+ * Paths generated from the machine with xstate/graph (the model harness's edgePaths): the shortest
+ * path to every abstract state, then each of them extended by every event the world can produce
+ * there, a path that is a prefix of another dropped. Expected states are never taken from here:
+ * only the events are.
  */
 export function generatePaths(spec: PathSpec): EventObject[][] {
-  const logic = modelLogic({
+  return edgePaths({
     machine: spec.machine,
     input: spec.input,
     key: spec.key,
     events: (s) => spec.events(s.snapshot, s.live, s.timers),
   })
-  const serialize = (s: ModelState) => `${spec.key(s.snapshot)} live=[${s.live}] timers=[${s.timers}]`
-  const model = new TestModel(logic, {
-    serializeState: serialize,
-    events: (s) => (s.status === 'active' ? spec.events(s.snapshot, s.live, s.timers) : []),
-  })
-  const heads = new Map<string, EventObject[]>()
-  for (const path of model.getShortestPaths({ allowDuplicatePaths: true }))
-    heads.set(
-      serialize(path.state),
-      path.steps.slice(1).map((s) => s.event),
-    )
-  const paths: EventObject[][] = []
-  for (const [key, { transitions }] of Object.entries(model.getAdjacencyMap())) {
-    const head = heads.get(key)
-    if (!head) throw new Error(`no path reaches ${key}`)
-    for (const { event } of Object.values(transitions) as { event: EventObject }[]) paths.push([...head, event])
-  }
-  return paths
 }
 
 /** A path as text: each event's type, with its fields except outputs and errors of settled actors and spawn inputs. */
