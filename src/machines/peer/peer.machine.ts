@@ -301,13 +301,18 @@ export function peerStatusOfTags(tags: Iterable<string>): PeerStatus {
   throw new Error(`no status tag among ${JSON.stringify([...tags])}`)
 }
 
+/** Throws unless every atomic state under `root` has exactly one known status tag, its own or an ancestor's. */
+export function checkStatusTags(root: AnyStateNode): void {
+  for (const node of atomicStates(root)) {
+    const tags = [node, ...ancestors(node)].flatMap((n) => n.tags.filter((t) => t.startsWith(STATUS_TAG)))
+    if (tags.length !== 1) throw new Error(`peer state ${node.id} needs exactly one status tag, has ${JSON.stringify(tags)}`)
+    peerStatusOfTags(tags)
+  }
+}
+
 // every atomic state must name its status: checked once here, so a state added without one fails
 // at load rather than when its first snapshot is pushed
-for (const node of atomicStates(peerMachine.root)) {
-  const tags = [node, ...ancestors(node)].flatMap((n) => n.tags.filter((t) => t.startsWith(STATUS_TAG)))
-  if (tags.length !== 1) throw new Error(`peer state ${node.id} needs exactly one status tag, has ${JSON.stringify(tags)}`)
-  peerStatusOfTags(tags)
-}
+checkStatusTags(peerMachine.root)
 
 function atomicStates(node: AnyStateNode): AnyStateNode[] {
   const children = Object.values(node.states) as AnyStateNode[]
