@@ -48,6 +48,26 @@ describe('supervisor edges', () => {
     expect(s.value()).toBe('running')
   })
 
+  it('a report for a node it never had changes nothing', () => {
+    const s = supervisor()
+    s.start('a')
+    s.actor.send({ type: 'supervisor.nodeStopped', alias: 'nobody', error: 'could not start' })
+    s.actor.send({ type: 'supervisor.nodeStopped', alias: 'nobody', error: 'crashed', started: true })
+    expect(s.actor.getSnapshot().status).toBe('active')
+    expect(Object.keys(s.actor.getSnapshot().context.nodes)).toEqual(['a'])
+    expect(s.actor.system.get('node:nobody')).toBeUndefined()
+  })
+
+  it('only a running node is restarted: a crash reported for one that failed for good starts nothing', () => {
+    const s = supervisor(1)
+    s.start('a')
+    s.actor.send({ type: 'supervisor.nodeStopped', alias: 'a', error: 'could not start' })
+    expect(s.actor.getSnapshot().context.nodes.a).toMatchObject({ status: 'failed', restarts: 0 })
+    s.actor.send({ type: 'supervisor.nodeStopped', alias: 'a', error: 'crashed', started: true })
+    expect(s.actor.getSnapshot().context.nodes.a).toMatchObject({ status: 'failed', restarts: 0, error: 'crashed' })
+    expect(s.actor.system.get('node:a')).toBeUndefined()
+  })
+
   it('shows clients each node with its status, restarts and error', () => {
     const s = supervisor(1)
     s.start('a')
