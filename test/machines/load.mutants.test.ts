@@ -16,6 +16,7 @@ const modules = {
   channel: () => import('../../src/machines/channel/channel.machine.ts'),
   presence: () => import('../../src/machines/presence/presence.machine.ts'),
   pruner: () => import('../../src/machines/pruner/pruner.machine.ts'),
+  pairing: () => import('../../src/machines/pairing/pairing.machine.ts'),
 }
 
 describe('machine modules', () => {
