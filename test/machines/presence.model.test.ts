@@ -62,7 +62,7 @@ const spec: WorldModelSpec<PresenceWorld> = {
       case 'presence.newcomer':
         return world.newcomer(e.peerId)
       case 'presence.online':
-        return world.online(e.count)
+        return world.countOnline(e.count)
     }
     if (event.type === publishFailed.type) return world.failPublish(publishFailed.error)
     if (event.type === published([]).type) return world.finishPublish((event as unknown as { output: Published }).output.recipients)

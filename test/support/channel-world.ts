@@ -1,5 +1,11 @@
 import { type AnyActor, fromPromise } from 'xstate'
-import { channelBackoffMs, channelForgetMs, channelMachine, channelSweepMs } from '../../src/machines/channel/channel.machine.ts'
+import {
+  channelBackoffMs,
+  channelForgetMs,
+  channelMachine,
+  channelPublicContext,
+  channelSweepMs,
+} from '../../src/machines/channel/channel.machine.ts'
 import type { ChannelEvent, ChannelInput, OpenResult } from '../../src/machines/channel/channel.types.ts'
 import { check, type Invariants, WorldClock } from './model.ts'
 
@@ -39,6 +45,14 @@ export class ChannelWorld {
   readonly opens: OpenCall[] = []
   /** Failed attempts in a row, by the world's own count. */
   failures = 0
+  /** Why the newest failed attempt failed (cleared by an ack). */
+  lastError: string | null = null
+  /** Its node asked the channel to close. */
+  closeAsked = false
+  /** The newest timer armed when the peer connected again (a backoff armed since is a new one). */
+  wokeAtTimer = 0
+  /** The world just did something that makes an opening in flight moot (a stream from the remote, a close). */
+  abortOk = false
   readonly givenUp: { id: number; reason: string }[] = []
   readonly delivered: number[] = []
   released = false
@@ -62,6 +76,10 @@ export class ChannelWorld {
             if (input.alias !== alias || input.peerId !== peerId || input.protocol !== protocol)
               this.violations.push(`a stream opened for ${JSON.stringify(input)}`)
             if (this.openInFlight() > 0) this.violations.push('a second stream opened while one is being opened')
+            if (this.queue.length === 0) this.violations.push('a stream opened with nothing to send')
+            signal.addEventListener('abort', () => {
+              if (!call.settled && !this.abortOk) this.violations.push('an opening abandoned for no reason')
+            })
             const call: OpenCall = {
               input,
               signal,
@@ -125,6 +143,9 @@ export class ChannelWorld {
   forgetMs = () => channelForgetMs(this.settings)
   /** Timers armed of a duration other than the sweep and forget times: backoffs. */
   backoffs = () => [...this.clock.armed.values()].filter((t) => t.ms !== this.sweepMs() && t.ms !== this.forgetMs())
+  /** Ids of the armed backoffs. */
+  backoffIds = () =>
+    [...this.clock.armed.entries()].filter(([, t]) => t.ms !== this.sweepMs() && t.ms !== this.forgetMs()).map(([id]) => id)
 
   pendingOpen(): OpenCall {
     const call = this.opens.find((o) => !o.settled && !o.signal.aborted)
@@ -136,6 +157,7 @@ export class ChannelWorld {
 
   /** A client sends the first message of an empty queue while no stream carries them. */
   send(): void {
+    this.abortOk = false
     if (this.queue.length > 0) throw new Error('the queue is not empty: a message does not make the channel wanted')
     this.queue.push({ id: ++this.#next, written: false })
     this.#tell({ type: 'channel.wanted' })
@@ -143,6 +165,7 @@ export class ChannelWorld {
 
   /** Every waiting message passes its retry window and is given up. */
   drain(): void {
+    this.abortOk = false
     if (this.queue.length === 0) throw new Error('nothing waits to be drained')
     this.giveUp('retry window passed')
     this.#tell({ type: 'channel.drained' })
@@ -150,6 +173,7 @@ export class ChannelWorld {
 
   /** The remote opens a stream of the pair that is not usable for sending (or ours is kept as a spare). */
   attachSide(streams: number): void {
+    this.abortOk = false
     if (streams !== this.side + 1) throw new Error(`a stream attached makes ${this.side + 1} side streams, not ${streams}`)
     this.side++
     this.lastStreamChange = this.clock.now
@@ -158,6 +182,7 @@ export class ChannelWorld {
 
   /** A usable stream from the remote: the peer is back, and it carries the messages from now on. */
   adopt(): void {
+    this.abortOk = true
     if (this.carrier) this.carrier.open = false
     // what was in flight on a retired carrier goes out again on the new one
     for (const m of this.queue) m.written = false
@@ -172,20 +197,26 @@ export class ChannelWorld {
     if (this.queue.length === 0) this.queue.push({ id: ++this.#next, written: true })
     for (const m of this.queue.splice(0)) this.delivered.push(m.id)
     this.failures = 0
+    this.lastError = null
     this.#tell({ type: 'channel.progress' })
   }
 
   /** The peer connected again. */
   wake(): void {
+    this.abortOk = false
+    this.wokeAtTimer = Math.max(0, ...this.clock.armed.keys())
     this.#tell({ type: 'channel.wake' })
   }
 
   close(reason: string): void {
+    this.abortOk = true
+    this.closeAsked = true
     this.#tell({ type: 'channel.close', reason })
   }
 
   /** A stream of the pair ends, arranged so that what it leaves is `e` (lost, unsent, streams). */
   end(e: Ended): void {
+    this.abortOk = false
     if (!e.carrier) {
       if (this.side === 0) throw new Error('no side stream to end')
       if (e.lost !== 0 || e.unsent !== this.unwritten() > 0 || e.streams !== this.side - 1)
@@ -211,7 +242,10 @@ export class ChannelWorld {
     for (const m of this.queue) m.written = false
     if (this.carrier) this.carrier.open = false
     this.carrier = undefined
-    if (e.lost > 0) this.failures++
+    if (e.lost > 0) {
+      this.failures++
+      this.lastError = `stream to ${this.settings.peerId} closed before ${e.lost} message(s) were acknowledged`
+    }
     this.lastStreamChange = this.clock.now
     this.#tell(e)
   }
@@ -220,25 +254,44 @@ export class ChannelWorld {
   finishOpen(result: OpenResult): void {
     const call = this.pendingOpen()
     if (result.kind === 'open') this.carrier = { direction: 'outbound', open: true }
-    if (result.kind === 'dropped') this.failures++
+    if (result.kind === 'dropped') {
+      this.failures++
+      this.lastError = result.error
+    }
     call.resolve(result)
   }
 
   failOpen(error: Error): void {
     const call = this.pendingOpen()
     this.failures++
+    this.lastError = error.message
     call.reject(error)
   }
 
   /** Time passes until the timer of `ms` falls due (those due earlier fire first). */
   passTime(ms: number): void {
+    this.abortOk = false
     if (ms === this.forgetMs() && this.side === 0 && !this.carrier && this.queue.length === 0) this.forgetPassed = true
     this.clock.fire(ms)
   }
 }
 
-export function channelAlways(w: ChannelWorld): void {
+export function channelAlways(w: ChannelWorld, actor: AnyActor): void {
   check(w.violations.length === 0, w.violations.join('; '))
+  // what a client sees of the channel follows the world's own account
+  const view = channelPublicContext(actor.getSnapshot().context)
+  check(view.failures === w.failures, `the channel shows ${view.failures} failures, the world counts ${w.failures}`)
+  check(
+    view.lastError === w.lastError,
+    `the channel shows lastError ${JSON.stringify(view.lastError)}, the world ${JSON.stringify(w.lastError)}`,
+  )
+  // (a closed channel hears of no stream any more: what it shows is what it had)
+  if (actor.getSnapshot().status === 'active')
+    check(view.streams === w.side, `the channel shows ${view.streams} streams, the world has ${w.side} besides the carrier`)
+  check(
+    view.alias === w.settings.alias && view.peerId === w.settings.peerId && view.protocol === w.settings.protocol,
+    'the channel shows another pair',
+  )
   const ids = w.givenUp.map((g) => g.id)
   check(new Set(ids).size === ids.length, 'a message given up twice')
   check(w.openInFlight() <= 1, `${w.openInFlight()} streams being opened at once`)
@@ -253,6 +306,7 @@ export const channelInvariants: Invariants<ChannelWorld> = {
     check(w.openInFlight() === 0, 'idle while a stream is being opened')
     check(w.backoffs().length === 0, 'idle with a backoff armed')
     check(!w.released, 'idle, and its node has forgotten it')
+    check(!w.closeAsked, 'idle after its node asked it to close')
     check(!w.forgetPassed, 'still idle after the forget time passed with no stream and nothing waiting')
     const forget = [...w.clock.armed.values()].find((t) => t.ms === w.forgetMs())
     check(forget !== undefined, 'idle and never to be forgotten: no forget timer armed')
@@ -264,6 +318,7 @@ export const channelInvariants: Invariants<ChannelWorld> = {
     check(w.carrier === undefined, 'opening while a stream already carries the messages')
     check(w.backoffs().length === 0, 'opening with a backoff armed')
     check(!w.released, 'opening, and its node has forgotten it')
+    check(!w.closeAsked, 'opening after its node asked it to close')
   },
   retrying: (w) => {
     check(w.failures > 0, 'backing off with no failure')
@@ -271,11 +326,13 @@ export const channelInvariants: Invariants<ChannelWorld> = {
     check(w.carrier === undefined, 'backing off while a stream carries the messages')
     const backoffs = w.backoffs()
     check(backoffs.length === 1, 'backing off with no backoff armed')
+    check((w.backoffIds()[0] ?? 0) > w.wokeAtTimer, 'still waiting out a backoff the peer cut short by connecting')
     check(
       backoffs[0]?.ms === w.backoffMs(),
       `backoff of ${backoffs[0]?.ms} ms armed after ${w.failures} failures in a row, expected ${w.backoffMs()} ms`,
     )
     check(!w.released, 'retrying, and its node has forgotten it')
+    check(!w.closeAsked, 'retrying after its node asked it to close')
   },
   open: (w) => {
     check(w.carrier?.open === true, 'open with no live stream carrying the messages')
@@ -284,6 +341,7 @@ export const channelInvariants: Invariants<ChannelWorld> = {
     check(w.backoffs().length === 0, 'open with a backoff armed')
     check(w.clock.armedFor(w.sweepMs()) === 1, 'open and idle streams never swept: no sweep armed')
     check(!w.released, 'open, and its node has forgotten it')
+    check(!w.closeAsked, 'open after its node asked it to close')
   },
   closed: (w) => {
     check(w.released, 'closed, and its node still holds it')

@@ -1,5 +1,11 @@
 import { type AnyActor, fromCallback, fromPromise } from 'xstate'
-import { GREET_DELAY_MS, GREET_TRIES, presenceMachine, republishDelayMs } from '../../src/machines/presence/presence.machine.ts'
+import {
+  GREET_DELAY_MS,
+  GREET_TRIES,
+  presenceMachine,
+  presencePublicContext,
+  republishDelayMs,
+} from '../../src/machines/presence/presence.machine.ts'
 import type {
   Announcement,
   PresenceEmitted,
@@ -44,6 +50,12 @@ export class PresenceWorld {
   readonly watchers = new Set<(event: PresenceEvent) => void>()
   /** The node stopped the presence actor. */
   stopAsked = false
+  /** Records published (that went out). */
+  published = 0
+  /** Why the newest publish failed; null once one goes out. */
+  lastError: string | null = null
+  /** Other peers online, as the topic last counted them. */
+  online = 0
   readonly violations: string[] = []
   #next = 0
 
@@ -125,12 +137,14 @@ export class PresenceWorld {
 
   /** A peer subscribes to the presence topic. */
   newcomer(peerId: string): void {
-    this.newcomers.set(peerId, GREET_TRIES)
+    // before an announcement there is nothing to greet them with; the first publish reaches every subscriber
+    if (this.requests.length > 0 && !this.stopAsked) this.newcomers.set(peerId, GREET_TRIES)
     this.#watch({ type: 'presence.newcomer', peerId })
   }
 
   /** Records of other peers came or went. */
-  online(count: number): void {
+  countOnline(count: number): void {
+    this.online = count
     this.#watch({ type: 'presence.online', count })
   }
 
@@ -153,6 +167,8 @@ export class PresenceWorld {
     }
     this.record = record
     this.lastPublish = 'ok'
+    this.published++
+    this.lastError = null
     this.#greeted(recipients)
     call.resolve({ record, recipients })
   }
@@ -160,6 +176,7 @@ export class PresenceWorld {
   failPublish(error: Error): void {
     const call = this.pendingPublish()
     this.lastPublish = 'failed'
+    this.lastError = error.message
     this.#greeted([])
     call.reject(error)
   }
@@ -178,8 +195,25 @@ export class PresenceWorld {
   republishMs = () => republishDelayMs(this.latest()?.ttlSeconds ?? 0)
 }
 
-export function presenceAlways(w: PresenceWorld): void {
+export function presenceAlways(w: PresenceWorld, actor: AnyActor): void {
   check(w.violations.length === 0, w.violations.join('; '))
+  // what a client sees of the presence follows the world's own account
+  const view = presencePublicContext(actor.getSnapshot().context)
+  const latest = w.latest()
+  const expected = {
+    alias: w.settings.alias,
+    nickname: latest?.nickname ?? null,
+    ttlSeconds: latest?.ttlSeconds ?? null,
+    published: w.published,
+    lastPublishedAt: w.record?.createdAt ?? null,
+    greeting: w.stopAsked ? view.greeting : w.newcomers.size,
+    online: w.online,
+    lastError: w.lastError,
+  }
+  check(
+    JSON.stringify(view) === JSON.stringify(expected),
+    `the presence shows ${JSON.stringify(view)}, the world ${JSON.stringify(expected)}`,
+  )
   check(w.publishesInFlight() <= 1, `${w.publishesInFlight()} publishes in flight`)
 }
 
@@ -195,6 +229,7 @@ export const presenceInvariants: Invariants<PresenceWorld> = {
     check(w.requests.length === 0, 'silent after a client announced')
     check(w.publishes.length === 0 && w.record === undefined, 'silent, and something was published')
     check(w.watchers.size === 1, 'not watching the presence topic')
+    check(!w.stopAsked, 'silent after its node stopped it')
   },
   announcing,
   'announcing.publishing': (w) => {

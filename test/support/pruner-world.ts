@@ -1,5 +1,5 @@
 import { type AnyActor, fromCallback, fromPromise } from 'xstate'
-import { prunerMachine } from '../../src/machines/pruner/pruner.machine.ts'
+import { prunerMachine, prunerPublicContext } from '../../src/machines/pruner/pruner.machine.ts'
 import type { PruneRound, PrunerEvent, PrunerInput } from '../../src/machines/pruner/pruner.types.ts'
 import { check, type Invariants, WorldClock } from './model.ts'
 
@@ -45,6 +45,11 @@ export class PrunerWorld {
   lastRound: 'ok' | 'failed' | undefined
   /** When the connections the newest round spared leave their grace period. */
   recheckAt: number | undefined
+  /** Rounds that finished, the connections they closed, the newest one's report and the newest failure. */
+  finished = 0
+  pruned = 0
+  report: PruneRound | null = null
+  lastError: string | null = null
   readonly violations: string[] = []
   #next = 0
 
@@ -152,17 +157,23 @@ export class PrunerWorld {
     this.lastRound = 'ok'
     this.owesRound = this.openedAboveDuringRound
     this.aboveHighSinceRound = false
-    round.resolve({
+    const report: PruneRound = {
       closed: round.closed,
       protected: this.open().length - unprotected.length,
       young: spared ? unprotected.length : 0,
       recheckInMs: spared ? graceMs : null,
-    })
+    }
+    this.finished++
+    this.pruned += round.closed
+    this.report = report
+    this.lastError = null
+    round.resolve(report)
   }
 
   failRound(error: Error): void {
     const round = this.pendingRound()
     this.lastRound = 'failed'
+    this.lastError = error.message
     // a failed round owes nothing: the next connection above the watermark starts one
     this.owesRound = false
     this.aboveHighSinceRound = false
@@ -182,8 +193,26 @@ export class PrunerWorld {
   }
 }
 
-export function prunerAlways(w: PrunerWorld): void {
+export function prunerAlways(w: PrunerWorld, actor: AnyActor): void {
   check(w.violations.length === 0, w.violations.join('; '))
+  // what a client sees of the pruner follows the world's own account (a stopped one hears no count)
+  const view = prunerPublicContext(actor.getSnapshot().context)
+  const { alias, high, low, graceMs } = w.settings
+  const expected = {
+    alias,
+    high,
+    low,
+    graceMs,
+    connections: w.stopAsked ? view.connections : w.count(),
+    pruned: w.pruned,
+    rounds: w.finished,
+    lastRound: w.report,
+    lastError: w.lastError,
+  }
+  check(
+    JSON.stringify(view) === JSON.stringify(expected),
+    `the pruner shows ${JSON.stringify(view)}, the world ${JSON.stringify(expected)}`,
+  )
   check(w.roundsInFlight() <= 1, `${w.roundsInFlight()} rounds in flight`)
   const lost = w.connections.filter((c) => c.protected && c.closedBy === 'round')
   check(lost.length === 0, 'a round closed a protected connection')
@@ -196,6 +225,7 @@ export function prunerAlways(w: PrunerWorld): void {
 export const prunerInvariants: Invariants<PrunerWorld> = {
   idle: (w) => {
     check(w.roundsInFlight() === 0, 'idle with a round in flight')
+    check(!w.stopAsked, 'idle after its node stopped it')
     check(!w.owesRound, 'idle, and a connection opened above the high watermark during the last round')
     check(w.clock.armed.size === 0, 'idle with a recheck armed')
     // only a failed round leaves it above the watermark, until libp2p reports the count again
@@ -210,6 +240,7 @@ export const prunerInvariants: Invariants<PrunerWorld> = {
   },
   grace: (w) => {
     check(w.roundsInFlight() === 0, 'waiting out a grace period with a round in flight')
+    check(!w.stopAsked, 'in grace after its node stopped it')
     check(!w.owesRound, 'in grace, and a connection opened above the high watermark during the last round')
     check(w.recheckAt !== undefined, 'in grace, and the last round spared nobody')
     const armed = [...w.clock.armed.values()]
