@@ -1,6 +1,6 @@
 import { type AnyActor, fromPromise } from 'xstate'
 import { PairingRefusedError } from '../../src/actors/pairing/pair-protocol.ts'
-import { pairingMachine, pairingPublicContext } from '../../src/machines/pairing/pairing.machine.ts'
+import { pairingMachine, pairingPublicContext, pairingStateName } from '../../src/machines/pairing/pairing.machine.ts'
 import type {
   HandshakeResult,
   PairingContext,
@@ -83,8 +83,10 @@ export class PairingWorld {
   cancelAsked = false
   /** Why a pairing that failed failed, from what the world did. */
   expectedFailure: PairingFailure | undefined
-  /** What the client watching `pairing.state` pushes last saw. */
-  client: ReturnType<typeof pairingPublicContext> | undefined
+  /** The message of what failed, as the world said it. */
+  failMessage: string | undefined
+  /** What the client watching `pairing.state` pushes last saw (the state's name and the pairing's public view). */
+  client: (ReturnType<typeof pairingPublicContext> & { state: string }) | undefined
   readonly violations: string[] = []
   #actor: AnyActor | undefined
 
@@ -141,7 +143,7 @@ export class PairingWorld {
   attach = (actor: AnyActor) => {
     this.#actor = actor
     actor.subscribe((snapshot) => {
-      this.client = pairingPublicContext(snapshot.context as PairingContext)
+      this.client = { ...pairingPublicContext(snapshot.context as PairingContext), state: pairingStateName(snapshot.value) }
     })
   }
 
@@ -205,7 +207,7 @@ export class PairingWorld {
   }
 
   unreachable(): void {
-    this.expectedFailure = 'unreachable'
+    this.#fails('unreachable', 'no route to the device')
     this.#pending(this.dials, 'dial').reject(new Error('no route to the device'))
   }
 
@@ -217,8 +219,9 @@ export class PairingWorld {
 
   handshakeFails(end: HandshakeEnd): void {
     this.handshake = end
-    this.expectedFailure = HANDSHAKE_ERRORS[end].failure
-    this.#pending(this.handshakes, 'handshake').reject(HANDSHAKE_ERRORS[end].error())
+    const error = HANDSHAKE_ERRORS[end].error()
+    this.#fails(HANDSHAKE_ERRORS[end].failure, error.message)
+    this.#pending(this.handshakes, 'handshake').reject(error)
   }
 
   // -- both -------------------------------------------------------------------------------------
@@ -232,7 +235,7 @@ export class PairingWorld {
   }
 
   saveFails(): void {
-    this.expectedFailure = 'error'
+    this.#fails('error', 'ENOSPC: no space left on device')
     this.#pending(this.remembers, 'remember').reject(new Error('ENOSPC: no space left on device'))
   }
 
@@ -242,8 +245,13 @@ export class PairingWorld {
   }
 
   fire(ms: number): void {
-    if (ms === this.settings.handshakeTimeoutMs) this.expectedFailure = 'timeout'
+    if (ms === this.settings.handshakeTimeoutMs) this.#fails('timeout', '')
     this.clock.fire(ms)
+  }
+
+  #fails(failure: PairingFailure, message: string): void {
+    this.expectedFailure = failure
+    this.failMessage = message
   }
 
   ttlFired = () => this.clock.fired.includes(this.settings.ttlMs)
@@ -308,6 +316,11 @@ const savingOne = (w: PairingWorld, peer: string | undefined, name: string | und
   nothingSaved(w, 'saving')
 }
 
+/** The client's newest `pairing.state` push names the state the pairing is in. */
+const shown = (w: PairingWorld, state: string) => {
+  check(w.client?.state === state, `the client is shown ${w.client?.state}, not ${state}`)
+}
+
 /** Per state, what the world must look like (from the states' descriptions and docs/statecharts/pairing.md). */
 export const pairingInvariants: Invariants<PairingWorld> = {
   start: (w) => {
@@ -325,6 +338,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(w.dials.length === 0 && w.handshakes.length === 0, 'the initiator dialled or ran a joiner handshake')
   },
   'initiator.waiting': (w) => {
+    shown(w, 'waiting')
     check(w.current() === undefined, `waiting while ${w.current()?.peer} is in the handshake`)
     check(w.inFlight(w.remembers).length === 0, 'waiting with a remember in flight')
     nothingSaved(w, 'waiting')
@@ -333,6 +347,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
       check(typeof w.client?.error === 'string' && w.client.error.length > 0, 'a joiner ended, and the client is not told why')
   },
   'initiator.verifying': (w) => {
+    shown(w, 'verifying')
     const session = w.current()
     check(session?.stage === 'hello', `verifying, and the joiner in the handshake is ${JSON.stringify(session)}`)
     check(w.inFlight(w.remembers).length === 0, 'verifying with a remember in flight')
@@ -340,6 +355,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(w.client?.peerId === session.peer, `verifying ${session.peer}, the client sees ${w.client?.peerId}`)
   },
   'initiator.confirming': (w) => {
+    shown(w, 'confirming')
     const session = w.current()
     check(session?.stage === 'proved', `confirming, and the joiner in the handshake is ${JSON.stringify(session)}`)
     check(w.inFlight(w.remembers).length === 0, 'confirming with a remember in flight')
@@ -350,6 +366,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     )
   },
   'initiator.saving': (w) => {
+    shown(w, 'saving')
     const session = w.current()
     check(session?.stage === 'confirmed', `saving, and the joiner in the handshake is ${JSON.stringify(session)}`)
     savingOne(w, session.peer, session.name)
@@ -364,6 +381,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(w.client?.peerId === TICKET_PEER, `joining ${w.client?.peerId}, the ticket names ${TICKET_PEER}`)
   },
   'joiner.dialing': (w) => {
+    shown(w, 'dialing')
     const dials = w.inFlight(w.dials)
     check(
       dials.length === 1 && dials[0]?.input.peerId === TICKET_PEER,
@@ -374,6 +392,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     nothingSaved(w, 'dialing')
   },
   'joiner.handshaking': (w) => {
+    shown(w, 'handshaking')
     check(w.reached, 'handshaking with a device the dial never reached')
     check(w.inFlight(w.dials).length === 0, 'handshaking with a dial in flight')
     const handshakes = w.inFlight(w.handshakes)
@@ -387,11 +406,13 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     nothingSaved(w, 'handshaking')
   },
   'joiner.saving': (w) => {
+    shown(w, 'saving')
     check(w.handshake === 'done', `saving, and the handshake ended ${w.handshake}`)
     check(w.inFlight(w.dials).length === 0 && w.inFlight(w.handshakes).length === 0, 'saving with a dial or handshake in flight')
     savingOne(w, TICKET_PEER, TICKET_PEER_NAME)
   },
   paired: (w) => {
+    shown(w, 'paired')
     nothingInFlight(w, 'paired')
     const peer = w.settings.role === 'joiner' ? TICKET_PEER : w.sessions.find((s) => s.stage === 'confirmed')?.peer
     const name = w.settings.role === 'joiner' ? TICKET_PEER_NAME : w.sessions.find((s) => s.stage === 'confirmed')?.name
@@ -405,11 +426,13 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(!w.cancelAsked && !w.ttlFired() && !w.timedOut(), 'paired after a cancel, the ttl or the timeout')
   },
   expired: (w) => {
+    shown(w, 'expired')
     ended(w, 'expired')
     check(w.ttlFired(), 'expired, and the ticket ttl never fired')
     check(w.settings.role === 'initiator', 'a joiner expired')
   },
   cancelled: (w) => {
+    shown(w, 'cancelled')
     ended(w, 'cancelled')
     check(
       w.cancelAsked || w.wrongBy.length === w.settings.maxWrongProofs,
@@ -418,9 +441,16 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(w.client?.failure === null, `cancelled, and the client sees failure ${w.client?.failure}`)
   },
   failed: (w) => {
+    shown(w, 'failed')
     ended(w, 'failed')
     check(w.expectedFailure !== undefined, 'failed, and nothing in the world failed')
     check(w.client?.failure === w.expectedFailure, `the client sees failure ${w.client?.failure}, the world did ${w.expectedFailure}`)
+    // the cause's own words, not its class name
+    const error = w.client?.error ?? ''
+    check(
+      error.endsWith(w.failMessage ?? '') && !error.includes('Error'),
+      `the client is told ${JSON.stringify(error)}, the world said ${w.failMessage}`,
+    )
   },
 }
 
