@@ -5,6 +5,7 @@ import type { HandshakeResult } from '../../machines/pairing/pairing.types.ts'
 import type { Reputation } from '../../p2p/reputation.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import type { PeerControl } from '../peer/peer-control.ts'
+import { sendChanged } from '../sync/sync-protocol.ts'
 import { joinerHandshake, PAIR_PROTOCOL } from './pair-protocol.ts'
 import type { PairingService } from './pairing-service.ts'
 
@@ -60,6 +61,13 @@ export function pairingEffects(d: PairingEffectDeps) {
           name: input.peerName,
           ...(ticket !== undefined ? { ticket } : {}),
         })
+        // the other side saved us first and synced at once, and our sync responder refused it (it
+        // answers known peers only): a change notice, which it takes now that we know it, makes it
+        // sync again. Best effort: a peer that has gone syncs on its next connection anyway.
+        void sendChanged(d.libp2p(input.alias), peerIdFromString(input.peerId), {
+          timeoutMs: 10_000,
+          onViolation: () => d.reputation.violation(input.peerId, 'malformed-frame'),
+        }).catch(() => {})
       }),
     },
     actions: {

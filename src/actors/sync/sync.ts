@@ -162,6 +162,9 @@ export class SyncService implements SyncNodeService {
       timeoutMs: this.#settings.requestTimeoutMs,
     })
     this.#unsubscribe = this.files.onChange(() => this.#notifyPeers())
+    // a known peer that connected before the protocol was handled (our peer actors dial at start)
+    // may have asked for our root and been refused: told of a change, it syncs again
+    this.#notifyPeers()
   }
 
   /**
