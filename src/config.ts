@@ -54,6 +54,14 @@ export const ConfigSchema = Type.Object(
     rateLimitPerSecond: Type.Integer({ minimum: 1 }),
     topicMeshTimeoutMs: Type.Integer({ minimum: 0 }),
     topicReprovideMs: Type.Integer({ minimum: 1000 }),
+    /** peer-a as a GossipSub hub: `all` joins every topic a connected non-daemon peer (a browser) subscribes to, a list exactly those, `off` none. */
+    gossipHub: Type.Union([
+      Type.Literal('off'),
+      Type.Literal('all'),
+      Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 10_000 }),
+    ]),
+    /** Most topics the hub holds at once under `all`. */
+    gossipHubMaxTopics: Type.Integer({ minimum: 1, maximum: 100_000 }),
     /** Topic that hears {"type":"p2p-webapp-file-update","peer"} after each directory change of a subscribed peer; '' for none. */
     fileUpdateNotifyTopic: Type.String({ maxLength: 1024 }),
     /** getfile: how long local blocks and bitswap may make no progress before the fallback peer is asked (ms). */
@@ -150,6 +158,9 @@ export function defaultConfig(dataDir: string): Config {
     topicMeshTimeoutMs: 5_000,
     // kad provider records live 48 h; renew well before
     topicReprovideMs: 12 * 60 * 60 * 1000,
+    // browsers that know only the daemon mesh through it without anyone configuring anything
+    gossipHub: 'all',
+    gossipHubMaxTopics: 256,
     fileUpdateNotifyTopic: '',
     getFileTimeoutMs: 3_000,
     getFileFallbackTimeoutMs: 30_000,
@@ -280,6 +291,11 @@ export function validateConfig(value: unknown): Config {
   }
   if (value.lowWatermark > value.maxConnections)
     throw new ConfigError(`lowWatermark ${value.lowWatermark} is above maxConnections ${value.maxConnections}`)
+  if (Array.isArray(value.gossipHub)) {
+    const reserved = value.gossipHub.find((t) => t.startsWith('switchboard/'))
+    if (reserved !== undefined)
+      throw new ConfigError(`gossipHub topic ${JSON.stringify(reserved)}: names starting with switchboard/ are reserved for the daemon`)
+  }
   if (value.portRangeEnd < value.port) throw new ConfigError(`portRangeEnd ${value.portRangeEnd} is below port ${value.port}`)
   return value
 }

@@ -13,6 +13,7 @@ import { pairingService } from './actors/pairing/pairing-service.ts'
 import { presenceService } from './actors/presence/presence.extension.ts'
 import { protectionService } from './actors/protection/protection.extension.ts'
 import { syncService } from './actors/sync/sync.ts'
+import { gossipHubService } from './actors/topic/gossip-hub.ts'
 import { topicsService } from './actors/topic/topics-extension.ts'
 import type { Config } from './config.ts'
 import { type ActorLookup, actorLookup, type NodeRef } from './machines/actor-refs.ts'
@@ -44,7 +45,15 @@ export function nodeServiceFactories(d: NodeServiceDeps) {
     return node && (actorLookup(node.system)[kind](alias) as ReturnType<ActorLookup[K]>)
   }
   return {
-    topics: topicsService({ meshTimeoutMs: c.topicMeshTimeoutMs, reprovideMs: c.topicReprovideMs, reputation, nodeRef: d.nodeRef }),
+    topics: topicsService({ meshTimeoutMs: c.topicMeshTimeoutMs, reprovideMs: c.topicReprovideMs, nodeRef: d.nodeRef }),
+    gossipHub: gossipHubService({
+      mode: c.gossipHub,
+      maxTopics: c.gossipHubMaxTopics,
+      meshTimeoutMs: c.topicMeshTimeoutMs,
+      reprovideMs: c.topicReprovideMs,
+      nodeRef: d.nodeRef,
+      log: d.log,
+    }),
     files: filesService({
       config: {
         shardSplitThresholdBytes: c.fileShardSplitThresholdBytes,

@@ -2,7 +2,7 @@ import { waitFor } from 'xstate'
 import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type NodeRef, type TopicRef } from '../../machines/actor-refs.ts'
 import type { TopicEmitted } from '../../machines/topic/topic.types.ts'
-import type { Reputation } from '../../p2p/reputation.ts'
+import { decodeTopicPayload, encodeTopicPayload, type TopicEncoding } from '../../p2p/topic-payload.ts'
 import { InvalidInputError } from '../../p2p/validate.ts'
 import type { NodeComponents, NodeService } from '../node/node-runtimes.ts'
 
@@ -22,8 +22,12 @@ export interface TopicSettings {
   reprovideMs: number
 }
 
+/**
+ * No reputation here: what a topic message carries is never an offence (stock libp2p apps publish
+ * text or binary). Protocol abuse on GossipSub is GossipSub's own peer scoring's business, and the
+ * daemon's reserved topics (presence) judge their own records.
+ */
 export interface TopicsDeps extends TopicSettings {
-  reputation: Pick<Reputation, 'violation'>
   /** The node actor that spawns this node's topic actors. */
   nodeRef: (alias: string) => NodeRef | undefined
 }
@@ -45,9 +49,6 @@ export const topicsService =
   (deps: TopicsDeps) =>
   ({ alias, libp2p }: Pick<NodeComponents, 'alias' | 'libp2p'>) =>
     new TopicsService(alias, libp2p.services.pubsub, deps)
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 /**
  * A node's topics as its connections see them: which connection listens to which topic, message
@@ -85,15 +86,10 @@ export class TopicsService implements NodeService {
     const listeners = this.#listeners.get(msg.topic)
     if (!listeners || listeners.size === 0) return
     const from = msg.type === 'signed' && msg.from ? msg.from.toString() : ''
-    let data: unknown
-    try {
-      data = JSON.parse(decoder.decode(msg.data))
-    } catch {
-      // p2p-webapp peers publish JSON; anything else is a peer misbehaving
-      if (from) this.deps.reputation.violation(from, 'malformed-frame', 5)
-      return
-    }
-    for (const l of listeners) l.push('topicData', { topic: msg.topic, peerid: from, data })
+    // JSON as p2p-webapp delivers it; text or bytes from stock libp2p apps with their encoding
+    const { data, encoding } = decodeTopicPayload(msg.data)
+    const push = encoding === undefined ? { topic: msg.topic, peerid: from, data } : { topic: msg.topic, peerid: from, data, encoding }
+    for (const l of listeners) l.push('topicData', push)
   }
 
   /**
@@ -161,8 +157,10 @@ export class TopicsService implements NodeService {
     return this.#listeners.get(topic)?.has(listener) ?? false
   }
 
-  async publish(topic: string, data: unknown): Promise<void> {
-    await this.pubsub.publish(clientTopicName(topic), encoder.encode(JSON.stringify(data)))
+  /** Without `encoding`, `data` (any JSON value) goes out as its JSON text, as p2p-webapp sends it; `text` and `base64` send a string's UTF-8 or decoded bytes. */
+  async publish(topic: string, data: unknown, encoding?: TopicEncoding): Promise<void> {
+    clientTopicName(topic)
+    await this.pubsub.publish(topic, encodeTopicPayload(data, encoding))
   }
 
   listPeers(topic: string): string[] {

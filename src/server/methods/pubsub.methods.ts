@@ -26,10 +26,16 @@ export const pubsubMethods = [
   }),
   defineMethod({
     name: 'publish',
-    params: Type.Object({ topic: TopicParam, data: Type.Unknown() }),
-    handler: async ({ topic, data }, ctx) => {
+    // encoding (extension): `text` or `base64` publish a string's UTF-8 or decoded bytes, for stock
+    // libp2p apps that speak plain text or binary; without it data is sent as its JSON text
+    params: Type.Object({
+      topic: TopicParam,
+      data: Type.Unknown(),
+      encoding: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('base64')])),
+    }),
+    handler: async ({ topic, data, encoding }, ctx) => {
       if (data === undefined) throw badRequest('data: missing (any JSON value)')
-      await topics(ctx).publish(topic, data)
+      await topics(ctx).publish(topic, data, encoding)
       return null
     },
   }),
