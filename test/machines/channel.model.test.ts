@@ -100,7 +100,10 @@ const spec: WorldModelSpec<ChannelWorld> = {
     if (event.type === opened({ kind: 'open' }).type) return world.finishOpen((event as unknown as { output: OpenResult }).output)
     if (event.type.startsWith('xstate.after.sweep.')) return world.passTime(channelSweepMs(input))
     if (event.type.startsWith('xstate.after.forget.')) return world.passTime(channelForgetMs(input))
-    if (event.type.startsWith('xstate.after.backoff.')) return world.passTime(world.backoffMs())
+    if (event.type.startsWith('xstate.after.backoff.')) {
+      world.mustBackOff = false
+      return world.passTime(world.backoffMs())
+    }
     throw new Error(`the world cannot produce ${event.type}`)
   },
   invariants: channelInvariants,

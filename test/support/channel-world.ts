@@ -51,6 +51,8 @@ export class ChannelWorld {
   closeAsked = false
   /** The newest timer armed when the peer connected again (a backoff armed since is a new one). */
   wokeAtTimer = 0
+  /** A failure happened and neither a backoff has passed since nor did the peer come back: no stream may open yet. */
+  mustBackOff = false
   /** The world just did something that makes an opening in flight moot (a stream from the remote, a close). */
   abortOk = false
   readonly givenUp: { id: number; reason: string }[] = []
@@ -77,6 +79,7 @@ export class ChannelWorld {
               this.violations.push(`a stream opened for ${JSON.stringify(input)}`)
             if (this.openInFlight() > 0) this.violations.push('a second stream opened while one is being opened')
             if (this.queue.length === 0) this.violations.push('a stream opened with nothing to send')
+            if (this.mustBackOff) this.violations.push('a stream opened right after a failure, without backing off')
             signal.addEventListener('abort', () => {
               if (!call.settled && !this.abortOk) this.violations.push('an opening abandoned for no reason')
             })
@@ -188,6 +191,7 @@ export class ChannelWorld {
     for (const m of this.queue) m.written = false
     this.carrier = { direction: 'inbound', open: true }
     this.failures = 0
+    this.mustBackOff = false
     this.#tell({ type: 'channel.adopted' })
   }
 
@@ -198,6 +202,7 @@ export class ChannelWorld {
     for (const m of this.queue.splice(0)) this.delivered.push(m.id)
     this.failures = 0
     this.lastError = null
+    this.mustBackOff = false
     this.#tell({ type: 'channel.progress' })
   }
 
@@ -205,6 +210,7 @@ export class ChannelWorld {
   wake(): void {
     this.abortOk = false
     this.wokeAtTimer = Math.max(0, ...this.clock.armed.keys())
+    this.mustBackOff = false
     this.#tell({ type: 'channel.wake' })
   }
 
@@ -244,6 +250,7 @@ export class ChannelWorld {
     this.carrier = undefined
     if (e.lost > 0) {
       this.failures++
+      this.mustBackOff = true
       this.lastError = `stream to ${this.settings.peerId} closed before ${e.lost} message(s) were acknowledged`
     }
     this.lastStreamChange = this.clock.now
@@ -256,6 +263,7 @@ export class ChannelWorld {
     if (result.kind === 'open') this.carrier = { direction: 'outbound', open: true }
     if (result.kind === 'dropped') {
       this.failures++
+      this.mustBackOff = true
       this.lastError = result.error
     }
     call.resolve(result)
@@ -264,6 +272,7 @@ export class ChannelWorld {
   failOpen(error: Error): void {
     const call = this.pendingOpen()
     this.failures++
+    this.mustBackOff = true
     this.lastError = error.message
     call.reject(error)
   }
