@@ -344,6 +344,8 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
   }
   // a client's hang-up stops every dial; a client's connect is being tried, waited for or queued behind the hang-up
   if (world.held) need(dials === 0 && timers.length === 0, `the client hung up, and ${dials} dials, ${timers.length} timers`)
+  const tries = world.connectPending ? world.triesLeft : 0
+  need(c.triesLeft === tries, `${c.triesLeft} tries left, the client's connect has ${tries}`)
   if (world.connectPending)
     need(dials + timers.length + hangUps > 0, `a client's connect (${world.triesLeft} tries left) is neither tried nor waited for`)
   const syncs = world.syncsOf(peerId).length
