@@ -28,6 +28,8 @@ import { AddressBook } from './p2p/address-book.ts'
 import { Reputation } from './p2p/reputation.ts'
 import { Metrics } from './server/metrics.ts'
 import { VERSION } from './version.ts'
+import { nodeListen } from './p2p/listen-ports.ts'
+import { loadTlsCredentials } from './p2p/tls-files.ts'
 
 /** The daemon's parts, each with one job; what the server and the tests work with. */
 export interface Core {
@@ -134,7 +136,9 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     registry,
     settings: {
       dataDir: config.dataDir,
-      listen: config.listen,
+      listen: nodeListen(config),
+      announce: config.announce,
+      ...(config.tls !== undefined ? { tls: await loadTlsCredentials(config.tls) } : {}),
       bootstrap: config.bootstrap,
       mdns: config.mdns,
       dhtProtocol: config.dhtProtocol,

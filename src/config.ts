@@ -14,6 +14,20 @@ export const ConfigSchema = Type.Object(
     portRangeEnd: Type.Integer({ minimum: 0, maximum: 65535 }),
     listen: Type.Array(Type.String()),
     bootstrap: Type.Array(Type.String()),
+    /** Addresses peer-a advertises instead of its listeners' own (libp2p `addresses.announce`); none: its listeners'. */
+    announce: Type.Array(Type.String()),
+    /** Port of peer-a's TCP listeners (`/tcp/<n>`); unset: the one chosen on first start, kept across restarts. */
+    tcpPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** Port of peer-a's WebSockets listeners (`/tcp/<n>/ws`). */
+    wsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** Port of peer-a's secure WebSockets listeners (`/tcp/<n>/tls/ws`). */
+    wssPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** UDP port of peer-a's WebRTC-direct listeners (`/udp/<n>/webrtc-direct`). */
+    webrtcPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** PEM certificate (chain) and private key of a `/tls/ws` listener, which is added when `listen` has none. */
+    tls: Type.Optional(
+      Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+    ),
     mdns: Type.Boolean(),
     unknownPeers: Type.Union([Type.Literal('allow'), Type.Literal('reject')]),
     /** Who may list and fetch our files over /p2p-webapp/1.0.0: `all` (p2p-webapp's behaviour) or `known` (known and added peers only). */
@@ -123,6 +137,7 @@ export function defaultConfig(dataDir: string): Config {
     portRangeEnd: 10099,
     listen: [...DEFAULT_LISTEN],
     bootstrap: [],
+    announce: [],
     mdns: true,
     unknownPeers: 'allow',
     fileAccess: 'all',
@@ -229,6 +244,12 @@ const ENV_VARS: Partial<Record<keyof Config, string>> = {
   host: 'SWITCHBOARD_HOST',
   bootstrap: 'SWITCHBOARD_BOOTSTRAP',
   listen: 'SWITCHBOARD_LISTEN',
+  announce: 'SWITCHBOARD_ANNOUNCE',
+  tcpPort: 'SWITCHBOARD_TCP_PORT',
+  wsPort: 'SWITCHBOARD_WS_PORT',
+  wssPort: 'SWITCHBOARD_WSS_PORT',
+  webrtcPort: 'SWITCHBOARD_WEBRTC_PORT',
+  tls: 'SWITCHBOARD_TLS_CERT',
   mdns: 'SWITCHBOARD_MDNS',
   unknownPeers: 'SWITCHBOARD_UNKNOWN_PEERS',
   fileAccess: 'SWITCHBOARD_FILE_ACCESS',
@@ -247,6 +268,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
   if (env.SWITCHBOARD_HOST) out.host = env.SWITCHBOARD_HOST
   if (env.SWITCHBOARD_BOOTSTRAP) out.bootstrap = list(env.SWITCHBOARD_BOOTSTRAP)
   if (env.SWITCHBOARD_LISTEN) out.listen = list(env.SWITCHBOARD_LISTEN)
+  if (env.SWITCHBOARD_ANNOUNCE) out.announce = list(env.SWITCHBOARD_ANNOUNCE)
+  for (const [field, name] of [
+    ['tcpPort', 'SWITCHBOARD_TCP_PORT'],
+    ['wsPort', 'SWITCHBOARD_WS_PORT'],
+    ['wssPort', 'SWITCHBOARD_WSS_PORT'],
+    ['webrtcPort', 'SWITCHBOARD_WEBRTC_PORT'],
+  ] as const) {
+    const v = env[name]?.trim()
+    if (v) out[field] = /^\d+$/.test(v) ? Number(v) : v
+  }
+  if (env.SWITCHBOARD_TLS_CERT || env.SWITCHBOARD_TLS_KEY) {
+    if (!env.SWITCHBOARD_TLS_CERT || !env.SWITCHBOARD_TLS_KEY) {
+      throw new ConfigError('environment variables SWITCHBOARD_TLS_CERT and SWITCHBOARD_TLS_KEY go together: set both or neither')
+    }
+    out.tls = { certFile: env.SWITCHBOARD_TLS_CERT, keyFile: env.SWITCHBOARD_TLS_KEY }
+  }
   if (env.SWITCHBOARD_MDNS) out.mdns = env.SWITCHBOARD_MDNS !== '0' && env.SWITCHBOARD_MDNS !== 'false'
   if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS
   if (env.SWITCHBOARD_FILE_ACCESS) out.fileAccess = env.SWITCHBOARD_FILE_ACCESS
@@ -277,12 +314,27 @@ export function validateConfig(value: unknown): Config {
   if (!Value.Check(ConfigSchema, value)) {
     throw new ConfigError(`invalid configuration: ${describeErrors(ConfigSchema as never, value)}`)
   }
-  for (const field of ['listen', 'bootstrap'] as const) {
-    for (const addr of value[field]) {
+  for (const field of ['listen', 'bootstrap', 'announce'] as const) {
+    for (const [i, addr] of value[field].entries()) {
       try {
         multiaddr(addr)
       } catch (err) {
-        throw new ConfigError(`invalid ${field} multiaddr ${JSON.stringify(addr)}: ${(err as Error).message}`)
+        throw new ConfigError(
+          `invalid ${field} multiaddr ${JSON.stringify(addr)}${field === 'announce' ? ` (announce[${i}])` : ''}: ${(err as Error).message}`,
+        )
+      }
+      if (field === 'announce' && /^\/ip[46]\/(0\.0\.0\.0|::)(\/|$)/.test(addr)) {
+        throw new ConfigError(
+          `announce multiaddr ${JSON.stringify(addr)} (announce[${i}]) has an unspecified host: announce the address peers dial`,
+        )
+      }
+      if (field === 'announce' && !/\/(tcp|udp)\/\d+|\/p2p-circuit/.test(addr)) {
+        throw new ConfigError(`announce multiaddr ${JSON.stringify(addr)} (announce[${i}]) has no port: peers cannot dial it`)
+      }
+      if (field === 'listen' && /\/tcp\/\d+\/(tls\/ws|wss)$/.test(addr) && value.tls === undefined) {
+        throw new ConfigError(
+          `listen multiaddr ${JSON.stringify(addr)} is secure WebSockets: give its certificate and key (tls.certFile and tls.keyFile, --tls-cert and --tls-key)`,
+        )
       }
       if (field === 'bootstrap' && !addr.includes('/p2p/')) {
         throw new ConfigError(`bootstrap multiaddr ${JSON.stringify(addr)} must end in /p2p/<peerId>`)

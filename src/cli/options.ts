@@ -19,6 +19,13 @@ Options:
   --port <n>                first HTTP port to try; the next free one up to +99 is used (default: 10000)
   --listen <multiaddr>      libp2p listen address, repeatable (default: TCP, WebSockets, WebRTC-direct on all interfaces)
   --bootstrap <multiaddr>   bootstrap peer /.../p2p/<peerId>, repeatable
+  --announce <multiaddr>    advertise exactly this address (repeatable) instead of the listeners' own
+  --tcp-port <n>            port of the TCP listener (default: chosen on first start, then kept)
+  --ws-port <n>             port of the WebSockets listener (default: chosen on first start, then kept)
+  --webrtc-port <n>         UDP port of the WebRTC-direct listener (default: chosen on first start, then kept)
+  --wss-port <n>            port of the secure WebSockets listener (default: chosen on first start, then kept)
+  --tls-cert <file>         PEM certificate (chain) for a secure WebSockets (/tls/ws) listener; with --tls-key
+  --tls-key <file>          PEM private key of --tls-cert
   --no-mdns                 do not discover peers on the LAN with mDNS
   --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
   --file-access <who>       all (default: any peer that reaches us may list and fetch our files) or known
@@ -32,7 +39,8 @@ Options:
   -v, --version             print the version
 
 Environment: SWITCHBOARD_HOME, SWITCHBOARD_PORT, SWITCHBOARD_HOST, SWITCHBOARD_BOOTSTRAP (comma-separated),
-SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_FILE_ACCESS,
+SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_ANNOUNCE (comma-separated), SWITCHBOARD_TCP_PORT,
+SWITCHBOARD_WS_PORT, SWITCHBOARD_WEBRTC_PORT, SWITCHBOARD_WSS_PORT, SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY, SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_FILE_ACCESS,
 SWITCHBOARD_LOG_LEVEL.
 Precedence: flags > environment > <dataDir>/config.json > defaults.
 `
@@ -52,6 +60,13 @@ export const CLI_OPTIONS = {
   port: { type: 'string' },
   listen: { type: 'string', multiple: true },
   bootstrap: { type: 'string', multiple: true },
+  announce: { type: 'string', multiple: true },
+  'tcp-port': { type: 'string' },
+  'ws-port': { type: 'string' },
+  'webrtc-port': { type: 'string' },
+  'wss-port': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
   'no-mdns': { type: 'boolean' },
   'unknown-peers': { type: 'string' },
   'file-access': { type: 'string' },
@@ -70,6 +85,12 @@ const FLAG_OF: Partial<Record<keyof Config, string>> = {
   port: 'port',
   listen: 'listen',
   bootstrap: 'bootstrap',
+  announce: 'announce',
+  tcpPort: 'tcp-port',
+  wsPort: 'ws-port',
+  webrtcPort: 'webrtc-port',
+  wssPort: 'wss-port',
+  tls: 'tls-cert',
   unknownPeers: 'unknown-peers',
   fileAccess: 'file-access',
   allowedOrigins: 'allow-origin',
@@ -139,6 +160,20 @@ export function parseCli(argv: string[]): ParsedCli {
   if (port !== undefined) flags.port = port
   if (values.listen !== undefined) flags.listen = values.listen
   if (values.bootstrap !== undefined) flags.bootstrap = values.bootstrap
+  if (values.announce !== undefined) flags.announce = values.announce
+  for (const [flag, field] of [
+    ['tcp-port', 'tcpPort'],
+    ['ws-port', 'wsPort'],
+    ['webrtc-port', 'webrtcPort'],
+    ['wss-port', 'wssPort'],
+  ] as const) {
+    const n = integer(flag, values[flag])
+    if (n !== undefined) flags[field] = n
+  }
+  const tlsCert = values['tls-cert']
+  const tlsKey = values['tls-key']
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both')
+  if (tlsCert !== undefined && tlsKey !== undefined) flags.tls = { certFile: tlsCert, keyFile: tlsKey }
   if (values['no-mdns']) flags.mdns = false
   if (values.inspect) flags.inspect = true
   if (policy !== undefined) flags.unknownPeers = policy

@@ -21,7 +21,14 @@ import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
-import { loadOrCreateWebRTCCertificate, type WebRTCCertificate } from './webrtc-certificate.ts'
+import { ListenPorts } from './listen-ports.ts'
+import type { TlsCredentials } from './tls-files.ts'
+import {
+  type CertificateOptions,
+  loadOrCreateWebRTCCertificate,
+  scheduleWebRTCCertificateRenewal,
+  type WebRTCCertificate,
+} from './webrtc-certificate.ts'
 
 export type SwitchboardServices = {
   identify: ReturnType<ReturnType<typeof identify>>
@@ -56,6 +63,12 @@ export interface NodeOptions {
   maxConnections?: number
   /** Warnings about the node's own files (a corrupt certificate moved aside). */
   log?: (msg: string) => void
+  /** Advertise exactly these addresses (libp2p `addresses.announce`) instead of the listeners' own. */
+  announce?: string[]
+  /** Certificate and key of the `/tls/ws` listener (node:https options). */
+  tls?: TlsCredentials
+  /** Lifespan and renewal window of a persistent node's WebRTC-direct certificate (defaults: 1 year, 30 days). */
+  webrtcCertificate?: Pick<CertificateOptions, 'lifespanMs' | 'renewBeforeMs'>
 }
 
 export interface NodeHandle {
@@ -75,9 +88,18 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   let fsBlocks: FsBlockstore | undefined
   // a persistent node keeps its WebRTC-direct certificate, so the certhash in its addresses survives restarts
   let certificate: WebRTCCertificate | undefined
+  let listenPorts: ListenPorts | undefined
+  let webrtcTransport: unknown
+  let listen = opts.listen
   if (opts.storageDir !== undefined) {
     await mkdir(opts.storageDir, { recursive: true })
-    certificate = await loadOrCreateWebRTCCertificate(join(opts.storageDir, 'webrtc-direct-certificate.json'), { log: opts.log })
+    certificate = await loadOrCreateWebRTCCertificate(join(opts.storageDir, 'webrtc-direct-certificate.json'), {
+      log: opts.log,
+      ...opts.webrtcCertificate,
+    })
+    // and asks for the ports its listeners got last time, so its addresses survive restarts
+    listenPorts = await ListenPorts.load(join(opts.storageDir, 'listen-ports.json'), opts.log)
+    listen = await listenPorts.choose(opts.listen)
     level = new LevelDatastore(join(opts.storageDir, 'datastore'))
     fsBlocks = new FsBlockstore(join(opts.storageDir, 'blocks'))
     await level.open()
@@ -111,8 +133,16 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   const helia = withLibp2pLight(createHeliaLight({ datastore, blockstore, start: false } as never), {
     privateKey: opts.privateKey,
     datastore,
-    addresses: { listen: opts.listen },
-    transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] }, ...(certificate ? { certificate } : {}) })],
+    addresses: { listen, ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}) },
+
+    transports: [
+      tcp(),
+      // with a certificate and key, a `/tls/ws` listen address is served over https
+      webSockets(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+      keepTransport(webRTCDirect({ rtcConfiguration: { iceServers: [] }, ...(certificate ? { certificate } : {}) }), (t) => {
+        webrtcTransport = t
+      }),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater,
@@ -146,6 +176,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     await closeStores()
     throw err
   }
+  const stopRenewal = await afterStart(withBlocks.libp2p, opts, { listenPorts, certificate, webrtcTransport })
 
   return {
     helia: withBlocks,
@@ -153,6 +184,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     blockstore,
     datastore,
     async stop() {
+      stopRenewal()
       try {
         await withBlocks.stop()
       } finally {
@@ -161,6 +193,80 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       }
     },
   }
+}
+
+/** Let `keep` hold the transport a libp2p transport factory builds (to reach it once the node runs). */
+function keepTransport<C, T>(factory: (components: C) => T, keep: (transport: T) => void): (components: C) => T {
+  return (components) => {
+    const transport = factory(components)
+    keep(transport)
+    return transport
+  }
+}
+
+/** The node's own listener addresses (not the announced ones), as strings without the peer id. */
+function transportAddrs(libp2p: SwitchboardLibp2p): string[] {
+  const tm = (libp2p as unknown as { components?: { transportManager?: { getAddrs(): unknown[] } } }).components?.transportManager
+  try {
+    return (tm?.getAddrs() ?? []).map(String)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Put a renewed certificate into @libp2p/webrtc's WebRTC-direct transport while it runs. The
+ * transport has no API for a certificate given in its init, but it renews its own certificate this
+ * way (transport.js): it sets `certificate` and dispatches `certificate:renew` on its `emitter`,
+ * whose listeners take the new certificate for every later connection and dispatch `listening`, so
+ * libp2p's address manager updates our peer record (new certhash) and identify push tells
+ * connected peers. Established connections are not touched. False when those fields are missing
+ * (another @libp2p/webrtc version): test/p2p/webrtc-renewal.test.ts pins that they are there.
+ */
+export function swapWebRTCCertificate(transport: unknown, cert: WebRTCCertificate): boolean {
+  const t = transport as
+    | {
+        certificate?: unknown
+        certInit?: { certificate?: unknown }
+        emitter?: { safeDispatchEvent?(type: string, init: unknown): unknown }
+      }
+    | undefined
+  if (t === undefined || typeof t.emitter?.safeDispatchEvent !== 'function' || t.certInit === undefined) return false
+  t.certificate = cert
+  // a restart of the transport (libp2p stop/start) starts from the renewed one too
+  t.certInit.certificate = cert
+  t.emitter.safeDispatchEvent('certificate:renew', { detail: cert })
+  return true
+}
+
+/**
+ * What a persistent node does once it runs: remember the ports its listeners got, and keep its
+ * WebRTC-direct certificate renewed while it runs. Returns what stops the renewal.
+ */
+async function afterStart(
+  libp2p: SwitchboardLibp2p,
+  opts: NodeOptions,
+  state: { listenPorts?: ListenPorts; certificate?: WebRTCCertificate; webrtcTransport?: unknown },
+): Promise<() => void> {
+  const log = opts.log ?? (() => {})
+  if (state.listenPorts) {
+    await state.listenPorts.remember(opts.listen, transportAddrs(libp2p)).catch((err: Error) => {
+      log(`could not save the listen ports (the next start may get other ports): ${err.message}`)
+    })
+  }
+  if (opts.storageDir === undefined || state.certificate === undefined) return () => {}
+  const path = join(opts.storageDir, 'webrtc-direct-certificate.json')
+  const renewal = scheduleWebRTCCertificateRenewal(state.certificate, {
+    path,
+    log,
+    ...opts.webrtcCertificate,
+    apply: (cert) => {
+      if (!swapWebRTCCertificate(state.webrtcTransport, cert)) {
+        throw new Error('@libp2p/webrtc has no certificate to swap at runtime; the renewed certificate is used from the next start')
+      }
+    },
+  })
+  return () => renewal.stop()
 }
 
 interface ReconnectQueueLike {

@@ -18,7 +18,10 @@ export class NodeStartError extends OperationFailedError {
 
 /** How every local node is built: the listeners and routing of its libp2p node, and its actors' settings. */
 export interface NodeSettings
-  extends Pick<NodeOptions, 'listen' | 'bootstrap' | 'mdns' | 'dhtProtocol' | 'allowPrivateAddresses' | 'maxConnections'> {
+  extends Pick<
+    NodeOptions,
+    'listen' | 'bootstrap' | 'mdns' | 'dhtProtocol' | 'allowPrivateAddresses' | 'maxConnections' | 'announce' | 'tls'
+  > {
   /** Where persistent nodes keep their stores and known peers. */
   dataDir: string
   /** The node actor's input, less what differs per node. */
@@ -85,6 +88,9 @@ export class LocalNodes<S extends NodeServiceMap> {
       denyPeer: (peerId) => this.#d.denyPeer(alias, peerId),
       log: this.#d.log,
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+      // the announced addresses are peer-a's; session peers advertise their own listeners
+      ...(opts.persistent && settings.announce !== undefined ? { announce: settings.announce } : {}),
+      ...(settings.tls !== undefined ? { tls: settings.tls } : {}),
       ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),
       ...(opts.storageDir === undefined && sharedBlocks !== undefined ? { blockstore: sharedBlocks } : {}),
     }
