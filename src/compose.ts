@@ -129,6 +129,14 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
     activity,
     log,
   })
+  const relayLimits = config.relay
+    ? {
+        maxReservations: config.relayMaxReservations,
+        reservationTtlSeconds: config.relayReservationTtlSeconds,
+        durationLimitSeconds: config.relayDurationLimitSeconds,
+        dataLimitBytes: config.relayDataLimitBytes,
+      }
+    : undefined
   nodes = new LocalNodes<NodeServices>({
     runtimes,
     supervisor,
@@ -144,11 +152,13 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
       dhtProtocol: config.dhtProtocol,
       allowPrivateAddresses: config.allowLoopbackAddresses,
       maxConnections: libp2pMaxConnections(config.maxConnections),
+      ...(relayLimits ? { relay: relayLimits } : {}),
       actor: {
         dhtBootstrapTimeoutMs: config.dhtBootstrapTimeoutMs,
         dhtQueueLimit: config.dhtQueueLimit,
         dhtConcurrency: config.dhtConcurrency,
         pruner: { high: config.maxConnections, low: config.lowWatermark, graceMs: config.pruneGraceMs },
+        ...(relayLimits ? { relay: relayLimits } : {}),
         backoff: {
           initialMs: config.peerRetryInitialMs,
           maxMs: config.peerRetryMaxMs,

@@ -29,6 +29,16 @@ export const ConfigSchema = Type.Object(
       Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
     ),
     mdns: Type.Boolean(),
+    /** Run a circuit relay server on peer-a (browsers and peers behind NAT reach each other through it). */
+    relay: Type.Boolean(),
+    /** Relay reservations held at once. */
+    relayMaxReservations: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    /** A relay reservation lasts this long before its peer renews it (s). */
+    relayReservationTtlSeconds: Type.Integer({ minimum: 10, maximum: 24 * 3600 }),
+    /** Longest one relayed connection may live (s); browsers upgrade to WebRTC well within it. */
+    relayDurationLimitSeconds: Type.Integer({ minimum: 1, maximum: 24 * 3600 }),
+    /** Most bytes one relayed connection may carry each way. */
+    relayDataLimitBytes: Type.Integer({ minimum: 1024, maximum: 1024 ** 3 }),
     unknownPeers: Type.Union([Type.Literal('allow'), Type.Literal('reject')]),
     /** Who may list and fetch our files over /p2p-webapp/1.0.0: `all` (p2p-webapp's behaviour) or `known` (known and added peers only). */
     fileAccess: Type.Union([Type.Literal('all'), Type.Literal('known')]),
@@ -139,6 +149,11 @@ export function defaultConfig(dataDir: string): Config {
     bootstrap: [],
     announce: [],
     mdns: true,
+    relay: true,
+    relayMaxReservations: 32,
+    relayReservationTtlSeconds: 3600,
+    relayDurationLimitSeconds: 120,
+    relayDataLimitBytes: 1024 * 1024,
     unknownPeers: 'allow',
     fileAccess: 'all',
     allowedOrigins: [],
@@ -251,6 +266,7 @@ const ENV_VARS: Partial<Record<keyof Config, string>> = {
   webrtcPort: 'SWITCHBOARD_WEBRTC_PORT',
   tls: 'SWITCHBOARD_TLS_CERT',
   mdns: 'SWITCHBOARD_MDNS',
+  relay: 'SWITCHBOARD_RELAY',
   unknownPeers: 'SWITCHBOARD_UNKNOWN_PEERS',
   fileAccess: 'SWITCHBOARD_FILE_ACCESS',
   logLevel: 'SWITCHBOARD_LOG_LEVEL',
@@ -285,6 +301,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
     out.tls = { certFile: env.SWITCHBOARD_TLS_CERT, keyFile: env.SWITCHBOARD_TLS_KEY }
   }
   if (env.SWITCHBOARD_MDNS) out.mdns = env.SWITCHBOARD_MDNS !== '0' && env.SWITCHBOARD_MDNS !== 'false'
+  if (env.SWITCHBOARD_RELAY) out.relay = env.SWITCHBOARD_RELAY !== '0' && env.SWITCHBOARD_RELAY !== 'false'
   if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS
   if (env.SWITCHBOARD_FILE_ACCESS) out.fileAccess = env.SWITCHBOARD_FILE_ACCESS
   if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL

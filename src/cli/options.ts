@@ -27,6 +27,7 @@ Options:
   --tls-cert <file>         PEM certificate (chain) for a secure WebSockets (/tls/ws) listener; with --tls-key
   --tls-key <file>          PEM private key of --tls-cert
   --no-mdns                 do not discover peers on the LAN with mDNS
+  --no-relay                do not run a circuit relay server (browsers then cannot reach each other through us)
   --unknown-peers <policy>  allow (default) or reject peers that are neither paired, added nor bootstrap
   --file-access <who>       all (default: any peer that reaches us may list and fetch our files) or known
                             (known and added peers only)
@@ -68,6 +69,7 @@ export const CLI_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'no-mdns': { type: 'boolean' },
+  'no-relay': { type: 'boolean' },
   'unknown-peers': { type: 'string' },
   'file-access': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true },
@@ -175,6 +177,7 @@ export function parseCli(argv: string[]): ParsedCli {
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both')
   if (tlsCert !== undefined && tlsKey !== undefined) flags.tls = { certFile: tlsCert, keyFile: tlsKey }
   if (values['no-mdns']) flags.mdns = false
+  if (values['no-relay']) flags.relay = false
   if (values.inspect) flags.inspect = true
   if (policy !== undefined) flags.unknownPeers = policy
   if (fileAccess !== undefined) flags.fileAccess = fileAccess

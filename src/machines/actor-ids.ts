@@ -25,7 +25,19 @@ export type ChannelId = `channel:${string}`
 export type PresenceId = `presence:${string}`
 export type PrunerId = `pruner:${string}`
 export type PairingId = `pairing:${string}`
-export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId | PresenceId | PrunerId | PairingId
+export type RelayId = `relay:${string}`
+export type SystemId =
+  | SupervisorId
+  | NodeId
+  | DhtId
+  | PeersId
+  | PeerId
+  | TopicId
+  | ChannelId
+  | PresenceId
+  | PrunerId
+  | PairingId
+  | RelayId
 
 /** Daemon-wide ids (systemIds). */
 export const systemIds = {
@@ -39,6 +51,7 @@ export const systemIds = {
   channel: (alias: string, peerId: string, protocol: string): ChannelId => `channel:${alias}:${peerId}:${protocol}`,
   presence: (alias: string): PresenceId => `presence:${alias}`,
   pruner: (alias: string): PrunerId => `pruner:${alias}`,
+  relay: (alias: string): RelayId => `relay:${alias}`,
   pairing: (alias: string, pairingId: string): PairingId => `pairing:${alias}:${pairingId}`,
   /** The prefix every peer actor of one node shares (for `actors.list` and feeds). */
   peerPrefix: (alias: string): PeerId => `peer:${alias}:`,
@@ -53,6 +66,7 @@ export const childIds = {
   dht: 'dht',
   presence: 'presence',
   pruner: 'pruner',
+  relay: 'relay',
   peers: (shard: number) => `peers:${shard}`,
   peer: systemIds.peer,
   topic: (topic: string) => `topic:${topic}`,
@@ -72,6 +86,7 @@ export type ParsedSystemId =
   | { kind: 'dht'; alias: string }
   | { kind: 'presence'; alias: string }
   | { kind: 'pruner'; alias: string }
+  | { kind: 'relay'; alias: string }
   | { kind: 'peers'; alias: string; shard: number }
   | { kind: 'peer'; alias: string; peerId: string }
   | { kind: 'topic'; alias: string; topic: string }
@@ -92,7 +107,7 @@ export function parseSystemId(id: string): ParsedSystemId | undefined {
   const kind = id.slice(0, colon)
   const rest = id.slice(colon + 1)
   if (rest === '') return undefined
-  if (kind === 'node' || kind === 'dht' || kind === 'presence' || kind === 'pruner')
+  if (kind === 'node' || kind === 'dht' || kind === 'presence' || kind === 'pruner' || kind === 'relay')
     return rest.includes(':') ? undefined : { kind, alias: rest }
   const pair = aliasAnd(rest)
   if (!pair) return undefined
@@ -126,6 +141,7 @@ export function parentSystemId(id: string): string | null {
     case 'dht':
     case 'presence':
     case 'pruner':
+    case 'relay':
     case 'peers':
     case 'topic':
     case 'channel':

@@ -9,6 +9,7 @@ import {
   type PeersId,
   type PresenceId,
   type PrunerId,
+  type RelayId,
   systemIds,
   type TopicId,
 } from './actor-ids.ts'
@@ -19,6 +20,7 @@ import type { peerMachine } from './peer/peer.machine.ts'
 import type { peersMachine } from './peers/peers.machine.ts'
 import type { presenceMachine } from './presence/presence.machine.ts'
 import type { prunerMachine } from './pruner/pruner.machine.ts'
+import type { relayMachine } from './relay/relay.machine.ts'
 import type { supervisorMachine } from './supervisor/supervisor.machine.ts'
 import type { topicMachine } from './topic/topic.machine.ts'
 
@@ -32,6 +34,7 @@ export type PresenceRef = ActorRefFrom<typeof presenceMachine>
 export type PrunerRef = ActorRefFrom<typeof prunerMachine>
 export type ChannelRef = ActorRefFrom<typeof channelMachine>
 export type PairingRef = ActorRefFrom<typeof pairingMachine>
+export type RelayRef = ActorRefFrom<typeof relayMachine>
 
 /** What each systemId of the scheme (actor-ids.ts) holds: the one statement of id → machine. */
 export interface SwitchboardSystem {
@@ -46,6 +49,7 @@ export interface SwitchboardSystem {
     [id: PrunerId]: PrunerRef
     [id: ChannelId]: ChannelRef
     [id: PairingId]: PairingRef
+    [id: RelayId]: RelayRef
   }
 }
 
@@ -65,6 +69,7 @@ export function actorLookup(anySystem: SystemReader) {
     topic: (alias: string, topic: string) => system.get(systemIds.topic(alias, topic)),
     presence: (alias: string) => system.get(systemIds.presence(alias)),
     pruner: (alias: string) => system.get(systemIds.pruner(alias)),
+    relay: (alias: string) => system.get(systemIds.relay(alias)),
     channel: (alias: string, peerId: string, protocol: string) => system.get(systemIds.channel(alias, peerId, protocol)),
     pairing: (alias: string, pairingId: string) => system.get(systemIds.pairing(alias, pairingId)),
   }

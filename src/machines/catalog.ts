@@ -16,6 +16,8 @@ import { presenceMachine, presencePublicContext } from './presence/presence.mach
 import { PresenceClientEventSchema } from './presence/presence.types.ts'
 import { prunerMachine, prunerPublicContext } from './pruner/pruner.machine.ts'
 import { PrunerClientEventSchema } from './pruner/pruner.types.ts'
+import { relayMachine, relayPublicContext } from './relay/relay.machine.ts'
+import { RelayClientEventSchema } from './relay/relay.types.ts'
 import { PeersClientEventSchema } from './peers/peers.types.ts'
 import { topicMachine, topicPublicContext } from './topic/topic.machine.ts'
 import { TopicClientEventSchema } from './topic/topic.types.ts'
@@ -73,6 +75,14 @@ export const machineKinds: MachineKind[] = [
       "The connection pruner of one node. idle while connections are at or below the high watermark (maxConnections); a connection above it starts pruning: one round closes the lowest-value connections (peer-store tag values, then fewest streams, inbound first, newest first) down to the low watermark, never an added or known peer's and never one younger than pruneGraceMs. Rounds never overlap; one asked for during a round runs right after. A round that spared young connections waits in grace until the youngest matures, then looks again.",
     project: prunerPublicContext,
     clientEvents: PrunerClientEventSchema,
+  },
+  {
+    kind: 'relay',
+    machine: relayMachine,
+    description:
+      "The circuit relay (v2) server of the persistent node, so browsers and peers behind NAT can be reached through it and two browser tabs can meet and upgrade to WebRTC. idle: nobody holds a reservation; reserved: peers hold reservations (their /p2p-circuit addresses go through this node); relaying: at least one relayed connection is open. Reservations, open circuits and circuits since start are sampled from libp2p's relay service; the limits (reservations, reservation lifetime, duration and data per relayed connection) come from the config. Peers with a reservation are protected from the pruner.",
+    project: relayPublicContext,
+    clientEvents: RelayClientEventSchema,
   },
   {
     kind: 'peers',

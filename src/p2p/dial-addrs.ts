@@ -33,8 +33,9 @@ export interface PeerAddress {
 
 /**
  * One dialable address: a valid multiaddr starting with a host (not 0.0.0.0, multicast or a
- * documentation net), over a transport this daemon dials, not relayed. Throws InvalidInputError
- * naming `field`.
+ * documentation net), over a transport this daemon dials, directly or through a relay
+ * (`<relay address>/p2p/<relay>/p2p-circuit[/p2p/<peer>]`, the relay reached the same way). Throws
+ * InvalidInputError naming `field`.
  */
 export function parseDialAddr(value: string, field: string): PeerAddress {
   let parsed: ReturnType<typeof parseAddress>
@@ -44,8 +45,6 @@ export function parseDialAddr(value: string, field: string): PeerAddress {
     const reason = err instanceof InvalidAddressError ? err.message.replace(/^invalid address "[\s\S]*?": /, '') : String(err)
     throw new InvalidInputError(field, `${quoted(value)} is not a dialable multiaddr: ${reason}`)
   }
-  if (parsed.relayed)
-    throw new InvalidInputError(field, `${quoted(value)} is a relayed (/p2p-circuit) address; this daemon has no relay transport`)
   if (parsed.scope === 'unspecified' || parsed.scope === 'reserved')
     throw new InvalidInputError(
       field,
@@ -53,8 +52,13 @@ export function parseDialAddr(value: string, field: string): PeerAddress {
     )
   const ma = multiaddr(parsed.multiaddr)
   const components = ma.getComponents()
+  const circuit = components.findIndex((c) => c.name === 'p2p-circuit')
+  // a relayed address: the relay's own address comes first, with the relay's id
+  const hop = circuit < 0 ? components : components.slice(0, circuit)
+  if (circuit >= 0 && hop.at(-1)?.name !== 'p2p')
+    throw new InvalidInputError(field, `${quoted(value)}: a relayed address names the relay (/p2p/<relay id>) before /p2p-circuit`)
   if (components[0]?.name !== 'dnsaddr') {
-    const transport = components
+    const transport = hop
       .slice(components[0]?.name === 'ip6zone' ? 2 : 1)
       .map((c) => c.name)
       .filter((name) => name !== 'p2p' && name !== 'certhash')
@@ -70,8 +74,10 @@ export function parseDialAddr(value: string, field: string): PeerAddress {
     peerId = canonicalPeerId(parsed.peerId)
     if (peerId === undefined) throw new InvalidInputError(field, `${quoted(value)}: /p2p/${parsed.peerId} is not a valid peer id`)
   }
-  // the bare address: /p2p/<id> goes beside it, as the peer store and the address book want it
-  const addr = multiaddr(components.filter((c) => c.name !== 'p2p'))
+  // the bare address: the peer's /p2p/<id> goes beside it, as the peer store and the address book
+  // want it (a relayed address keeps its relay's id: that is part of the route)
+  const addr =
+    circuit < 0 ? multiaddr(components.filter((c) => c.name !== 'p2p')) : multiaddr(components.slice(0, circuit + 1))
   return { addr, peerId }
 }
 

@@ -2,10 +2,14 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p'
+import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
+import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
@@ -37,6 +41,12 @@ export type SwitchboardServices = {
   dht: KadDHT
   pubsub: GossipSub
   reconnectOff: ReconnectOff
+  addresses: OwnAddresses
+  dcutr: unknown
+  /** The circuit relay server: on the persistent node only (session peers never relay). */
+  relay?: CircuitRelayService
+  /** Reachability checks by other peers dialling us back: on the persistent node only. */
+  autoNAT?: unknown
 }
 
 export type SwitchboardLibp2p = Libp2p<SwitchboardServices>
@@ -61,6 +71,8 @@ export interface NodeOptions {
   denyPeer?: (peerId: PeerId) => boolean
   /** Above our own watermarks, so libp2p's pruner never fires before ours. */
   maxConnections?: number
+  /** Run a circuit relay server with these limits (the persistent node, unless the config turns it off). */
+  relay?: RelayServerLimits
   /** Warnings about the node's own files (a corrupt certificate moved aside). */
   log?: (msg: string) => void
   /** Advertise exactly these addresses (libp2p `addresses.announce`) instead of the listeners' own. */
@@ -69,6 +81,14 @@ export interface NodeOptions {
   tls?: TlsCredentials
   /** Lifespan and renewal window of a persistent node's WebRTC-direct certificate (defaults: 1 year, 30 days). */
   webrtcCertificate?: Pick<CertificateOptions, 'lifespanMs' | 'renewBeforeMs'>
+}
+
+/** What one relay server grants (config relay*; RelayLimits in the relay machine's terms). */
+export interface RelayServerLimits {
+  maxReservations: number
+  reservationTtlSeconds: number
+  durationLimitSeconds: number
+  dataLimitBytes: number
 }
 
 export interface NodeHandle {
@@ -142,6 +162,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       keepTransport(webRTCDirect({ rtcConfiguration: { iceServers: [] }, ...(certificate ? { certificate } : {}) }), (t) => {
         webrtcTransport = t
       }),
+      // reach peers (and be reached) through a relay; a `/p2p-circuit` listen address asks for reservations
+      circuitRelayTransport(),
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -162,6 +184,23 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
       // built before libp2p starts, so it can keep the reconnect queue from ever starting
       reconnectOff: (components: unknown) => disableReconnectQueue(components),
+      addresses: (components: { addressManager: { getAddressesWithMetadata(): NodeAddress[] } }) => ownAddresses(components),
+      // upgrade a relayed connection to a direct one where both sides can (hole punching)
+      dcutr: dcutr(),
+      ...(opts.relay
+        ? {
+            relay: circuitRelayServer({
+              reservations: {
+                maxReservations: opts.relay.maxReservations,
+                reservationTtl: opts.relay.reservationTtlSeconds * 1000,
+                defaultDurationLimit: opts.relay.durationLimitSeconds * 1000,
+                defaultDataLimit: BigInt(opts.relay.dataLimitBytes),
+                applyDefaultLimit: true,
+              },
+            }),
+            autoNAT: autoNAT(),
+          }
+        : {}),
     },
   }) as unknown as SwitchboardHelia
   // bitswap becomes Helia's block broker on the same libp2p node
@@ -267,6 +306,22 @@ async function afterStart(
     },
   })
   return () => renewal.stop()
+}
+
+/** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */
+export interface NodeAddress {
+  multiaddr: Multiaddr
+  verified: boolean
+  type: string
+}
+
+/** Our own addresses with what libp2p knows of them (AutoNAT marks public ones verified). */
+export interface OwnAddresses {
+  withMetadata(): NodeAddress[]
+}
+
+function ownAddresses(components: { addressManager: { getAddressesWithMetadata(): NodeAddress[] } }): OwnAddresses {
+  return { withMetadata: () => components.addressManager.getAddressesWithMetadata() }
 }
 
 interface ReconnectQueueLike {

@@ -5,8 +5,21 @@ import { nodeInput } from '../support/fakes.ts'
 import { describeWorldModel, doneEvent, errorEvent, invokeId, type ModelState, type WorldModelSpec } from '../support/model.ts'
 import { nodeAlways, nodeInvariants, type NodeWorld, nodeWorld } from '../support/node-world.ts'
 
-// with watermarks, so the node runs its pruner too
-const input = nodeInput('m', { pruner: { high: 8, low: 4, graceMs: 1_000 } })
+// persistent, with watermarks and relay limits, so the node runs its pruner and its relay too
+const input = nodeInput('m', {
+  persistent: true,
+  pruner: { high: 8, low: 4, graceMs: 1_000 },
+  relay: { maxReservations: 4, reservationTtlSeconds: 60, durationLimitSeconds: 60, dataLimitBytes: 65_536 },
+})
+const pairingInput = {
+  alias: 'm',
+  pairingId: 'p1',
+  role: 'initiator' as const,
+  name: 'model',
+  ttlMs: 60_000,
+  handshakeTimeoutMs: 5_000,
+  maxWrongProofs: 3,
+}
 const ids = {
   createNode: invokeId(nodeMachine, 'createNode'),
   stopNode: invokeId(nodeMachine, 'stopNode'),
@@ -19,6 +32,8 @@ const tornDown = doneEvent(ids.stopNode, undefined)
 const teardownFailed = errorEvent(ids.stopNode, new Error('blockstore close failed'))
 /** The topic actor for `chat` reached `left`: the node releases it. */
 const topicLeft = { type: 'xstate.done.actor.topic:chat', actorId: 'topic:chat' } as const
+/** The pairing actor p1 reached a final state: the node releases it. */
+const pairingDone = { type: 'xstate.done.actor.pairing:p1', actorId: 'pairing:p1' } as const
 
 /** What the outside world can send the node, one of each event type it accepts (checked below by coverage). */
 const fixtures: EventObject[] = [
@@ -31,6 +46,7 @@ const fixtures: EventObject[] = [
   { type: 'topics.ensure', topic: 'chat', meshTimeoutMs: 1_000, reprovideMs: 60_000 },
   { type: 'topics.release', topic: 'chat' },
   { type: 'channels.ensure', peerId: 'peerB', protocol: '/p2p-webapp/1.0.0', idleMs: 30_000, retryWindowMs: 5_000 },
+  { type: 'pairings.start', input: pairingInput },
 ].filter((e) => (nodeMachine.events as readonly string[]).includes(e.type))
 
 /** Where each event comes from in the real system. */
@@ -52,6 +68,7 @@ const spec: WorldModelSpec<NodeWorld> = {
       topics: c.topics,
       shards: c.peerShards.length,
       channels: c.channels?.length ?? 0,
+      pairings: c.pairings.length,
     })
   },
   events: ({ live, snapshot }: ModelState) => {
@@ -66,6 +83,7 @@ const spec: WorldModelSpec<NodeWorld> = {
     if (live.includes(ids.createNode)) events.push(built, buildFailed)
     if (live.includes(ids.stopNode)) events.push(tornDown, teardownFailed)
     if (c.topics.includes('chat') && snapshot.value === 'running') events.push(topicLeft)
+    if (c.pairings.includes('pairing:p1') && snapshot.value === 'running') events.push(pairingDone)
     return events
   },
   bind: () => nodeWorld(input),
@@ -93,6 +111,14 @@ const spec: WorldModelSpec<NodeWorld> = {
       const c = event as EventObject & { peerId: string; protocol: string }
       world.channelsWanted.add(`channel:${c.peerId}:${c.protocol}`)
       return actor.send(event as NodeEvent)
+    }
+    if (event.type === 'pairings.start') {
+      world.pairingsWanted.add('pairing:p1')
+      return actor.send(event as NodeEvent)
+    }
+    if (event.type === pairingDone.type) {
+      world.pairingsWanted.delete('pairing:p1')
+      return world.finishChild('pairing:p1')
     }
     if (event.type === topicLeft.type) return world.finishTopic('chat')
     if (event.type === built.type) return world.finishCreate()

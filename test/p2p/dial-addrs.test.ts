@@ -39,7 +39,8 @@ describe('parseDialAddrs', () => {
       ['/ip4/224.0.0.1/tcp/1', /224\.0\.0\.1 is a reserved address/],
       ['/ip6/::/tcp/1', /is an unspecified address/],
       [`/ip4/1.2.3.4/tcp/1/p2p/${OTHER}`, new RegExp(`names peer ${OTHER}, not peerId ${ID}`)],
-      [`/ip4/1.2.3.4/tcp/1/p2p/${OTHER}/p2p-circuit/p2p/${ID}`, /relayed/],
+      [`/ip4/1.2.3.4/tcp/1/p2p-circuit/p2p/${ID}`, /names the relay \(\/p2p\/<relay id>\) before \/p2p-circuit/],
+      [`/ip4/1.2.3.4/udp/1/quic-v1/p2p/${OTHER}/p2p-circuit/p2p/${ID}`, /\/udp\/quic-v1 is not a transport/],
       ['x'.repeat(2000), /longer than 1024 characters/],
     ]
     for (const [addr, message] of cases) {
@@ -51,6 +52,14 @@ describe('parseDialAddrs', () => {
     const many = Array.from({ length: MAX_DIAL_ADDRS + 1 }, (_, i) => `/ip4/1.2.3.4/tcp/${i + 1}`)
     expect(() => parseDialAddrs(many, ID)).toThrow(/^addrs: at most 32 addresses, got 33$/)
     expect(parseDialAddrs(many.slice(0, MAX_DIAL_ADDRS), ID)).toHaveLength(MAX_DIAL_ADDRS)
+  })
+})
+
+describe('relayed addresses', () => {
+  it('keep the relay in the route and name the peer behind it', () => {
+    const [addr] = parseDialAddrs([`/ip4/1.2.3.4/tcp/1/p2p/${OTHER}/p2p-circuit/p2p/${ID}`], ID)
+    expect(addr?.toString()).toBe(`/ip4/1.2.3.4/tcp/1/p2p/${OTHER}/p2p-circuit`)
+    expect(() => parseDialAddrs([`/ip4/1.2.3.4/tcp/1/p2p/${ID}/p2p-circuit/p2p/${OTHER}`], ID)).toThrow(/names peer/)
   })
 })
 

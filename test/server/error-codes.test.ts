@@ -86,6 +86,7 @@ const INTERNAL = new Set([
   // the pairing protocol's own failures: they end in the pairing actor's `failure`, never thrown to a client
   'PairProtocolError',
   'PairingRefusedError',
+  'HandshakeInterruptedError',
 ])
 
 const SRC = join(import.meta.dirname, '../../src')

@@ -61,6 +61,8 @@ export class NodeWorld {
   /** Connections holding each topic, as the application counts them. */
   readonly topicHolders = new Map<string, number>()
   readonly channelsWanted = new Set<string>()
+  /** Pairings the application started and that have not finished. */
+  readonly pairingsWanted = new Set<string>()
   routesSent = 0
   stopAsked = false
   crashed = false
@@ -195,6 +197,13 @@ export class NodeWorld {
     child.ref.send({ type: 'world.finish' })
   }
 
+  /** A child (a pairing) reaches its final state on its own. */
+  finishChild(id: string): void {
+    const child = this.children.get(id)
+    if (!child?.live || !child.ref) throw new Error(`no live child ${id}`)
+    child.ref.send({ type: 'world.finish' })
+  }
+
   live = (kind: string) => [...this.children.values()].filter((c) => c.live && c.kind === kind)
   inFlight = <T>(runs: Run<T>[]) => runs.filter((r) => !r.settled && !r.aborted).length
 }
@@ -205,7 +214,7 @@ export function nodeAlways(w: NodeWorld): void {
   check(w.reports.length <= 1, `the supervisor was told ${w.reports.length} times`)
   check(w.inFlight(w.creates) + w.inFlight(w.teardowns) <= 1, 'building and tearing down at once')
   check(w.nodeListeners.size <= 1 && w.peerListeners.size <= 1, 'libp2p events watched twice')
-  for (const kind of ['topic', 'peers', 'channel', ...KEEPERS]) {
+  for (const kind of ['topic', 'peers', 'channel', 'pairing', ...KEEPERS]) {
     const ids = w.live(kind).map((c) => c.id)
     check(new Set(ids).size === ids.length, `duplicate ${kind} children`)
   }
@@ -246,6 +255,8 @@ export const nodeInvariants: Invariants<NodeWorld> = {
     }
     for (const c of w.live('topic')) check(w.topicHolders.has(c.id.slice('topic:'.length)), `${c.id} runs for a topic nobody asked for`)
     for (const id of w.channelsWanted) check(w.children.get(id)?.live === true, `no channel actor for ${id}`)
+    for (const id of w.pairingsWanted) check(w.children.get(id)?.live === true, `no pairing actor for ${id}`)
+    for (const c of w.live('pairing')) check(w.pairingsWanted.has(c.id), `${c.id} still runs after it finished`)
     const delivered = [...w.children.values()]
       .filter((c) => c.kind === 'peers')
       .flatMap((c) => c.received)
@@ -292,13 +303,13 @@ export const nodeInvariants: Invariants<NodeWorld> = {
 }
 
 /** Children a running node keeps one each of, for as long as it runs, and the event that stops each. */
-const KEEPERS = ['presence', 'pruner']
-const STOP: Record<string, string> = { presence: 'presence.stop', pruner: 'pruner.stop' }
-/** The keepers this node should run: presence always, the pruner only with watermarks. */
+const KEEPERS = ['presence', 'pruner', 'relay']
+const STOP: Record<string, string> = { presence: 'presence.stop', pruner: 'pruner.stop', relay: 'relay.stop' }
+/** The keepers this node should run: presence always, the pruner only with watermarks, the relay only on a persistent node with relay limits. */
 const keepers = (w: NodeWorld) =>
-  KEEPERS.filter((k) => (nodeMachine.implementations.actors as Record<string, unknown>)[k] !== undefined).filter(
-    (k) => k !== 'pruner' || (w.settings as NodeInput & { pruner?: unknown }).pruner !== undefined,
-  )
+  KEEPERS.filter((k) => (nodeMachine.implementations.actors as Record<string, unknown>)[k] !== undefined)
+    .filter((k) => k !== 'pruner' || w.settings.pruner !== undefined)
+    .filter((k) => k !== 'relay' || (w.settings.relay !== undefined && w.settings.persistent))
 
 /** Every keeper the node ran was told to stop (the node stops them on leaving running). */
 const keepersTold = (w: NodeWorld, where: string) => {
@@ -311,7 +322,7 @@ export function nodeWorld(input: NodeInput) {
   const world = new NodeWorld(input)
   const dht = dhtMachine.provide({ actors: world.dht.effects })
   // every child kind the node spawns besides its DHT is a stand-in that reports to the world
-  const children = Object.fromEntries(KEEPERS.concat(['peers', 'topic', 'channel']).map((kind) => [kind, world.fakeChild(kind)]))
+  const children = Object.fromEntries(KEEPERS.concat(['peers', 'topic', 'channel', 'pairing']).map((kind) => [kind, world.fakeChild(kind)]))
   const machine = nodeMachine.provide({
     actors: { ...world.effects, dht, ...children } as never,
     actions: {

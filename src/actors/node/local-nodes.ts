@@ -7,6 +7,7 @@ import type { ActorLookup, SupervisorRef } from '../../machines/actor-refs.ts'
 import type { NodeContext, NodeInput } from '../../machines/node/node.types.ts'
 import { KnownPeers } from '../../p2p/known-peers.ts'
 import type { NodeHandle, NodeOptions } from '../../p2p/node-factory.ts'
+import { reachabilityOf } from '../../p2p/reachability.ts'
 import { sessionListenAddrs } from '../../p2p/session-listen.ts'
 import type { ActivityLog } from '../activity-log.ts'
 import type { ActorRegistry } from '../supervisor/actor-registry.ts'
@@ -20,7 +21,7 @@ export class NodeStartError extends OperationFailedError {
 export interface NodeSettings
   extends Pick<
     NodeOptions,
-    'listen' | 'bootstrap' | 'mdns' | 'dhtProtocol' | 'allowPrivateAddresses' | 'maxConnections' | 'announce' | 'tls'
+    'listen' | 'bootstrap' | 'mdns' | 'dhtProtocol' | 'allowPrivateAddresses' | 'maxConnections' | 'relay' | 'announce' | 'tls'
   > {
   /** Where persistent nodes keep their stores and known peers. */
   dataDir: string
@@ -39,6 +40,12 @@ export interface LocalNodesDeps<S extends NodeServiceMap> {
   activity: Pick<ActivityLog, 'add'>
   log: (msg: string) => void
   version: string
+}
+
+/** What this node's relay server holds, or null when it runs none (session peers, `relay: false`). */
+function relayOf(handle: NodeHandle): { reservations: number } | null {
+  const relay = handle.libp2p.services.relay
+  return relay ? { reservations: relay.reservations.size } : null
 }
 
 /** Bijective base 26: 1 -> a, 26 -> z, 27 -> aa. */
@@ -88,6 +95,8 @@ export class LocalNodes<S extends NodeServiceMap> {
       denyPeer: (peerId) => this.#d.denyPeer(alias, peerId),
       log: this.#d.log,
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+      // only the daemon's own node relays: session peers come and go with their tabs
+      ...(opts.persistent && settings.relay ? { relay: settings.relay } : {}),
       // the announced addresses are peer-a's; session peers advertise their own listeners
       ...(opts.persistent && settings.announce !== undefined ? { announce: settings.announce } : {}),
       ...(settings.tls !== undefined ? { tls: settings.tls } : {}),
@@ -147,6 +156,8 @@ export class LocalNodes<S extends NodeServiceMap> {
       dhtReady: this.#d.actors.dht(alias)?.getSnapshot().value === 'ready',
       version: this.#d.version,
       connections: handle.libp2p.getConnections().length,
+      reachability: reachabilityOf(handle.libp2p.services.addresses.withMetadata(), handle.libp2p.peerId.toString()),
+      relay: relayOf(handle),
     }
   }
 

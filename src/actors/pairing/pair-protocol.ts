@@ -54,6 +54,8 @@ export class PairingRefusedError extends Error {
   constructor(
     readonly failure: PairingFailure,
     message: string,
+    /** The initiator's own reason (`busy`: another handshake for this ticket is still winding down). */
+    readonly reason?: RefusalReason,
   ) {
     super(message)
   }
@@ -129,16 +131,42 @@ class Messages {
   }
 }
 
+/**
+ * The stream broke before the joiner confirmed: nothing was saved on either side, so the handshake
+ * may run again on a new stream (a connection replaced by a simultaneous dial resets its streams).
+ */
+export class HandshakeInterruptedError extends Error {
+  override name = 'HandshakeInterruptedError'
+}
+
 /** The joiner's side, on a stream it opened to the initiator. Resolves with the initiator's name once both have remembered. */
 export async function joinerHandshake(
   stream: Stream,
   opts: { pairingId: string; secret: Uint8Array; name: string; self: string; initiator: string; signal: AbortSignal },
 ): Promise<{ peerName: string }> {
+  let confirmed = false
+  try {
+    return await runJoiner(stream, opts, () => {
+      confirmed = true
+    })
+  } catch (err) {
+    const busy = err instanceof PairingRefusedError && err.reason === 'busy'
+    const broken = busy || (!(err instanceof PairingRefusedError) && !(err instanceof PairProtocolError))
+    if (broken && !confirmed && !opts.signal.aborted) throw new HandshakeInterruptedError((err as Error).message, { cause: err })
+    throw err
+  }
+}
+
+async function runJoiner(
+  stream: Stream,
+  opts: { pairingId: string; secret: Uint8Array; name: string; self: string; initiator: string; signal: AbortSignal },
+  confirming: () => void,
+): Promise<{ peerName: string }> {
   const io = new Messages(stream, opts.signal)
   const joinerNonce = nonce()
   await io.send({ type: 'hello', v: 1, pairingId: opts.pairingId, nonce: joinerNonce, name: opts.name })
   const challenge = await io.read(Challenge, Refused)
-  if (challenge.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[challenge.reason], challenge.message)
+  if (challenge.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[challenge.reason], challenge.message, challenge.reason)
   const t: Transcript = {
     pairingId: opts.pairingId,
     joinerNonce,
@@ -148,15 +176,16 @@ export async function joinerHandshake(
   }
   await io.send({ type: 'proof', mac: mac(opts.secret, 'joiner', t).toString('base64') })
   const answer = await io.read(Accepted, Refused)
-  if (answer.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[answer.reason], answer.message)
+  if (answer.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[answer.reason], answer.message, answer.reason)
   // the initiator must hold the secret too: a peer that only learnt the ticket's peer id cannot pass
   if (!macMatches(opts.secret, 'initiator', t, answer.mac)) {
     await io.send({ type: 'refused', reason: 'refused', message: 'your proof of the secret is wrong' }).catch(() => {})
     throw new PairingRefusedError('refused', `${opts.initiator} did not prove it holds the ticket's secret`)
   }
+  confirming()
   await io.send({ type: 'confirm' })
   const done = await io.read(Done, Refused)
-  if (done.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[done.reason], done.message)
+  if (done.type === 'refused') throw new PairingRefusedError(REFUSAL_FAILURE[done.reason], done.message, done.reason)
   await io.close()
   return { peerName: answer.name }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { fromPromise } from 'xstate'
@@ -6,7 +7,7 @@ import type { Reputation } from '../../p2p/reputation.ts'
 import type { SwitchboardLibp2p } from '../../p2p/node-factory.ts'
 import type { PeerControl } from '../peer/peer-control.ts'
 import { sendChanged } from '../sync/sync-protocol.ts'
-import { joinerHandshake, PAIR_PROTOCOL } from './pair-protocol.ts'
+import { HandshakeInterruptedError, joinerHandshake, PAIR_PROTOCOL } from './pair-protocol.ts'
 import type { PairingService } from './pairing-service.ts'
 
 export interface PairingEffectDeps {
@@ -18,6 +19,9 @@ export interface PairingEffectDeps {
 }
 
 type Step = { alias: string; peerId: string; pairingId: string }
+
+/** Tries of a handshake whose stream broke before anything was saved. */
+const HANDSHAKE_ATTEMPTS = 3
 
 /** The pairing machine's side effects: dial and handshake for a joiner, remember for both, penalize wrong proofs. */
 export function pairingEffects(d: PairingEffectDeps) {
@@ -38,19 +42,25 @@ export function pairingEffects(d: PairingEffectDeps) {
       handshake: fromPromise<HandshakeResult, Step & { name: string }>(async ({ input, signal }) => {
         const { secret } = d.service(input.alias).joining(input.pairingId)
         const libp2p = d.libp2p(input.alias)
-        const stream = await libp2p.dialProtocol(peerIdFromString(input.peerId), PAIR_PROTOCOL, { signal })
-        try {
-          return await joinerHandshake(stream, {
-            pairingId: input.pairingId,
-            secret,
-            name: input.name,
-            self: libp2p.peerId.toString(),
-            initiator: input.peerId,
-            signal,
-          })
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
+        // a stream that breaks before we confirm leaves nothing saved anywhere: run it again on a
+        // fresh one (the machine's handshake timeout bounds the whole)
+        for (let attempt = 1; ; attempt++) {
+          const stream = await libp2p.dialProtocol(peerIdFromString(input.peerId), PAIR_PROTOCOL, { signal })
+          try {
+            return await joinerHandshake(stream, {
+              pairingId: input.pairingId,
+              secret,
+              name: input.name,
+              self: libp2p.peerId.toString(),
+              initiator: input.peerId,
+              signal,
+            })
+          } catch (err) {
+            stream.abort(err as Error)
+            if (!(err instanceof HandshakeInterruptedError) || attempt >= HANDSHAKE_ATTEMPTS) throw err
+            // the initiator notices the broken stream and waits for a joiner again
+            await delay(250 * attempt, undefined, { signal })
+          }
         }
       }),
       remember: fromPromise<void, Step & { peerName: string }>(async ({ input }) => {

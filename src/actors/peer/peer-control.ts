@@ -59,11 +59,15 @@ export class PeerControl {
   }
 
   /**
-   * A peer our pruner must never close: added (addpeers) or known (paired). Read from the peer
-   * actor and the known-peers store, so protection cannot drift from what clients see.
+   * A peer our pruner must never close: added (addpeers), known (paired), or holding a reservation on
+   * our relay. Read from the peer actor, the known-peers store and the relay, so protection cannot
+   * drift from what clients see.
    */
   isProtected(alias: string, peerId: string): boolean {
-    if (this.runtimes.get(alias)?.knownPeers.has(peerId)) return true
+    const runtime = this.runtimes.get(alias)
+    if (runtime?.knownPeers.has(peerId)) return true
+    // a peer reachable only through our relay loses its address if we close it
+    if (runtime?.handle?.libp2p.services.relay?.reservations.has(peerIdFromString(peerId))) return true
     const ctx = this.ref(alias, peerId)?.getSnapshot().context
     return ctx?.added === true || ctx?.known === true
   }

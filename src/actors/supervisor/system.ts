@@ -9,6 +9,7 @@ import { peerMachine } from '../../machines/peer/peer.machine.ts'
 import { peersMachine } from '../../machines/peers/peers.machine.ts'
 import { presenceMachine } from '../../machines/presence/presence.machine.ts'
 import { prunerMachine } from '../../machines/pruner/pruner.machine.ts'
+import { relayMachine } from '../../machines/relay/relay.machine.ts'
 import { topicMachine } from '../../machines/topic/topic.machine.ts'
 import { reportStoppedToSupervisor, supervisorMachine } from '../../machines/supervisor/supervisor.machine.ts'
 import { dhtActors } from '../dht/dht.actors.ts'
@@ -19,6 +20,7 @@ import type { PairingEffects } from '../pairing/pairing.actors.ts'
 import { peerActors, type SyncRunner } from '../peer/peer.actors.ts'
 import { presenceActors } from '../presence/presence.actors.ts'
 import { prunerActors } from '../protection/pruner.actors.ts'
+import { relayActors } from '../relay/relay.actors.ts'
 import { watchPeersActor } from '../peer/peer-events.ts'
 import { topicActors } from '../topic/topic.actors.ts'
 import { ActorRegistry } from './actor-registry.ts'
@@ -68,10 +70,11 @@ export function bindMachines(runtimes: NodeRuntimes, effects: BoundEffects = {})
   const topic = topicMachine.provide({ actors: topicActors(runtimes) })
   const presence = presenceMachine.provide({ actors: presenceActors(runtimes) })
   const pruner = prunerMachine.provide({ actors: prunerActors(runtimes) })
+  const relay = relayMachine.provide({ actors: relayActors(runtimes) })
   const channel = channelMachine.provide(channelEffects(runtimeChannels(runtimes)))
   const pairing = effects.pairing ? pairingMachine.provide(effects.pairing) : pairingMachine
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner, pairing },
+    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner, pairing, relay },
     actions: {
       reportStopped: reportStoppedToSupervisor,
     },

@@ -6,6 +6,7 @@ import { childIds, shardOf, systemIds } from '../actor-ids.ts'
 import { peersMachine } from '../peers/peers.machine.ts'
 import { presenceMachine } from '../presence/presence.machine.ts'
 import { prunerMachine } from '../pruner/pruner.machine.ts'
+import { relayMachine } from '../relay/relay.machine.ts'
 import { topicMachine } from '../topic/topic.machine.ts'
 import type { NodeContext, NodeEvent, NodeInput, NodeStarted } from './node.types.ts'
 
@@ -35,6 +36,7 @@ export const nodeMachine = setup({
     topic: topicMachine,
     presence: presenceMachine,
     pruner: prunerMachine,
+    relay: relayMachine,
     channel: channelMachine,
     pairing: pairingMachine,
   },
@@ -61,6 +63,12 @@ export const nodeMachine = setup({
         systemId: systemIds.presence(context.alias),
         input: { alias: context.alias },
       })
+      if (context.relay && context.persistent)
+        enqueue.spawnChild('relay', {
+          id: childIds.relay,
+          systemId: systemIds.relay(context.alias),
+          input: { alias: context.alias, limits: context.relay },
+        })
       if (context.pruner)
         enqueue.spawnChild('pruner', {
           id: childIds.pruner,
@@ -170,6 +178,7 @@ export const nodeMachine = setup({
         sendTo(childIds.presence, { type: 'presence.stop' }),
         enqueueActions(({ context, enqueue }) => {
           if (context.pruner) enqueue.sendTo(childIds.pruner, { type: 'pruner.stop' })
+          if (context.relay && context.persistent) enqueue.sendTo(childIds.relay, { type: 'relay.stop' })
         }),
       ],
       invoke: [

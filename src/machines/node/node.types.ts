@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import type { PairingInput } from '../pairing/pairing.types.ts'
 import type { BackoffSettings } from '../peer/peer.types.ts'
+import type { RelayLimits } from '../relay/relay.types.ts'
 import type { PeersEvent } from '../peers/peers.types.ts'
 
 export const NodeClientEventSchema = Type.Union([Type.Object({ type: Type.Literal('node.stop') })])
@@ -15,6 +16,8 @@ export interface NodeInput {
   dhtConcurrency: number
   /** Retry settings of this node's peer actors. */
   backoff: BackoffSettings
+  /** The relay server's limits; a persistent node with them runs a relay actor (session peers never relay). */
+  relay?: RelayLimits
   /** The connection pruner's watermarks; without them the node runs no pruner actor. */
   pruner?: { high: number; low: number; graceMs: number }
 }
