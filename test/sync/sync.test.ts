@@ -22,13 +22,9 @@ async function teach(from: TestDaemon, to: TestDaemon): Promise<void> {
   await from.core.nodes.handle('peer-a').libp2p.peerStore.merge(peerIdFromString(to.peerId), { multiaddrs: [multiaddr(addrOf(to))] })
 }
 
-/** Each remembers the other as a known peer (until pairing does it), without connecting on its own. */
-async function makeKnown(x: TestDaemon, y: TestDaemon): Promise<void> {
-  const [cx, cy] = await Promise.all([x.client(), y.client()])
-  await cx.call('peers.update', { peerId: y.peerId, known: true, autoConnect: false })
-  await cy.call('peers.update', { peerId: x.peerId, known: true, autoConnect: false })
-  await teach(x, y)
-  await teach(y, x)
+/** `owner` remembers `peer` as a known peer (as pairing does), without connecting on its own. */
+async function know(owner: TestDaemon, peer: TestDaemon): Promise<void> {
+  await (await owner.client()).call('peers.update', { peerId: peer.peerId, known: true, autoConnect: false })
 }
 
 const keysOf = async (d: TestDaemon, root: string) => new Set((await dagBlocks(d, root)).map(blockKey))
@@ -36,7 +32,12 @@ const keysOf = async (d: TestDaemon, root: string) => new Set((await dagBlocks(d
 const replicaHolders = async (d: TestDaemon) =>
   Object.fromEntries([...(await storeOf(d).roots('replica:'))].map(([h, r]) => [h, r.toString()]))
 
-describe('sync between two daemons on loopback', () => {
+/**
+ * Only B knows A: B answers A's syncs, while A's peer actors never sync B on their own (a known
+ * peer is synced when it connects or tells of a change), so every sync here is the test's and the
+ * block counts are exact.
+ */
+describe('replicas: A syncs B on loopback', () => {
   let a: TestDaemon
   let b: TestDaemon
   let aDir: string
@@ -44,14 +45,16 @@ describe('sync between two daemons on loopback', () => {
   beforeAll(async () => {
     aDir = await tempDir()
     ;[a, b] = await Promise.all([startTestDaemon({}, aDir), startTestDaemon()])
-    await makeKnown(a, b)
+    await know(b, a)
+    await teach(a, b)
+    await teach(b, a)
   })
   afterAll(async () => {
     await Promise.all([a?.destroy(), b?.destroy()])
     await rm(aDir, { recursive: true, force: true })
   })
 
-  it("fetches a known peer's directory into a replica, with progress, and is told of its changes", async () => {
+  it("fetches a peer's directory into a replica, with progress", async () => {
     await put(b, 'docs/readme.txt', new TextEncoder().encode('hello from B'))
     const big = await put(b, 'media/big.bin', noise(3 * MiB + 5, 1))
     const progress: SyncProgress[] = []
@@ -70,20 +73,11 @@ describe('sync between two daemons on loopback', () => {
     for (const k of all) expect(held.has(k)).toBe(true)
     expect(await replicaHolders(a)).toEqual({ [`replica:${b.peerId}`]: bRoot })
     expect((await storeOf(a).refCount(big.fileCid)) > 0).toBe(true)
-
-    // B stores a file: A hears of it over the sync protocol
-    const heard = new Promise<string>((resolve) => {
-      const off = syncOf(a).onChanged((peerId) => {
-        off()
-        resolve(peerId)
-      })
-    })
-    await put(b, 'docs/second.txt', new TextEncoder().encode('more from B'))
-    expect(await heard).toBe(b.peerId)
   })
 
   it('a second sync after B changes fetches only the new blocks', async () => {
     const before = await keysOf(a, syncOf(a).replicaRoot(b.peerId) as string)
+    await put(b, 'docs/second.txt', new TextEncoder().encode('more from B'))
     await put(b, 'media/more.bin', noise(2 * MiB, 2))
     const bRoot = filesOf(b).root.toString()
     const lacking = [...(await keysOf(b, bRoot))].filter((k) => !before.has(k))
@@ -208,5 +202,55 @@ describe('sync between two daemons on loopback', () => {
     expect([...keys].filter((k) => held.has(k))).toEqual([])
     // and listfiles of the offline peer has nothing to answer from
     await expect((await a.client()).call('listfiles', { peerid: b.peerId })).rejects.toThrow()
+  })
+})
+
+/** X and Y know each other, as paired devices do (their peer actors sync each other on their own). */
+describe('change notices and violations between known peers', () => {
+  let x: TestDaemon
+  let y: TestDaemon
+
+  beforeAll(async () => {
+    ;[x, y] = await Promise.all([startTestDaemon(), startTestDaemon()])
+    await Promise.all([know(x, y), know(y, x), teach(x, y), teach(y, x)])
+  })
+  afterAll(async () => {
+    await Promise.all([x?.destroy(), y?.destroy()])
+  })
+
+  it('a change of Y reaches X as a notice from Y', async () => {
+    await syncOf(x).sync(y.peerId, { signal: new AbortController().signal })
+    const heard = new Promise<string>((resolve) => {
+      const off = syncOf(x).onChanged((peerId) => {
+        off()
+        resolve(peerId)
+      })
+    })
+    await put(y, 'notes/today.txt', new TextEncoder().encode('changed'))
+    expect(await heard).toBe(y.peerId)
+    // and a sync of it then brings the new file
+    const result = await syncOf(x).sync(y.peerId, { signal: new AbortController().signal })
+    expect(result.root).toBe(filesOf(y).root.toString())
+    expect(Object.keys((await syncOf(x).listReplica(y.peerId))?.entries ?? {})).toContain('notes/today.txt')
+  })
+
+  it('a known peer sending a malformed sync message loses reputation and gets no answer', async () => {
+    const before = x.core.stores.reputation.score(y.peerId)
+    const stream = await y.core.nodes.handle('peer-a').libp2p.dialProtocol(peerIdFromString(x.peerId), SYNC_PROTOCOL)
+    const body = new TextEncoder().encode('{"type":"everything"}')
+    const frame = new Uint8Array(4 + body.length)
+    new DataView(frame.buffer).setUint32(0, body.length)
+    frame.set(body, 4)
+    stream.send(frame)
+    const after = await eventually(
+      async () => x.core.stores.reputation.score(y.peerId),
+      (score) => score < before,
+    )
+    expect(after).toBeLessThan(before - 19)
+    const replies: unknown[] = []
+    await (async () => {
+      for await (const chunk of stream) replies.push(chunk)
+    })().catch(() => {})
+    expect(replies).toEqual([])
   })
 })
