@@ -26,7 +26,7 @@ import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
 import { ListenPorts } from './listen-ports.ts'
-import type { TlsCredentials } from './tls-files.ts'
+import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
 import {
   type CertificateOptions,
   loadOrCreateWebRTCCertificate,
@@ -77,8 +77,10 @@ export interface NodeOptions {
   log?: (msg: string) => void
   /** Advertise exactly these addresses (libp2p `addresses.announce`) instead of the listeners' own. */
   announce?: string[]
-  /** Certificate and key of the `/tls/ws` listener (node:https options). */
+  /** Certificate and key of the `/tls/ws` listener (node:https options); their files, when named, are watched for a renewal. */
   tls?: TlsCredentials
+  /** How often the TLS files are checked for a change (ms; default 60 s). */
+  tlsWatchIntervalMs?: number
   /** Lifespan and renewal window of a persistent node's WebRTC-direct certificate (defaults: 1 year, 30 days). */
   webrtcCertificate?: Pick<CertificateOptions, 'lifespanMs' | 'renewBeforeMs'>
 }
@@ -154,7 +156,6 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen, ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}) },
-
     transports: [
       tcp(),
       // with a certificate and key, a `/tls/ws` listen address is served over https
@@ -293,7 +294,10 @@ async function afterStart(
       log(`could not save the listen ports (the next start may get other ports): ${err.message}`)
     })
   }
-  if (opts.storageDir === undefined || state.certificate === undefined) return () => {}
+  const stopTls = opts.tls
+    ? watchTlsCredentials(opts.tls, (creds) => swapTlsCertificate(libp2p, creds), { log, intervalMs: opts.tlsWatchIntervalMs })
+    : () => {}
+  if (opts.storageDir === undefined || state.certificate === undefined) return stopTls
   const path = join(opts.storageDir, 'webrtc-direct-certificate.json')
   const renewal = scheduleWebRTCCertificateRenewal(state.certificate, {
     path,
@@ -305,7 +309,30 @@ async function afterStart(
       }
     },
   })
-  return () => renewal.stop()
+  return () => {
+    stopTls()
+    renewal.stop()
+  }
+}
+
+interface SecureWebSocketListener {
+  https?: unknown
+  onCertificateRenew?(event: { detail: { cert: string; key: string } }): void
+}
+
+/**
+ * Serve a renewed certificate on the running `/tls/ws` listeners. @libp2p/websockets renews an
+ * auto-tls certificate with its listener's `onCertificateRenew` (a new https server takes the next
+ * connections; open ones stay); that is called here on the listeners that already serve https only,
+ * since the `certificate:renew` event would also turn every plain `/ws` listener into a TLS one.
+ * test/p2p/tls-ws.test.ts pins it.
+ */
+function swapTlsCertificate(libp2p: SwitchboardLibp2p, creds: TlsCredentials): void {
+  const tm = (libp2p as unknown as { components?: { transportManager?: { getListeners(): unknown[] } } }).components?.transportManager
+  for (const l of (tm?.getListeners() ?? []) as SecureWebSocketListener[]) {
+    if (l.https != null && typeof l.onCertificateRenew === 'function')
+      l.onCertificateRenew({ detail: { cert: creds.cert, key: creds.key } })
+  }
 }
 
 /** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */

@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { unwatchFile, watchFile } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { ConfigError } from '../config.ts'
@@ -7,6 +8,9 @@ import { ConfigError } from '../config.ts'
 export interface TlsCredentials {
   cert: string
   key: string
+  /** The files they were read from (absolute), watched for a renewed certificate while the node runs. */
+  certFile?: string
+  keyFile?: string
 }
 
 async function readPem(field: string, path: string): Promise<string> {
@@ -48,5 +52,49 @@ export async function loadTlsCredentials(files: { certFile: string; keyFile: str
   }
   const expires = Date.parse(x509.validTo)
   if (expires < Date.now()) throw new ConfigError(`tls.certFile ${certFile}: the certificate expired on ${x509.validTo}`)
-  return { cert, key }
+  return { cert, key, certFile, keyFile }
+}
+
+/**
+ * Watch the certificate and key files of running listeners (fs.watchFile, polling every
+ * `intervalMs`): when they change and still make a valid pair, `apply` gets them (a renewed
+ * Let's Encrypt certificate, say, is served without a restart); a pair that does not load (half
+ * written, mismatched) is logged and the current one kept. Returns what stops watching.
+ */
+export function watchTlsCredentials(
+  current: TlsCredentials,
+  apply: (creds: TlsCredentials) => void,
+  opts: { intervalMs?: number; log?: (msg: string) => void } = {},
+): () => void {
+  const { certFile, keyFile } = current
+  if (certFile === undefined || keyFile === undefined) return () => {}
+  let last = current
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const reload = async () => {
+    try {
+      const next = await loadTlsCredentials({ certFile, keyFile })
+      if (stopped || (next.cert === last.cert && next.key === last.key)) return
+      last = next
+      apply(next)
+      opts.log?.(`tls: ${certFile} changed; the /tls/ws listener serves the new certificate`)
+    } catch (err) {
+      opts.log?.(`tls: ${(err as Error).message}; still serving the previous certificate`)
+    }
+  }
+  const onChange = () => {
+    // both files change one after the other: read them once both are written
+    clearTimeout(timer)
+    timer = setTimeout(() => void reload(), 200)
+    timer.unref?.()
+  }
+  const interval = opts.intervalMs ?? 60_000
+  watchFile(certFile, { persistent: false, interval }, onChange)
+  watchFile(keyFile, { persistent: false, interval }, onChange)
+  return () => {
+    stopped = true
+    clearTimeout(timer)
+    unwatchFile(certFile, onChange)
+    unwatchFile(keyFile, onChange)
+  }
 }

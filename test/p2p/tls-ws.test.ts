@@ -1,19 +1,24 @@
 import 'reflect-metadata'
 import '../../src/shims.ts'
+import { X509Certificate } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { connect } from 'node:tls'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { BasicConstraintsExtension, SubjectAlternativeNameExtension, X509CertificateGenerator } from '@peculiar/x509'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
 import { EXIT } from '../../src/cli/exit-codes.ts'
+import { createNode } from '../../src/p2p/node-factory.ts'
+import { loadTlsCredentials } from '../../src/p2p/tls-files.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import { freePorts, runCli, startProcessDaemon } from '../support/process-daemon.ts'
 import { startRawNode } from '../support/raw-node.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 /** A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`. */
-async function selfSigned(dir: string, name: string): Promise<{ certFile: string; keyFile: string; cert: string }> {
+async function selfSigned(dir: string, name: string): Promise<{ certFile: string; keyFile: string; cert: string; key: string }> {
   const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
   const now = Math.floor(Date.now() / 1000) * 1000
   const cert = await X509CertificateGenerator.createSelfSigned(
@@ -36,7 +41,18 @@ async function selfSigned(dir: string, name: string): Promise<{ certFile: string
   const keyFile = join(dir, `${name}.key`)
   await writeFile(certFile, cert.toString('pem'))
   await writeFile(keyFile, key)
-  return { certFile, keyFile, cert: cert.toString('pem') }
+  return { certFile, keyFile, cert: cert.toString('pem'), key }
+}
+
+/** The SHA-256 fingerprint of the certificate served on 127.0.0.1:port. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.destroy()
+    })
+    socket.once('error', reject)
+  })
 }
 
 const realWebSocket = globalThis.WebSocket
@@ -97,6 +113,46 @@ describe('secure WebSockets (/tls/ws) from a certificate and key the user provid
     await pinned.stop()
     expect(wssOf(pinned.addrs)).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/${port}/tls/ws/p2p/`))
   }, 120_000)
+
+  it('a renewed certificate written over the files is served without a restart; a broken pair is refused and the old one kept', async () => {
+    const first = await selfSigned(dir(), 'rotate')
+    const second = await selfSigned(dir(), 'rotate-next')
+    const third = await selfSigned(dir(), 'rotate-bad')
+    const logs: string[] = []
+    const node = await createNode({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0/tls/ws'],
+      bootstrap: [],
+      mdns: false,
+      dhtProtocol: '/sb-test-tls/kad/1.0.0',
+      allowPrivateAddresses: true,
+      tls: await loadTlsCredentials(first),
+      tlsWatchIntervalMs: 50,
+      log: (m) => logs.push(m),
+    })
+    try {
+      const addrs = () => node.libp2p.getMultiaddrs().map(String)
+      const port = Number(/\/tcp\/(\d+)\/tls\/ws/.exec(addrs().find((a) => a.includes('/tls/ws')) ?? '')?.[1])
+      const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256
+      expect(await servedFingerprint(port)).toBe(fingerprint(first.cert))
+      const before = addrs().sort()
+      await writeFile(first.keyFile, second.key)
+      await writeFile(first.certFile, second.cert)
+      await vi.waitFor(async () => expect(await servedFingerprint(port)).toBe(fingerprint(second.cert)), { timeout: 15_000, interval: 100 })
+      expect(logs.join('\n')).toContain(`tls: ${first.certFile} changed`)
+      // the plain /ws listener stays plain: the addresses are the same
+      expect(addrs().sort()).toEqual(before)
+      // a certificate whose key is not in the key file: logged, the renewed one is still served
+      await writeFile(first.certFile, third.cert)
+      await vi.waitFor(() => expect(logs.join('\n')).toContain('still serving the previous certificate'), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      expect(await servedFingerprint(port)).toBe(fingerprint(second.cert))
+    } finally {
+      await node.stop()
+    }
+  }, 60_000)
 
   it('a missing, unreadable or mismatched certificate or key: one line naming the file, exit 3, before anything listens', async () => {
     const good = await selfSigned(dir(), 'a')
