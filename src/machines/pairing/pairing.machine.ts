@@ -19,7 +19,7 @@ const fromJoiner = ({ context, event }: { context: PairingContext; event: Pairin
  * as a known peer only once both proofs passed and the joiner confirmed. The secret itself never
  * enters the machine: the pairing protocol's effects hold it.
  */
-export const pairingMachine = setup({
+const pairingSetup = setup({
   types: {
     context: {} as PairingContext,
     events: {} as PairingEvent,
@@ -51,10 +51,24 @@ export const pairingMachine = setup({
       event.type === 'pairing.proofChecked' && fromJoiner({ context, event }) && context.wrongProofs + 1 >= context.maxWrongProofs,
   },
   actions: {
+    saveFailed: assign({
+      failure: 'error',
+      error: ({ event }) => `cannot save the paired peer: ${errorMessage((event as unknown as { error: unknown }).error)}`,
+    }),
     /** A wrong proof costs the peer that sent it reputation (bound to the reputation store). */
     penalize: (_, _params: { peerId: string }) => {},
   },
-}).createMachine({
+})
+
+/** What both roles save of the other side once the pairing holds. */
+const rememberInput = ({ context }: { context: PairingContext }) => ({
+  alias: context.alias,
+  peerId: context.peerId ?? '',
+  pairingId: context.pairingId,
+  peerName: context.peerName ?? '',
+})
+
+export const pairingMachine = pairingSetup.createMachine({
   id: 'pairing',
   context: ({ input }) => ({
     ...input,
@@ -125,17 +139,9 @@ export const pairingMachine = setup({
           description: 'Remembering the joiner as a known peer; the joiner is told once it is on disk.',
           invoke: {
             src: 'remember',
-            input: ({ context }) => ({
-              alias: context.alias,
-              peerId: context.peerId ?? '',
-              pairingId: context.pairingId,
-              peerName: context.peerName ?? '',
-            }),
+            input: rememberInput,
             onDone: { target: '#pairing.paired', actions: assign({ error: null }) },
-            onError: {
-              target: '#pairing.failed',
-              actions: assign({ failure: 'error', error: ({ event }) => `cannot save the paired peer: ${errorMessage(event.error)}` }),
-            },
+            onError: { target: '#pairing.failed', actions: 'saveFailed' },
           },
         },
       },
@@ -179,17 +185,9 @@ export const pairingMachine = setup({
           description: 'The initiator has remembered us; remembering it as a known peer.',
           invoke: {
             src: 'remember',
-            input: ({ context }) => ({
-              alias: context.alias,
-              peerId: context.peerId ?? '',
-              pairingId: context.pairingId,
-              peerName: context.peerName ?? '',
-            }),
-            onDone: { target: '#pairing.paired' },
-            onError: {
-              target: '#pairing.failed',
-              actions: assign({ failure: 'error', error: ({ event }) => `cannot save the paired peer: ${errorMessage(event.error)}` }),
-            },
+            input: rememberInput,
+            onDone: { target: '#pairing.paired', actions: assign({ error: null }) },
+            onError: { target: '#pairing.failed', actions: 'saveFailed' },
           },
         },
       },
