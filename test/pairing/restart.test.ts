@@ -26,8 +26,8 @@ const replicaHolders = async (d: Running) =>
 
 /**
  * A device: a daemon as a user runs it, with its own data directory kept across stops and starts.
- * Its listen addresses are whatever the configuration says (port 0 unless a test fixes one), so
- * a restart may well come back on other ports, as `npm start` does.
+ * Its listen addresses are whatever the configuration says (port 0 unless a test fixes one), as with
+ * `npm start`: a restarted daemon takes back the ports it had when they are free.
  */
 async function device(name: string, overrides: Partial<Config> = {}) {
   const dataDir = await tempDir()
@@ -111,7 +111,8 @@ describe('paired devices across restarts', () => {
     await a.states.until(b.peerId, (s) => s.status !== 'connected' && s.status !== 'syncing')
     expect(await listFiles(a.client, b.peerId)).toEqual({ peerid: b.peerId, cid: bRoot, entries: own.entries, source: 'replica' })
 
-    // B comes back (on new ports): A's peer actor goes from backoff to connected with no client action
+    // B comes back (with its ports of before when they are free, src/p2p/listen-ports.ts): A's peer
+    // actor goes from backoff to connected and syncs, with no client action
     await b.start()
     const [again] = await Promise.all([synced(a, b, first.lastSyncAt ?? 0), synced(b, a, fromB.lastSyncAt ?? 0)])
     const afterB = a.states.statuses(b.peerId)
