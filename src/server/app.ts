@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
 import { dashboardPage } from './dashboard.ts'
+import { examplesRoutes } from './examples.ts'
 import { FrameSlicer } from './frame-slicer.ts'
 import { httpFilesPlugin } from './http-files.ts'
 import { InspectorHub } from './inspector.ts'
@@ -44,6 +45,9 @@ export async function buildApp({ core, token, logger = false }: AppOptions): Pro
     if (!authorized(req, token)) return reply.code(401).type('text/plain').send('401: open the URL with ?token=... printed at start\n')
     return reply.type('text/html; charset=utf-8').send(dashboardPage())
   })
+
+  // the pages in examples/, under the dashboard's rules (token cookie)
+  await app.register(examplesRoutes, { token })
 
   // WebSocket connections open or being upgraded; each TCP socket is counted once, until it closes
   let sockets = 0
