@@ -1,9 +1,10 @@
-import { rm } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SyncProgress } from '../../src/actors/sync/sync.ts'
-import { requestRoot, SYNC_PROTOCOL } from '../../src/actors/sync/sync-protocol.ts'
+import { requestBlock, requestRoot, SYNC_PROTOCOL } from '../../src/actors/sync/sync-protocol.ts'
 import { blockKey } from '../../src/p2p/files/directory.ts'
 import { startTestDaemon, type TestDaemon, tempDir } from '../support/daemon.ts'
 import { addrOf, dagBlocks, eventually, getFile, listFiles, noise, storedKeys } from '../files/support.ts'
@@ -234,6 +235,16 @@ describe('change notices and violations between known peers', () => {
     expect(Object.keys((await syncOf(x).listReplica(y.peerId))?.entries ?? {})).toContain('notes/today.txt')
   })
 
+  it("answers a known peer's block request with the bytes it holds, and missing for one it lacks", async () => {
+    const stored = await put(y, 'notes/block.bin', noise(1000, 4))
+    const libp2p = x.core.nodes.handle('peer-a').libp2p
+    const opts = { timeoutMs: 5_000, onViolation: () => {} }
+    const bytes = await requestBlock(libp2p, peerIdFromString(y.peerId), stored.fileCid, opts)
+    expect(Buffer.from(bytes ?? []).equals(Buffer.from(noise(1000, 4)))).toBe(true)
+    const absent = (await put(x, 'only-x.bin', noise(500, 5))).fileCid
+    expect(await requestBlock(libp2p, peerIdFromString(y.peerId), absent, opts)).toBeUndefined()
+  })
+
   it('a known peer sending a malformed sync message loses reputation and gets no answer', async () => {
     const before = x.core.stores.reputation.score(y.peerId)
     const stream = await y.core.nodes.handle('peer-a').libp2p.dialProtocol(peerIdFromString(x.peerId), SYNC_PROTOCOL)
@@ -252,5 +263,69 @@ describe('change notices and violations between known peers', () => {
       for await (const chunk of stream) replies.push(chunk)
     })().catch(() => {})
     expect(replies).toEqual([])
+  })
+})
+
+describe('where replicas live: replicas.json of the persistent node, memory of a session peer', () => {
+  let a: TestDaemon
+  let b: TestDaemon
+  let aDir: string
+
+  beforeAll(async () => {
+    aDir = await tempDir()
+    ;[a, b] = await Promise.all([startTestDaemon({}, aDir), startTestDaemon()])
+    await put(b, 'shared/photo.bin', noise(MiB + 7, 3))
+    await Promise.all([teach(a, b), teach(b, a)])
+  })
+  afterAll(async () => {
+    await Promise.all([a?.destroy(), b?.destroy()])
+    await rm(aDir, { recursive: true, force: true })
+  })
+
+  it("a session peer's replica is held in memory only and let go when the session ends", async () => {
+    const tab = await a.client()
+    const session = await tab.call<{ peerid: string }>('peer', {})
+    await (await b.client()).call('peers.update', { peerId: session.peerid, known: true, autoConnect: false })
+    const alias = a.core.nodes.aliasOfPeerId(session.peerid) as string
+    const sessionSync = a.core.nodes.services(alias).sync
+    await a.core.nodes.handle(alias).libp2p.peerStore.merge(peerIdFromString(b.peerId), { multiaddrs: [multiaddr(addrOf(b))] })
+    const result = await sessionSync.sync(b.peerId, { signal: new AbortController().signal })
+    expect(sessionSync.replicaRoot(b.peerId)).toBe(result.root)
+    // no holder in the store: nothing of it outlives the session
+    expect(await replicaHolders(a)).toEqual({})
+    const keys = await keysOf(b, result.root)
+    const ca = await a.client()
+    await ca.call('files.gc', {})
+    const held = await storedKeys(a)
+    for (const k of keys) expect(held.has(k)).toBe(true)
+    await tab.close()
+    const left = await eventually(
+      async () => {
+        await ca.call('files.gc', {})
+        const now = await storedKeys(a)
+        return [...keys].filter((k) => now.has(k)).length
+      },
+      (n) => n === 0,
+      30_000,
+    )
+    expect(left).toBe(0)
+  })
+
+  it('a corrupt replicas.json is moved aside at start and its holders dropped', async () => {
+    await know(b, a)
+    const result = await syncOf(a).sync(b.peerId, { signal: new AbortController().signal })
+    const storageDir = a.core.nodes.get('peer-a')?.spec.storageDir as string
+    expect(await readFile(join(storageDir, 'replicas.json'), 'utf8')).toContain(result.root)
+    await a.close()
+    await writeFile(join(storageDir, 'replicas.json'), '{"format":"switchboard.replicas","version":1,"sha256":"0","data":[]}\n')
+    a = await startTestDaemon({}, aDir)
+    expect(syncOf(a).replicaRoot(b.peerId)).toBeUndefined()
+    expect(await replicaHolders(a)).toEqual({})
+    expect((await readdir(storageDir)).some((f) => f.startsWith('replicas.json.corrupt-'))).toBe(true)
+    // and a sync takes a new one
+    await teach(a, b)
+    await teach(b, a)
+    expect((await syncOf(a).sync(b.peerId, { signal: new AbortController().signal })).root).toBe(result.root)
+    expect(await replicaHolders(a)).toEqual({ [`replica:${b.peerId}`]: result.root })
   })
 })

@@ -6,10 +6,14 @@
  *
  *   {"type":"root"}                 what is your directory root now?  -> {"type":"root","root":"<cid>"}
  *   {"type":"changed"}              my directory changed (a notice)   -> {"type":"ack"}
+ *   {"type":"block","cid":"<cid>"}  one block you hold                -> {"type":"block","size":n} then
+ *                                                                        n raw bytes (n <= MAX_BLOCK_BYTES),
+ *                                                                        or {"type":"missing"}
  *
  * Served to known peers only: anyone else gets the stream reset, with no answer and no reputation
  * cost. A known peer whose message breaks the framing or the schema is reported through
- * `onViolation` and its stream aborted. The blocks themselves go over bitswap.
+ * `onViolation` and its stream aborted. The blocks themselves go over bitswap; `block` is the
+ * fallback for one that bitswap does not deliver (its hash is checked by the asker).
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
@@ -26,13 +30,24 @@ export const SYNC_PROTOCOL = '/switchboard/sync/1.0.0'
 /** Every message is a short JSON object; anything longer is refused unread. */
 export const MAX_SYNC_MESSAGE_BYTES = 1024
 
-/** Inbound sync streams per connection: one exchange each. */
-const MAX_INBOUND_STREAMS = 4
+/** Largest block asked for or served with `block` (UnixFS chunks are 1 MiB; 2 MiB leaves room). */
+export const MAX_BLOCK_BYTES = 2 * 1024 * 1024
+
+/** Inbound sync streams per connection: one exchange each (a sync asks up to 32 blocks at once). */
+const MAX_INBOUND_STREAMS = 64
 
 const CidText = Type.String({ minLength: 1, maxLength: 256 })
 const RequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('root') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('changed') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('block'), cid: CidText }, { additionalProperties: false }),
+])
+const BlockReplySchema = Type.Union([
+  Type.Object(
+    { type: Type.Literal('block'), size: Type.Integer({ minimum: 0, maximum: MAX_BLOCK_BYTES }) },
+    { additionalProperties: false },
+  ),
+  Type.Object({ type: Type.Literal('missing') }, { additionalProperties: false }),
 ])
 const RootReplySchema = Type.Object({ type: Type.Literal('root'), root: CidText }, { additionalProperties: false })
 const AckSchema = Type.Object({ type: Type.Literal('ack') }, { additionalProperties: false })
@@ -90,6 +105,8 @@ export interface SyncResponder {
   root(): CID
   /** A known peer said its directory changed. */
   changed(peerId: string): void
+  /** A block held locally (never fetched for the asker); undefined when not held. */
+  block(cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined>
   onViolation: OnViolation
   /** How long one exchange may take. */
   timeoutMs: number
@@ -107,14 +124,16 @@ export async function serveSync(libp2p: SwitchboardLibp2p, responder: SyncRespon
     try {
       const reader = new FrameReader(stream, exchange.signal)
       const request = parseSyncRequest(await reader.body(MAX_SYNC_MESSAGE_BYTES))
-      let reply: unknown
+      let reply: Uint8Array
       if (request.type === 'root') {
-        reply = { type: 'root', root: responder.root().toString() }
-      } else {
+        reply = encodeSyncMessage({ type: 'root', root: responder.root().toString() })
+      } else if (request.type === 'changed') {
         responder.changed(peer)
-        reply = { type: 'ack' }
+        reply = encodeSyncMessage({ type: 'ack' })
+      } else {
+        reply = await blockReply(request.cid, responder, exchange.signal)
       }
-      await writeBytes(stream, encodeSyncMessage(reply), exchange.signal)
+      await writeBytes(stream, reply, exchange.signal)
       await stream.close({ signal: exchange.signal })
     } catch (err) {
       stream.abort(err as Error)
@@ -125,6 +144,23 @@ export async function serveSync(libp2p: SwitchboardLibp2p, responder: SyncRespon
   }
   await libp2p.handle(SYNC_PROTOCOL, handler, { maxInboundStreams: MAX_INBOUND_STREAMS })
   return () => libp2p.unhandle(SYNC_PROTOCOL)
+}
+
+/** The `block` answer: header and bytes in one buffer, or `missing`. */
+async function blockReply(cidText: string, responder: SyncResponder, signal: AbortSignal): Promise<Uint8Array> {
+  let cid: CID
+  try {
+    cid = CID.parse(cidText)
+  } catch {
+    throw new MalformedFrameError(`sync block request: ${JSON.stringify(cidText.slice(0, 64))} is not a CID`)
+  }
+  const bytes = await responder.block(cid, signal).catch(() => undefined)
+  if (bytes === undefined || bytes.length > MAX_BLOCK_BYTES) return encodeSyncMessage({ type: 'missing' })
+  const header = encodeSyncMessage({ type: 'block', size: bytes.length })
+  const out = new Uint8Array(header.length + bytes.length)
+  out.set(header, 0)
+  out.set(bytes, header.length)
+  return out
 }
 
 export interface ExchangeOptions {
@@ -139,7 +175,7 @@ async function exchange<T>(
   peer: PeerId,
   request: SyncRequest,
   opts: ExchangeOptions,
-  read: (body: Uint8Array) => T,
+  read: (body: Uint8Array, reader: FrameReader) => T | Promise<T>,
 ): Promise<T> {
   const bounded = deadline(opts.timeoutMs, `sync ${request.type} from ${peer}`, opts.signal)
   let stream: Stream | undefined
@@ -152,7 +188,8 @@ async function exchange<T>(
       dial.release()
     }
     await writeBytes(stream, encodeSyncMessage(request), bounded.signal)
-    const result = read(await new FrameReader(stream, bounded.signal).body(MAX_SYNC_MESSAGE_BYTES))
+    const reader = new FrameReader(stream, bounded.signal)
+    const result = await read(await reader.body(MAX_SYNC_MESSAGE_BYTES), reader)
     await stream.close({ signal: bounded.signal }).catch(() => stream?.abort(new Error('close failed')))
     return result
   } catch (err) {
@@ -173,5 +210,14 @@ export function requestRoot(libp2p: SwitchboardLibp2p, peer: PeerId, opts: Excha
 export function sendChanged(libp2p: SwitchboardLibp2p, peer: PeerId, opts: ExchangeOptions): Promise<void> {
   return exchange(libp2p, peer, { type: 'changed' }, opts, (body) => {
     parseSyncMessage(AckSchema, body, 'ack')
+  })
+}
+
+/** Ask `peer` for one block it holds; undefined when it does not. The caller checks the bytes' hash. */
+export function requestBlock(libp2p: SwitchboardLibp2p, peer: PeerId, cid: CID, opts: ExchangeOptions): Promise<Uint8Array | undefined> {
+  return exchange(libp2p, peer, { type: 'block', cid: cid.toString() }, opts, async (body, reader) => {
+    const reply = parseSyncMessage(BlockReplySchema, body, 'block reply')
+    if (reply.type === 'missing') return undefined
+    return reader.bytes(reply.size)
   })
 }

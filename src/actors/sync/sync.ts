@@ -17,6 +17,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import toBuffer from 'it-to-buffer'
 import type { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { DAG_PB_CODEC, decodeNode } from '../../p2p/files/directory.ts'
 import type { FileList } from '../../p2p/files/frame-codec.ts'
 import { treeSize } from '../../p2p/files/reachable.ts'
@@ -32,7 +33,7 @@ import type { OnViolation } from '../files/p2p-webapp.ts'
 import type { NodeComponents, NodeService } from '../node/node-runtimes.ts'
 import { fetchDag } from './fetch-dag.ts'
 import { type Replica, replicasFile, savedReplicas } from './replicas-file.ts'
-import { requestRoot, sendChanged, serveSync } from './sync-protocol.ts'
+import { requestBlock, requestRoot, sendChanged, serveSync } from './sync-protocol.ts'
 
 export interface SyncProgress {
   blocksFetched: number
@@ -158,6 +159,8 @@ export class SyncService implements SyncNodeService {
       isKnown: (peerId) => this.deps.isKnown(this.alias, peerId),
       root: () => this.files.root,
       changed: (peerId) => this.#emitChanged(peerId),
+      block: async (cid, signal) =>
+        (await this.handle.blockstore.has(cid)) ? toBuffer(this.handle.blockstore.get(cid, { signal })) : undefined,
       onViolation: this.#onViolation,
       timeoutMs: this.#settings.requestTimeoutMs,
     })
@@ -253,6 +256,7 @@ export class SyncService implements SyncNodeService {
     const release = await this.store.hold(root)
     const idle = new IdleDeadline(settings.stallTimeoutMs, `sync from ${peerId}`, signal)
     let last = 0
+    let lastBlockAt = performance.now()
     const report = (p: SyncProgress, force: boolean) => {
       if (onProgress === undefined) return
       const now = performance.now()
@@ -283,7 +287,8 @@ export class SyncService implements SyncNodeService {
           return bytes
         },
         fetch: async (cid, s) => {
-          const bytes = await this.#want(cid, s)
+          const bytes = await this.#want(peer, cid, s, () => performance.now() - lastBlockAt)
+          lastBlockAt = performance.now()
           idle.touch()
           checkRoot(cid, bytes)
           return bytes
@@ -316,23 +321,55 @@ export class SyncService implements SyncNodeService {
   }
 
   /**
-   * One block over bitswap, wanted again every `rewantMs` until it comes or `signal` aborts. Helia's
-   * bitswap (4.0.19) never sends cancels, and a peer that sent a block less than 5 s before (to a
-   * want since aborted, whose block was dropped on arrival) swallows a new want of it: wanting
-   * again once that window is over gets it.
+   * One block over bitswap, wanted again every `rewantMs`, and when no block of the sync at all
+   * came for that long, asked of the peer itself over the sync protocol (hash checked), until it
+   * comes or `signal` aborts.
+   * Helia's bitswap (4.0.19) never sends cancels; a peer that sent a block less than 5 s before
+   * (to a want since aborted, whose block was dropped on arrival) swallows a new want of it, and
+   * one whose send to us failed keeps the want as "sending" for as long as the connection lasts.
    */
-  async #want(cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+  async #want(peer: PeerId, cid: CID, signal: AbortSignal, quietMs: () => number): Promise<Uint8Array> {
     for (;;) {
-      const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#settings.rewantMs)])
+      const bounded = AbortSignal.any([signal, AbortSignal.timeout(this.#settings.rewantMs)])
       try {
-        return await toBuffer(this.handle.helia.blockstore.get(cid, { signal: attempt }))
+        return await toBuffer(this.handle.helia.blockstore.get(cid, { signal: bounded }))
       } catch (err) {
-        if (signal.aborted || !attempt.aborted) throw err
+        if (signal.aborted || !bounded.aborted) throw err
+      }
+      // asked directly only while nothing else arrives either: a busy transfer is left to bitswap
+      if (quietMs() >= this.#settings.rewantMs) {
+        const direct = await this.#askBlock(peer, cid, signal)
+        if (direct !== undefined) return direct
       }
       // the aborted want is dropped on bitswap's next wantlist send (10 ms debounce): a want made
       // before that would join it and be dropped with it
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
+  }
+
+  /** `cid` from the peer over the sync protocol, stored once its sha2-256 matches; undefined otherwise. */
+  async #askBlock(peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    if (cid.multihash.code !== sha256.code) return undefined
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await requestBlock(this.handle.libp2p, peer, cid, {
+        timeoutMs: this.#settings.requestTimeoutMs,
+        onViolation: this.#onViolation,
+        signal,
+      })
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      this.deps.log(`sync ${this.alias}: block ${cid} from ${peer}: ${(err as Error).message}`)
+      return undefined
+    }
+    if (bytes === undefined) return undefined
+    const digest = await sha256.digest(bytes)
+    if (Buffer.compare(digest.digest, cid.multihash.digest) !== 0) {
+      this.#onViolation(peer.toString(), 'malformed-frame', `block ${cid}: the bytes sent do not hash to it`)
+      return undefined
+    }
+    await this.handle.blockstore.put(cid, bytes, { signal })
+    return bytes
   }
 
   /** Make `replica` the peer's, the old one released, in one step; runs in the peer's #keeps. */
