@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises'
+import type { Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
@@ -8,6 +9,7 @@ import { dagBlocks, eventually, listFiles, noise, storedKeys } from '../files/su
 import { startTestDaemon, type TestDaemon, tempDir } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import { PeerStates } from '../support/peers.ts'
+import { closeServer, occupyPort } from '../support/process-daemon.ts'
 
 const MiB = 1024 * 1024
 
@@ -126,6 +128,41 @@ describe('paired devices across restarts', () => {
     expect(third.lastSyncAt).toBeGreaterThan(again.lastSyncAt ?? 0)
     expect(thirdB).toMatchObject({ known: true, name: 'laptop A' })
     expect(inOrder(a.states.statuses(b.peerId), ['syncing', 'connected']), a.states.statuses(b.peerId).join(' ')).toBe(true)
+  })
+
+  it('a device that comes back on other ports (its own taken) is found again: it dials out, and identify tells the other where it is now', async () => {
+    const a = await start('laptop A')
+    const b = await start('laptop B')
+    await pair(a, b)
+    const [first] = await Promise.all([synced(a, b), synced(b, a)])
+    const tcpPort = (d: Device) => Number(/\/tcp\/(\d+)/.exec(d.daemon.core.nodes.info('peer-a').addrs[0] ?? '')?.[1])
+    // another program holds the port: it takes each connection and drops it
+    const taken: Server[] = []
+    const occupy = async (port: number) => {
+      const server = await occupyPort(port)
+      server.on('connection', (socket) => socket.destroy())
+      taken.push(server)
+    }
+    try {
+      // B restarts and finds its port taken: A holds only B's old address, but B knows A and dials it
+      const bPort = tcpPort(b)
+      await b.stop()
+      await occupy(bPort)
+      await b.start()
+      expect(tcpPort(b)).not.toBe(bPort)
+      const [again] = await Promise.all([synced(a, b, first.lastSyncAt ?? 0), synced(b, a)])
+      // A restarts on another port too: B cannot reach it, so A must dial B where identify said B is now
+      const aPort = tcpPort(a)
+      await a.stop()
+      await occupy(aPort)
+      await a.start()
+      expect(tcpPort(a)).not.toBe(aPort)
+      const third = await synced(a, b, again.lastSyncAt ?? 0)
+      expect(third).toMatchObject({ known: true, name: 'laptop B' })
+      await synced(b, a)
+    } finally {
+      await Promise.all(taken.map(closeServer))
+    }
   })
 
   it('forget during a sync of a 50 MiB directory aborts it and keeps nothing of B', async () => {
