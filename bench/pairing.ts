@@ -68,6 +68,16 @@ function randomBytes(size: number, seed: number): Uint8Array<ArrayBuffer> {
 const log = (msg: string) => process.stdout.write(`pairing: ${msg}\n`)
 const stats = (v: number[]) => ({ p50: median(v), p99: percentile(v, 99), min: Math.min(...v), max: Math.max(...v) })
 
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+
 /** performance.now() when a TCP connection to 127.0.0.1:port is first accepted (the listener is up). */
 async function listenerUp(port: number, timeoutMs = 120_000): Promise<number> {
   const deadline = performance.now() + timeoutMs
@@ -81,7 +91,8 @@ async function listenerUp(port: number, timeoutMs = 120_000): Promise<number> {
       })
       socket.once('error', () => resolve(undefined))
     })
-    if (at !== undefined) return at
+    // a second connection must be accepted too: the daemon's own free-port check binds the port for a moment
+    if (at !== undefined && (await accepts(port))) return at
     if (performance.now() > deadline) throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 2))
   }
@@ -240,12 +251,19 @@ async function syncRounds(a: Awaited<ReturnType<typeof device>>, b: Awaited<Retu
     const last = a.states.latest(bId)?.lastSyncAt ?? 0
     const syncing = pushedAt(a.client, bId, (s) => s.status === 'syncing', Number(process.env.BENCH_PAIRING_SYNC_WAIT_MS ?? 300_000))
     a.states.reset(bId)
+    const timeline: string[] = []
+    const off = a.client.on<PeerState>('peer.state', (s) => {
+      if (s.peerId === bId && process.env.BENCH_PAIRING_DEBUG)
+        timeline.push(`${fmt(performance.now())} ${s.status} ${JSON.stringify(s.sync)}`)
+    })
     await a.client.call('peers.connect', { peerId: bId })
     const from = await syncing.catch((err: Error) => {
       throw new Error(`${err.message}; A was pushed ${a.states.statuses(bId).join(' ')}, last ${JSON.stringify(a.states.latest(bId))}`)
     })
     await a.states.until(bId, (s) => s.status === 'connected' && (s.lastSyncAt ?? 0) > last, 300_000)
     sync.push(bytes / 1e6 / ((performance.now() - from) / 1000))
+    off()
+    if (timeline.length > 0) log(timeline.join('\n'))
 
     // raw Helia fetches the very same DAG from daemon B
     const node = await createNode({
