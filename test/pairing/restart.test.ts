@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
@@ -105,6 +106,7 @@ describe('paired devices across restarts', () => {
     expect(inOrder(b.states.statuses(a.peerId), ['syncing', 'connected']), b.states.statuses(a.peerId).join(' ')).toBe(true)
     const bRoot = filesOf(b).root.toString()
     expect(syncOf(a).replicaRoot(b.peerId)).toBe(bRoot)
+    expect(await readFile(join(a.dataDir, 'nodes', 'peer-a', 'replicas.json'), 'utf8')).toContain(b.peerId)
     const own = await listFiles(b.client, b.peerId)
 
     // B goes away: A's replica answers for it
@@ -185,6 +187,9 @@ describe('paired devices across restarts', () => {
     expect(a.daemon.core.nodes.get('peer-a')?.knownPeers.has(b.peerId)).toBe(false)
     expect(syncOf(a).replicaRoot(b.peerId)).toBeUndefined()
     expect(await replicaHolders(a)).toEqual({})
+    // nor in replicas.json, if the sync got far enough for there to be one
+    const saved = await readFile(join(a.dataDir, 'nodes', 'peer-a', 'replicas.json'), 'utf8').catch(() => '')
+    expect(saved).not.toContain(b.peerId)
     const pins = []
     for await (const pin of a.daemon.core.nodes.handle('peer-a').helia.pins.ls()) pins.push(pin)
     expect(pins).toEqual([])
