@@ -360,13 +360,22 @@ export class SwitchboardClient {
     const peer = this.#peer
     if (peer) {
       await step('peer', async () => {
-        const params = { peerkey: peer.peerkey, ...(peer.rootDirectory ? { rootDirectory: peer.rootDirectory } : {}) }
-        try {
-          await call('peer', params)
-        } catch (err) {
-          // a directory root the daemon no longer keeps: be the same peer without it
-          if (!(err instanceof SwitchboardError) || err.code !== 404 || !peer.rootDirectory) throw err
-          await call('peer', { peerkey: peer.peerkey })
+        let params: MethodParams<'peer'> = { peerkey: peer.peerkey, ...(peer.rootDirectory ? { rootDirectory: peer.rootDirectory } : {}) }
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await call('peer', params)
+            return
+          } catch (err) {
+            if (!(err instanceof SwitchboardError)) throw err
+            if (err.code === 404 && params.rootDirectory) {
+              // a directory root the daemon no longer keeps: be the same peer without it
+              params = { peerkey: peer.peerkey }
+              continue
+            }
+            // 409: the daemon is still stopping this peer from the lost connection (a drop, not a restart)
+            if (err.code !== 409 || attempt >= 8) throw err
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)))
+          }
         }
       })
     }

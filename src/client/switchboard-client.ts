@@ -1,7 +1,9 @@
 /**
- * A typed client for the Switchboard WebSocket protocol, for browsers and Node (20+: any global
- * WebSocket, or pass one). Requests run concurrently and resolve with their result; errors reject
- * with a SwitchboardError carrying the protocol code; pushes reach `on(method, fn)` listeners.
+ * The low-level client the tests, benchmarks and CLI use: one socket, no reconnect, result types
+ * chosen by the caller. Apps use the client library instead (src/client/client.ts, exported as
+ * `switchboard/client`): typed by the protocol's schemas, with timeouts and reconnect.
+ * Requests run concurrently and resolve with their result; errors reject with a SwitchboardError
+ * carrying the protocol code; pushes reach `on(method, fn)` listeners.
  */
 export class SwitchboardError extends Error {
   override name = 'SwitchboardError'

@@ -84,6 +84,32 @@ describe('SwitchboardClient', () => {
     await expect(c.call('node.info')).rejects.toMatchObject({ code: 0 })
   })
 
+  it('a dropped socket (the daemon still up) comes back as the same session peer, on its topic, with the same actor subscription id', async () => {
+    const sockets: WebSocket[] = []
+    class Recorded extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args)
+        sockets.push(this)
+      }
+    }
+    const c = await open(d, { WebSocket: Recorded as never, reconnect: { initialMs: 20, maxMs: 200 } })
+    const { peerid } = await c.call('peer')
+    await c.call('subscribe', { topic: 'drop' })
+    const { subscription } = await c.call('actors.subscribe', { prefix: 'topic:' })
+    const resynced = c.waitFor('resync', (e) => e.reason === 'reconnect')
+    const back = c.waitFor('reconnected')
+    sockets[0]?.terminate()
+    expect((await back).peerid).toBe(peerid)
+    expect((await resynced).subscription).toBe(subscription)
+    expect(sockets).toHaveLength(2)
+    expect((await c.call('node.info')).peerid).toBe(peerid)
+    const alias = d.core.nodes.aliasOfPeerId(peerid) as string
+    // re-subscribed: the new session node has the topic's actor
+    expect(d.core.actors.registry.get(`topic:${alias}:drop`)).toBeDefined()
+    // the app's subscription id still works
+    await c.call('actors.unsubscribe', { subscription })
+  })
+
   it('a seq gap in actor.snapshot pushes makes it re-list the actors and say so', async () => {
     // the socket loses the first snapshot of one topic actor, as a dropped push would
     let dropped = 0
