@@ -49,6 +49,10 @@ describe('SwitchboardClient', () => {
       expectTypeOf(p.status).toEqualTypeOf<'disconnected' | 'connecting' | 'connected' | 'syncing' | 'backoff' | 'failed'>(),
     )
     c.on('state', (e) => expectTypeOf(e).toEqualTypeOf<ClientEvents['state']>())
+    // validate: every answer checked against its result schema on arrival
+    const v = await open(d, { validate: true })
+    expect((await v.call('machines.list')).machines.length).toBeGreaterThan(0)
+    expect((await v.call('actors.subscribe', { prefix: 'node:' })).actors.length).toBeGreaterThan(0)
   })
 
   it('a call past its timeout rejects with a 504 SwitchboardTimeoutError; the default timeout applies too', async () => {
