@@ -69,6 +69,8 @@ const KINDS: Array<[abstract new (message: string) => Error, number]> = [
 const INTERNAL = new Set([
   'RpcError',
   'SwitchboardError',
+  'SwitchboardTimeoutError',
+  'CliError',
   'ConfigError',
   'UsageError',
   'PortRangeExhaustedError',
