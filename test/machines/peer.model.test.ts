@@ -78,6 +78,8 @@ const spec: PathSpec = {
       ...(linked
         ? [
             { type: 'peer.disconnected', at: 6 },
+            // another connection arrives while one is open
+            { type: 'peer.connected', connectionType: 'webrtc', at: 8 },
             { type: 'peer.connectionType', connectionType: 'direct' },
           ]
         : []),

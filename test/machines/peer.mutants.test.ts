@@ -21,6 +21,7 @@ describe('peer edges', () => {
       autoConnect: false,
       connectionType: 'none',
       syncProgress: null,
+      syncDue: false,
       lastError: null,
     })
     // a known peer connects automatically unless told otherwise
@@ -58,7 +59,7 @@ describe('peer status tags', () => {
     expect(peerStatusOfTags(['other', 'status:backoff'])).toBe('backoff')
     expect(peerStatusOfTags(['status:bogus', 'status:failed'])).toBe('failed')
     // a tag that merely ends like a status is not one
-    expect(() => peerStatusOfTags(['abcdefgconnected'])).toThrow(/no status tag/)
+    expect(() => peerStatusOfTags(['abcdefgconnected'])).toThrow('no status tag among ["abcdefgconnected"]')
     expect(() => peerStatusOfTags([])).toThrow(/no status tag among \[\]/)
   })
 

@@ -151,6 +151,8 @@ export class PeerWorld {
   /** What the client asked about each peer (addpeers/removepeers, peers.update). */
   readonly intents = new Map<string, Intent>()
   readonly syncs: SyncRun[] = []
+  /** Things that were wrong when they happened (reported by the invariants after the step). */
+  readonly violations: string[] = []
 
   // The world's own account of the one peer a model test follows, kept by the test as it makes
   // things happen (never read from the machine): what a client sees in its PeerState follows it.
@@ -268,6 +270,7 @@ export class PeerWorld {
   /** Sync a known peer's directory: runs until stopped, reporting what the world says. */
   readonly sync = fromCallback<PeerEvent, { alias: string; peerId: string }>(({ input, sendBack }) => {
     const run: SyncRun = { peerId: input.peerId, stopped: false, report: sendBack }
+    if (!this.syncOwed) this.violations.push('a sync started with nothing to sync')
     this.syncs.push(run)
     // a sync that starts settles what was owed, and has fetched nothing yet
     this.syncOwed = false
@@ -311,7 +314,7 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
   const conns = world.connectionsTo(peerId)
   const timers = world.clock.armed()
   const wanted = wantedBy(c, intent)
-  const out: string[] = []
+  const out: string[] = [...world.violations]
   const need = (ok: boolean, what: string) => {
     if (!ok) out.push(what)
   }
