@@ -123,6 +123,8 @@ export const ConfigSchema = Type.Object(
     logLevel: Type.Union([Type.Literal('silent'), Type.Literal('error'), Type.Literal('info'), Type.Literal('debug')]),
     /** Serve the Stately inspector stream (WebSocket /inspect) and its page (GET /inspect); off: neither exists and nothing is serialised. */
     inspect: Type.Boolean(),
+    /** A web app directory (p2p-webapp's `--dir`) served at `/` with single-page fallback; the dashboard moves to `/_switchboard/`. */
+    app: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 )
@@ -270,6 +272,7 @@ const ENV_VARS: Partial<Record<keyof Config, string>> = {
   unknownPeers: 'SWITCHBOARD_UNKNOWN_PEERS',
   fileAccess: 'SWITCHBOARD_FILE_ACCESS',
   logLevel: 'SWITCHBOARD_LOG_LEVEL',
+  app: 'SWITCHBOARD_APP',
 }
 
 /** SWITCHBOARD_* environment variables, typed and checked by the schema. */
@@ -305,6 +308,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Config> {
   if (env.SWITCHBOARD_UNKNOWN_PEERS) out.unknownPeers = env.SWITCHBOARD_UNKNOWN_PEERS
   if (env.SWITCHBOARD_FILE_ACCESS) out.fileAccess = env.SWITCHBOARD_FILE_ACCESS
   if (env.SWITCHBOARD_LOG_LEVEL) out.logLevel = env.SWITCHBOARD_LOG_LEVEL
+  if (env.SWITCHBOARD_APP) out.app = env.SWITCHBOARD_APP
   const error = firstConfigError(out)
   if (error) {
     const [field, message] = error
@@ -320,6 +324,8 @@ export async function resolveConfig(flags: Partial<Config>, env: NodeJS.ProcessE
   const fromFile = await readConfigFile(dataDir)
   const fromEnv = configFromEnv(env)
   const merged = { ...defaultConfig(dataDir), ...fromFile, ...fromEnv, ...flags, dataDir }
+  // an app directory from config.json is relative to the data directory, from the environment or a flag to the working directory
+  if (merged.app !== undefined) merged.app = (flags.app ?? fromEnv.app) !== undefined ? resolve(merged.app) : resolve(dataDir, merged.app)
   // a port chosen anywhere brings its own range of 100, unless the range's end was set too
   if (fromFile.portRangeEnd === undefined && fromEnv.portRangeEnd === undefined && flags.portRangeEnd === undefined) {
     merged.portRangeEnd = Math.max(merged.port, Math.min(65535, merged.port + 99))

@@ -33,6 +33,8 @@ Options:
                             (known and added peers only)
   --allow-origin <origin>   browser origin allowed to open /ws besides the daemon's own, repeatable
   --dht-timeout <ms>        how long a DHT bootstrap may take before the DHT is degraded (default: 30000)
+  --app <dir>               serve this web app directory at / (single-page fallback to its index.html; the
+                            app's pages open /ws with the start-up URL's cookie); the dashboard moves to /_switchboard/
   --inspect                 serve the Stately inspector at /inspect (WebSocket stream + page; off by default)
   --log-level <level>       silent (nothing but the banner), error (warnings only), info (default: node and
                             DHT state changes too) or debug (every actor's state changes)
@@ -42,7 +44,7 @@ Options:
 Environment: SWITCHBOARD_HOME, SWITCHBOARD_PORT, SWITCHBOARD_HOST, SWITCHBOARD_BOOTSTRAP (comma-separated),
 SWITCHBOARD_LISTEN (comma-separated), SWITCHBOARD_ANNOUNCE (comma-separated), SWITCHBOARD_TCP_PORT,
 SWITCHBOARD_WS_PORT, SWITCHBOARD_WEBRTC_PORT, SWITCHBOARD_WSS_PORT, SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY, SWITCHBOARD_MDNS, SWITCHBOARD_UNKNOWN_PEERS, SWITCHBOARD_FILE_ACCESS,
-SWITCHBOARD_LOG_LEVEL.
+SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_APP.
 Precedence: flags > environment > <dataDir>/config.json > defaults.
 `
 
@@ -76,6 +78,7 @@ export const CLI_OPTIONS = {
   'dht-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   inspect: { type: 'boolean' },
+  app: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const
@@ -98,6 +101,7 @@ const FLAG_OF: Partial<Record<keyof Config, string>> = {
   allowedOrigins: 'allow-origin',
   dhtBootstrapTimeoutMs: 'dht-timeout',
   logLevel: 'log-level',
+  app: 'app',
 }
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -179,6 +183,7 @@ export function parseCli(argv: string[]): ParsedCli {
   if (values['no-mdns']) flags.mdns = false
   if (values['no-relay']) flags.relay = false
   if (values.inspect) flags.inspect = true
+  if (values.app !== undefined) flags.app = values.app
   if (policy !== undefined) flags.unknownPeers = policy
   if (fileAccess !== undefined) flags.fileAccess = fileAccess
   if (values['allow-origin'] !== undefined) flags.allowedOrigins = values['allow-origin']

@@ -2,8 +2,9 @@ import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { authorized, originAllowed, TOKEN_COOKIE } from './auth.ts'
-import { dashboardPage } from './dashboard.ts'
+import { appHostingRoutes } from './app-hosting.ts'
+import { authorized, originAllowed } from './auth.ts'
+import { dashboardRoutes } from './dashboard.ts'
 import { examplesRoutes } from './examples.ts'
 import { FrameSlicer } from './frame-slicer.ts'
 import { httpFilesPlugin } from './http-files.ts'
@@ -35,16 +36,10 @@ export async function buildApp({ core, token, logger = false }: AppOptions): Pro
 
   app.get('/health', async () => ({ status: 'ok', version: core.version, nodes: core.nodes.aliases().length }))
 
-  app.get('/', async (req, reply) => {
-    const q = (req.query as Record<string, unknown>).token
-    if (typeof q === 'string' && authorized(req, token)) {
-      // the cookie lets pages served here open a plain `new WebSocket('ws://host/ws')`
-      reply.header('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(q)}; HttpOnly; SameSite=Strict; Path=/`)
-      return reply.redirect('/')
-    }
-    if (!authorized(req, token)) return reply.code(401).type('text/plain').send('401: open the URL with ?token=... printed at start\n')
-    return reply.type('text/html; charset=utf-8').send(dashboardPage())
-  })
+  // the dashboard: at / (or /_switchboard/ when an app has /), and its bundle
+  await app.register(dashboardRoutes, { token, atRoot: config.app === undefined })
+  // --app: a web app directory at /, with single-page fallback; the routes above and below win
+  if (config.app !== undefined) await app.register(appHostingRoutes, { token, dir: config.app })
 
   // the pages in examples/, under the dashboard's rules (token cookie)
   await app.register(examplesRoutes, { token })
