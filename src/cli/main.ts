@@ -54,7 +54,9 @@ async function main(argv: string[]): Promise<number> {
     `data dir    ${config.dataDir}`,
     `peer id     ${info.peerid}`,
     ...info.addrs.map((a, i) => `${i === 0 ? 'listening  ' : '           '} ${a}`),
-    `dashboard   ${daemon.url}`,
+    // with --app the start-up URL opens the app; the dashboard moved to /_switchboard/
+    `${config.app === undefined ? 'dashboard  ' : 'app        '} ${daemon.url}`,
+    ...(config.app === undefined ? [] : [`dashboard   ${daemon.origin}/_switchboard/?token=${daemon.token}`, `app dir     ${config.app}`]),
     `websocket   ${daemon.origin.replace(/^http/, 'ws')}/ws`,
     ...(config.inspect ? [`inspector   ${daemon.origin}/inspect?token=${daemon.token}`] : []),
   ]
