@@ -182,7 +182,14 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
         // a public deployment must not hand out (or route to) private addresses
         peerInfoMapper: opts.allowPrivateAddresses ? passthroughMapper : removePrivateAddressesMapper,
       }),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // no IP colocation penalty: browsers reach the hub from one address (a household's NAT, this
+        // machine), and a closed tab's score is kept an hour, so by default the 11th tab in an hour
+        // scored below 0 and was left out of the mesh (tabs stopped finding each other)
+        scoreParams: { IPColocationFactorWeight: 0 },
+      }),
       // built before libp2p starts, so it can keep the reconnect queue from ever starting
       reconnectOff: (components: unknown) => disableReconnectQueue(components),
       addresses: (components: { addressManager: { getAddressesWithMetadata(): NodeAddress[] } }) => ownAddresses(components),
