@@ -87,6 +87,8 @@ export class PairingWorld {
   failMessage: string | undefined
   /** What the client watching `pairing.state` pushes last saw (the state's name and the pairing's public view). */
   client: (ReturnType<typeof pairingPublicContext> & { state: string }) | undefined
+  /** The pairing service saw the actor finish (it settles the ticket then, and answers the join). */
+  finished = false
   readonly violations: string[] = []
   #actor: AnyActor | undefined
 
@@ -144,6 +146,7 @@ export class PairingWorld {
     this.#actor = actor
     actor.subscribe((snapshot) => {
       this.client = { ...pairingPublicContext(snapshot.context as PairingContext), state: pairingStateName(snapshot.value) }
+      this.finished = snapshot.status === 'done'
     })
   }
 
@@ -291,6 +294,7 @@ const nothingSaved = (w: PairingWorld, state: string) => {
 }
 
 const nothingInFlight = (w: PairingWorld, state: string) => {
+  check(w.finished, `${state}, and the pairing service never saw the pairing finish`)
   check(w.inFlight(w.dials).length === 0, `${state} with a dial in flight`)
   check(w.inFlight(w.handshakes).length === 0, `${state} with a handshake in flight`)
   check(w.inFlight(w.remembers).length === 0, `${state} with a remember in flight`)
@@ -330,6 +334,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     check(w.penalties.length === 0 && w.sessions.length === 0, 'start, and a joiner was already seen')
   },
   initiator: (w) => {
+    check(!w.finished, 'the pairing service saw the pairing finish while it waits for a joiner')
     check(w.settings.role === 'initiator', `an initiator state for a ${w.settings.role}`)
     check(w.clock.armedFor(w.settings.ttlMs) === 1, `the ticket's ttl armed ${w.clock.armedFor(w.settings.ttlMs)} times`)
     check(w.clock.armed.size === 1, 'a timer besides the ticket ttl armed')
@@ -372,6 +377,7 @@ export const pairingInvariants: Invariants<PairingWorld> = {
     savingOne(w, session.peer, session.name)
   },
   joiner: (w) => {
+    check(!w.finished, 'the pairing service saw the pairing finish while it joins')
     check(w.settings.role === 'joiner', `a joiner state for an ${w.settings.role}`)
     const timeout = w.settings.handshakeTimeoutMs
     check(w.clock.armedFor(timeout) === 1, `the handshake timeout armed ${w.clock.armedFor(timeout)} times`)
