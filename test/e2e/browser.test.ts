@@ -18,7 +18,8 @@ describe('in a real browser (Chromium)', () => {
 
   it('the printed URL sets the token cookie and the dashboard shows the live actor tree', async () => {
     const page = await browser.newPage()
-    await page.goto(daemon.url)
+    // the dashboard opens on its peers view; #actors is the statecharts view's list of actors
+    await page.goto(`${daemon.url}#actors`)
     // the token left the address bar: it now lives in an HttpOnly cookie
     expect(new URL(page.url()).search).toBe('')
     const cookies = await page.context().cookies()
@@ -90,7 +91,7 @@ describe('in a real browser (Chromium)', () => {
     const topic = '<img src=x onerror="window.__pwned=1">'
     await client.call('subscribe', { topic })
     const page = await browser.newPage()
-    await page.goto(daemon.url)
+    await page.goto(`${daemon.url}#actors`)
     await expect.poll(() => page.locator('#actors').textContent(), { timeout: 30_000 }).toContain(`topic:peer-a:${topic}`)
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
     expect(await page.locator('#actors img').count()).toBe(0)

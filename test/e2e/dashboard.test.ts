@@ -1,0 +1,82 @@
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../support/chromium.ts'
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+
+/** Screenshots kept as test artifacts (test-results/ is gitignored; CI uploads it). */
+const shot = (page: Page, name: string) => page.screenshot({ path: `test-results/dashboard-${name}.png`, fullPage: true })
+
+describe('the dashboard in Chromium: two daemons paired through their pages', () => {
+  let a: TestDaemon
+  let b: TestDaemon
+  let browser: Browser
+  let pageA: Page
+  let pageB: Page
+  let bStopped = false
+
+  beforeAll(async () => {
+    ;[a, b, browser] = await Promise.all([startTestDaemon(), startTestDaemon(), launchChromium()])
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await a?.destroy()
+    if (!bStopped) await b?.destroy()
+  })
+
+  it('a page without the token explains how to get in', async () => {
+    const page = await browser.newPage()
+    const res = await page.goto(a.origin)
+    expect(res?.status()).toBe(401)
+    await expect.poll(() => page.locator('#no-token').textContent()).toContain('switchboard info')
+    await shot(page, 'no-token')
+    await page.close()
+  })
+
+  it('pair through the UI: a ticket created on A, pasted on B; both pages show the other peer connected', async () => {
+    // a phone-sized window for A, a desktop one for B
+    pageA = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    pageB = await browser.newPage({ viewport: { width: 1200, height: 900 } })
+    await pageA.goto(a.url)
+    await pageB.goto(b.url)
+    await expect.poll(() => pageA.locator('#info').textContent(), { timeout: 30_000 }).toContain(a.peerId)
+    await expect.poll(() => pageB.locator('#info').textContent(), { timeout: 30_000 }).toContain(b.peerId)
+
+    await pageA.click('nav button[data-view=add]')
+    await pageA.click('#create-ticket')
+    const ticket = await pageA.locator('#ticket').inputValue()
+    expect(ticket.length).toBeGreaterThan(20)
+    await expect.poll(() => pageA.locator('.qr svg').count()).toBe(1)
+    await shot(pageA, 'add-device-phone')
+
+    await pageB.click('nav button[data-view=join]')
+    await pageB.fill('#join-ticket', ticket)
+    await pageB.click('#join-button')
+    await expect.poll(() => pageB.locator('#joined').textContent(), { timeout: 60_000 }).toContain('Paired with')
+    await expect.poll(() => pageA.locator('#pairing-state').textContent(), { timeout: 60_000 }).toBe('paired')
+
+    for (const [page, other] of [
+      [pageA, b],
+      [pageB, a],
+    ] as const) {
+      await page.click('nav button[data-view=peers]')
+      await expect
+        .poll(() => page.locator(`.peer[data-peer="${other.peerId}"]`).getAttribute('data-status'), { timeout: 60_000 })
+        .toMatch(/^(connected|syncing)$/)
+    }
+    await shot(pageA, 'peers-phone')
+    await shot(pageB, 'peers-desktop')
+  })
+
+  it("A's statechart of B's peer actor: the highlighted state changes when B stops", async () => {
+    await pageA.click(`.peer[data-peer="${b.peerId}"] button.chart`)
+    const active = () => pageA.locator('#statechart g.state.active').getAttribute('data-state')
+    await expect.poll(active, { timeout: 30_000 }).toMatch(/^(connected|syncing)$/)
+    expect(await pageA.locator('#statechart g.state').count()).toBeGreaterThan(2)
+    expect(await pageA.locator('#actor-context').textContent()).toContain(b.peerId)
+    await shot(pageA, 'statechart-connected')
+    await b.destroy()
+    bStopped = true
+    await expect.poll(active, { timeout: 60_000 }).not.toMatch(/^(connected|syncing)$/)
+    await shot(pageA, 'statechart-after-stop')
+  })
+})
