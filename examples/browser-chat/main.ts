@@ -56,9 +56,12 @@ export interface ChatMessage {
 
 /** Milestones, in performance.now() milliseconds. */
 export interface ChatTimings {
+  /** The daemon's address known, the node about to be made. */
   started: number
   daemonConnected?: number
   reserved?: number
+  /** We began dialling the tab of our first WebRTC connection (when we are its dialler). */
+  dialStarted?: number
   webrtc?: number
 }
 
@@ -133,8 +136,8 @@ async function daemonAddress(): Promise<string> {
 }
 
 export async function startChat(log: (line: string) => void = () => {}): Promise<ChatApi> {
-  const timings: ChatTimings = { started: performance.now() }
   const daemon = await daemonAddress()
+  const timings: ChatTimings = { started: performance.now() }
   const node = await createLibp2p({
     // a relay slot, then browser-to-browser WebRTC signalled through it
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
@@ -185,15 +188,20 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
     resolveReserved(addrs[0])
     announce()
   })
+  const dialing = new Set<string>()
+  // when we began dialling each tab (an announce can be a closed tab's, still in GossipSub's cache)
+  const dialStarts = new Map<string, number>()
   const onConnection = (connection: Connection) => {
     if (!isDirectWebRTC(connection)) return
     log(`WebRTC connection to ${connection.remotePeer.toString().slice(-6)}`)
-    if (timings.webrtc === undefined) timings.webrtc = performance.now()
+    if (timings.webrtc === undefined) {
+      timings.webrtc = performance.now()
+      timings.dialStarted = dialStarts.get(connection.remotePeer.toString())
+    }
     resolveWebRTC(view(connection))
   }
   node.addEventListener('connection:open', (e) => onConnection(e.detail))
 
-  const dialing = new Set<string>()
   const hasWebRTC = (peer: PeerId) => node.getConnections(peer).some(isDirectWebRTC)
   pubsub.addEventListener('message', (e: CustomEvent<Message>) => {
     const msg = e.detail
@@ -215,6 +223,7 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
       const addr = (other.addrs as unknown[]).find((a): a is string => typeof a === 'string' && isWebRTCRelayAddr(a))
       if (addr === undefined) return
       dialing.add(other.peerId)
+      dialStarts.set(other.peerId, performance.now())
       log(`dialling ${other.peerId.slice(-6)} over WebRTC`)
       node
         .dial(multiaddr(addr))
