@@ -357,7 +357,7 @@ function Topics() {
     ${[...s.topics.entries()].map(
       ([topic, t]) => html`<div class="card topic" data-topic=${topic}>
         <div class="row"><b>${topic}</b><button onClick=${() => client.call('unsubscribe', { topic }).then(() => (store.topics.delete(topic), changed()), fail)}>Unsubscribe</button></div>
-        <p class="muted">members: ${t.members.size === 0 ? 'none yet' : [...t.members].map(short).join(', ')}</p>
+        <p class="muted members">members: ${t.members.size === 0 ? 'none yet' : [...t.members].map(short).join(', ')}</p>
         <ul class="messages">${t.messages.map(
           (m) =>
             html`<li><span class="muted">${short(m.peer)}</span> ${typeof m.data === 'object' && m.data && 'text' in m.data ? String((m.data as { text: unknown }).text) : JSON.stringify(m.data)}</li>`,

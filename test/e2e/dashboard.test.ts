@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium } from '../support/chromium.ts'
@@ -67,7 +68,55 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     await shot(pageB, 'peers-desktop')
   })
 
+  it("a topic: subscribed on both pages, published from A's, seen on B's with its members", async () => {
+    for (const page of [pageA, pageB]) {
+      await page.click('nav button[data-view=topics]')
+      await page.fill('#topic-name', 'lobby')
+      await page.click('#topic-subscribe')
+      await expect.poll(() => page.locator('.topic[data-topic=lobby]').count(), { timeout: 30_000 }).toBe(1)
+    }
+    const topicB = pageB.locator('.topic[data-topic=lobby] .messages')
+    // until GossipSub's mesh holds both daemons a message may go nowhere: say it again
+    for (let i = 0; i < 60 && !((await topicB.textContent()) ?? '').includes('hello from A'); i++) {
+      await pageA.fill('.topic[data-topic=lobby] .publish-text', 'hello from A')
+      await pageA.click('.topic[data-topic=lobby] button.publish')
+      await pageB
+        .waitForFunction(() => document.querySelector('.topic .messages')?.textContent?.includes('hello from A'), null, { timeout: 500 })
+        .catch(() => {})
+    }
+    expect(await topicB.textContent()).toContain('hello from A')
+    // each page lists the other daemon among the topic's members (listpeers, then peerChange pushes)
+    await expect
+      .poll(() => pageA.locator('.topic[data-topic=lobby] .members').textContent(), { timeout: 30_000 })
+      .toContain(b.peerId.slice(-6))
+    await expect
+      .poll(() => pageB.locator('.topic[data-topic=lobby] .members').textContent(), { timeout: 30_000 })
+      .toContain(a.peerId.slice(-6))
+    await shot(pageA, 'topic-phone')
+    await shot(pageB, 'topic-desktop')
+  })
+
+  it("a file uploaded on A's page with its progress bar, listed and downloaded on B's", async () => {
+    const content = Buffer.alloc(3 * 1024 * 1024, 'switchboard ')
+    await pageA.click('nav button[data-view=files]')
+    await pageA.setInputFiles('#upload', { name: 'notes.txt', mimeType: 'text/plain', buffer: content })
+    await expect.poll(() => pageA.locator('#upload-progress').getAttribute('value'), { timeout: 60_000 }).toBe('1')
+    await expect.poll(() => pageA.locator('#file-list li.file[data-name="notes.txt"]').count(), { timeout: 30_000 }).toBe(1)
+    await shot(pageA, 'files-upload-phone')
+
+    await pageB.click('nav button[data-view=files]')
+    await pageB.selectOption('#files-owner', a.peerId)
+    const link = pageB.locator('#file-list li.file[data-name="notes.txt"] a.download')
+    await expect.poll(() => link.count(), { timeout: 60_000 }).toBe(1)
+    await shot(pageB, 'files-peer-desktop')
+    const [download] = await Promise.all([pageB.waitForEvent('download', { timeout: 60_000 }), link.click()])
+    expect(download.suggestedFilename()).toBe('notes.txt')
+    const path = await download.path()
+    expect((await readFile(path)).equals(content)).toBe(true)
+  })
+
   it("A's statechart of B's peer actor: the highlighted state changes when B stops", async () => {
+    await pageA.click('nav button[data-view=peers]')
     await pageA.click(`.peer[data-peer="${b.peerId}"] button.chart`)
     const active = () => pageA.locator('#statechart g.state.active').getAttribute('data-state')
     await expect.poll(active, { timeout: 30_000 }).toMatch(/^(connected|syncing)$/)
