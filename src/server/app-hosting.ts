@@ -85,14 +85,20 @@ export function tokenRedirect(req: FastifyRequest, reply: FastifyReply, token: s
   return reply.redirect(`${url.pathname}${url.search}`)
 }
 
-/** The directory's real path; a missing directory, or one without index.html, is a configuration error. */
+const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() === true
+
+/**
+ * The real path of the directory to serve: `dir` itself when it holds index.html, else its `html/`
+ * when that does (p2p-webapp's `--dir` layout: `html/`, `ipfs/`, `storage/`; only `html/` is served).
+ * A missing directory, or one without either index.html, is a configuration error.
+ */
 export async function checkAppDir(dir: string): Promise<string> {
   const root = await realpath(dir).catch(() => undefined)
   if (root === undefined || !(await stat(root)).isDirectory())
     throw new ConfigError(`app directory ${dir} does not exist or is not a directory`)
-  if (!(await stat(join(root, 'index.html')).catch(() => undefined))?.isFile())
-    throw new ConfigError(`app directory ${dir} has no index.html`)
-  return root
+  if (await isFile(join(root, 'index.html'))) return root
+  if (await isFile(join(root, 'html', 'index.html'))) return realpath(join(root, 'html'))
+  throw new ConfigError(`app directory ${dir} has no index.html (nor html/index.html, p2p-webapp's layout)`)
 }
 
 type Found = { kind: 'file'; path: string; size: number } | { kind: 'dir' } | { kind: 'none' } | { kind: 'refused' }

@@ -2,6 +2,7 @@ import { cp, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config.ts'
@@ -38,14 +39,27 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
   beforeAll(async () => {
     // the fixture, plus what a traversal would be after: a secret beside the app and a symlink out of it
     const base = await tempDir('sb-app-')
-    appDir = join(base, 'app')
-    await cp(FIXTURE, appDir, { recursive: true })
+    // p2p-webapp's layout: the site in html/, the client library copied beside the app's files;
+    // here that library is Switchboard's facade, bundled as p2p-webapp ships its own (one ES module)
+    const top = join(base, 'p2p-app')
+    await cp(FIXTURE, top, { recursive: true })
+    appDir = join(top, 'html')
+    await build({
+      entryPoints: [fileURLToPath(new URL('../../src/client/p2p-webapp.ts', import.meta.url))],
+      outfile: join(appDir, 'client.js'),
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      logLevel: 'silent',
+    })
     await writeFile(join(base, 'secret.txt'), 'TOP SECRET')
+    await writeFile(join(top, 'secret.txt'), 'TOP SECRET')
     await symlink(join(base, 'secret.txt'), join(appDir, 'leak.txt'))
     await mkdir(join(appDir, 'assets'))
     await writeFile(join(appDir, 'assets', 'data.json'), '{"ok":true}')
     await writeFile(join(appDir, '.env'), 'HIDDEN=1')
-    daemon = await startTestDaemon({ app: appDir })
+    // given the p2p-webapp directory itself, as `p2p-webapp --dir` takes it
+    daemon = await startTestDaemon({ app: top })
     const res = await get(daemon.origin, `/?token=${daemon.token}`)
     cookie = String(res.headers['set-cookie']).split(';')[0] as string
   })
@@ -75,6 +89,7 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
   it('files with their content types, no sniffing, no directory listing', async () => {
     const cases: [string, string][] = [
       ['/app.js', 'text/javascript; charset=utf-8'],
+      ['/client.js', 'text/javascript; charset=utf-8'],
       ['/style.css', 'text/css; charset=utf-8'],
       ['/logo.svg', 'image/svg+xml'],
       ['/assets/data.json', 'application/json; charset=utf-8'],
@@ -108,6 +123,7 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
   it('path traversal is refused: .., encoded separators, dot-files and symlinks out of the directory', async () => {
     for (const path of [
       '/../secret.txt',
+      '/../../secret.txt',
       '/%2e%2e/secret.txt',
       '/..%2fsecret.txt',
       '/assets/..%2f..%2fsecret.txt',
@@ -152,6 +168,11 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
   it('a directory that does not exist or has no index.html stops the start with a ConfigError', async () => {
     await expect(startTestDaemon({ app: join(appDir, 'nope') })).rejects.toThrow(ConfigError)
     await expect(startTestDaemon({ app: join(appDir, 'assets') })).rejects.toThrow(/has no index.html/)
+    // a plain directory with index.html is served as it is
+    const flat = await startTestDaemon({ app: appDir })
+    const res = await get(flat.origin, '/logo.svg', { cookie: `switchboard_token=${flat.token}` })
+    await flat.destroy()
+    expect(res.headers['content-type']).toBe('image/svg+xml')
   })
 
   describe('in Chromium', () => {
@@ -163,7 +184,7 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
       await browser?.close()
     })
 
-    it('the unmodified app chats between two tabs, the second opened on a client-side route', async () => {
+    it('the unmodified app chats between two tabs through the facade, the second opened on a client-side route', async () => {
       const context = await browser.newContext()
       const tab1 = await context.newPage()
       await tab1.goto(daemon.url)
