@@ -186,7 +186,12 @@ function Peers({ openActor }: { openActor: (id: string) => void }) {
           <button
             onClick=${() => {
               if (confirm(`Forget ${p.name || p.peerId}? It will need pairing again.`))
-                act(client.call('peers.forget', { peerId: p.peerId }).then(() => (s.peers.delete(p.peerId), changed())))
+                act(
+                  client.call('peers.forget', { peerId: p.peerId }).then(() => {
+                    s.peers.delete(p.peerId)
+                    changed()
+                  }),
+                )
             }}
           >
             Forget
@@ -206,7 +211,10 @@ function AddDevice() {
   const create = () =>
     client
       .call('pairing.create', {})
-      .then((t) => (setTicket(t), setCopied(false)))
+      .then((t) => {
+        setTicket(t)
+        setCopied(false)
+      })
       .catch(fail)
   const copy = async () => {
     if (!ticket) return
@@ -321,6 +329,11 @@ function Actors({ selected, select }: { selected: string | undefined; select: (i
   </section>`
 }
 
+function dropTopic(topic: string): void {
+  store.topics.delete(topic)
+  changed()
+}
+
 function Topics() {
   const s = useStore()
   const [name, setName] = useState('')
@@ -356,7 +369,7 @@ function Topics() {
       <button id="topic-subscribe" onClick=${subscribe}>Subscribe</button></div>
     ${[...s.topics.entries()].map(
       ([topic, t]) => html`<div class="card topic" data-topic=${topic}>
-        <div class="row"><b>${topic}</b><button onClick=${() => client.call('unsubscribe', { topic }).then(() => (store.topics.delete(topic), changed()), fail)}>Unsubscribe</button></div>
+        <div class="row"><b>${topic}</b><button onClick=${() => client.call('unsubscribe', { topic }).then(() => dropTopic(topic), fail)}>Unsubscribe</button></div>
         <p class="muted members">members: ${t.members.size === 0 ? 'none yet' : [...t.members].map(short).join(', ')}</p>
         <ul class="messages">${t.messages.map(
           (m) =>
@@ -379,6 +392,14 @@ function Files() {
   const [dir, setDir] = useState('')
   const [progress, setProgress] = useState<number | undefined>()
   const who = owner || me
+  const pickOwner = (peer: string) => {
+    setOwner(peer)
+    setDir('')
+  }
+  const open = (e: Event, to: string) => {
+    e.preventDefault()
+    setDir(to)
+  }
   const listing = s.files.get(who)
   const refresh = (): void => {
     if (who) client.call('listfiles', { peerid: who }).catch(fail)
@@ -405,7 +426,10 @@ function Files() {
       if (xhr.status >= 300) fail(new Error(`upload failed: ${xhr.status} ${xhr.responseText}`))
       void refresh()
     }
-    xhr.onerror = () => (setProgress(undefined), fail(new Error('upload failed')))
+    xhr.onerror = () => {
+      setProgress(undefined)
+      fail(new Error('upload failed'))
+    }
     setProgress(0)
     xhr.send(file)
   }
@@ -413,7 +437,7 @@ function Files() {
   return html`<section id="files">
     <h2>Files</h2>
     <div class="row">
-      <select id="files-owner" value=${owner} onChange=${(e: Event) => (setOwner((e.target as HTMLSelectElement).value), setDir(''))}>
+      <select id="files-owner" value=${owner} onChange=${(e: Event) => pickOwner((e.target as HTMLSelectElement).value)}>
         <option value="">this device</option>
         ${peers.map((p) => html`<option value=${p.peerId}>${p.name || short(p.peerId)}</option>`)}
       </select>
@@ -421,10 +445,10 @@ function Files() {
     </div>
     <p class="mono">/${dir} ${listing?.source === 'replica' ? html`<span class="badge">from replica</span>` : ''}</p>
     <ul class="files" id="file-list">
-      ${dir && html`<li><a href="#" onClick=${(e: Event) => (e.preventDefault(), setDir(dir.split('/').slice(0, -1).join('/')))}>..</a></li>`}
+      ${dir && html`<li><a href="#" onClick=${(e: Event) => open(e, dir.split('/').slice(0, -1).join('/'))}>..</a></li>`}
       ${[...children.entries()].map(([name, e]) =>
         e.type === 'directory'
-          ? html`<li class="dir"><a href="#" onClick=${(ev: Event) => (ev.preventDefault(), setDir(dir ? `${dir}/${name}` : name))}>${name}/</a></li>`
+          ? html`<li class="dir"><a href="#" onClick=${(ev: Event) => open(ev, dir ? `${dir}/${name}` : name)}>${name}/</a></li>`
           : html`<li class="file" data-name=${name}><span>${name}</span> <a class="download" download=${name} href=${`/ipfs/${encodeURIComponent(e.cid)}?filename=${encodeURIComponent(name)}`}>download</a>
               ${!owner && html`<button class="rm" onClick=${() => client.call('removefile', { path: [dir, name].filter(Boolean).join('/') }).then(refresh, fail)}>remove</button>`}</li>`,
       )}

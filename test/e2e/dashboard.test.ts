@@ -64,8 +64,15 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
         .poll(() => page.locator(`.peer[data-peer="${other.peerId}"]`).getAttribute('data-status'), { timeout: 60_000 })
         .toMatch(/^(connected|syncing)$/)
     }
+    // rename B on A's page (the prompt answered), and the activity feed has the pairing
+    pageA.once('dialog', (d) => void d.accept('laptop'))
+    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text("Rename")`)
+    await expect.poll(() => pageA.locator(`.peer[data-peer="${b.peerId}"] .name`).textContent(), { timeout: 30_000 }).toBe('laptop')
     await shot(pageA, 'peers-phone')
     await shot(pageB, 'peers-desktop')
+    await pageB.click('nav button[data-view=activity]')
+    await expect.poll(() => pageB.locator('ul.activity li').count(), { timeout: 30_000 }).toBeGreaterThan(0)
+    await shot(pageB, 'activity-desktop')
   })
 
   it("a topic: subscribed on both pages, published from A's, seen on B's with its members", async () => {
@@ -115,7 +122,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     expect((await readFile(path)).equals(content)).toBe(true)
   })
 
-  it("A's statechart of B's peer actor: the highlighted state changes when B stops", async () => {
+  it("A's statechart of B's peer actor: the highlighted state changes when B stops; then A forgets B", async () => {
     await pageA.click('nav button[data-view=peers]')
     await pageA.click(`.peer[data-peer="${b.peerId}"] button.chart`)
     const active = () => pageA.locator('#statechart g.state.active').getAttribute('data-state')
@@ -127,5 +134,10 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     bStopped = true
     await expect.poll(active, { timeout: 60_000 }).not.toMatch(/^(connected|syncing)$/)
     await shot(pageA, 'statechart-after-stop')
+    // forget B on A's page (confirmed): its card goes
+    await pageA.click('nav button[data-view=peers]')
+    pageA.once('dialog', (d) => void d.accept())
+    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text("Forget")`)
+    await expect.poll(() => pageA.locator(`.peer[data-peer="${b.peerId}"]`).count(), { timeout: 30_000 }).toBe(0)
   })
 })
