@@ -47,7 +47,7 @@ function loadBundle(): Promise<Bundle> {
         files.set(f.path.split('/').at(-1) as string, { type: typeOf(f.path), body: f.text })
       return files
     }
-    for (const name of ['dashboard.js', 'dashboard.css', 'dashboard.js.map']) {
+    for (const name of ['dashboard.js', 'dashboard.css', 'dashboard.js.map', 'dashboard.css.map']) {
       const body = await readFile(join(DASHBOARD_OUT, name)).catch(() => undefined)
       if (body !== undefined) files.set(name, { type: typeOf(name), body })
     }
