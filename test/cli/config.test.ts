@@ -42,6 +42,16 @@ describe('configuration: defaults < config.json < environment < flags', () => {
     await expect(resolveConfig({ dataDir: dir, port: 30010 }, {})).rejects.toThrow(/portRangeEnd 30005 is below port 30010/)
   })
 
+  it('app (--app, SWITCHBOARD_APP, config.json): flag and environment relative to the working directory, the file to the data directory', async () => {
+    expect((await resolveConfig({ dataDir: dir }, {})).app).toBeUndefined()
+    expect(parseCli(['start', '--app', 'site']).flags.app).toBe('site')
+    expect((await resolveConfig({ dataDir: dir, app: 'site' }, {})).app).toBe(join(process.cwd(), 'site'))
+    expect((await resolveConfig({ dataDir: dir }, { SWITCHBOARD_APP: 'env-site' })).app).toBe(join(process.cwd(), 'env-site'))
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ app: 'www' }))
+    expect((await resolveConfig({ dataDir: dir }, {})).app).toBe(join(dir, 'www'))
+    expect((await resolveConfig({ dataDir: dir, app: '/srv/site' }, {})).app).toBe('/srv/site')
+  })
+
   it('SWITCHBOARD_HOME is the data directory unless --data-dir is given', async () => {
     expect((await resolveConfig({}, { SWITCHBOARD_HOME: dir })).dataDir).toBe(dir)
   })
