@@ -212,6 +212,12 @@ describe('switchboard start --app <dir>: a p2p-webapp app directory served at /'
       await expect.poll(() => tab1.locator('#messages').textContent(), { timeout: 30_000 }).toContain(`${me2.slice(-6)}: hello back`)
       await tab1.screenshot({ path: 'test-results/app-hosting-tab1.png' })
       await tab2.screenshot({ path: 'test-results/app-hosting-tab2.png' })
+      // the dashboard beside the app, with the same cookie
+      const dash = await context.newPage()
+      await dash.goto(`${daemon.origin}/_switchboard/#actors`)
+      await expect.poll(() => dash.locator('#info').textContent(), { timeout: 30_000 }).toContain(daemon.peerId)
+      await expect.poll(() => dash.locator('#actors').textContent(), { timeout: 30_000 }).toContain('node:peer-a')
+      await dash.screenshot({ path: 'test-results/app-hosting-dashboard.png' })
       await context.close()
     })
   })
