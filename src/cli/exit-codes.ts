@@ -18,6 +18,18 @@ export const EXIT = {
   listen: 6,
   /** The daemon's own libp2p node did not start (a listen address taken or refused). */
   node: 7,
+  /** No daemon runs on the data directory, or it does not answer (also: it went away mid-command). */
+  unreachable: 8,
+  /** The daemon refused the token read from the data directory (401). */
+  unauthorized: 9,
+  /** What the command names does not exist: an unknown peer, path, ban or pairing (404). */
+  notFound: 10,
+  /** The daemon or the other device refused: an expired, used or cancelled ticket, a wrong proof, a conflict (403, 409, 410); a pairing that expired or was cancelled. */
+  refused: 11,
+  /** No answer in time, or a peer that could not be reached (504, 408; `peers connect` that failed). */
+  timeout: 12,
+  /** Stopped by Ctrl-C (SIGINT) before it finished (`pair`: the pairing is cancelled). */
+  interrupted: 130,
 } as const
 
 const BY_ERROR: Record<string, number> = {

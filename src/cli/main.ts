@@ -3,7 +3,7 @@ import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
 import { resolveConfig } from '../config.ts'
 import { VERSION } from '../version.ts'
 import { EXIT, exitCodeOf, oneLine } from './exit-codes.ts'
-import { HELP, parseCli, UsageError } from './options.ts'
+import { CLI_OPTIONS, HELP, parseCli, UsageError } from './options.ts'
 
 // a reader that goes away (`switchboard start | head -1`) must not take the daemon with it: from
 // then on that output is dropped (Node ignores SIGPIPE; the write error arrives here)
@@ -11,6 +11,10 @@ process.stdout.on('error', () => {})
 process.stderr.on('error', () => {})
 
 async function main(argv: string[]): Promise<number> {
+  // the client commands (info, peers, pair, join, topics, files, actors, bans): src/cli/commands.ts
+  const { commandIndex, runCommand } = await import('./commands.ts')
+  const at = commandIndex(argv, CLI_OPTIONS)
+  if (at >= 0) return runCommand([argv[at] as string, ...argv.slice(0, at), ...argv.slice(at + 1)])
   let cli: ReturnType<typeof parseCli>
   try {
     cli = parseCli(argv)

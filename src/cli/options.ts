@@ -13,6 +13,33 @@ Commands:
   call <method> [params]    send one WebSocket request to the running daemon; params is JSON
   help                      show this help
 
+Commands for the running daemon (each takes --json and --data-dir; \`switchboard <command> --help\`):
+  info                                    peer id, addresses, reachability, connections
+  peers [ls]                              the peers: status, connection type, last sync
+  peers connect <peerId> [--addr <ma>]... dial a peer
+  peers disconnect|forget <peerId>        hang up (and hold) a peer; forget it
+  peers rename <peerId> <name>            name a peer
+  pair [--name <n>] [--ttl <s>]           make a pairing ticket, draw its QR code, wait until it is used
+  join <ticket> [--name <n>]              pair with the device that made the ticket
+  topics [ls]                             the topics and their state
+  topics sub <topic> [--count <n>]        print a topic's messages as they come
+  topics pub <topic> <message>            publish a message
+  files [ls] [peerId]                     list the directory, or a peer's
+  files add <file> [path]                 upload a file (streamed, progress bar on a terminal)
+  files get <cid|path> [out]              download a file (streamed, progress bar on a terminal)
+  files rm <path>                         remove a file or directory
+  actors [ls] [prefix]                    the actors and their states
+  actors watch [prefix] [--count <n>]     each actor change as it happens
+  bans [ls]                               banned peers
+  bans add <peerId> [--ttl <s>]           ban a peer
+  bans rm <peerId>                        lift a ban
+
+Exit codes: 0 ok, 1 other failure, 2 bad usage or argument, 3 bad configuration, 4 data directory in
+use, 5 data directory unusable, 6 cannot listen, 7 node did not start, 8 daemon not running or not
+answering, 9 token refused, 10 not found (peer, path, ban), 11 refused or gone (expired, used or
+cancelled ticket, wrong proof, conflict), 12 timed out or peer unreachable, 130 interrupted (Ctrl-C).
+\`status\` and \`call\` exit 1 on every failure but usage, as they always have.
+
 Options:
   --data-dir <dir>          data directory (default: $SWITCHBOARD_HOME or ~/.switchboard)
   --host <addr>             HTTP/WebSocket bind address (default: 127.0.0.1)
