@@ -66,7 +66,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     }
     // rename B on A's page (the prompt answered), and the activity feed has the pairing
     pageA.once('dialog', (d) => void d.accept('laptop'))
-    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text("Rename")`)
+    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text-is("Rename")`)
     await expect.poll(() => pageA.locator(`.peer[data-peer="${b.peerId}"] .name`).textContent(), { timeout: 30_000 }).toBe('laptop')
     await shot(pageA, 'peers-phone')
     await shot(pageB, 'peers-desktop')
@@ -122,6 +122,17 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     expect((await readFile(path)).equals(content)).toBe(true)
   })
 
+  it("disconnect and connect from B's page: A's card goes disconnected (held), then connected again", async () => {
+    await pageB.click('nav button[data-view=peers]')
+    const card = pageB.locator(`.peer[data-peer="${a.peerId}"]`)
+    await card.locator('button:text-is("Disconnect")').click()
+    await expect.poll(() => card.getAttribute('data-status'), { timeout: 30_000 }).toBe('disconnected')
+    await shot(pageB, 'peer-disconnected-desktop')
+    await card.locator('button:text-is("Connect")').click()
+    await expect.poll(() => card.getAttribute('data-status'), { timeout: 60_000 }).toMatch(/^(connected|syncing)$/)
+    await expect.poll(() => card.locator('.conntype').textContent(), { timeout: 30_000 }).not.toBe('none')
+  })
+
   it("A's statechart of B's peer actor: the highlighted state changes when B stops; then A forgets B", async () => {
     await pageA.click('nav button[data-view=peers]')
     await pageA.click(`.peer[data-peer="${b.peerId}"] button.chart`)
@@ -137,7 +148,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     // forget B on A's page (confirmed): its card goes
     await pageA.click('nav button[data-view=peers]')
     pageA.once('dialog', (d) => void d.accept())
-    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text("Forget")`)
+    await pageA.click(`.peer[data-peer="${b.peerId}"] button:text-is("Forget")`)
     await expect.poll(() => pageA.locator(`.peer[data-peer="${b.peerId}"]`).count(), { timeout: 30_000 }).toBe(0)
   })
 })
