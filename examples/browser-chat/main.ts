@@ -175,11 +175,17 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
   const webrtc = new Promise<ConnectionView>((r) => (resolveWebRTC = r))
 
   const relayAddrs = () => node.getMultiaddrs().map(String).filter(isWebRTCRelayAddr)
-  const announce = () => {
+  /**
+   * Tell the other tabs where we are; `hello`: also before we have a relay address (no addrs then),
+   * so the tabs already there answer with theirs at once and we dial them.
+   */
+  const announce = (hello = false) => {
     const addrs = relayAddrs()
-    if (addrs.length === 0) return
+    if (addrs.length === 0 && !hello) return
     void pubsub.publish(ANNOUNCE_TOPIC, encoder.encode(JSON.stringify({ peerId: self, addrs }))).catch(() => {})
   }
+  // when we last answered each tab: two tabs that cannot connect must not answer each other forever
+  const answered = new Map<string, number>()
   node.addEventListener('self:peer:update', () => {
     const addrs = relayAddrs()
     if (addrs[0] === undefined || timings.reserved !== undefined) return
@@ -217,9 +223,14 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
       if (typeof other.peerId !== 'string' || other.peerId === self || !Array.isArray(other.addrs)) return
       const peer = peerIdFromString(other.peerId)
       if (hasWebRTC(peer) || dialing.has(other.peerId)) return
-      // a newcomer learns us from our answer; the smaller peer id dials, so two tabs open one connection
-      announce()
-      if (self > other.peerId) return
+      // a newcomer learns us from our answer
+      if (performance.now() - (answered.get(other.peerId) ?? -Infinity) > 1000) {
+        answered.set(other.peerId, performance.now())
+        announce()
+      }
+      // the smaller peer id dials, so two tabs open one connection; but a tab without a relay address
+      // yet (a newcomer) cannot be dialled, so it dials
+      if (self > other.peerId && relayAddrs().length > 0) return
       const addr = (other.addrs as unknown[]).find((a): a is string => typeof a === 'string' && isWebRTCRelayAddr(a))
       if (addr === undefined) return
       dialing.add(other.peerId)
@@ -234,9 +245,10 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
     }
     received({ topic: msg.topic, from, text, at: performance.now(), via: 'topic' })
   })
-  // a new subscriber to the announce topic (the daemon's hub, another tab) hears about us
+  // a new subscriber to the announce topic (the daemon's hub, another tab) hears about us, even
+  // before we have a relay address: the tabs there answer
   pubsub.addEventListener('subscription-change', (e) => {
-    if (e.detail.subscriptions.some((s) => s.topic === ANNOUNCE_TOPIC && s.subscribe)) announce()
+    if (e.detail.subscriptions.some((s) => s.topic === ANNOUNCE_TOPIC && s.subscribe)) announce(true)
   })
 
   await node.handle(DIRECT_PROTOCOL, async (stream, connection) => {

@@ -65,19 +65,22 @@ describe.skipIf(unavailable !== undefined)(`browsers through the daemon's relay$
     const [fromA, fromB] = await Promise.all([a, b].map((p) => p.evaluate(() => window.chat!.webrtc)))
     expect(fromA!.peerId).toBe(idB)
     expect(fromB!.peerId).toBe(idA)
-    // each side's connection is WebRTC and carries no relay limits; the dialler (the smaller peer id)
-    // names it by the address it dialled (<relay>/p2p-circuit/webrtc/p2p/<peer>), the answerer by
-    // /webrtc/p2p/<peer> alone
-    for (const [c, other] of [
-      [fromA!, idB],
-      [fromB!, idA],
-    ] as const) {
+    // each side's connection is WebRTC and carries no relay limits; the dialler names it by the
+    // address it dialled (<daemon>/p2p-circuit/webrtc/p2p/<peer>), the answerer by /webrtc/p2p/<peer>
+    // alone: signalled through the daemon's relay, then browser to browser
+    const views = [
+      { c: fromA!, self: idA, other: idB },
+      { c: fromB!, self: idB, other: idA },
+    ]
+    for (const { c, other } of views) {
       expect(c.webrtc).toBe(true)
       expect(c.limited).toBe(false)
       expect(c.remoteAddr.endsWith(`/webrtc/p2p/${other}`)).toBe(true)
     }
-    const [answerer, dialler] = idA > idB ? [fromA!, idB] : [fromB!, idA]
-    expect(answerer.remoteAddr).toBe(`/webrtc/p2p/${dialler}`)
+    const answerers = views.filter((v) => v.c.remoteAddr === `/webrtc/p2p/${v.other}`)
+    expect(answerers).toHaveLength(1)
+    const dialler = views.find((v) => v !== answerers[0])!
+    expect(dialler.c.remoteAddr).toContain(`/p2p/${daemon!.peerId}/p2p-circuit/webrtc/p2p/${dialler.other}`)
 
     // they talk over it: a direct stream each way
     const gotB = b.evaluate(() => window.chat!.nextMessage({ via: 'direct', text: 'hello b, from a' }))
