@@ -396,6 +396,15 @@ function Files() {
     setOwner(peer)
     setDir('')
   }
+  const newFolder = () => {
+    const name = prompt('Folder name')?.trim()
+    if (!name) return
+    const path = [dir, name].filter(Boolean).join('/')
+    client
+      .call('storefile', { path, directory: true })
+      .then(() => setDir(path), fail)
+      .finally(refresh)
+  }
   const open = (e: Event, to: string) => {
     e.preventDefault()
     setDir(to)
@@ -442,6 +451,7 @@ function Files() {
         ${peers.map((p) => html`<option value=${p.peerId}>${p.name || short(p.peerId)}</option>`)}
       </select>
       <button onClick=${refresh}>Refresh</button>
+      ${!owner && html`<button id="new-folder" onClick=${newFolder}>New folder</button>`}
     </div>
     <p class="mono">/${dir} ${listing?.source === 'replica' ? html`<span class="badge">from replica</span>` : ''}</p>
     <ul class="files" id="file-list">

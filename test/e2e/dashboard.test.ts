@@ -103,9 +103,13 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     await shot(pageB, 'topic-desktop')
   })
 
-  it("a file uploaded on A's page with its progress bar, listed and downloaded on B's", async () => {
+  it("a file uploaded on A's page with its progress bar, in a new folder, browsed to and downloaded on B's", async () => {
     const content = Buffer.alloc(3 * 1024 * 1024, 'switchboard ')
     await pageA.click('nav button[data-view=files]')
+    // into a new folder, which the page then shows
+    pageA.once('dialog', (d) => void d.accept('docs'))
+    await pageA.click('#new-folder')
+    await expect.poll(() => pageA.locator('#files p.mono').textContent(), { timeout: 30_000 }).toContain('/docs')
     await pageA.setInputFiles('#upload', { name: 'notes.txt', mimeType: 'text/plain', buffer: content })
     await expect.poll(() => pageA.locator('#upload-progress').getAttribute('value'), { timeout: 60_000 }).toBe('1')
     await expect.poll(() => pageA.locator('#file-list li.file[data-name="notes.txt"]').count(), { timeout: 30_000 }).toBe(1)
@@ -113,6 +117,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
 
     await pageB.click('nav button[data-view=files]')
     await pageB.selectOption('#files-owner', a.peerId)
+    await pageB.click('#file-list li.dir a', { timeout: 60_000 })
     const link = pageB.locator('#file-list li.file[data-name="notes.txt"] a.download')
     await expect.poll(() => link.count(), { timeout: 60_000 }).toBe(1)
     await shot(pageB, 'files-peer-desktop')
