@@ -114,13 +114,15 @@ describe.skipIf(unavailable !== undefined)(`browsers through the daemon's relay$
       { timeout: 20_000 },
     )
 
-    // and it has a peer actor for each page
+    // and it has a peer actor for each page: connected, directly (the pages dialled its /ws)
     const { actors } = (await control.evaluate(() => window.sb!.call('actors.list', { prefix: 'peer:peer-a:' }))) as {
-      actors: Array<{ systemId: string }>
+      actors: Array<{ systemId: string; tags: string[]; context: { connectionType: string } }>
     }
-    const ids = actors.map((x) => x.systemId)
-    expect(ids).toContain(`peer:peer-a:${idA}`)
-    expect(ids).toContain(`peer:peer-a:${idB}`)
+    for (const id of [idA, idB]) {
+      const actor = actors.find((x) => x.systemId === `peer:peer-a:${id}`)
+      expect(actor?.tags).toContain('status:connected')
+      expect(actor?.context.connectionType).toBe('direct')
+    }
   }, 60_000)
 
   it('a page and a WebSocket client exchange topic messages both ways, JSON and plain text, at no reputation cost', async () => {
