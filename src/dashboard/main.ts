@@ -274,10 +274,19 @@ function JoinDevice() {
 
 function Chart({ snapshot }: { snapshot: Snapshot }) {
   const s = useStore()
+  const [top, child] = activePath(snapshot.value)
+  // on a narrow screen the chart scrolls sideways: keep the current state in the middle of the view
+  useEffect(() => {
+    const wrap = document.querySelector('.chart-wrap')
+    const active = document.querySelector('#statechart g.state.active rect')
+    if (!wrap || !active) return
+    const w = wrap.getBoundingClientRect()
+    const a = active.getBoundingClientRect()
+    wrap.scrollLeft += a.left + a.width / 2 - (w.left + w.width / 2)
+  }, [top, snapshot.systemId])
   const machine = s.machines.get(snapshot.kind)
   if (!machine) return html`<p class="muted">No statechart for kind ${snapshot.kind}.</p>`
   const l = layout(machine.definition)
-  const [top, child] = activePath(snapshot.value)
   return html`<svg class="chart" id="statechart" viewBox=${`0 0 ${l.width} ${l.height}`} width=${l.width} role="img" aria-label=${`statechart of ${snapshot.systemId}`}>
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#778"/></marker></defs>
     ${l.edges.map((e) => {
