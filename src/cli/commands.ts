@@ -314,7 +314,7 @@ Exit: 0 paired, 2 invalid ticket, 11 expired, used or refused ticket, 12 device 
 }
 
 /** Run until Ctrl-C/SIGTERM, or until `count` items were printed. */
-function untilStopped(count: number | undefined): { done: Promise<void>; tick: () => void } {
+function untilStopped(count: number | undefined): { done: Promise<void>; tick: () => void; more: () => boolean } {
   let n = 0
   let resolve!: () => void
   const done = new Promise<void>((r) => {
@@ -330,6 +330,8 @@ function untilStopped(count: number | undefined): { done: Promise<void>; tick: (
   if (count === 0) resolve()
   return {
     done,
+    /** False once `count` items were printed: print no more. */
+    more: () => count === undefined || n < count,
     tick: () => {
       n++
       if (count !== undefined && n >= count) resolve()
@@ -379,20 +381,21 @@ const topics: Command = {
         const topic = ctx.args[0] as string
         const count = countOption(ctx)
         const c = await ctx.client()
-        const { done, tick } = untilStopped(count)
+        const { done, tick, more } = untilStopped(count)
         c.on('topicData', (m) => {
-          if (m.topic !== topic) return
+          if (m.topic !== topic || !more()) return
           if (ctx.json) jsonLine({ event: 'topicData', ...m })
           else out(`${new Date().toISOString()} ${m.peerid} ${typeof m.data === 'string' ? m.data : JSON.stringify(m.data)}`)
           tick()
         })
         c.on('peerChange', (m) => {
-          if (m.topic !== topic) return
+          if (m.topic !== topic || !more()) return
           if (ctx.json) jsonLine({ event: 'peerChange', ...m })
           else process.stderr.write(`${new Date().toISOString()} ${m.peerid} ${m.joined ? 'joined' : 'left'}\n`)
         })
         await c.call('subscribe', { topic })
-        if (!ctx.json) process.stderr.write(`subscribed to ${topic}; Ctrl-C to stop\n`)
+        // on stderr in both modes: stdout holds only messages
+        process.stderr.write(`subscribed to ${topic}; Ctrl-C to stop\n`)
         await done
       },
     },
@@ -586,8 +589,9 @@ const actors: Command = {
         const prefix = ctx.args[0]
         const count = countOption(ctx)
         const c = await ctx.client()
-        const { done, tick } = untilStopped(count)
+        const { done, tick, more } = untilStopped(count)
         const show = (event: 'snapshot' | 'stopped', a: { systemId: string; value?: unknown; seq: number }) => {
+          if (!more()) return
           if (ctx.json) jsonLine({ event, ...a })
           else out(`${new Date().toISOString()} ${a.systemId} ${event === 'stopped' ? '(stopped)' : JSON.stringify(a.value)}`)
           tick()
@@ -598,6 +602,7 @@ const actors: Command = {
         c.on('actor.stopped', (s) => (sub === undefined ? early.push(['stopped', s]) : s.subscription === sub && show('stopped', s)))
         const r = await c.call('actors.subscribe', prefix !== undefined ? { prefix } : {})
         sub = r.subscription
+        process.stderr.write(`watching ${prefix ?? 'every actor'}; Ctrl-C to stop\n`)
         for (const a of r.actors) show('snapshot', a)
         for (const [e, s] of early) if (s.subscription === sub) show(e, s)
         await done
