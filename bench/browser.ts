@@ -65,7 +65,9 @@ async function within<T>(ms: number, what: string, pages: Page[], work: Promise<
           p
             .evaluate(
               () =>
-                `${[...document.querySelectorAll('#log li')].map((li) => li.textContent).join('\n')}\n${JSON.stringify(window.chat?.connections())}`,
+                `${Array.from(document.querySelectorAll('#log li'))
+                  .map((li) => li.textContent)
+                  .join('\n')}\n${JSON.stringify(window.chat?.connections())}`,
             )
             .catch((e: Error) => e.message),
         ),

@@ -224,6 +224,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     throw err
   }
   const stopRenewal = await afterStart(withBlocks.libp2p, opts, { listenPorts, certificate, webrtcTransport })
+  releaseReservationsOnDisconnect(withBlocks.libp2p)
 
   return {
     helia: withBlocks,
@@ -340,6 +341,19 @@ function swapTlsCertificate(libp2p: SwitchboardLibp2p, creds: TlsCredentials): v
     if (l.https != null && typeof l.onCertificateRenew === 'function')
       l.onCertificateRenew({ detail: { cert: creds.cert, key: creds.key } })
   }
+}
+
+/**
+ * @libp2p/circuit-relay-v2 (4.2.13) keeps a reservation until its TTL ends even when its peer has
+ * gone, so a browser tab that closed holds a slot for an hour and the 33rd tab within the hour gets
+ * no relay address. A peer that disconnects can use its reservation no more: free the slot at once.
+ */
+function releaseReservationsOnDisconnect(libp2p: SwitchboardLibp2p): void {
+  const relay = libp2p.services.relay
+  if (!relay) return
+  libp2p.addEventListener('peer:disconnect', (event) => {
+    relay.reservations.delete(event.detail)
+  })
 }
 
 /** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */

@@ -38,7 +38,7 @@ describe('circuit relay', () => {
     ;[cr, ca, cb] = await Promise.all([r.client(), a.client(), b.client()])
   })
   afterAll(async () => {
-    await Promise.all([r, a, b].map((x) => x?.destroy()))
+    await Promise.all([r, a, b].map((x) => x?.destroy().catch(() => {})))
   })
 
   it('a peer behind the relay takes a reservation: the relay actor shows it, node.info lists the relayed address', async () => {
@@ -81,6 +81,16 @@ describe('circuit relay', () => {
         .libp2p.getConnections(peerIdFromString(a.peerId))
         .some((c) => !c.remoteAddr.toString().includes('/p2p-circuit')),
     ).toBe(true)
+    watch.stop()
+  })
+
+  it('a reservation is released as soon as its peer goes, not an hour later', async () => {
+    const watch = await watchActors(cr, 'relay:peer-a')
+    expect((watch.latest('relay:peer-a')?.context as { reservations: number }).reservations).toBe(1)
+    await a.destroy()
+    const released = await watch.until('relay:peer-a', (s) => (s.context as { reservations: number }).reservations === 0, 30_000)
+    expect(released.value).toEqual({ on: 'idle' })
+    expect(r.core.nodes.handle('peer-a').libp2p.services.relay?.reservations.size).toBe(0)
     watch.stop()
   })
 })
