@@ -144,6 +144,19 @@ describe('peer machine', () => {
     expect(dial.calls.length).toBe(0)
   })
 
+  it("a connect then a disconnect during a hang-up: the client's last word wins, nothing is dialled", async () => {
+    const { actor, clock, dial, hangUp, ctx } = start()
+    actor.send({ type: 'peer.connected', connectionType: 'direct', at: 1 })
+    actor.send({ type: 'peer.disconnect' })
+    actor.send({ type: 'peer.connect' })
+    actor.send({ type: 'peer.disconnect' })
+    hangUp.resolve()
+    await waitFor(actor, (s) => s.matches('disconnected'))
+    clock.increment(10 * defaults.maxMs)
+    expect(dial.calls.length).toBe(0)
+    expect(ctx()).toMatchObject({ held: true, triesLeft: 0 })
+  })
+
   it('stays held after a client disconnect, even while wanted, until the next connect', async () => {
     const { actor, clock, dial, hangUp, ctx, settleDial } = start({ known: true, autoConnect: true })
     await settleDial({ connectionType: 'direct', at: 1 })

@@ -174,10 +174,12 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
       }
       break
     case 'peer.disconnect': {
-      // a hang-up that stops something (a connection, a dial, a pending retry) holds the peer until the
-      // client's next connect, and drops the connect it asked for; one already being hung up stays so
-      const stops = world.dialsTo(PEER).length + world.clock.armed().length + (world.leftOpen ? 0 : world.connectionsTo(PEER).length) > 0
-      if (stops && !hangingUp) {
+      // a hang-up that stops something (a connection, a dial, a pending retry, a connect asked for
+      // while hanging up) holds the peer until the client's next connect, and drops that connect
+      const stops =
+        world.dialsTo(PEER).length + world.clock.armed().length + (world.leftOpen ? 0 : world.connectionsTo(PEER).length) > 0 ||
+        (hangingUp && world.connectPending)
+      if (stops) {
         world.held = true
         world.connectPending = false
         world.triesLeft = 0

@@ -269,6 +269,8 @@ export const peerMachine = setup({
         'peer.disconnected': { actions: 'recordDisconnected' },
         'peer.setAdded': { actions: 'setAdded' },
         'peer.connect': { actions: 'startExplicit' },
+        // the client's last word wins: a connect asked for during the hang-up is dropped again
+        'peer.disconnect': { actions: 'hold' },
       },
     },
     failed: {
