@@ -26,6 +26,8 @@ interface Ctx {
   json: boolean
   addr: DaemonAddress
   client: () => Promise<SwitchboardClient>
+  /** Rejects (exit 8) when the connection to the daemon drops: commands that keep running race it. */
+  lost: Promise<never>
 }
 
 interface Sub {
@@ -262,9 +264,12 @@ Exit: 0 paired, 11 expired or cancelled, 130 Ctrl-C (the pairing is cancelled).`
               const who = last?.peerName ? ` with ${last.peerName}` : ''
               show(`pairing: ${String(last?.state ?? 'waiting')}${who}${tty ? ` (expires in ${left()})` : ''}`)
             }
-            await new Promise<void>((r) => {
-              wake = r
-            })
+            await Promise.race([
+              new Promise<void>((r) => {
+                wake = r
+              }),
+              ctx.lost,
+            ])
           }
         } finally {
           clearInterval(timer)
@@ -396,7 +401,7 @@ const topics: Command = {
         await c.call('subscribe', { topic })
         // on stderr in both modes: stdout holds only messages
         process.stderr.write(`subscribed to ${topic}; Ctrl-C to stop\n`)
-        await done
+        await Promise.race([done, ctx.lost])
       },
     },
     pub: {
@@ -605,7 +610,7 @@ const actors: Command = {
         process.stderr.write(`watching ${prefix ?? 'every actor'}; Ctrl-C to stop\n`)
         for (const a of r.actors) show('snapshot', a)
         for (const [e, s] of early) if (s.subscription === sub) show(e, s)
-        await done
+        await Promise.race([done, ctx.lost])
       },
     },
   },
@@ -736,6 +741,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > max) return usage(`unexpected argument ${JSON.stringify(positionals[max])}`)
 
   let client: SwitchboardClient | undefined
+  let finished = false
+  let loseDaemon!: (e: Error) => void
+  const lost = new Promise<never>((_, reject) => {
+    loseDaemon = reject
+  })
+  lost.catch(() => {})
   const jsonOut = values.json === true
   try {
     const dataDir = (await resolveConfig(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] as string } : {})).dataDir
@@ -746,9 +757,15 @@ export async function runCommand(argv: string[]): Promise<number> {
       json: jsonOut,
       addr,
       client: async () => {
-        client ??= await connectDaemon(addr, sub.timeoutMs ?? 30_000)
+        if (!client) {
+          client = await connectDaemon(addr, sub.timeoutMs ?? 30_000)
+          client.on('state', ({ state }) => {
+            if (state === 'closed' && !finished) loseDaemon(new CliError(`lost the daemon at ${addr.origin}`, EXIT.unreachable))
+          })
+        }
         return client
       },
+      lost,
     }
     return (await sub.run(ctx)) ?? EXIT.ok
   } catch (err) {
@@ -756,6 +773,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard ${name}${subName ? ` ${subName}` : ''}: ${e.message.split('\n')[0]}\n`)
     return e.exitCode
   } finally {
+    finished = true
     client?.close()
   }
 }

@@ -126,6 +126,19 @@ describe('switchboard client commands against two daemons', () => {
     expect(refused.stderr).toMatch(/^switchboard info: [^\n]*refused the token[^\n]*\n$/)
   })
 
+  it('exit code 8 when the daemon goes away under a running command', async () => {
+    const c = await startProcessDaemon()
+    try {
+      const watch = spawnCli(['actors', 'watch', 'node:', '--data-dir', c.dataDir])
+      await watch.until((out, err) => err.includes('watching node:') && out.includes('node:peer-a'))
+      await c.stop()
+      expect(await watch.exited).toBe(EXIT.unreachable)
+      expect(watch.stderr()).toMatch(/\nswitchboard actors watch: lost the daemon at [^\n]+\n$/)
+    } finally {
+      await c.destroy()
+    }
+  }, 60_000)
+
   it('exit codes: bad arguments (2) and unknown peers, paths and bans (10)', async () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['peers', 'bogus'], EXIT.usage, /unknown subcommand "bogus"/],
