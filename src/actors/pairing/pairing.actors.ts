@@ -14,7 +14,7 @@ export interface PairingEffectDeps {
   /** The running node's pairing service and libp2p (throw while it is not running). */
   service: (alias: string) => PairingService
   libp2p: (alias: string) => SwitchboardLibp2p
-  peers: () => Pick<PeerControl, 'learnAddresses' | 'connect' | 'update'>
+  peers: () => Pick<PeerControl, 'learnAddresses' | 'connect' | 'update' | 'forget' | 'ref'>
   reputation: Pick<Reputation, 'violation'>
 }
 
@@ -63,14 +63,26 @@ export function pairingEffects(d: PairingEffectDeps) {
           }
         }
       }),
-      remember: fromPromise<void, Step & { peerName: string }>(async ({ input }) => {
+      remember: fromPromise<void, Step & { peerName: string }>(async ({ input, signal }) => {
+        signal.throwIfAborted()
         const ticket = d.service(input.alias).ticketOf(input.pairingId)
+        const knownBefore = d.peers().ref(input.alias, input.peerId)?.getSnapshot().context.known === true
         await d.peers().update(input.alias, input.peerId, {
           known: true,
           autoConnect: true,
           name: input.peerName,
           ...(ticket !== undefined ? { ticket } : {}),
         })
+        // the pairing ended while the write ran (the ticket expired, a client cancelled): it did not
+        // pair, so a peer it made known is forgotten again
+        if (signal.aborted) {
+          if (!knownBefore)
+            await d
+              .peers()
+              .forget(input.alias, input.peerId)
+              .catch(() => {})
+          signal.throwIfAborted()
+        }
         // the other side saved us first and synced at once, and our sync responder refused it (it
         // answers known peers only): a change notice, which it takes now that we know it, makes it
         // sync again. Best effort: a peer that has gone syncs on its next connection anyway.
