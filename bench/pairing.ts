@@ -235,6 +235,8 @@ async function syncRounds(a: Awaited<ReturnType<typeof device>>, b: Awaited<Retu
   const bytes = FILES * FILE_MIB * MiB
   const sync: number[] = []
   const raw: number[] = []
+  const failures: string[] = []
+  const transports: string[] = []
   // apart while B's directory changes: neither redials the other
   await a.client.call('peers.update', { peerId: bId, autoConnect: false })
   await b.client.call('peers.update', { peerId: aId, autoConnect: false })
@@ -260,8 +262,12 @@ async function syncRounds(a: Awaited<ReturnType<typeof device>>, b: Awaited<Retu
     const from = await syncing.catch((err: Error) => {
       throw new Error(`${err.message}; A was pushed ${a.states.statuses(bId).join(' ')}, last ${JSON.stringify(a.states.latest(bId))}`)
     })
-    await a.states.until(bId, (s) => s.status === 'connected' && (s.lastSyncAt ?? 0) > last, 300_000)
-    sync.push(bytes / 1e6 / ((performance.now() - from) / 1000))
+    // a sync that fails (stalls) returns the actor to connected with lastError and the old lastSyncAt
+    const end = await a.states.until(bId, (s) => s.status === 'connected', 300_000)
+    const via = end.connectionType ?? '?'
+    if ((end.lastSyncAt ?? 0) > last) sync.push(bytes / 1e6 / ((performance.now() - from) / 1000))
+    else failures.push(`round ${round + 1} over ${via}: ${end.lastError}`)
+    transports.push(via)
     off()
     if (timeline.length > 0) log(timeline.join('\n'))
 
@@ -286,7 +292,7 @@ async function syncRounds(a: Awaited<ReturnType<typeof device>>, b: Awaited<Retu
     }
     log(`sync round ${round + 1}: Switchboard ${fmt(sync.at(-1) ?? 0)} MB/s, raw Helia ${fmt(raw.at(-1) ?? 0)} MB/s`)
   }
-  return { sync, raw }
+  return { sync, raw, failures, transports }
 }
 
 export async function run(opts: { record?: boolean } = {}) {
@@ -305,7 +311,7 @@ export async function run(opts: { record?: boolean } = {}) {
     log('paired and synced')
     const sb = await reconnects(a, b)
     const rawTimes = await rawReconnects()
-    log(`raw libp2p: p50 ${fmt(median(rawTimes))} ms`)
+    log(`raw libp2p: p50 ${fmt(median(rawTimes))} ms, p99 ${fmt(percentile(rawTimes, 99))} ms`)
     const sync = await syncRounds(a, b, rawDir)
 
     const conn = stats(sb.connected)
@@ -334,7 +340,7 @@ export async function run(opts: { record?: boolean } = {}) {
         ],
       ),
       '',
-      `**Sync**: B stores ${FILES} files of ${FILE_MIB} MiB of fresh random bytes (PUT /files) while the two are apart; A's \`peers.connect\`, then its peer actor syncs B's directory: MB/s of file content (10^6 bytes/s) from A's \`syncing\` push to its \`connected\` push. Raw Helia: a plain Helia node built as the daemons build theirs (blocks on disk) fetching the same DAG from daemon B over bitswap with \`pins.add\`. Median of ${ROUNDS} rounds (Switchboard first in each).`,
+      `**Sync**: B stores ${FILES} files of ${FILE_MIB} MiB of fresh random bytes (PUT /files) while the two are apart; A's \`peers.connect\`, then its peer actor syncs B's directory: MB/s of file content (10^6 bytes/s) from A's \`syncing\` push to its \`connected\` push. Raw Helia: a plain Helia node built as the daemons build theirs (blocks on disk) fetching the same DAG from daemon B over bitswap with \`pins.add\`. Median of the rounds that synced (Switchboard first in each); A's connection to B in each round: ${sync.transports.join(', ')}.${sync.failures.length > 0 ? ` Failed: ${sync.failures.join('; ')}.` : ''}`,
       '',
       markdownTable(
         ['Sync of 100 MiB', 'MB/s (median)', 'rounds', 'ratio'],
