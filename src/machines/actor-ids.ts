@@ -26,18 +26,7 @@ export type PresenceId = `presence:${string}`
 export type PrunerId = `pruner:${string}`
 export type PairingId = `pairing:${string}`
 export type RelayId = `relay:${string}`
-export type SystemId =
-  | SupervisorId
-  | NodeId
-  | DhtId
-  | PeersId
-  | PeerId
-  | TopicId
-  | ChannelId
-  | PresenceId
-  | PrunerId
-  | PairingId
-  | RelayId
+export type SystemId = SupervisorId | NodeId | DhtId | PeersId | PeerId | TopicId | ChannelId | PresenceId | PrunerId | PairingId | RelayId
 
 /** Daemon-wide ids (systemIds). */
 export const systemIds = {

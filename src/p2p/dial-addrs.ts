@@ -76,8 +76,7 @@ export function parseDialAddr(value: string, field: string): PeerAddress {
   }
   // the bare address: the peer's /p2p/<id> goes beside it, as the peer store and the address book
   // want it (a relayed address keeps its relay's id: that is part of the route)
-  const addr =
-    circuit < 0 ? multiaddr(components.filter((c) => c.name !== 'p2p')) : multiaddr(components.slice(0, circuit + 1))
+  const addr = circuit < 0 ? multiaddr(components.filter((c) => c.name !== 'p2p')) : multiaddr(components.slice(0, circuit + 1))
   return { addr, peerId }
 }
 

@@ -86,7 +86,7 @@ describe('circuit relay', () => {
 
   it('a reservation is released as soon as its peer goes, not an hour later', async () => {
     const watch = await watchActors(cr, 'relay:peer-a')
-    expect((watch.latest('relay:peer-a')?.context as { reservations: number }).reservations).toBe(1)
+    expect(watch.latest('relay:peer-a')?.context).toMatchObject({ reservations: 1 })
     await a.destroy()
     const released = await watch.until('relay:peer-a', (s) => (s.context as { reservations: number }).reservations === 0, 30_000)
     expect(released.value).toEqual({ on: 'idle' })

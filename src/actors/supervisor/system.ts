@@ -74,7 +74,18 @@ export function bindMachines(runtimes: NodeRuntimes, effects: BoundEffects = {})
   const channel = channelMachine.provide(channelEffects(runtimeChannels(runtimes)))
   const pairing = effects.pairing ? pairingMachine.provide(effects.pairing) : pairingMachine
   const node = nodeMachine.provide({
-    actors: { ...nodeActors(runtimes), watchPeers: watchPeersActor(runtimes), dht, peers, topic, channel, presence, pruner, pairing, relay },
+    actors: {
+      ...nodeActors(runtimes),
+      watchPeers: watchPeersActor(runtimes),
+      dht,
+      peers,
+      topic,
+      channel,
+      presence,
+      pruner,
+      pairing,
+      relay,
+    },
     actions: {
       reportStopped: reportStoppedToSupervisor,
     },
