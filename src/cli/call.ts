@@ -1,63 +1,50 @@
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { SwitchboardClient, type SwitchboardError } from '../client/switchboard-client.ts'
+import type { SwitchboardClient } from '../client/client.ts'
 import { parseSystemId } from '../machines/actor-ids.ts'
+import { asCliError, connectDaemon, daemonAddress } from './daemon-client.ts'
+import { EXIT } from './exit-codes.ts'
 
-interface RunFile {
-  pid: number
-  origin: string
-}
-
-/** Connect to the daemon running on `dataDir`, with the token it keeps there. */
-async function connect(dataDir: string): Promise<SwitchboardClient> {
-  let run: RunFile
-  let token: string
-  try {
-    run = JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8')) as RunFile
-    token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
-  } catch {
-    throw new Error(`no daemon is running on ${dataDir} (start one with: switchboard start)`)
-  }
-  try {
-    return await SwitchboardClient.connect(`${run.origin.replace(/^http/, 'ws')}/ws`, { token })
-  } catch {
-    throw new Error(`the daemon on ${dataDir} (pid ${run.pid}) does not answer at ${run.origin}`)
-  }
-}
-
+/** Run `fn` against the daemon on `dataDir`; a failure is one line on stderr and the exit code of its kind (exit-codes.ts). */
 async function withClient(dataDir: string, fn: (c: SwitchboardClient) => Promise<void>): Promise<number> {
-  let client: SwitchboardClient
+  let client: SwitchboardClient | undefined
   try {
-    client = await connect(dataDir)
-  } catch (err) {
-    process.stderr.write(`switchboard: ${(err as Error).message}\n`)
-    return 1
-  }
-  try {
+    client = await connectDaemon(await daemonAddress(dataDir))
     await fn(client)
-    return 0
+    return EXIT.ok
   } catch (err) {
-    const e = err as SwitchboardError
+    const e = asCliError(err)
     process.stderr.write(`switchboard: ${e.message}\n`)
-    return 1
+    return e.exitCode
   } finally {
-    await client.close()
+    await client?.close()
   }
+}
+
+type Fields = Record<string, unknown>
+
+/** p2p-webapp's calls that answer null and deliver their result as a push: `call` prints that push. */
+const ANSWERED_BY_PUSH: Record<string, { push: string; answers: (params: Fields, push: Fields) => boolean }> = {
+  getfile: { push: 'gotFile', answers: (params, push) => push.cid === params.cid },
+  listfiles: { push: 'peerFiles', answers: (params, push) => push.peerid === params.peerid },
 }
 
 export function runCall(dataDir: string, method: string, params: unknown): Promise<number> {
   return withClient(dataDir, async (c) => {
-    const result = await c.call(method, params)
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+    const byPush = ANSWERED_BY_PUSH[method]
+    // listen before asking: the push may come before the answer
+    // `call` takes any name a user types; the daemon checks it (400 for an unknown method)
+    const callAny = c.call.bind(c) as unknown as (name: string, params: unknown) => Promise<unknown>
+    const waitAny = c.waitFor.bind(c) as unknown as (name: string, match: (push: Fields) => boolean) => Promise<Fields>
+    const pushed = byPush && waitAny(byPush.push, (push) => byPush.answers((params ?? {}) as Fields, push))
+    pushed?.catch(() => {})
+    const result = await callAny(method, params)
+    process.stdout.write(`${JSON.stringify(pushed ? await pushed : result, null, 2)}\n`)
   })
 }
 
 export function runStatus(dataDir: string): Promise<number> {
   return withClient(dataDir, async (c) => {
-    const info = await c.call<{ peerid: string; alias: string; addrs: string[]; dhtReady: boolean; version: string; connections: number }>(
-      'node.info',
-    )
-    const { actors } = await c.call<{ actors: Array<{ systemId: string; value: unknown }> }>('actors.list', {})
+    const info = await c.call('node.info', {})
+    const { actors } = await c.call('actors.list', {})
     const lines = [
       `Switchboard ${info.version}: ${info.alias} ${info.peerid}`,
       `dht ready   ${info.dhtReady}`,

@@ -19,9 +19,22 @@ describe('switchboard call and status against a running daemon', () => {
     expect(info.peerid).toBe(daemon.peerId)
   })
 
-  it('call reports the protocol error and exits 1', async () => {
+  it('call of getfile and listfiles prints the push that carries their answer, not null', async () => {
+    const content = Buffer.from('hello from the CLI').toString('base64')
+    const stored = await runCli(['call', 'storefile', JSON.stringify({ path: 'cli/hello.txt', content }), '--data-dir', daemon.dataDir])
+    expect(stored.code).toBe(0)
+    const { fileCid } = JSON.parse(stored.stdout) as { fileCid: string }
+    const got = await runCli(['call', 'getfile', JSON.stringify({ cid: fileCid }), '--data-dir', daemon.dataDir])
+    expect(got.code).toBe(0)
+    expect(JSON.parse(got.stdout)).toMatchObject({ cid: fileCid, success: true, content: { type: 'file', content } })
+    const listed = await runCli(['call', 'listfiles', JSON.stringify({ peerid: daemon.peerId }), '--data-dir', daemon.dataDir])
+    expect(listed.code).toBe(0)
+    expect(JSON.parse(listed.stdout)).toMatchObject({ peerid: daemon.peerId, entries: { 'cli/hello.txt': { type: 'file', cid: fileCid } } })
+  })
+
+  it('call reports the protocol error and exits 2 for a bad argument', async () => {
     const r = await runCli(['call', 'peers.connect', '{"peerId":"nope"}', '--data-dir', daemon.dataDir])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr).toContain('400: peerId:')
     expect(r.stderr).toContain('"nope" is not a valid peer id')
   })
@@ -42,7 +55,7 @@ describe('switchboard call and status against a running daemon', () => {
 
   it('says so when no daemon runs on the data directory', async () => {
     const r = await runCli(['status', '--data-dir', await tempDir()])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(8)
     expect(r.stderr).toContain('no daemon is running on')
   })
 })
