@@ -38,7 +38,7 @@ Exit codes: 0 ok, 1 other failure, 2 bad usage or argument, 3 bad configuration,
 use, 5 data directory unusable, 6 cannot listen, 7 node did not start, 8 daemon not running or not
 answering, 9 token refused, 10 not found (peer, path, ban), 11 refused or gone (expired, used or
 cancelled ticket, wrong proof, conflict), 12 timed out or peer unreachable, 130 interrupted (Ctrl-C).
-\`status\` and \`call\` exit 1 on every failure but usage, as they always have.
+\`status\` and \`call\` use the same codes.
 
 Options:
   --data-dir <dir>          data directory (default: $SWITCHBOARD_HOME or ~/.switchboard)
