@@ -104,7 +104,13 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
       await connectOverWebRTC(d.addrs)
       await learntStrangers((m, p) => c.call(m, p))
       const exit = await d.stop('SIGTERM')
-      expect({ code: exit.code, signal: exit.signal, stderr: exit.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+      // the one warning allowed: the port of last time was taken when this round started (this test's
+      // own WebRTC-direct client sockets take ephemeral UDP ports, which may be the one just let go)
+      const stderr = exit.stderr
+        .split('\n')
+        .filter((line) => line !== '' && !/ used last time is taken; listening on a new port /.test(line))
+        .join('\n')
+      expect({ code: exit.code, signal: exit.signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })
       expect(exit.stdout).toMatch(/stopped\n$/)
       await expectSaved()
     }
