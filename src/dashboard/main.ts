@@ -203,14 +203,31 @@ function Peers({ openActor }: { openActor: (id: string) => void }) {
   </section>`
 }
 
+/** How this device introduces itself when it pairs; kept in the browser, the host name when empty. */
+function useDeviceName(): [string, (name: string) => void] {
+  const [name, setName] = useState(() => localStorage.getItem('switchboard.deviceName') ?? '')
+  const set = (value: string) => {
+    setName(value)
+    localStorage.setItem('switchboard.deviceName', value)
+  }
+  return [name, set]
+}
+
+function DeviceName({ id, name, setName }: { id: string; name: string; setName: (name: string) => void }) {
+  return html`<label class="device-name">This device's name
+    <input id=${id} maxlength="256" placeholder="the host name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
+  </label>`
+}
+
 function AddDevice() {
   const s = useStore()
   const [ticket, setTicket] = useState<MethodResult<'pairing.create'> | undefined>()
   const [copied, setCopied] = useState(false)
+  const [name, setName] = useDeviceName()
   const pairing = ticket ? s.pairings.get(ticket.pairingId) : undefined
   const create = () =>
     client
-      .call('pairing.create', {})
+      .call('pairing.create', name.trim() === '' ? {} : { name: name.trim() })
       .then((t) => {
         setTicket(t)
         setCopied(false)
@@ -230,6 +247,7 @@ function AddDevice() {
   return html`<section id="add">
     <h2>Add device</h2>
     <p>Create a one-time ticket here, then on the other device open <b>Join device</b> and paste it (or scan the code).</p>
+    <${DeviceName} id="add-name" name=${name} setName=${setName} />
     <button id="create-ticket" onClick=${create}>${ticket ? 'New ticket' : 'Create ticket'}</button>
     ${
       ticket &&
@@ -253,11 +271,12 @@ function JoinDevice() {
   const [text, setText] = useState('')
   const [busy, setBusy] = useState(false)
   const [joined, setJoined] = useState<PeerState | undefined>()
+  const [name, setName] = useDeviceName()
   const joining = [...s.pairings.values()].filter((p) => p.role === 'joiner').at(-1)
   const join = () => {
     setBusy(true)
     client
-      .call('pairing.join', { ticket: text.trim() }, { timeoutMs: 90_000 })
+      .call('pairing.join', { ticket: text.trim(), ...(name.trim() === '' ? {} : { name: name.trim() }) }, { timeoutMs: 90_000 })
       .then((p) => setJoined(p))
       .catch(fail)
       .finally(() => setBusy(false))
@@ -265,6 +284,7 @@ function JoinDevice() {
   return html`<section id="join">
     <h2>Join device</h2>
     <p>Paste the ticket the other device shows under <b>Add device</b>.</p>
+    <${DeviceName} id="join-name" name=${name} setName=${setName} />
     <textarea id="join-ticket" rows="4" placeholder="ticket" value=${text} onInput=${(e: Event) => setText((e.target as HTMLTextAreaElement).value)}></textarea>
     <div class="actions"><button id="join-button" disabled=${busy || text.trim() === ''} onClick=${join}>${busy ? 'Joining…' : 'Join'}</button></div>
     ${joining && html`<p>state: <b id="join-state">${joining.state}</b>${joining.error && html`<span class="error-text"> · ${joining.error}</span>`}</p>`}

@@ -43,6 +43,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
     await expect.poll(() => pageB.locator('#info').textContent(), { timeout: 30_000 }).toContain(b.peerId)
 
     await pageA.click('nav button[data-view=add]')
+    await pageA.fill('#add-name', 'phone A')
     await pageA.click('#create-ticket')
     const ticket = await pageA.locator('#ticket').inputValue()
     expect(ticket.length).toBeGreaterThan(20)
@@ -51,8 +52,10 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
 
     await pageB.click('nav button[data-view=join]')
     await pageB.fill('#join-ticket', ticket)
+    await pageB.fill('#join-name', 'desk B')
     await pageB.click('#join-button')
-    await expect.poll(() => pageB.locator('#joined').textContent(), { timeout: 60_000 }).toContain('Paired with')
+    // each side knows the other by the name it gave
+    await expect.poll(() => pageB.locator('#joined').textContent(), { timeout: 60_000 }).toContain('Paired with phone A')
     await expect.poll(() => pageA.locator('#pairing-state').textContent(), { timeout: 60_000 }).toBe('paired')
 
     for (const [page, other] of [
@@ -64,6 +67,7 @@ describe('the dashboard in Chromium: two daemons paired through their pages', ()
         .poll(() => page.locator(`.peer[data-peer="${other.peerId}"]`).getAttribute('data-status'), { timeout: 60_000 })
         .toMatch(/^(connected|syncing)$/)
     }
+    await expect.poll(() => pageA.locator(`.peer[data-peer="${b.peerId}"] .name`).textContent(), { timeout: 30_000 }).toBe('desk B')
     // rename B on A's page (the prompt answered), and the activity feed has the pairing
     pageA.once('dialog', (d) => void d.accept('laptop'))
     await pageA.click(`.peer[data-peer="${b.peerId}"] button:text-is("Rename")`)
