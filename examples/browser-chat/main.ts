@@ -272,11 +272,40 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
   pubsub.subscribe(ANNOUNCE_TOPIC)
   pubsub.subscribe(CHAT_TOPIC)
   log(`I am ${self}; dialling the daemon at ${daemon}`)
-  await node.dial(multiaddr(daemon))
+  const daemonAddr = multiaddr(daemon)
+  await node.dial(daemonAddr)
   timings.daemonConnected = performance.now()
   log('connected to the daemon')
   // new tabs come and go: say where we are now and then
   const timer = setInterval(announce, 5000)
+
+  // The daemon is the one peer we know: when it goes (a restart), dial it again, with backoff, until
+  // it is back; the relay transport then reserves a slot on it again (same address: same relay).
+  // Our WebRTC connections to other tabs do not need it and stay up meanwhile.
+  const daemonPeer = /\/p2p\/([^/]+)$/.exec(daemon)?.[1] ?? null
+  let stopped = false
+  let redialling = false
+  const redial = async () => {
+    if (redialling) return
+    redialling = true
+    let delay = 250
+    while (!stopped && daemonPeer !== null && node.getConnections(peerIdFromString(daemonPeer)).length === 0) {
+      try {
+        await node.dial(daemonAddr, { signal: AbortSignal.timeout(10_000) })
+        log('reconnected to the daemon')
+        break
+      } catch {
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(delay * 2, 4000)
+      }
+    }
+    redialling = false
+  }
+  node.addEventListener('peer:disconnect', (e) => {
+    if (stopped || daemonPeer === null || e.detail.toString() !== daemonPeer) return
+    log('lost the daemon; dialling it again')
+    void redial()
+  })
 
   return {
     node,
@@ -302,6 +331,7 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
       await stream.close()
     },
     stop: async () => {
+      stopped = true
       clearInterval(timer)
       await node.stop()
     },

@@ -100,10 +100,11 @@ export interface NetnsDaemon extends StartBanner {
 
 /**
  * `switchboard start --data-dir <tmp>` inside the namespace, as a user starts it: its own process,
- * default configuration (every default listener on 0.0.0.0, relay, gossip hub), plus `args`.
+ * default configuration (every default listener on 0.0.0.0, relay, gossip hub), plus `args`;
+ * `reuseDataDir`: on that data directory (a restart) instead of a new one.
  */
-export async function startDaemonIn(ns: Netns, args: string[] = []): Promise<NetnsDaemon> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'sb-netns-daemon-'))
+export async function startDaemonIn(ns: Netns, args: string[] = [], reuseDataDir?: string): Promise<NetnsDaemon> {
+  const dataDir = reuseDataDir ?? (await mkdtemp(join(tmpdir(), 'sb-netns-daemon-')))
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
   const [cmd = 'ip', ...prefixArgs] = ns.prefix
