@@ -168,6 +168,10 @@ describe('replicas: A syncs B on loopback', () => {
     expect(left).toBe(0)
     const held = await storedKeys(a)
     for (const k of oldKeys) expect(held.has(k)).toBe(true)
+    // B drops the large files again: the tests after this one are about replicas, not a 50 MiB
+    // transfer (a full re-sync of it right after the aborted one once stalled 30 s under load in CI:
+    // see the closing note, an open bug of the sync's bitswap path)
+    await filesOf(b).removeFile('large')
   })
 
   it("B offline: A's listfiles and getfile of B's files answer from the replica", async () => {
