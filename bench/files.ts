@@ -10,6 +10,7 @@ import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon, tempDir } from '../test/support/daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { noise } from '../test/files/support.ts'
 
 /**
  * Files between two daemons on loopback: store on A and fetch on B (bitswap from A), 1, 10 and
@@ -23,20 +24,6 @@ const SIZES = [1, 10, 100]
 const ROUNDS: Record<number, number> = { 1: 7, 10: 3, 100: 2 }
 /** The WebSocket carries base64 in one frame (16 MiB by default): 1 and 10 MiB only. */
 const WS_SIZES = new Set([1, 10])
-
-/** Fresh, incompressible bytes per round so nothing is already held by the fetching side. */
-function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
-  const buffer = new ArrayBuffer(size)
-  const words = new Uint32Array(buffer, 0, Math.floor(size / 4))
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    words[i] = x >>> 0
-  }
-  return new Uint8Array(buffer)
-}
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
@@ -135,7 +122,7 @@ interface Figures {
 }
 
 async function measure(pair: Pair, size: number, seed: number, into: Figures): Promise<void> {
-  const bytes = content(size * MiB, seed)
+  const bytes = noise(size * MiB, seed)
   const stored = await timed(() => pair.store(bytes))
   into.store.push(mbps(bytes.length, stored.ms))
   const fetched = await timed(() => pair.fetch(stored.value, bytes.length))

@@ -21,6 +21,7 @@ import { LOOPBACK_DEFAULT_LISTEN } from '../test/support/listen.ts'
 import { PeerStates } from '../test/support/peers.ts'
 import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
 import { appendResults, fmt, markdownTable, median, percentile, resultSection, runIfMain } from './machine.ts'
+import { noise as randomBytes } from '../test/files/support.ts'
 
 /**
  * Two paired devices as users run them: two `switchboard start` processes (default configuration:
@@ -50,19 +51,6 @@ const FILE_MIB = 25
 
 interface Created {
   ticket: string
-}
-
-function randomBytes(size: number, seed: number): Uint8Array<ArrayBuffer> {
-  const buffer = new ArrayBuffer(size)
-  const words = new Uint32Array(buffer, 0, Math.floor(size / 4))
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    words[i] = x >>> 0
-  }
-  return new Uint8Array(buffer)
 }
 
 const log = (msg: string) => process.stdout.write(`pairing: ${msg}\n`)

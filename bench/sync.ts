@@ -11,6 +11,7 @@ import { walkBlocks } from '../src/p2p/files/directory.ts'
 import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon, tempDir } from '../test/support/daemon.ts'
 import { appendResults, fmt, markdownTable, median, resultSection, runIfMain } from './machine.ts'
+import { noise } from '../test/files/support.ts'
 
 /**
  * Sync throughput between two daemons on loopback: daemon B holds a 100 MiB directory (four files
@@ -26,19 +27,6 @@ const MiB = 1024 * 1024
 const FILES = 4
 const FILE_MIB = 25
 const ROUNDS = 3
-
-function noise(size: number, seed: number): Uint8Array<ArrayBuffer> {
-  const buffer = new ArrayBuffer(size)
-  const words = new Uint32Array(buffer, 0, Math.floor(size / 4))
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    words[i] = x >>> 0
-  }
-  return new Uint8Array(buffer)
-}
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
