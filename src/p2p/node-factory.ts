@@ -25,6 +25,7 @@ import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
+import { mendBitswapWants } from './bitswap-wants.ts'
 import { ListenPorts } from './listen-ports.ts'
 import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
 import {
@@ -223,6 +224,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     await closeStores()
     throw err
   }
+  mendBitswapWants(withBlocks, opts.log)
   const stopRenewal = await afterStart(withBlocks.libp2p, opts, { listenPorts, certificate, webrtcTransport })
   releaseReservationsOnDisconnect(withBlocks.libp2p)
 

@@ -324,9 +324,8 @@ export class SyncService implements SyncNodeService {
    * One block over bitswap, wanted again every `rewantMs`, and when no block of the sync at all
    * came for that long, asked of the peer itself over the sync protocol (hash checked), until it
    * comes or `signal` aborts.
-   * Helia's bitswap (4.0.19) never sends cancels; a peer that sent a block less than 5 s before
-   * (to a want since aborted, whose block was dropped on arrival) swallows a new want of it, and
-   * one whose send to us failed keeps the want as "sending" for as long as the connection lasts.
+   * A block wanted again comes again (src/p2p/bitswap-wants.ts), but one whose send to us failed
+   * leaves the want as "sending" at the peer for as long as the connection lasts.
    */
   async #want(peer: PeerId, cid: CID, signal: AbortSignal, quietMs: () => number): Promise<Uint8Array> {
     for (;;) {
