@@ -3,12 +3,12 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
-import { startTestDaemon, type TestDaemon, tempDir } from '../test/support/daemon.ts'
+import { tempDir } from '../test/support/daemon.ts'
+import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { noise } from '../test/files/support.ts'
 
@@ -16,14 +16,21 @@ import { noise } from '../test/files/support.ts'
  * Files between two daemons on loopback: store on A and fetch on B (bitswap from A), 1, 10 and
  * 100 MiB, over HTTP (and the WebSocket for the sizes a frame carries), against raw Helia doing the
  * same between two plain Helia nodes in the same run (unixfs addBytes on one, cat on the other).
+ * The daemons are what users run: `switchboard start` in their own processes on the default
+ * configuration (default listeners), the client here. BENCH_DAEMON_NODE_OPTIONS is passed to the
+ * daemons' NODE_OPTIONS (`--cpu-prof --cpu-prof-dir=...` to profile them under this load).
  */
 
 const MiB = 1024 * 1024
-const SIZES = [1, 10, 100]
+/** BENCH_FILES_SIZES=10,100 measures only those (for profiling). */
+const SIZES = process.env.BENCH_FILES_SIZES?.split(',').map(Number) ?? [1, 10, 100]
 /** Rounds per size: small sizes are noisy, 100 MiB is slow. */
 const ROUNDS: Record<number, number> = { 1: 7, 10: 3, 100: 2 }
-/** The WebSocket carries base64 in one frame (16 MiB by default): 1 and 10 MiB only. */
-const WS_SIZES = new Set([1, 10])
+/**
+ * The WebSocket carries base64 in one frame, 1 MiB on the default configuration (maxFrameBytes):
+ * not even the 1 MiB file fits, so on defaults files go over HTTP and no WebSocket row is measured.
+ */
+const WS_SIZES = new Set<number>()
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
@@ -44,7 +51,7 @@ interface Pair {
   fetch(cid: string, size: number): Promise<void>
 }
 
-function httpPair(a: TestDaemon, b: TestDaemon): Pair {
+function httpPair(a: ProcessDaemon, b: ProcessDaemon): Pair {
   let n = 0
   return {
     async store(bytes) {
@@ -123,26 +130,35 @@ interface Figures {
 
 async function measure(pair: Pair, size: number, seed: number, into: Figures): Promise<void> {
   const bytes = noise(size * MiB, seed)
-  const stored = await timed(() => pair.store(bytes))
+  const stored = await timed(() => pair.store(bytes)).catch((err: Error) => {
+    throw new Error(`store: ${err.message}`)
+  })
   into.store.push(mbps(bytes.length, stored.ms))
-  const fetched = await timed(() => pair.fetch(stored.value, bytes.length))
+  const fetched = await timed(() => pair.fetch(stored.value, bytes.length)).catch((err: Error) => {
+    throw new Error(`fetch of ${stored.value}: ${err.message}`)
+  })
   into.fetch.push(mbps(bytes.length, fetched.ms))
 }
 
 export async function run() {
-  const a = await startTestDaemon()
-  const b = await startTestDaemon({ bootstrap: [`${a.core.nodes.info('peer-a').addrs.find((x) => x.includes('/127.0.0.1/tcp/'))}`] })
+  const nodeOptions = process.env.BENCH_DAEMON_NODE_OPTIONS
+  const env = nodeOptions === undefined ? undefined : { NODE_OPTIONS: nodeOptions }
+  // default listeners (every interface, TCP, WebSockets, WebRTC-direct), as `npm start` has them
+  const a = await startProcessDaemon({ listen: [], env })
+  const seed = a.addrs.find((x) => x.startsWith('/ip4/127.0.0.1/tcp/') && !x.includes('/ws'))
+  if (seed === undefined) throw new Error(`daemon A has no loopback TCP address: ${a.addrs.join(' ')}`)
+  const b = await startProcessDaemon({ listen: [], env, bootstrap: [seed.includes('/p2p/') ? seed : `${seed}/p2p/${a.peerId}`] })
   const rawDirs = [await tempDir('bench-helia-'), await tempDir('bench-helia-')]
   const [ra, rb] = await Promise.all(rawDirs.map((d) => rawHelia(join(d, 'node'))))
   try {
     if (!ra || !rb) throw new Error('raw helia nodes did not start')
     await rb.libp2p.dial(ra.libp2p.getMultiaddrs()[0] ?? multiaddr('/ip4/127.0.0.1/tcp/1'))
+    const [ca, cb] = await Promise.all([a.client(), b.client()])
     const deadline = Date.now() + 30_000
-    while (b.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(a.peerId)).length === 0) {
+    while ((await cb.call<{ connections: number }>('node.info', {})).connections === 0) {
       if (Date.now() > deadline) throw new Error('daemon B did not connect to A')
       await new Promise((r) => setTimeout(r, 50))
     }
-    const [ca, cb] = await Promise.all([a.client(), b.client()])
     const pairs = { http: httpPair(a, b), ws: wsPair(ca, cb), helia: heliaPair(ra, rb) }
     const results = new Map<string, Figures>()
     const figures = (key: string): Figures => {
@@ -160,7 +176,9 @@ export async function run() {
         const order = round % 2 === 0 ? (['http', 'ws', 'helia'] as const) : (['helia', 'ws', 'http'] as const)
         for (const kind of order) {
           if (kind === 'ws' && !WS_SIZES.has(size)) continue
-          await measure(pairs[kind], size, seed++, figures(`${kind}:${size}`))
+          await measure(pairs[kind], size, seed++, figures(`${kind}:${size}`)).catch((err: Error) => {
+            throw new Error(`${kind} ${size} MiB: ${err.message}\nA: ${a.stderr().slice(-2000)}\nB: ${b.stderr().slice(-2000)}`)
+          })
         }
       }
     }
@@ -189,6 +207,7 @@ export async function run() {
     const body = [
       '### Files between two daemons on loopback',
       '',
+      'Both daemons are `switchboard start` in their own processes on the default configuration (listeners on 0.0.0.0: TCP, WebSockets, WebRTC-direct; B bootstraps from A), the client in the bench process.',
       'Store: on daemon A (HTTP PUT streamed, or WebSocket `storefile` with base64), including the directory update and block counting. Fetch: on daemon B, which holds nothing of it, over bitswap from A (HTTP `GET /ipfs/<cid>` streamed, or `getfile` and its `gotFile` push).',
       'raw Helia: two plain Helia nodes built like the daemons (fs blockstore, LevelDB, bitswap), dialled to each other; `unixfs.addBytes` on one, `unixfs.cat` drained on the other.',
       `MB/s = 10^6 bytes per second, median of ${SIZES.map((s) => `${ROUNDS[s]} (${s} MiB)`).join(', ')} rounds, fresh random content each round; ratio = Switchboard / raw Helia.`,
@@ -198,7 +217,8 @@ export async function run() {
         rows,
       ),
     ].join('\n')
-    await publish('files', body)
+    if (process.env.BENCH_NO_PUBLISH === '1') process.stdout.write(`${body}\n`)
+    else await publish('files', body)
     return Object.fromEntries(results)
   } finally {
     await Promise.allSettled([a.destroy(), b.destroy(), ra?.stop(), rb?.stop()])

@@ -4,7 +4,6 @@
  * together, and for streamed content an idle timeout.
  * Checked up front against the size the client declares, and again while the bytes stream in.
  */
-import { IdleDeadline } from './deadline.ts'
 import { ContentTooLargeError, UploadStalledError } from './errors.ts'
 
 export interface UploadLimits {
@@ -37,60 +36,108 @@ export function checkUploadSize(bytes: number, limits: UploadLimits): void {
 }
 
 /**
- * The iterator's next result, or a rejection as soon as `signal` aborts. Not a Promise.race with
- * one long-lived promise: each race would leave a reaction on it holding that chunk, so every
- * chunk of the upload would stay in memory.
+ * How far an upload is read ahead of the importer. The importer pulls a batch of blocks, then waits
+ * while it writes them; a source read only on demand (an HTTP body, whose socket stops at 16 KiB
+ * unread) would stall meanwhile, so the two would take turns instead of overlapping.
  */
-function nextUnless<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    it.next().then(
-      (r) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(r)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
-}
+export const UPLOAD_READ_AHEAD_BYTES = 8 * 1024 * 1024
 
 /**
  * `source` with the limits applied as it streams: past a limit it throws 413; when the source
  * gives no chunk for `idleMs` after one was asked for, it throws 408 without waiting any longer
- * (the caller closes the source). Time the consumer takes between chunks does not count.
+ * (the caller closes the source). Time the consumer takes between chunks does not count. The
+ * source is read up to `readAheadBytes` ahead of the consumer, so reading it and consuming it
+ * overlap; a limit or a stall is thrown at the consumer's next chunk, before what was read ahead.
  */
 export async function* limitedUpload(
   source: AsyncIterable<Uint8Array>,
   limits: UploadLimits,
   idleMs: number,
   signal?: AbortSignal,
+  readAheadBytes = UPLOAD_READ_AHEAD_BYTES,
 ): AsyncGenerator<Uint8Array> {
-  const idle = new IdleDeadline(idleMs, 'upload', signal)
   const it = source[Symbol.asyncIterator]()
+  const queue: Uint8Array[] = []
+  let queued = 0
   let bytes = 0
+  let ended = false
+  let failed = false
+  let failure: unknown
+  let pumping = false
+  let stopped = false
+  let wake: (() => void) | undefined
+  const fail = (err: unknown) => {
+    if (failed) return
+    failed = true
+    failure = err
+    wake?.()
+  }
+  // One timer for the whole upload (not one per chunk): since when the source has been asked for
+  // a chunk and not given it; checked when the timer fires, which re-arms for what is left.
+  let askedAt: number | undefined
+  let timer: NodeJS.Timeout | undefined
+  const check = () => {
+    timer = undefined
+    if (askedAt === undefined || stopped || failed) return
+    const waited = performance.now() - askedAt
+    if (waited >= idleMs) fail(new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`))
+    else arm(idleMs - waited)
+  }
+  const arm = (ms: number) => {
+    timer = setTimeout(check, ms)
+    timer.unref?.()
+  }
+  const onAbort = () => fail(signal?.reason)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  if (signal?.aborted) onAbort()
+
+  const pump = async () => {
+    pumping = true
+    try {
+      while (!stopped && !failed && !ended && queued < readAheadBytes) {
+        askedAt = performance.now()
+        if (timer === undefined) arm(idleMs)
+        const next = await it.next()
+        askedAt = undefined
+        if (stopped || failed) return
+        if (next.done) {
+          ended = true
+          break
+        }
+        bytes += next.value.length
+        checkUploadSize(bytes, limits)
+        queue.push(next.value)
+        queued += next.value.length
+        wake?.()
+      }
+    } catch (err) {
+      fail(err)
+    } finally {
+      pumping = false
+      wake?.()
+    }
+  }
+
   try {
     while (true) {
-      let next: IteratorResult<Uint8Array>
-      idle.touch()
-      try {
-        next = await nextUnless(it, idle.signal)
-      } catch (err) {
-        if (idle.signal.aborted && !signal?.aborted)
-          throw new UploadStalledError(`upload: no bytes for ${idleMs} ms after ${bytes} bytes (fileUploadIdleMs); aborted`)
-        throw err
+      if (failed) throw failure
+      const chunk = queue.shift()
+      if (chunk !== undefined) {
+        queued -= chunk.length
+        if (!pumping && !ended) void pump()
+        yield chunk
+        continue
       }
-      idle.clear()
-      if (next.done) return
-      bytes += next.value.length
-      checkUploadSize(bytes, limits)
-      yield next.value
+      if (ended) return
+      if (!pumping) void pump()
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+      wake = undefined
     }
   } finally {
-    idle.clear()
+    stopped = true
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
   }
 }
