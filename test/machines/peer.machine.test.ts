@@ -232,8 +232,8 @@ describe('peer machine', () => {
     expect(syncs).toHaveLength(0)
   })
 
-  it('a known peer syncs on arrival, reports progress, sets lastSyncAt, and syncs again after a change notice', () => {
-    const { actor, ctx, syncs } = start({ known: true, autoConnect: false })
+  it('a known peer syncs on arrival, reports progress, sets lastSyncAt, syncs again after a change notice, and retries a failed sync with backoff', () => {
+    const { actor, clock, ctx, syncs } = start({ known: true, autoConnect: false })
     actor.send({ type: 'peer.connected', connectionType: 'direct', at: 1 })
     expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
     expect(ctx().syncProgress).toEqual({ blocksFetched: 0, blocksTotal: 0, bytes: 0 })
@@ -247,9 +247,23 @@ describe('peer machine', () => {
     expect(peerStatus(actor.getSnapshot().value)).toBe('syncing')
     syncs[1]?.report({ type: 'peer.syncFailed', error: 'peer went quiet' })
     expect(peerStatus(actor.getSnapshot().value)).toBe('connected')
-    expect(ctx()).toMatchObject({ lastSyncAt: 77, lastError: 'sync: peer went quiet', syncProgress: null })
-    // no change, no new sync
+    expect(ctx()).toMatchObject({ lastSyncAt: 77, lastError: 'sync: peer went quiet', syncProgress: null, syncFailures: 1 })
+    // a failed sync is tried again after the backoff a first failure gets, not before
+    const first = retryDelay({ peerId: ctx().peerId, failures: 1, backoff: defaults })
+    clock.increment(first - 1)
     expect(syncs).toHaveLength(2)
+    clock.increment(1)
+    expect(syncs).toHaveLength(3)
+    syncs[2]?.report({ type: 'peer.syncFailed', error: 'peer went quiet' })
+    // a change notice does not wait for the backoff
+    expect(ctx().syncFailures).toBe(2)
+    actor.send({ type: 'peer.filesChanged' })
+    expect(syncs).toHaveLength(4)
+    syncs[3]?.report({ type: 'peer.syncDone', at: 90 })
+    expect(ctx()).toMatchObject({ lastSyncAt: 90, lastError: null, syncFailures: 0 })
+    // done: nothing more to sync, nothing armed
+    clock.increment(10 * defaults.maxMs)
+    expect(syncs).toHaveLength(4)
   })
 
   it('becoming known while connected starts a sync; a disconnect or a forget aborts it', () => {

@@ -62,8 +62,9 @@ const spec: PathSpec = {
       c.added,
       c.held,
       c.triesLeft,
-      // a first failure and a later one back off differently
+      // a first failure and a later one back off differently (dials and syncs alike)
       Math.min(c.failures, 2),
+      Math.min(c.syncFailures, 2),
       // a sync owed matters only while connected (arriving sets it afresh)
       snapshot.matches('connected') && c.syncDue,
     ])
@@ -122,6 +123,7 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
     world.lastType = type
     world.since = at
     world.failures = 0
+    if (!linked || world.leftOpen) world.syncFailures = 0
     world.lastError = null
     world.connectPending = false
     world.triesLeft = 0
@@ -207,12 +209,16 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
     case 'peer.syncDone':
       world.lastSyncAt = (event as Extract<PeerEvent, { type: 'peer.syncDone' }>).at
       world.lastError = null
+      world.syncFailures = 0
       world.syncProgress = null
       only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
       return
     case 'peer.syncFailed':
       world.lastError = `sync: ${(event as Extract<PeerEvent, { type: 'peer.syncFailed' }>).error}`
       world.syncProgress = null
+      // what the failed sync was to fetch is still owed
+      world.syncOwed = true
+      world.syncFailures += 1
       only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
       return
   }
@@ -255,10 +261,17 @@ async function drive(events: EventObject[]): Promise<void> {
       const dials = world.dials.length
       const armedBefore = world.clock.armed().length
       const timer = event.type.startsWith('xstate.after.') ? world.clock.armed()[0] : undefined
+      // the pause before a failed sync's retry, not a dial's
+      const syncTimer = timer !== undefined && actor.getSnapshot().matches({ connected: 'syncBackoff' })
+      const syncsBefore = world.syncs.length
       await processed.after(actor, event.type, () => perform(world, actor, event))
       check(`step ${i + 1} (${event.type})`)
-      const pacing = dialPacing(event.type, world.dials.length - dials, timer?.delay)
+      const pacing = dialPacing(event.type, world.dials.length - dials, syncTimer ? undefined : timer?.delay)
       if (pacing) throw new Error(`step ${i + 1} (${event.type}) of ${where}: ${pacing}`)
+      if (syncTimer && (world.syncs.length - syncsBefore !== 1 || world.dials.length !== dials))
+        throw new Error(
+          `step ${i + 1} (${event.type}) of ${where}: the sync backoff ran out and ${world.syncs.length - syncsBefore} syncs started`,
+        )
       if (world.held && world.dials.length > dials)
         throw new Error(`step ${i + 1} (${event.type}) of ${where}: dialled a peer the client disconnected`)
       // a pause that runs (an explicit retry's, a backoff) is cut short only by a client's connect

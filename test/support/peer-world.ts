@@ -174,6 +174,8 @@ export class PeerWorld {
   syncOwed = false
   /** Where the running sync is, as it reported. */
   syncProgress: SyncProgress | null = null
+  /** Syncs that failed in a row on this connection: the next one is owed after a backoff. */
+  syncFailures = 0
   /** A hang-up failed and left the connection open. */
   leftOpen = false
 
@@ -346,13 +348,16 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
     need(conns.length === 0 || world.leftOpen, `${value} while ${conns.length} connections are open`)
   }
   // a client's hang-up stops every dial; a client's connect is being tried, waited for or queued behind the hang-up
-  if (world.held) need(dials === 0 && timers.length === 0, `the client hung up, and ${dials} dials, ${timers.length} timers`)
+  // (a failed sync's retry is no dial: a held peer that connected anyway still syncs)
+  const dialTimers = snapshot.matches({ connected: 'syncBackoff' }) ? 0 : timers.length
+  if (world.held) need(dials === 0 && dialTimers === 0, `the client hung up, and ${dials} dials, ${dialTimers} timers`)
   const tries = world.connectPending ? world.triesLeft : 0
   need(c.triesLeft === tries, `${c.triesLeft} tries left, the client's connect has ${tries}`)
   if (world.connectPending)
     need(dials + timers.length + hangUps > 0, `a client's connect (${world.triesLeft} tries left) is neither tried nor waited for`)
   const syncs = world.syncsOf(peerId).length
   const syncing = snapshot.matches({ connected: 'syncing' })
+  const syncBackoff = snapshot.matches({ connected: 'syncBackoff' })
   need(syncs === (syncing ? 1 : 0), `${syncs} syncs running in ${value}`)
   if (!syncing) need(c.syncProgress === null, `sync progress ${JSON.stringify(c.syncProgress)} with no sync running`)
 
@@ -360,7 +365,16 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
     case 'connected':
       need(conns.length > 0, 'connected without an open connection in the world')
       need(dials === 0, 'connected with a dial in flight')
-      need(timers.length === 0, 'connected with a retry timer armed')
+      if (syncBackoff) {
+        // a failed sync is owed again, a backoff away (capped, jittered, growing with the failures in a row)
+        need(intent.known, 'a sync backoff for a peer that is not known')
+        need(world.syncOwed && world.syncFailures > 0, `a sync backoff with owed ${world.syncOwed}, ${world.syncFailures} failed syncs`)
+        const expected = retryDelay({ peerId, failures: world.syncFailures, backoff })
+        need(
+          timers.length === 1 && timers[0]?.delay === expected,
+          `sync backoff with timers ${JSON.stringify(timers.map((t) => t.delay))}, expected one of ${expected} ms`,
+        )
+      } else need(timers.length === 0, 'connected with a retry timer armed')
       // a connection clears the last error; only a failed sync of it sets one
       need(c.lastError === null || c.lastError.startsWith('sync: '), `connected with lastError ${c.lastError}`)
       need(
@@ -373,7 +387,7 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
           JSON.stringify(c.syncProgress) === JSON.stringify(world.syncProgress),
           `sync progress ${JSON.stringify(c.syncProgress)}, the sync reported ${JSON.stringify(world.syncProgress)}`,
         )
-      } else need(!(world.syncOwed && intent.known), 'a known peer with files to sync is connected and not syncing')
+      } else if (!syncBackoff) need(!(world.syncOwed && intent.known), 'a known peer with files to sync is connected and not syncing')
       break
     case 'connecting':
       need(dials === 1, `connecting with ${dials} dials in flight`)

@@ -41,6 +41,7 @@ export const peerMachine = setup({
   delays: {
     retryDelay: ({ context }) => retryDelay(context),
     explicitRetry: ({ context }) => context.backoff.explicitRetryMs,
+    syncRetryDelay: ({ context }) => retryDelay({ ...context, failures: context.syncFailures }),
   },
   guards: {
     wanted: ({ context }) => wanted(context),
@@ -99,6 +100,7 @@ export const peerMachine = setup({
     held: false,
     syncDue: false,
     syncProgress: null,
+    syncFailures: 0,
     connectionType: 'none',
     lastError: null,
     failures: 0,
@@ -221,7 +223,7 @@ export const peerMachine = setup({
     connected: {
       description:
         'At least one live connection; connectionType is read from the best of them. A known peer is synced on arrival and after each change it reports.',
-      entry: assign({ syncDue: ({ context }) => context.known }),
+      entry: assign({ syncDue: ({ context }) => context.known, syncFailures: 0 }),
       initial: 'idle',
       states: {
         idle: {
@@ -238,9 +240,28 @@ export const peerMachine = setup({
           always: { guard: 'forgotten', target: 'idle' },
           on: {
             'peer.syncProgress': { actions: assign({ syncProgress: ({ event }) => event.progress }) },
-            'peer.syncDone': { target: 'idle', actions: [assign({ lastSyncAt: ({ event }) => event.at, lastError: null }), 'persist'] },
-            'peer.syncFailed': { target: 'idle', actions: assign({ lastError: ({ event }) => `sync: ${event.error}` }) },
+            'peer.syncDone': {
+              target: 'idle',
+              actions: [assign({ lastSyncAt: ({ event }) => event.at, lastError: null, syncFailures: 0 }), 'persist'],
+            },
+            'peer.syncFailed': {
+              target: 'syncBackoff',
+              actions: assign({
+                lastError: ({ event }) => `sync: ${event.error}`,
+                syncFailures: ({ context }) => context.syncFailures + 1,
+              }),
+            },
           },
+        },
+        syncBackoff: {
+          tags: ['status:connected'],
+          description:
+            'The last sync failed (lastError says why); it is tried again after a capped, jittered backoff, or at once when the peer reports a change.',
+          after: { syncRetryDelay: 'syncing' },
+          always: [
+            { guard: 'forgotten', target: 'idle' },
+            { guard: 'syncDue', target: 'syncing' },
+          ],
         },
       },
       on: {

@@ -70,6 +70,8 @@ export interface PeerContext {
   syncDue: boolean
   /** The running sync's progress; null when none runs. */
   syncProgress: SyncProgress | null
+  /** Failed syncs in a row on this connection; drives the pause before the next try. */
+  syncFailures: number
   /** Logical time of the last state change, set by the actor that reports it. */
   since: number
   backoff: BackoffSettings
