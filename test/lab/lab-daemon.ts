@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { build } from 'esbuild'
+import WebSocket from 'ws'
+import type { Config } from '../../src/config.ts'
+import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { CLI_ARGS, parseBanner, type StartBanner } from '../support/process-daemon.ts'
+import type { Lab, LabHost } from './lab.ts'
+
+/**
+ * One real daemon on a lab host, started as the README starts it (`switchboard start --data-dir <dir>`:
+ * every default listener on 0.0.0.0, mDNS, relay, gossip hub) inside the host's namespace, plus
+ * `--bootstrap` and `--port <lab.apiPort>`. Timings the CLI has no flag for go into the data
+ * directory's config.json, which the daemon reads at start. Driven over its WebSocket API through the
+ * host's management socket.
+ */
+export interface LabDaemon extends StartBanner {
+  host: LabHost
+  dataDir: string
+  child: ChildProcess
+  /** When the process was spawned and when it printed its banner (performance.now()). */
+  spawnedAt: number
+  startedAt: number
+  /** Last 64 KiB of each stream. */
+  stdout(): string
+  stderr(): string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** A new WebSocket client (closed by stop/kill). */
+  client(): Promise<SwitchboardClient>
+  /** SIGKILL, nothing cleaned: the data directory stays for a restart. */
+  kill(): Promise<void>
+  /** SIGTERM (SIGKILL after 20 s) and remove the data directory. */
+  stop(): Promise<void>
+}
+
+export interface LabDaemonOptions {
+  bootstrap?: string[]
+  /** Written to <dataDir>/config.json. */
+  config?: Partial<Config>
+  args?: string[]
+  /** Start on this data directory (a restart) instead of a new one. */
+  dataDir?: string
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+let command: Promise<string[]> | undefined
+
+/**
+ * Node's arguments that run the CLI: the current sources bundled once per run with esbuild (as
+ * `npm start` builds before it starts; packages stay external, so the bundle sits under node_modules
+ * to resolve them), which starts in half the CPU time of tsx's loader: twenty daemons on two cores.
+ * `LAB_TSX=1` runs src/cli/main.ts under tsx instead (CLI_ARGS, as the other tests do).
+ */
+export function daemonCommand(): Promise<string[]> {
+  command ??= (async () => {
+    if (process.env.LAB_TSX === '1') return [...CLI_ARGS]
+    const dir = join(ROOT, 'node_modules', '.cache', `sb-lab-${process.pid}`)
+    const outfile = join(dir, 'switchboard.mjs')
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    await build({
+      entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      target: 'node20',
+      outfile,
+      logLevel: 'warning',
+      // the sources find the package root and package.json from where they are, not from the bundle
+      define: {
+        'import.meta.dirname': JSON.stringify(join(ROOT, 'src', 'server')),
+        'import.meta.filename': JSON.stringify(join(ROOT, 'src', 'server', 'bundle.js')),
+        'import.meta.url': JSON.stringify(`file://${join(ROOT, 'src', 'version.ts')}`),
+      },
+    })
+    return [outfile]
+  })()
+  return command
+}
+
+const tail = (s: string) => (s.length > 65_536 ? s.slice(-65_536) : s)
+
+export async function startLabDaemon(lab: Lab, host: LabHost, opts: LabDaemonOptions = {}): Promise<LabDaemon> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `sblab-${host.name.split('-').at(-1)}-`)))
+  if (opts.config && !opts.dataDir) await writeFile(join(dataDir, 'config.json'), JSON.stringify(opts.config))
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const args = [
+    'start',
+    '--data-dir',
+    dataDir,
+    '--port',
+    String(lab.apiPort),
+    ...(opts.bootstrap ?? []).flatMap((b) => ['--bootstrap', b]),
+    ...(opts.args ?? []),
+  ]
+  const [cmd = 'ip', ...prefix] = host.prefix
+  const node = await daemonCommand()
+  const spawnedAt = performance.now()
+  const child = spawn(cmd, [...prefix, process.execPath, ...node, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out = tail(out + d)))
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err = tail(err + d)))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  )
+  const clients: SwitchboardClient[] = []
+  const closeClients = () => Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})))
+  const kill = async () => {
+    await closeClients()
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  }
+  const stop = async () => {
+    await closeClients()
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    await exited
+    clearTimeout(timer)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  let banner: StartBanner
+  try {
+    banner = await new Promise<StartBanner>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon on ${host.name} did not start within 90 s\n${out}\n${err}`)), 90_000)
+      const onData = () => {
+        const parsed = parseBanner(out)
+        if (!parsed) return
+        clearTimeout(timer)
+        child.stdout?.off('data', onData)
+        resolve(parsed)
+      }
+      child.stdout?.on('data', onData)
+      void exited.then((r) => {
+        clearTimeout(timer)
+        reject(new Error(`daemon on ${host.name} exited (${r.code ?? r.signal}) before it started\nstdout:\n${out}\nstderr:\n${err}`))
+      })
+    })
+    if (banner.port !== lab.apiPort) throw new Error(`daemon on ${host.name} listens on ${banner.port}, not ${lab.apiPort}`)
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  return {
+    ...banner,
+    host,
+    dataDir,
+    child,
+    spawnedAt,
+    startedAt: performance.now(),
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async client() {
+      const c = await SwitchboardClient.connect(`ws+unix://${host.socket}:/ws`, {
+        token: banner.token,
+        WebSocket: WebSocket as never,
+      })
+      clients.push(c)
+      return c
+    },
+    kill,
+    stop,
+  }
+}
+
+/** The TCP multiaddr (with /p2p/) the daemon has on its host's current address. */
+export function tcpAddrOf(d: LabDaemon, addrs: string[] = d.addrs): string {
+  const a = addrs.find((x) => x.startsWith(`/ip4/${d.host.addr}/tcp/`) && !x.includes('/ws'))
+  if (!a) throw new Error(`no TCP address on ${d.host.addr} among ${addrs.join(' ')}`)
+  return a.includes('/p2p/') ? a : `${a}/p2p/${d.peerId}`
+}
