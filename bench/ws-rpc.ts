@@ -1,5 +1,7 @@
 import '../src/shims.ts'
+import { spawn } from 'node:child_process'
 import { rm } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import websocket from '@fastify/websocket'
 import { identify } from '@libp2p/identify'
@@ -18,7 +20,9 @@ import type { Config } from '../src/config.ts'
 import { type Daemon, startDaemon } from '../src/daemon.ts'
 import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
 import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
-import { fmt, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+import { CLI_ARGS } from '../test/support/process-daemon.ts'
+import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+import { startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
  * WebSocket RPC and start-up figures: node.info round trips (one socket sequential and pipelined,
@@ -145,23 +149,68 @@ function medianOfRuns(runs: LoadResult[]): LoadResult {
   return { sequential: pick('sequential'), pipelined: pick('pipelined'), fanout: pick('fanout') }
 }
 
-async function rpcFigures(): Promise<{ sb: LoadResult; raw: LoadResult }> {
-  // the per-connection request budget (429 above it) would cap what is measured here: lift it
-  const daemon = await startTestDaemon({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })
+/** The raw server in its own process, as the daemon is: this module started with WS_RPC_RAW_RESULT set prints its URL. */
+async function rawEchoProcess(result: unknown): Promise<{ url: string; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
+    env: { ...process.env, WS_RPC_RAW_RESULT: JSON.stringify(result) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const line = /^raw (ws:\S+)$/m.exec(out)?.[1]
+      if (line) resolve(line)
+    })
+    void exited.then(() => reject(new Error(`raw server exited before listening: ${out}`)))
+  })
+  return {
+    url,
+    close: async () => {
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+/**
+ * What users run: the daemon in its own process on its defaults (bench/support/default-daemon.ts),
+ * the raw server in its own process, the client in a worker of this one. `inProcess`: the daemon and
+ * the raw server in this process on the loopback test config, the client in a worker (for profiling).
+ */
+async function rpcFigures(inProcess = process.env.WS_RPC_IN_PROCESS === '1'): Promise<{ sb: LoadResult; raw: LoadResult }> {
+  let target: Target
+  let info: unknown
+  let stopDaemon: () => Promise<void>
+  if (inProcess) {
+    // the per-connection request budget (429 above it) would cap what is measured here: lift it
+    const daemon = await startTestDaemon({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })
+    target = { url: daemon.wsUrl, token: daemon.token }
+    info = daemon.core.nodes.info('peer-a')
+    stopDaemon = () => daemon.destroy()
+  } else {
+    const daemon = await startDefaultDaemon({ profileName: 'ws-rpc-daemon' })
+    target = { url: daemon.wsUrl, token: daemon.token }
+    const c = await daemon.client()
+    info = await c.call('node.info')
+    await c.close()
+    stopDaemon = () => daemon.stop()
+  }
   let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
   try {
-    echo = await rawEchoServer(daemon.core.nodes.info('peer-a'))
+    echo = inProcess ? await rawEchoServer(info) : await rawEchoProcess(info)
     const sb: LoadResult[] = []
     const raw: LoadResult[] = []
     // alternate the two servers so drift on the machine touches both alike
     for (let i = 0; i < RPC_REPEATS; i++) {
-      sb.push(await loadInWorker({ url: daemon.wsUrl, token: daemon.token }, PLAN))
+      sb.push(await loadInWorker(target, PLAN))
       raw.push(await loadInWorker({ url: echo.url }, PLAN))
     }
     return { sb: medianOfRuns(sb), raw: medianOfRuns(raw) }
   } finally {
     await echo?.close()
-    await daemon.destroy()
+    await stopDaemon()
   }
 }
 
@@ -357,6 +406,12 @@ function dhtTable({ up, ready, raw }: { up: number[]; ready: number[]; raw: numb
   ].join('\n')
 }
 
+/** Only the node.info figures, printed and not recorded: `WS_RPC_ONLY=1 node --import tsx bench/ws-rpc.ts` (profiling runs). */
+async function rpcOnly(): Promise<void> {
+  const rpc = await rpcFigures()
+  process.stdout.write(`load ${machineInfo().load}\n${rpcTable(rpc)}\n`)
+}
+
 export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult }; dht: { up: number[]; ready: number[]; raw: number[] } }> {
   process.stdout.write('ws-rpc: node.info load (Switchboard, then raw Fastify+ws)...\n')
   const rpc = await rpcFigures()
@@ -382,10 +437,16 @@ export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult };
   return { rpc, dht }
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
+if (process.env.WS_RPC_RAW_RESULT !== undefined && isMainThread) {
+  const result: unknown = JSON.parse(process.env.WS_RPC_RAW_RESULT)
+  void rawEchoServer(result).then((server) => {
+    process.stdout.write(`raw ${server.url}\n`)
+    process.once('SIGTERM', () => void server.close().then(() => process.exit(0)))
+  })
+} else if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
   const { target, plan } = workerData as { target: Target; plan: LoadPlan }
   // a rejection here surfaces as the worker's 'error' event in the main thread
   void runLoad(target, plan).then((result) => parentPort?.postMessage(result))
 } else {
-  runIfMain(import.meta.url, run)
+  runIfMain(import.meta.url, process.env.WS_RPC_ONLY === '1' ? rpcOnly : run)
 }

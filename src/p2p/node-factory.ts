@@ -9,7 +9,6 @@ import { dcutr } from '@libp2p/dcutr'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
@@ -27,6 +26,7 @@ import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
 import { mendBitswapWants } from './bitswap-wants.ts'
 import { ListenPorts } from './listen-ports.ts'
+import { type OwnAddressComponents, type OwnAddresses, ownAddresses } from './own-addresses.ts'
 import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
 import {
   type CertificateOptions,
@@ -193,7 +193,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       }),
       // built before libp2p starts, so it can keep the reconnect queue from ever starting
       reconnectOff: (components: unknown) => disableReconnectQueue(components),
-      addresses: (components: { addressManager: { getAddressesWithMetadata(): NodeAddress[] } }) => ownAddresses(components),
+      // cached: expanding the 0.0.0.0 listeners reads every interface (see own-addresses.ts)
+      addresses: (components: OwnAddressComponents) => ownAddresses(components),
       // upgrade a relayed connection to a direct one where both sides can (hole punching)
       dcutr: dcutr(),
       ...(opts.relay
@@ -358,21 +359,7 @@ function releaseReservationsOnDisconnect(libp2p: SwitchboardLibp2p): void {
   })
 }
 
-/** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */
-export interface NodeAddress {
-  multiaddr: Multiaddr
-  verified: boolean
-  type: string
-}
-
-/** Our own addresses with what libp2p knows of them (AutoNAT marks public ones verified). */
-export interface OwnAddresses {
-  withMetadata(): NodeAddress[]
-}
-
-function ownAddresses(components: { addressManager: { getAddressesWithMetadata(): NodeAddress[] } }): OwnAddresses {
-  return { withMetadata: () => components.addressManager.getAddressesWithMetadata() }
-}
+export type { NodeAddress, OwnAddresses } from './own-addresses.ts'
 
 interface ReconnectQueueLike {
   started: boolean

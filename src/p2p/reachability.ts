@@ -1,4 +1,4 @@
-import type { NodeAddress } from './node-factory.ts'
+import type { NodeAddress } from './own-addresses.ts'
 import { parseAddress } from './address-group.ts'
 
 /**

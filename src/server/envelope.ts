@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import { badRequest } from './rpc-error.ts'
 
@@ -10,9 +11,30 @@ export const RequestSchema = Type.Object({
 })
 export type Request = Static<typeof RequestSchema>
 
+/**
+ * Each schema's compiled checker (TypeCompiler emits one function per schema), made on its first use:
+ * the envelope's as this module loads, a method's on its first call, so start-up compiles nothing else.
+ */
+const compiled = new WeakMap<TSchema, (value: unknown) => boolean>()
+
+function checkerOf(schema: TSchema): (value: unknown) => boolean {
+  let fn = compiled.get(schema)
+  if (fn === undefined) {
+    try {
+      const typeCheck = TypeCompiler.Compile(schema)
+      fn = (value) => typeCheck.Check(value)
+    } catch {
+      // a schema the compiler cannot take (references, custom kinds) is checked by walking it
+      fn = (value) => Value.Check(schema, value)
+    }
+    compiled.set(schema, fn)
+  }
+  return fn
+}
+
 /** Validate `value` against `schema`; a mismatch is a 400 naming the first wrong field. */
 export function check<S extends TSchema>(schema: S, value: unknown, what: string): Static<S> {
-  if (Value.Check(schema, value)) return value as Static<S>
+  if (checkerOf(schema)(value)) return value as Static<S>
   const first = Value.Errors(schema, value).First()
   const where = first?.path ? `${what}${first.path.replace(/\//g, '.')}` : what
   throw badRequest(`${where}: ${first?.message ?? 'invalid'}`)
@@ -25,3 +47,5 @@ export const response = (requestid: number, result: unknown) => JSON.stringify({
 
 export const errorResponse = (requestid: number | null, code: number, message: string) =>
   JSON.stringify({ requestid, isresponse: true, error: { code, message } })
+
+checkerOf(RequestSchema)

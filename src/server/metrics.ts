@@ -1,14 +1,26 @@
 /** Counters the daemon keeps for /metrics; gauges are read live at scrape time. */
 export class Metrics {
-  readonly requests = new Map<string, number>()
+  /** Per method, per result code: two lookups and no string built on the request path. */
+  readonly #requests = new Map<string, Map<number, number>>()
   wsClients = 0
   droppedPushes = 0
   /** Clients disconnected because frames they must get piled up. */
   slowClientsClosed = 0
 
   countRequest(method: string, code: number): void {
-    const key = `${method}\u0000${code}`
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1)
+    let codes = this.#requests.get(method)
+    if (codes === undefined) {
+      codes = new Map()
+      this.#requests.set(method, codes)
+    }
+    codes.set(code, (codes.get(code) ?? 0) + 1)
+  }
+
+  /** Request counts keyed `method\u0000code`, built when /metrics is scraped. */
+  get requests(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const [method, codes] of this.#requests) for (const [code, n] of codes) out.set(`${method}\u0000${code}`, n)
+    return out
   }
 }
 

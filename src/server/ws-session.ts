@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events'
+import type { Socket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { TokenBucket } from '../p2p/token-bucket.ts'
 import type { ClientSession } from './client-session.ts'
@@ -38,6 +39,12 @@ function leadingRequestId(bytes: Buffer): number | null {
  */
 const SLICED_FRAME_BYTES = 64 * 1024
 
+/** What an error reply to a frame names: its requestid once known, and its method's label for /metrics. */
+interface FrameState {
+  requestid: number | null
+  method: string
+}
+
 const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data))
 
 /**
@@ -73,6 +80,11 @@ export class Session implements ClientSession {
         // answered without parsing: a flood must cost as little as possible
         this.deps.metrics.countRequest('(rate-limited)', 429)
         this.#reply(errorResponse(isBinary ? null : leadingRequestId(bytes), 429, 'rate limited: too many requests on this connection'))
+        return
+      }
+      if (!this.#admitting && bytes.length <= SLICED_FRAME_BYTES) {
+        // the common case, nothing waiting before it: parsed, validated and started in this turn
+        this.#admitNow(isBinary ? null : bytes)
         return
       }
       this.#backlog.push(isBinary ? null : bytes)
@@ -137,11 +149,35 @@ export class Session implements ClientSession {
     this.#enqueue(JSON.stringify({ requestid: this.#pushCounter, isresponse: false, method, params }), DROPPABLE_PUSHES.has(method))
   }
 
+  /** Called as each frame sent has been written: frames queued behind a full socket go next. */
+  readonly #onSent = () => this.#flush()
+  #corked = false
+  /** The TCP socket is corked from the first frame sent in a turn until the end of it: one write for all. */
+  readonly #uncork = () => {
+    this.#corked = false
+    this.#tcp?.uncork()
+  }
+  get #tcp(): Socket | undefined {
+    return (this.socket as unknown as { _socket?: Socket })._socket
+  }
+
+  #send(frame: string): void {
+    if (!this.#corked) {
+      const tcp = this.#tcp
+      if (tcp !== undefined) {
+        tcp.cork()
+        this.#corked = true
+        process.nextTick(this.#uncork)
+      }
+    }
+    this.socket.send(frame, this.#onSent)
+  }
+
   /** One FIFO for responses and pushes, so a response never overtakes the pushes sent before it. */
   #enqueue(frame: string, droppable: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     if (this.#queue.length === 0 && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
-      this.socket.send(frame, () => this.#flush())
+      this.#send(frame)
       return
     }
     const dropped = this.#queue.push(frame, droppable)
@@ -157,7 +193,7 @@ export class Session implements ClientSession {
 
   #flush(): void {
     while (this.#queue.length > 0 && this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < HIGH_WATER_BYTES) {
-      this.socket.send(this.#queue.shift() as string, () => this.#flush())
+      this.#send(this.#queue.shift() as string)
     }
   }
 
@@ -185,64 +221,110 @@ export class Session implements ClientSession {
     }
   }
 
-  /** Measure, parse and validate one frame, then start its method (not awaited). */
-  async #admit(bytes: Buffer | null, large: boolean): Promise<void> {
-    let requestid: number | null = null
-    let method = '(malformed)'
+  /** A small frame with nothing before it: measured, parsed, validated and its method started, all in this turn. */
+  #admitNow(bytes: Buffer | null): void {
+    const frame: FrameState = { requestid: null, method: '(malformed)' }
     try {
       if (bytes === null) throw badRequest('binary frames are not accepted; send JSON text')
-      if (large) await this.slicer.turn()
-      // measured before parsing: parse time and memory grow with nesting and element count, not just bytes
-      const { maxFrameElements, maxFrameKeys } = this.deps.config
-      const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
-      if (!shape.ok) {
-        requestid = leadingRequestId(bytes)
-        if (shape.limit === 'depth') throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
-        method = '(too-large)'
-        if (shape.limit === 'keys') throw new RpcError(413, `frame: more than ${maxFrameKeys} object members (maxFrameKeys)`)
-        throw new RpcError(
-          413,
-          `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`,
-        )
-      }
-      if (large) await this.slicer.turn()
-      const text = bytes.toString()
-      if (large) await this.slicer.turn()
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(text)
-      } catch (err) {
-        throw badRequest(`frame is not valid JSON: ${(err as Error).message}`)
-      }
-      if (parsed !== null && typeof parsed === 'object' && Number.isInteger((parsed as { requestid?: unknown }).requestid)) {
-        requestid = (parsed as { requestid: number }).requestid
-      }
-      const req = check(RequestSchema, parsed, 'frame')
-      const m = this.methods.get(req.method)
-      // one label for every unknown name keeps /metrics bounded whatever clients send
-      method = '(unknown)'
-      if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
-      method = m.name
-      const params = check(m.params, req.params ?? {}, 'params')
-      if (large) await this.slicer.turn()
-      void this.#run(m, params, req.requestid)
+      this.#measure(bytes, frame)
+      const { m, params, requestid } = this.#parse(bytes.toString(), frame)
+      this.#run(m, params, requestid)
     } catch (err) {
-      const e = toRpcError(err)
-      this.deps.metrics.countRequest(method, e.code)
-      this.#reply(errorResponse(requestid, e.code, e.message))
+      this.#refuse(err, frame)
     }
   }
 
-  async #run(m: Method, params: unknown, requestid: number): Promise<void> {
+  /** Measure, parse and validate one frame, then start its method (not awaited); a large one a step per turn. */
+  async #admit(bytes: Buffer | null, large: boolean): Promise<void> {
+    const frame: FrameState = { requestid: null, method: '(malformed)' }
     try {
-      const result = await m.handler(params, this.#context())
-      this.deps.metrics.countRequest(m.name, 200)
-      this.#reply(response(requestid, result))
+      if (bytes === null) throw badRequest('binary frames are not accepted; send JSON text')
+      if (large) await this.slicer.turn()
+      this.#measure(bytes, frame)
+      if (large) await this.slicer.turn()
+      const text = bytes.toString()
+      if (large) await this.slicer.turn()
+      const { m, params, requestid } = this.#parse(text, frame)
+      if (large) await this.slicer.turn()
+      this.#run(m, params, requestid)
     } catch (err) {
-      const e = toRpcError(err)
-      this.deps.metrics.countRequest(m.name, e.code)
-      this.#reply(errorResponse(requestid, e.code, e.message))
+      this.#refuse(err, frame)
     }
+  }
+
+  /** Refuse a frame whose shape alone is too costly; measured before parsing, as parse time and memory grow with nesting and element count, not just bytes. */
+  #measure(bytes: Buffer, frame: FrameState): void {
+    const { maxFrameElements, maxFrameKeys } = this.deps.config
+    const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
+    if (shape.ok) return
+    frame.requestid = leadingRequestId(bytes)
+    if (shape.limit === 'depth') throw badRequest(`frame: nested deeper than ${MAX_FRAME_DEPTH} levels`)
+    frame.method = '(too-large)'
+    if (shape.limit === 'keys') throw new RpcError(413, `frame: more than ${maxFrameKeys} object members (maxFrameKeys)`)
+    throw new RpcError(413, `frame: more than ${maxFrameElements} arrays, objects, array elements and object members (maxFrameElements)`)
+  }
+
+  /** The one JSON.parse of a frame, its envelope and params checked by compiled validators. */
+  #parse(text: string, frame: FrameState): { m: Method; params: unknown; requestid: number } {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      throw badRequest(`frame is not valid JSON: ${(err as Error).message}`)
+    }
+    if (parsed !== null && typeof parsed === 'object' && Number.isInteger((parsed as { requestid?: unknown }).requestid)) {
+      frame.requestid = (parsed as { requestid: number }).requestid
+    }
+    const req = check(RequestSchema, parsed, 'frame')
+    const m = this.methods.get(req.method)
+    // one label for every unknown name keeps /metrics bounded whatever clients send
+    frame.method = '(unknown)'
+    if (!m) throw badRequest(`unknown method ${JSON.stringify(req.method)}`)
+    frame.method = m.name
+    return { m, params: check(m.params, req.params ?? {}, 'params'), requestid: req.requestid }
+  }
+
+  #refuse(err: unknown, frame: FrameState): void {
+    const e = toRpcError(err)
+    this.deps.metrics.countRequest(frame.method, e.code)
+    this.#reply(errorResponse(frame.requestid, e.code, e.message))
+  }
+
+  /** Run a method; a result that is not a promise is answered in the same turn. */
+  #run(m: Method, params: unknown, requestid: number): void {
+    let result: unknown
+    try {
+      result = m.handler(params, this.#context())
+    } catch (err) {
+      this.#fail(m, requestid, err)
+      return
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      ;(result as PromiseLike<unknown>).then(
+        (value) => this.#answer(m, requestid, value),
+        (err: unknown) => this.#fail(m, requestid, err),
+      )
+      return
+    }
+    this.#answer(m, requestid, result)
+  }
+
+  #answer(m: Method, requestid: number, result: unknown): void {
+    let frame: string
+    try {
+      frame = response(requestid, result)
+    } catch (err) {
+      this.#fail(m, requestid, err)
+      return
+    }
+    this.deps.metrics.countRequest(m.name, 200)
+    this.#reply(frame)
+  }
+
+  #fail(m: Method, requestid: number, err: unknown): void {
+    const e = toRpcError(err)
+    this.deps.metrics.countRequest(m.name, e.code)
+    this.#reply(errorResponse(requestid, e.code, e.message))
   }
 
   async close(): Promise<void> {

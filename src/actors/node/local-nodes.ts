@@ -7,7 +7,6 @@ import type { ActorLookup, SupervisorRef } from '../../machines/actor-refs.ts'
 import type { NodeContext, NodeInput } from '../../machines/node/node.types.ts'
 import { KnownPeers } from '../../p2p/known-peers.ts'
 import type { NodeHandle, NodeOptions } from '../../p2p/node-factory.ts'
-import { reachabilityOf } from '../../p2p/reachability.ts'
 import { sessionListenAddrs } from '../../p2p/session-listen.ts'
 import type { ActivityLog } from '../activity-log.ts'
 import type { ActorRegistry } from '../supervisor/actor-registry.ts'
@@ -149,14 +148,16 @@ export class LocalNodes<S extends NodeServiceMap> {
   /** `node.info`: the node's identity, addresses and whether its DHT is ready. */
   info(alias: string) {
     const handle = this.handle(alias)
+    // both cached by the node until its addresses change (src/p2p/own-addresses.ts)
+    const own = handle.libp2p.services.addresses
     return {
       peerid: handle.libp2p.peerId.toString(),
       alias,
-      addrs: handle.libp2p.getMultiaddrs().map(String),
+      addrs: own.multiaddrs(),
       dhtReady: this.#d.actors.dht(alias)?.getSnapshot().value === 'ready',
       version: this.#d.version,
       connections: handle.libp2p.getConnections().length,
-      reachability: reachabilityOf(handle.libp2p.services.addresses.withMetadata(), handle.libp2p.peerId.toString()),
+      reachability: own.reachability(),
       relay: relayOf(handle),
     }
   }
