@@ -13,8 +13,9 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { AddressBook } from '../src/p2p/address-book.ts'
-import { seeded, syntheticPeerId } from '../test/support/synthetic-peers.ts'
+import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION, AddressBook, type AddressEntry } from '../src/p2p/address-book.ts'
+import { saveVersioned } from '../src/p2p/json-file.ts'
+import { seeded } from '../test/support/synthetic-peers.ts'
 
 export interface AddressBookBenchOptions {
   entries?: number
@@ -40,10 +41,29 @@ export interface AddressBookBenchResult {
   addAtCapacityMeanMicros: number
   saveMs: number
   loadMs: number
+  /** CPU time of the load (user + system, all threads): less sensitive to other work on the machine than loadMs. */
+  loadCpuMs: number
   fileSizeMB: number
+  /** The same entries in the JSON file of version 1 (what the book wrote before): its size and its load, for the ratio. */
+  jsonFileSizeMB: number
+  jsonLoadMs: number
 }
 
-const peerId = syntheticPeerId
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+/**
+ * Peer ids with a real one's entropy (an Ed25519 key is 32 random bytes: `12D3KooW` and 44 nearly
+ * uniform base58 digits), so the file size is what a daemon's would be: syntheticPeerId's are
+ * distinct but far more compressible.
+ */
+function realisticPeerIds(n: number, rnd: () => number): string[] {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) {
+    const digits = ['12D3KooW']
+    for (let k = 0; k < 44; k++) digits.push(B58[Math.floor(rnd() * 58)] as string)
+    ids.push(digits.join('')) // flat, as a peer id decoded from the wire is (a += chain would be a rope)
+  }
+  return ids
+}
 
 /** Entry i of group g: IPv4 /16s 11.0-99.255 for 90% of groups, IPv6 /32s under 2a01:: for the rest. */
 function address(g: number, i: number, groups: number): string {
@@ -78,6 +98,8 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
   const groups = Math.ceil(entries / perGroup)
   const gc = gcFn()
   const rnd = seeded(1)
+  const ids = realisticPeerIds(entries, seeded(2))
+  const peerId = (i: number) => ids[i] as string
   let clock = Date.UTC(2025, 0, 1)
   const now = () => clock
   const dir = await mkdtemp(join(os.tmpdir(), 'switchboard-bench-ab-'))
@@ -123,10 +145,28 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
     const saveMs = performance.now() - s1
     const size = (await stat(path)).size
 
+    gc()
     const s2 = performance.now()
+    const cpu2 = process.cpuUsage()
     const loaded = await AddressBook.load(path, { capacity: entries, now, log: () => {} })
+    const loadCpu = process.cpuUsage(cpu2)
     const loadMs = performance.now() - s2
+    const loadCpuMs = (loadCpu.user + loadCpu.system) / 1000
     if (loaded.size !== book.size) throw new Error(`load gave ${loaded.size} of ${book.size}`)
+
+    // the baseline: the same book as the JSON file of version 1, loaded (and migrated) as a daemon's first start does
+    const jsonPath = join(dir, 'addressbook.json')
+    const records = book.list().map((w) => {
+      const { group: _g, quality: _q, ...record } = book.get(w.multiaddr, w.peerId) as AddressEntry
+      return record
+    })
+    await saveVersioned(jsonPath, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION, { savedAt: now(), entries: records })
+    const jsonSize = (await stat(jsonPath)).size
+    gc()
+    const s3 = performance.now()
+    const migrated = await AddressBook.load(join(dir, 'migrated.bin'), { capacity: entries, now, log: () => {}, migrateFrom: jsonPath })
+    const json = { size: jsonSize, loadMs: performance.now() - s3 }
+    if (migrated.size !== book.size) throw new Error(`migration gave ${migrated.size} of ${book.size}`)
 
     const groupCount = book.groupCount
     // adds into a full book: each needs an eviction
@@ -162,7 +202,10 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
       addAtCapacityMeanMicros: round((addTimes.reduce((a, b) => a + b, 0) / addTimes.length) * 1000, 1),
       saveMs: round(saveMs, 0),
       loadMs: round(loadMs, 0),
+      loadCpuMs: round(loadCpuMs, 0),
       fileSizeMB: round(size / 1048576, 2),
+      jsonFileSizeMB: round(json.size / 1048576, 2),
+      jsonLoadMs: round(json.loadMs, 0),
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -177,8 +220,10 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     [`best(8), median of ${r.bestCalls}`, `${r.best8MedianMicros} µs (p99 ${r.best8P99Micros} µs)`],
     ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
     ['save', `${r.saveMs} ms`],
-    ['load', `${r.loadMs} ms`],
-    ['file size', `${r.fileSizeMB} MB`],
+    ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
+    ['file size (binary, version 2)', `${r.fileSizeMB} MB (${Math.round((r.fileSizeMB * 1048576) / r.entries)} B/entry)`],
+    ['JSON file of version 1: load + migrate / size', `${r.jsonLoadMs} ms / ${r.jsonFileSizeMB} MB`],
+    ['binary / JSON: load time, size', `${(r.loadMs / r.jsonLoadMs).toFixed(3)}×, ${(r.fileSizeMB / r.jsonFileSizeMB).toFixed(3)}×`],
     ['machine', `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}, Node ${r.machine.node}, ${r.machine.date}`],
   ]
   return ['| measure | value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n')

@@ -62,7 +62,9 @@ export interface Core {
 
 /** Load the daemon-wide stores and build and start everything but the nodes and HTTP. */
 export async function composeCore(config: Config, log: (msg: string) => void = (m) => console.warn(m)): Promise<Core> {
-  const addressBook = await AddressBook.load(join(config.dataDir, 'address-book.json'), {
+  // binary since issue 15; the JSON book of earlier versions is migrated on the first start
+  const addressBook = await AddressBook.load(join(config.dataDir, 'address-book.bin'), {
+    migrateFrom: join(config.dataDir, 'address-book.json'),
     allowLoopback: config.allowLoopbackAddresses,
     allowPrivate: config.allowLoopbackAddresses,
     log,

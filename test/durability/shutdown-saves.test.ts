@@ -28,7 +28,7 @@ describe('a graceful stop', () => {
       // no wait: the change is younger than the save delay, so only the stop's own save can hold it
       await d.close()
       expect(states).toContain('"failed"') // the stop did throw
-      const saved = await AddressBook.load(join(d.dataDir, 'address-book.json'), { allowLoopback: true })
+      const saved = await AddressBook.load(join(d.dataDir, 'address-book.bin'), { allowLoopback: true })
       expect(saved.has(addr)).toBe(true)
       expect(existsSync(join(d.dataDir, 'daemon.lock'))).toBe(false)
     } finally {

@@ -49,6 +49,12 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
+function flipLastByte(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes)
+  copy[copy.length - 1] = (copy[copy.length - 1] as number) ^ 0xff
+  return copy
+}
+
 // ---- address-group ----
 
 describe('address-group', () => {
@@ -642,16 +648,21 @@ describe('AddressBook persistence', () => {
   })
 
   it.each([
-    ['a flipped byte (checksum)', (text: string) => text.replace('4001', '4002'), /checksum mismatch/],
-    ['garbage', () => 'this is not json{', /not valid JSON/],
-    ['another format', (text: string) => text.replace('switchboard.addressbook', 'switchboard.bans'), /format/],
+    // the file is binary (format version 2): corrupt its bytes
+    ['a flipped byte (checksum)', (bytes: Buffer) => flipLastByte(bytes), /checksum mismatch/],
+    ['garbage', () => Buffer.from('this is not json{'), /not valid JSON/],
+    [
+      'another format',
+      (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace('switchboard.addressbook', 'switchboard.bans'), 'latin1'),
+      /format/,
+    ],
   ])('on a corrupt file (%s): logs a clear error, keeps the file aside, starts empty', async (_label, corrupt, why) => {
     const dir = await tempDir()
     const path = join(dir, 'addressbook.json')
     const b = new AddressBook({ path, log: () => {} })
     for (let g = 0; g < 5; g++) b.add(tcp(publicIp(g, 0)), { source: 'dht' })
     await b.save()
-    const original = await readFile(path, 'utf8')
+    const original = await readFile(path)
     const bad = corrupt(original)
     await writeFile(path, bad)
 
@@ -666,7 +677,7 @@ describe('AddressBook persistence', () => {
     const aside = files.filter((f) => f.startsWith('addressbook.json.corrupt-'))
     expect(aside.length).toBe(1)
     expect(files).not.toContain('addressbook.json')
-    expect(await readFile(join(dir, aside[0] as string), 'utf8')).toBe(bad)
+    expect(await readFile(join(dir, aside[0] as string))).toEqual(bad)
     expect(logs[0]).toContain(aside[0])
 
     // the empty book saves over the old name again

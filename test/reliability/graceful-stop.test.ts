@@ -6,8 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
-import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_VERSION } from '../../src/p2p/address-book.ts'
-import { loadVersioned } from '../../src/p2p/json-file.ts'
+import { readBookFile } from '../../src/p2p/address-book.ts'
 import { Reputation } from '../../src/p2p/reputation.ts'
 import { startTestDaemon, tempDir } from '../support/daemon.ts'
 import { startProcessDaemon } from '../support/process-daemon.ts'
@@ -58,12 +57,8 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
     const bans = await Reputation.load(join(dataDir, 'bans.json'))
     for (const peerId of banned) expect(bans.isBanned(peerId), `ban of ${peerId} was acknowledged`).toBe(true)
     // a corrupt file would throw here rather than be moved aside
-    const book = await loadVersioned<{ entries: { peerId?: string }[] }>(
-      join(dataDir, 'address-book.json'),
-      ADDRESS_BOOK_FORMAT,
-      ADDRESS_BOOK_VERSION,
-    )
-    const known = new Set(book?.entries.map((e) => e.peerId))
+    const book = await readBookFile(join(dataDir, 'address-book.bin'))
+    const known = new Set(book?.kind === 'binary' ? book.entries.map((e) => e.peerId) : [])
     for (const s of strangers) expect(known.has(s.libp2p.peerId.toString()), 'a stranger learnt before the stop').toBe(true)
     expect(await tempFiles(dataDir)).toEqual([])
   }

@@ -42,19 +42,24 @@ import {
   type AddressBookWireEntry,
   type AddressEntry,
   type AddressSource,
+  Entry,
   FAILURE_HISTORY,
   applyRecord,
+  detachedGroup,
+  settle,
   snapshotOf,
   wireOf,
 } from './entry.ts'
 import { EvictionRanking } from './eviction.ts'
 import type { PendingTest } from './pending-tests.ts'
 import { PendingTests } from './pending-tests.ts'
-import { BookWriter, addressBookFile, restorableRecords } from './persistence.ts'
+import { unlink } from 'node:fs/promises'
+import { CorruptFileError, quarantine } from '../atomic-file.ts'
+import { type BookFileContent, BookWriter, readBookFile, restorable, validRecords } from './persistence.ts'
 import { chanceOf, qualityOf } from './scoring.ts'
 import { exactPick, sampledPick } from './selection.ts'
 import { EntryStore } from './store.ts'
-import { type AddReason, type Candidate, type ScopePolicy, toCandidate } from './validation.ts'
+import { type AddReason, type Candidate, type ScopePolicy, scopeRefusal, toCandidate } from './validation.ts'
 
 export interface AddResult {
   added: boolean
@@ -84,6 +89,14 @@ export interface AddressBookOptions {
   maxPendingTests?: number
   /** With saveOnChange: how long a change may wait for the write that holds it (default 500 ms). */
   saveDelayMs?: number
+}
+
+export interface LoadOptions extends Omit<AddressBookOptions, 'path'> {
+  /**
+   * A book of the old JSON format (version 1) to migrate from when `path` does not exist yet: it is
+   * read once, written to `path` in the binary format, and then removed.
+   */
+  migrateFrom?: string
 }
 
 export interface BestOptions {
@@ -259,10 +272,9 @@ export class AddressBook {
 
   /** This peer's addresses, best first (highest chance, then most recent success, then most recently seen). */
   forPeer(peerId: string): AddressEntry[] {
-    const set = this.store.ofPeer(peerId)
-    if (set === undefined) return []
     const now = this.now()
-    return [...set]
+    return this.store
+      .ofPeer(peerId)
       .map((e) => ({ e, c: chanceOf(e, now) }))
       .sort((a, b) => b.c - a.c || (b.e.lastSuccess ?? 0) - (a.e.lastSuccess ?? 0) || b.e.lastSeen - a.e.lastSeen)
       .map(({ e }) => snapshotOf(e))
@@ -274,9 +286,9 @@ export class AddressBook {
     if (!(want > 0)) return []
     const now = this.now()
     if (options.peerId !== undefined) {
-      const set = this.store.ofPeer(options.peerId)
-      if (set === undefined) return []
-      return exactPick([...set], want, options.perGroup ?? Number.POSITIVE_INFINITY, false, now, this.random).map(snapshotOf)
+      const mine = this.store.ofPeer(options.peerId)
+      if (mine.length === 0) return []
+      return exactPick(mine, want, options.perGroup ?? Number.POSITIVE_INFINITY, false, now, this.random).map(snapshotOf)
     }
     const perGroup = Math.max(1, Math.floor(options.perGroup ?? Math.ceil(want / 4)))
     const picked =
@@ -308,24 +320,35 @@ export class AddressBook {
   }
 
   /**
-   * Load a book saved by save(). A missing file gives an empty book. A corrupt file (bad JSON,
-   * checksum, format, version or shape) is logged, moved aside with quarantine(), and an empty
-   * book is returned. Entries the current options refuse (scope, group limit, capacity: the best
-   * are kept) are skipped and counted in the log. Other I/O errors are thrown.
+   * Load a book saved by save() (the binary format, or the JSON of version 1). A missing file gives
+   * an empty book, or with `migrateFrom` the entries of that old JSON book, which is then rewritten
+   * to `path` in the binary format and removed. A corrupt file (bad magic or JSON, checksum, format,
+   * version, truncation or shape) is logged, moved aside with quarantine(), and an empty book is
+   * returned. Entries the current options refuse (scope, group limit, capacity: the best are kept)
+   * are skipped and counted in the log. Other I/O errors are thrown.
    */
-  static async load(path: string, options: Omit<AddressBookOptions, 'path'> = {}): Promise<AddressBook> {
-    const book = new AddressBook({ ...options, path })
-    const data = await addressBookFile(path).loadOrQuarantine({
-      what: 'address book',
-      instead: 'starting with an empty address book',
-      log: book.log,
-    })
+  static async load(path: string, options: LoadOptions = {}): Promise<AddressBook> {
+    const { migrateFrom, ...rest } = options
+    const book = new AddressBook({ ...rest, path })
+    let from = path
+    let data = await book.readOrQuarantine(path)
+    if (data === undefined && migrateFrom !== undefined && migrateFrom !== path) {
+      from = migrateFrom
+      data = await book.readOrQuarantine(migrateFrom)
+      if (data === undefined) return book
+      const skipped = book.restore(data)
+      if (skipped > 0) book.logSkipped(from, skipped, data.entries.length)
+      // the new file first: a kill between the two leaves both, and the next start reads the new one
+      await book.save()
+      await unlink(migrateFrom).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err
+      })
+      book.log(`address book: migrated ${book.size} entries from ${migrateFrom} (JSON) to ${path} (binary)`)
+      return book
+    }
     if (data === undefined) return book
-    const skipped = book.restore(data.entries)
-    if (skipped > 0)
-      book.log(
-        `address book ${path}: skipped ${skipped} of ${data.entries.length} saved entries (invalid, refused by the current options, or over capacity)`,
-      )
+    const skipped = book.restore(data)
+    if (skipped > 0) book.logSkipped(from, skipped, data.entries.length)
     return book
   }
 
@@ -341,7 +364,7 @@ export class AddressBook {
   }
 
   private insert(c: Candidate, now: number) {
-    const e = this.store.insert(c.key, c.parsed.group, c.peerId, c.source, now)
+    const e = this.store.insert(c.key, c.parsed.group, c.peerId, c.source, c.parsed.scope, now)
     this.eviction.noteChanged(e) // a newcomer may rank below cached once-good entries
     return e
   }
@@ -366,18 +389,54 @@ export class AddressBook {
     return { reason: 'pending-test' }
   }
 
+  /** The content of a book file, or undefined when it is missing or was corrupt (then moved aside and logged). */
+  private async readOrQuarantine(path: string) {
+    try {
+      return await readBookFile(path)
+    } catch (err) {
+      if (!(err instanceof CorruptFileError)) throw err
+      const instead = 'starting with an empty address book'
+      try {
+        const aside = await quarantine(path)
+        this.log(`address book is corrupt: ${err.message}; moved it aside to ${aside} and ${instead}`)
+      } catch (qerr) {
+        this.log(`address book is corrupt: ${err.message}; could not move it aside (${(qerr as Error).message}); ${instead}`)
+      }
+      return undefined
+    }
+  }
+
+  private logSkipped(path: string, skipped: number, of: number): void {
+    this.log(`address book ${path}: skipped ${skipped} of ${of} saved entries (invalid, refused by the current options, or over capacity)`)
+  }
+
   /** Re-insert saved entries under the current options; returns how many were skipped. */
-  private restore(raw: unknown[]): number {
+  private restore(data: BookFileContent): number {
     const now = this.now()
+    let loaded: Entry[]
+    if (data.kind === 'binary') {
+      // checked when written (and by the checksum since): only the options may refuse an entry now
+      loaded = data.entries.filter((e) => scopeRefusal(e.scope, this.scope) === undefined)
+    } else {
+      loaded = []
+      for (const r of validRecords(data.entries)) {
+        const c = toCandidate(r.multiaddr, r.peerId, r.source, this.scope)
+        if (typeof c === 'string') continue
+        const e = new Entry(c.key, r.source, detachedGroup(c.parsed.group), c.parsed.scope, 0, 0)
+        e.peerId = c.peerId
+        applyRecord(e, r, now)
+        loaded.push(e)
+      }
+    }
     let restored = 0
-    for (const r of restorableRecords(raw, this.capacity, now)) {
+    for (const e of restorable(loaded, this.capacity, now)) {
       if (this.store.size >= this.capacity) break
-      const c = toCandidate(r.multiaddr, r.peerId, r.source, this.scope)
-      if (typeof c === 'string' || this.store.has(c.key)) continue
-      if (this.store.buckets.sizeOf(c.parsed.group) >= this.maxPerGroup) continue
-      applyRecord(this.insert(c, now), r, now)
+      if (this.store.has(e.multiaddr)) continue
+      if (this.store.buckets.sizeOf(e.group.key) >= this.maxPerGroup) continue
+      settle(e, now)
+      this.store.adopt(e)
       restored++
     }
-    return raw.length - restored
+    return data.entries.length - restored
   }
 }

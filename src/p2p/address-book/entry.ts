@@ -3,6 +3,7 @@
  * schema's type). Snapshots and the wire shape are views of the record, so a field is declared once.
  */
 import { type Static, Type } from '@sinclair/typebox'
+import type { AddressScope } from '../address-group.ts'
 import { qualityOf } from './scoring.ts'
 
 export type AddressSource = 'identify' | 'dht' | 'dial' | 'manual' | 'pairing' | 'presence'
@@ -71,6 +72,8 @@ export class Entry implements EntryRecord {
     public multiaddr: string,
     public source: AddressSource,
     public group: Group,
+    /** Kept so that a load can apply the scope filter without parsing the address again (binary.ts). */
+    public scope: AddressScope,
     public firstSeen: number,
     public lastSeen: number,
   ) {}
@@ -101,16 +104,39 @@ export function toRecord(e: Entry): EntryRecord {
  * restoring the invariants a hand-edited file may break.
  */
 export function applyRecord(e: Entry, r: EntryRecord, now: number): void {
-  const clamp = (t: number) => Math.min(t, now)
-  e.firstSeen = clamp(r.firstSeen)
-  e.lastSeen = Math.max(e.firstSeen, clamp(r.lastSeen))
-  if (r.lastAttempt !== undefined) e.lastAttempt = clamp(r.lastAttempt)
-  if (r.lastSuccess !== undefined) e.lastSuccess = clamp(r.lastSuccess)
+  e.firstSeen = r.firstSeen
+  e.lastSeen = r.lastSeen
+  e.lastAttempt = r.lastAttempt
+  e.lastSuccess = r.lastSuccess
   e.successes = r.successes
   e.failures = r.failures
-  e.attempts = Math.max(r.attempts, r.successes + r.failures)
-  e.consecutiveFailures = Math.min(r.consecutiveFailures, r.failures)
-  e.failureTimes = r.failureTimes.slice(-FAILURE_HISTORY).map(clamp)
+  e.attempts = r.attempts
+  e.consecutiveFailures = r.consecutiveFailures
+  e.failureTimes = r.failureTimes
+  settle(e, now)
+}
+
+/** Clamp a loaded entry's times to `now` and restore the invariants a hand-edited file may break (in place). */
+export function settle(e: Entry, now: number): void {
+  // no closures here: it runs once per entry of a load (100k), and a named arrow costs a defineProperty under tsx
+  e.firstSeen = Math.min(e.firstSeen, now)
+  e.lastSeen = Math.max(e.firstSeen, Math.min(e.lastSeen, now))
+  if (e.lastAttempt !== undefined) e.lastAttempt = Math.min(e.lastAttempt, now)
+  if (e.lastSuccess !== undefined) e.lastSuccess = Math.min(e.lastSuccess, now)
+  e.attempts = Math.max(e.attempts, e.successes + e.failures)
+  e.consecutiveFailures = Math.min(e.consecutiveFailures, e.failures)
+  const times = e.failureTimes
+  if (times.length > 0) {
+    const from = Math.max(0, times.length - FAILURE_HISTORY)
+    const kept: number[] = []
+    for (let i = from; i < times.length; i++) kept.push(Math.min(times[i] as number, now))
+    e.failureTimes = kept
+  }
+}
+
+/** A group an entry points at before it joins the book (a loaded entry); the store swaps in its own. */
+export function detachedGroup(key: string): Group {
+  return { key, entries: [], li: -1 }
 }
 
 /**

@@ -1,31 +1,79 @@
 /**
- * The address book on disk: a json-file envelope (`switchboard.addressbook`, version 1) holding
- * `{savedAt, entries}`, and the writer that serialises and coalesces saves of it.
+ * The address book on disk. Version 2 (written): the compact binary form of binary.ts. Version 1
+ * (read only, to migrate): a json-file envelope (`switchboard.addressbook`) holding
+ * `{savedAt, entries}`. Also the writer that serialises and coalesces saves.
  */
+import { readFile } from 'node:fs/promises'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { CorruptFileError, writeFileAtomic } from '../atomic-file.ts'
 import { CoalescedWrite } from '../coalesced-write.ts'
-import { jsonFile } from '../json-file.ts'
-import { type Entry, type EntryRecord, EntryRecordSchema, toRecord } from './entry.ts'
-import { keepValueOf } from './scoring.ts'
+import { loadVersioned } from '../json-file.ts'
 import { Serial } from '../serial.ts'
+import { type WritableEntry, decodeBook, encodeBook, isBinaryBook } from './binary.ts'
+import { type Entry, type EntryRecord, EntryRecordSchema } from './entry.ts'
+import { keepValueOf } from './scoring.ts'
 
 export const ADDRESS_BOOK_FORMAT = 'switchboard.addressbook'
-export const ADDRESS_BOOK_VERSION = 1
+/** The version save() writes (binary.ts); version 1, the JSON envelope, is still read. */
+export const ADDRESS_BOOK_VERSION = 2
+export const ADDRESS_BOOK_JSON_VERSION = 1
 
-/** The file's data: entries stay unchecked here so that one bad entry costs only itself (see restorableRecords). */
+/** Version 1's data: entries stay unchecked here so that one bad entry costs only itself (see restorableRecords). */
 const BookFileSchema = Type.Object({ savedAt: Type.Optional(Type.Number()), entries: Type.Array(Type.Unknown()) })
 type BookFile = Static<typeof BookFileSchema>
 
-export const addressBookFile = (path: string) =>
-  jsonFile({ path, format: ADDRESS_BOOK_FORMAT, version: ADDRESS_BOOK_VERSION, schema: BookFileSchema })
+/**
+ * What a book file holds: the entries of a binary file (checked when written; not yet in a book, see
+ * decodeBook), or version 1's records, still to be validated.
+ */
+export type BookFileContent = { kind: 'binary'; entries: Entry[] } | { kind: 'json'; entries: unknown[] }
 
-/** The saved entries that have the record shape; the best first when there are more than `capacity`. */
-export function restorableRecords(raw: readonly unknown[], capacity: number, now: number): EntryRecord[] {
+/**
+ * Read a book file of either version. Undefined when it does not exist; CorruptFileError naming the
+ * file and the problem when it cannot be trusted (format, version, truncation, checksum, shape).
+ */
+export async function readBookFile(path: string): Promise<BookFileContent | undefined> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  if (bytes.length === 0) throw new CorruptFileError(path, 'empty file')
+  if (isBinaryBook(bytes)) return { kind: 'binary', entries: decodeBook(bytes, path, ADDRESS_BOOK_FORMAT).entries }
+  // anything but the binary header must be version 1's JSON envelope
+  const text = bytes.toString('utf8', 0, Math.min(bytes.length, 64)).trimStart()
+  if (!text.startsWith('{')) {
+    let why = 'not a JSON object'
+    try {
+      JSON.parse(bytes.toString('utf8'))
+    } catch (err) {
+      why = (err as Error).message
+    }
+    throw new CorruptFileError(path, `neither a binary address book nor valid JSON (${why})`)
+  }
+  const data = await loadVersioned<BookFile>(path, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION)
+  if (data === undefined) return undefined // removed between the two reads
+  if (!Value.Check(BookFileSchema, data)) {
+    const first = Value.Errors(BookFileSchema, data).First()
+    throw new CorruptFileError(path, `data${first?.path ?? ''}: ${first?.message ?? 'does not match its schema'}`)
+  }
+  return { kind: 'json', entries: data.entries }
+}
+
+/** The saved version 1 entries that have the record shape. */
+export function validRecords(raw: readonly unknown[]): EntryRecord[] {
   const valid: EntryRecord[] = []
   for (const r of raw) if (Value.Check(EntryRecordSchema, r)) valid.push(r)
-  if (valid.length > capacity) valid.sort((a, b) => keepValueOf(b, now) - keepValueOf(a, now))
   return valid
+}
+
+/** The best first when there are more than `capacity`; else as they are. */
+export function restorable(entries: Entry[], capacity: number, now: number): Entry[] {
+  if (entries.length > capacity) entries.sort((a, b) => keepValueOf(b, now) - keepValueOf(a, now))
+  return entries
 }
 
 /** Writes of one book: to its own path coalesced (and, with saveOnChange, after every change), elsewhere on demand. */
@@ -38,7 +86,7 @@ export class BookWriter {
 
   constructor(
     private readonly path: string | undefined,
-    private readonly entries: () => Iterable<Entry>,
+    private readonly entries: () => Iterable<WritableEntry>,
     private readonly now: () => number,
     delayMs: number,
   ) {
@@ -68,7 +116,10 @@ export class BookWriter {
   }
 
   private writeTo(path: string): Promise<void> {
-    const data: BookFile = { savedAt: this.now(), entries: [...this.entries()].map(toRecord) }
-    return this.saving.run(() => addressBookFile(path).save(data))
+    return this.saving.run(async () => {
+      // the snapshot is taken (synchronously) when this write's turn comes
+      const bytes = await encodeBook(this.entries(), this.now(), ADDRESS_BOOK_FORMAT)
+      await writeFileAtomic(path, bytes)
+    })
   }
 }

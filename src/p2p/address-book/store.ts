@@ -2,13 +2,14 @@
  * Entry storage and indexes: by key (canonical multiaddr, ending in `/p2p/<id>` when the peer is
  * known), by peer id, and by network group (buckets.ts). Knows nothing of scores or limits.
  */
-import { tryParseAddress } from '../address-group.ts'
+import { type AddressScope, tryParseAddress } from '../address-group.ts'
 import { GroupBuckets } from './buckets.ts'
 import { type AddressSource, Entry } from './entry.ts'
 
 export class EntryStore {
   private readonly byKey = new Map<string, Entry>()
-  private readonly byPeer = new Map<string, Set<Entry>>()
+  /** A peer's one entry, or its entries when it has several: most peers have one, and a Set costs ~200 bytes. */
+  private readonly byPeer = new Map<string, Entry | Entry[]>()
   readonly buckets = new GroupBuckets()
 
   get size(): number {
@@ -27,8 +28,10 @@ export class EntryStore {
     return this.byKey.values()
   }
 
-  ofPeer(peerId: string): ReadonlySet<Entry> | undefined {
-    return this.byPeer.get(peerId)
+  /** The peer's entries (a fresh array). */
+  ofPeer(peerId: string): Entry[] {
+    const v = this.byPeer.get(peerId)
+    return v === undefined ? [] : Array.isArray(v) ? [...v] : [v]
   }
 
   /**
@@ -46,12 +49,20 @@ export class EntryStore {
     return undefined
   }
 
-  insert(key: string, groupKey: string, peerId: string | undefined, source: AddressSource, now: number): Entry {
-    const e = new Entry(key, source, this.buckets.open(groupKey), now, now)
+  insert(key: string, groupKey: string, peerId: string | undefined, source: AddressSource, scope: AddressScope, now: number): Entry {
+    const e = new Entry(key, source, this.buckets.open(groupKey), scope, now, now)
     this.buckets.attach(e)
     this.byKey.set(key, e)
     if (peerId !== undefined) this.setPeer(e, peerId)
     return e
+  }
+
+  /** Put a loaded entry (its group detached, see detachedGroup) into the indexes; its key must be new. */
+  adopt(e: Entry): void {
+    e.group = this.buckets.open(e.group.key)
+    this.buckets.attach(e)
+    this.byKey.set(e.multiaddr, e)
+    if (e.peerId !== undefined) this.setPeer(e, e.peerId)
   }
 
   /** A bare entry learns its peer id: it moves to its `/p2p/<id>` key. */
@@ -68,19 +79,22 @@ export class EntryStore {
     this.byKey.delete(e.multiaddr)
     this.buckets.detach(e)
     if (e.peerId !== undefined) {
-      const set = this.byPeer.get(e.peerId)
-      set?.delete(e)
-      if (set?.size === 0) this.byPeer.delete(e.peerId)
+      const v = this.byPeer.get(e.peerId)
+      if (v === e) this.byPeer.delete(e.peerId)
+      else if (Array.isArray(v)) {
+        const i = v.indexOf(e)
+        if (i >= 0) v.splice(i, 1)
+        if (v.length === 1) this.byPeer.set(e.peerId, v[0] as Entry)
+      }
     }
   }
 
   private setPeer(e: Entry, peerId: string): void {
     e.peerId = peerId
-    let set = this.byPeer.get(peerId)
-    if (set === undefined) {
-      set = new Set()
-      this.byPeer.set(peerId, set)
-    }
-    set.add(e)
+    const v = this.byPeer.get(peerId)
+    if (v === undefined) this.byPeer.set(peerId, e)
+    else if (Array.isArray(v)) {
+      if (!v.includes(e)) v.push(e)
+    } else if (v !== e) this.byPeer.set(peerId, [v, e])
   }
 }

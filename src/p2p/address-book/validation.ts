@@ -1,5 +1,5 @@
 /** Whether an address may enter the book, and under which key: the scope filter and peer id checks. */
-import { type ParsedAddress, isPeerIdString, tryParseAddress } from '../address-group.ts'
+import { type AddressScope, type ParsedAddress, isPeerIdString, tryParseAddress } from '../address-group.ts'
 import { ADDRESS_SOURCES, type AddressSource } from './entry.ts'
 
 export type AddReason =
@@ -30,6 +30,24 @@ export interface Candidate {
   source: AddressSource
 }
 
+/** Whether `policy` lets an address of `scope` in: undefined when it does, else the refusal reason. */
+export function scopeRefusal(scope: AddressScope, policy: ScopePolicy): AddReason | undefined {
+  switch (scope) {
+    case 'unspecified':
+      return 'unspecified'
+    case 'reserved':
+      return 'reserved'
+    case 'loopback':
+      return policy.allowLoopback ? undefined : 'loopback'
+    case 'private':
+      return policy.allowPrivate ? undefined : 'private'
+    case 'linkLocal':
+      return policy.allowLinkLocal ? undefined : 'link-local'
+    case 'public':
+      return undefined
+  }
+}
+
 /** Validate an address for insertion; a string is the refusal reason. */
 export function toCandidate(
   multiaddr: string,
@@ -42,23 +60,8 @@ export function toCandidate(
   const parsed = tryParseAddress(multiaddr)
   if (parsed === undefined) return 'invalid'
   if (parsed.peerId !== undefined && peerId !== undefined && parsed.peerId !== peerId) return 'peer-mismatch'
-  switch (parsed.scope) {
-    case 'unspecified':
-      return 'unspecified'
-    case 'reserved':
-      return 'reserved'
-    case 'loopback':
-      if (!policy.allowLoopback) return 'loopback'
-      break
-    case 'private':
-      if (!policy.allowPrivate) return 'private'
-      break
-    case 'linkLocal':
-      if (!policy.allowLinkLocal) return 'link-local'
-      break
-    case 'public':
-      break
-  }
+  const refused = scopeRefusal(parsed.scope, policy)
+  if (refused !== undefined) return refused
   const pid = parsed.peerId ?? peerId
   const key = parsed.peerId === undefined && pid !== undefined ? `${parsed.multiaddr}/p2p/${pid}` : parsed.multiaddr
   return { key, parsed, peerId: pid, source }

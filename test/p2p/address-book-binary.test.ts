@@ -1,0 +1,241 @@
+import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  ADDRESS_BOOK_FORMAT,
+  ADDRESS_BOOK_JSON_VERSION,
+  ADDRESS_BOOK_VERSION,
+  AddressBook,
+  readBookFile,
+} from '../../src/p2p/address-book.ts'
+import { saveVersioned } from '../../src/p2p/json-file.ts'
+import { syntheticPeerId } from '../support/synthetic-peers.ts'
+
+const pid = syntheticPeerId
+const START = Date.UTC(2025, 0, 1)
+
+const dirs: string[] = []
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'switchboard-abb-'))
+  dirs.push(d)
+  return d
+}
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+function clock(start = START) {
+  let t = start
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms
+    },
+  }
+}
+
+/** A book with one entry of every kind the format distinguishes. */
+function variedBook(path: string, now: () => number, advance: (ms: number) => void) {
+  const b = new AddressBook({ path, now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} })
+  b.add(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`, { source: 'dht' })
+  b.add('/ip4/1.2.3.5/tcp/4001', { peerId: pid(2), source: 'identify' })
+  b.add('/ip4/5.6.7.8/udp/4001/quic-v1', { source: 'manual' }) // bare: no peer
+  b.add(`/ip4/9.9.9.9/tcp/4001/p2p/${pid(3)}/p2p-circuit/p2p/${pid(4)}`, { source: 'presence' }) // relayed
+  b.add('/ip6/2a01:4f8::1/tcp/4001', { peerId: pid(5), source: 'pairing' })
+  b.add('/dns4/node.example.com/tcp/443/wss', { peerId: pid(6), source: 'dht' })
+  b.add('/ip4/192.168.1.2/tcp/4001', { peerId: pid(7), source: 'pairing' }) // private
+  b.add('/ip4/127.0.0.1/tcp/4001', { peerId: pid(8), source: 'manual' }) // loopback
+  b.add('/ip6/fe80::1/tcp/4001', { peerId: pid(9), source: 'manual' }) // link-local
+  b.add(`/ip4/1.2.9.9/tcp/4001/p2p/${pid(1)}`, { source: 'dht' }) // a second address of peer 1
+  advance(1234)
+  b.markAttempt('/ip4/1.2.3.5/tcp/4001', pid(2))
+  b.markSuccess('/ip4/1.2.3.5/tcp/4001', pid(2))
+  for (let i = 0; i < 20; i++) {
+    advance(7)
+    b.markFailure('/ip4/5.6.7.8/udp/4001/quic-v1') // more failures than the history keeps
+  }
+  advance(0.5) // a fractional clock: times that are not integers are kept as they are
+  b.markAttempt(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`)
+  return b
+}
+
+const everything = (b: AddressBook) => b.list().map((e) => b.get(e.multiaddr, e.peerId))
+
+describe('address book on disk (binary, version 2)', () => {
+  it('round-trips every field of every kind of entry exactly', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = variedBook(path, c.now, c.advance)
+    await b.save()
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, {
+      now: c.now,
+      allowPrivate: true,
+      allowLoopback: true,
+      allowLinkLocal: true,
+      log: (m) => logs.push(m),
+    })
+    expect(logs).toEqual([])
+    expect(loaded.size).toBe(b.size)
+    expect(everything(loaded)).toEqual(everything(b))
+    expect(loaded.forPeer(pid(1))).toEqual(b.forPeer(pid(1)))
+    expect(loaded.get('/ip4/5.6.7.8/udp/4001/quic-v1')?.failureTimes.length).toBe(16)
+    expect(loaded.groupCount).toBe(b.groupCount)
+    // loaded entries behave as added ones: the peer id learnt from the key, refreshes, removal
+    expect(loaded.add('/ip4/1.2.3.4/tcp/4001', { peerId: pid(1), source: 'dht' }).reason).toBe('exists')
+    expect(loaded.remove(`/ip4/1.2.9.9/tcp/4001/p2p/${pid(1)}`)).toBe(true)
+    expect(loaded.forPeer(pid(1)).length).toBe(1)
+  })
+
+  it('is binary, starts with its magic, format name and version, and is written atomically', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    await variedBook(path, c.now, c.advance).save()
+    const bytes = await readFile(path)
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('SWAB')
+    expect(bytes.toString('latin1', 5, 5 + (bytes[4] ?? 0))).toBe(ADDRESS_BOOK_FORMAT)
+    expect(bytes.readUInt16LE(5 + (bytes[4] ?? 0))).toBe(ADDRESS_BOOK_VERSION)
+    expect(await readdir(dir)).toEqual(['address-book.bin'])
+    expect((await readBookFile(path))?.kind).toBe('binary')
+  })
+
+  it('keeps the scope filter on load without parsing: entries the options now refuse are skipped and counted', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = variedBook(path, c.now, c.advance)
+    await b.save()
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, { now: c.now, log: (m) => logs.push(m) })
+    expect(loaded.size).toBe(b.size - 3)
+    expect(loaded.has('/ip4/192.168.1.2/tcp/4001', pid(7))).toBe(false)
+    expect(loaded.has('/ip4/127.0.0.1/tcp/4001', pid(8))).toBe(false)
+    expect(loaded.has('/ip6/fe80::1/tcp/4001', pid(9))).toBe(false)
+    expect(logs.join('\n')).toMatch(/skipped 3 of 10/)
+  })
+
+  it.each([
+    ['truncated', async (path: string) => truncate(path, (await stat(path)).size - 10), /truncated/],
+    ['cut inside its header', async (path: string) => truncate(path, 20), /truncated/],
+    [
+      'another version',
+      async (path: string) => {
+        const bytes = await readFile(path)
+        bytes.writeUInt16LE(99, 5 + (bytes[4] ?? 0))
+        await writeFile(path, bytes)
+      },
+      /version 99 is not supported/,
+    ],
+    [
+      'bytes appended',
+      async (path: string) => writeFile(path, Buffer.concat([await readFile(path), Buffer.from([1, 2, 3])])),
+      /3 bytes after the end/,
+    ],
+    [
+      'a flipped byte in the header',
+      async (path: string) => {
+        const bytes = await readFile(path)
+        const at = 5 + (bytes[4] ?? 0) + 2 // the entry count
+        bytes[at] = (bytes[at] as number) ^ 1
+        await writeFile(path, bytes)
+      },
+      /checksum mismatch/,
+    ],
+    ['empty', async (path: string) => writeFile(path, ''), /empty file/],
+  ])('detects a file %s: reports it, moves it aside, starts empty, and saves again', async (_label, damage, why) => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    await variedBook(path, c.now, c.advance).save()
+    await damage(path)
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, { now: c.now, log: (m) => logs.push(m) })
+    expect(loaded.size).toBe(0)
+    expect(logs.length).toBe(1)
+    expect(logs[0]).toMatch(/address book is corrupt/)
+    expect(logs[0]).toMatch(why)
+    const files = await readdir(dir)
+    expect(files.filter((f) => f.startsWith('address-book.bin.corrupt-')).length).toBe(1)
+    expect(files).not.toContain('address-book.bin')
+    loaded.add('/ip4/1.2.3.4/tcp/4001', { source: 'manual' })
+    await loaded.save()
+    expect((await AddressBook.load(path, { log: () => {} })).size).toBe(1)
+  })
+})
+
+describe('address book migration from the JSON file (version 1)', () => {
+  /** The JSON book an earlier version wrote, through the same envelope code it used. */
+  async function writeJsonBook(path: string, b: AddressBook) {
+    const entries = b.list().map((w) => {
+      const e = b.get(w.multiaddr, w.peerId) as Record<string, unknown>
+      const { group: _g, quality: _q, ...record } = e
+      return record
+    })
+    await saveVersioned(path, ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION, { savedAt: START, entries })
+  }
+
+  it('reads the old file once, writes the binary one, removes the old one', async () => {
+    const dir = await tempDir()
+    const bin = join(dir, 'address-book.bin')
+    const json = join(dir, 'address-book.json')
+    const c = clock()
+    const b = variedBook(join(dir, 'unused'), c.now, c.advance)
+    await writeJsonBook(json, b)
+    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true }
+    const logs: string[] = []
+    const migrated = await AddressBook.load(bin, { ...opts, migrateFrom: json, log: (m) => logs.push(m) })
+    expect(everything(migrated)).toEqual(everything(b))
+    expect(logs).toEqual([`address book: migrated ${b.size} entries from ${json} (JSON) to ${bin} (binary)`])
+    expect((await readdir(dir)).sort()).toEqual(['address-book.bin'])
+    expect((await readBookFile(bin))?.kind).toBe('binary')
+    // the next start reads the binary file, with the same entries
+    const again = await AddressBook.load(bin, { ...opts, migrateFrom: json, log: (m) => logs.push(m) })
+    expect(everything(again)).toEqual(everything(b))
+    expect(logs.length).toBe(1)
+  })
+
+  it('prefers the binary file when both exist (a stop between writing it and removing the old one)', async () => {
+    const dir = await tempDir()
+    const bin = join(dir, 'address-book.bin')
+    const json = join(dir, 'address-book.json')
+    const c = clock()
+    const old = new AddressBook({ now: c.now, log: () => {} })
+    old.add('/ip4/1.1.1.1/tcp/1', { source: 'dht' })
+    await writeJsonBook(json, old)
+    const current = new AddressBook({ path: bin, now: c.now, log: () => {} })
+    current.add('/ip4/2.2.2.2/tcp/2', { source: 'dht' })
+    await current.save()
+    const loaded = await AddressBook.load(bin, { now: c.now, migrateFrom: json, log: () => {} })
+    expect(loaded.list().map((e) => e.multiaddr)).toEqual(['/ip4/2.2.2.2/tcp/2'])
+  })
+
+  it('still reads a JSON book at its own path, and saves it back as binary', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'addressbook.json')
+    const c = clock()
+    const b = variedBook(join(dir, 'unused'), c.now, c.advance)
+    await writeJsonBook(path, b)
+    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} }
+    const loaded = await AddressBook.load(path, opts)
+    expect(everything(loaded)).toEqual(everything(b))
+    await loaded.save()
+    expect((await readBookFile(path))?.kind).toBe('binary')
+    expect(everything(await AddressBook.load(path, opts))).toEqual(everything(b))
+  })
+
+  it('moves a corrupt old file aside and starts empty', async () => {
+    const dir = await tempDir()
+    const bin = join(dir, 'address-book.bin')
+    const json = join(dir, 'address-book.json')
+    await writeFile(json, '{"format":"switchboard.addressbook","version":1,"sha256":"00","data":{"entries":[]}}')
+    const logs: string[] = []
+    const loaded = await AddressBook.load(bin, { migrateFrom: json, log: (m) => logs.push(m) })
+    expect(loaded.size).toBe(0)
+    expect(logs.length).toBe(1)
+    expect(logs[0]).toMatch(/address book is corrupt: .*address-book\.json: checksum mismatch/)
+    expect((await readdir(dir)).filter((f) => f.startsWith('address-book.json.corrupt-')).length).toBe(1)
+  })
+})
