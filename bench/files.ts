@@ -1,5 +1,6 @@
 import '../src/shims.ts'
 import { rm } from 'node:fs/promises'
+import { Agent, request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -51,22 +52,55 @@ interface Pair {
   fetch(cid: string, size: number): Promise<void>
 }
 
+/**
+ * One HTTP request with node:http (the body sent as it is, the answer drained as it comes): the
+ * client's own cost stays small next to the daemon's (fetch copies a Uint8Array body and reads
+ * through web streams).
+ */
+function request(
+  url: string,
+  opts: { method: string; token: string; body?: Uint8Array },
+): Promise<{ status: number; bytes: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method: opts.method,
+        agent,
+        headers: {
+          authorization: `Bearer ${opts.token}`,
+          ...(opts.body === undefined ? {} : { 'content-length': String(opts.body.length), 'content-type': 'application/octet-stream' }),
+        },
+      },
+      (res) => {
+        let bytes = 0
+        const small: Buffer[] = []
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length
+          if (bytes <= 1 << 16) small.push(chunk)
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, text: Buffer.concat(small).toString() }))
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(opts.body === undefined ? undefined : Buffer.from(opts.body.buffer, opts.body.byteOffset, opts.body.length))
+  })
+}
+
+const agent = new Agent({ keepAlive: true })
+
 function httpPair(a: ProcessDaemon, b: ProcessDaemon): Pair {
   let n = 0
   return {
     async store(bytes) {
-      const res = await fetch(`${a.origin}/files/peer-a/bench/http-${n++}.bin`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${a.token}` },
-        body: bytes,
-      })
-      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${await res.text()}`)
-      return ((await res.json()) as { fileCid: string }).fileCid
+      const res = await request(`${a.origin}/files/peer-a/bench/http-${n++}.bin`, { method: 'PUT', token: a.token, body: bytes })
+      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${res.text}`)
+      return (JSON.parse(res.text) as { fileCid: string }).fileCid
     },
     async fetch(cid, size) {
-      const res = await fetch(`${b.origin}/ipfs/${cid}`, { headers: { authorization: `Bearer ${b.token}` } })
-      const got = await drain(res.body as unknown as AsyncIterable<Uint8Array>)
-      if (got !== size) throw new Error(`GET returned ${got} of ${size} bytes`)
+      const res = await request(`${b.origin}/ipfs/${cid}`, { method: 'GET', token: b.token })
+      if (res.status !== 200 || res.bytes !== size) throw new Error(`GET ${res.status} returned ${res.bytes} of ${size} bytes`)
     },
   }
 }
@@ -221,6 +255,7 @@ export async function run() {
     else await publish('files', body)
     return Object.fromEntries(results)
   } finally {
+    agent.destroy()
     await Promise.allSettled([a.destroy(), b.destroy(), ra?.stop(), rb?.stop()])
     await Promise.all(rawDirs.map((d) => rm(d, { recursive: true, force: true })))
   }

@@ -11,6 +11,12 @@
  *   debounce); a want made meanwhile joins it and is dropped with it, never sent. Here the want
  *   leaves the wantlist as its block arrives.
  *
+ * - Asking side: a want sent and never answered is never sent again (the wantlist goes to a peer
+ *   once); when the serving side's send of a batch of blocks fails (its 10 s message timeout under
+ *   load, a reset stream), those blocks were marked sent and the fetch stalls until its deadline.
+ *   Here a want still open REWANT_AFTER_MS after it was sent is sent again, and a send may take
+ *   MESSAGE_SEND_TIMEOUT_MS (a batch of wanted blocks is one message: tens of MiB).
+ *
  * Neither the ledger nor the wantlist is public API: their shapes are checked at start and, when
  * they do not match (another bitswap version), nothing is changed and `log` says so;
  * test/p2p/bitswap-rewant.test.ts fails then too.
@@ -34,11 +40,23 @@ interface Ledger {
   queueSendOperation(message?: undefined): void
 }
 
-interface Bitswap {
-  network: EventTarget
-  peerWantLists: { ledgerMap: { get(peer: PeerId): Ledger | undefined } }
-  wantList: EventTarget & { wants: Map<string, { cid: CID }>; peers: { values(): Iterable<Set<string>> } }
+interface WantList extends EventTarget {
+  wants: Map<string, { cid: CID }>
+  peers: { values(): Iterable<Set<string>> }
+  addEntry(cid: CID, options: unknown): Promise<unknown>
+  sendMessagesDebounced(): Promise<void>
 }
+
+interface Bitswap {
+  network: EventTarget & { messageSendTimeout?: number }
+  peerWantLists: { ledgerMap: { get(peer: PeerId): Ledger | undefined } }
+  wantList: WantList
+}
+
+/** A want open this long after it was sent is sent again (its block may have been lost on the way). */
+export const REWANT_AFTER_MS = 15_000
+/** How long one bitswap message may take to send (Helia's default: 10 s, too short for a batch of blocks under load). */
+export const MESSAGE_SEND_TIMEOUT_MS = 60_000
 
 interface MessageEvent {
   detail: { connection: { remotePeer: PeerId }; message: { wantlist?: { entries: WireWant[] } } }
@@ -59,14 +77,26 @@ function bitswapOf(helia: unknown): Bitswap | undefined {
     typeof b.peerWantLists?.ledgerMap?.get === 'function' &&
     typeof b.wantList?.addEventListener === 'function' &&
     b.wantList.wants instanceof Map &&
-    typeof b.wantList.peers?.values === 'function'
+    typeof b.wantList.peers?.values === 'function' &&
+    typeof b.wantList.addEntry === 'function' &&
+    typeof b.wantList.sendMessagesDebounced === 'function'
   return ok ? (b as Bitswap) : undefined
 }
 
-/** The key of `cid`'s entry in a map keyed by bitswap's own encoding of the multihash. */
+/** Bitswap's own key of a multihash: unpadded base64 (uint8arrays' 'base64'). */
+const bitswapKey = (cid: CID) => hashKey(cid).replace(/=+$/, '')
+
+/**
+ * The key of `cid`'s entry in a map keyed by bitswap's own encoding of the multihash: looked up
+ * directly, and only when the map's keys turn out to be another encoding, found by a scan.
+ */
 function findKey(map: Map<string, { cid: CID }>, cid: CID): string | undefined {
+  const key = bitswapKey(cid)
+  if (map.has(key)) return key
+  const first = map.entries().next().value
+  if (first === undefined || bitswapKey(first[1].cid) === first[0]) return undefined
   const wanted = hashKey(cid)
-  for (const [key, entry] of map) if (hashKey(entry.cid) === wanted) return key
+  for (const [k, entry] of map) if (hashKey(entry.cid) === wanted) return k
   return undefined
 }
 
@@ -94,11 +124,11 @@ export function mendBitswapWants(helia: unknown, log: (msg: string) => void = ()
     if (wanted.length === 0) return
     const ledger = bitswap.peerWantLists.ledgerMap.get(connection.remotePeer)
     if (ledger === undefined || !(ledger.wants instanceof Map)) return
-    const byHash = new Map<string, [string, LedgerWant]>()
-    for (const entry of ledger.wants) byHash.set(hashKey(entry[1].cid), entry)
     const again: WireWant[] = []
     for (const want of wanted) {
-      const known = byHash.get(hashKey(CID.decode(want.cid)))
+      const cid = CID.decode(want.cid)
+      const key = findKey(ledger.wants, cid)
+      const known: [string, LedgerWant] | undefined = key === undefined ? undefined : [key, ledger.wants.get(key) as LedgerWant]
       // "sending": on its way now (or just taken in); absent: swept as expired together with this want
       if (known?.[1].status === 'want' || known?.[1].status === 'sending') continue
       if (known !== undefined) ledger.wants.delete(known[0])
@@ -108,4 +138,45 @@ export function mendBitswapWants(helia: unknown, log: (msg: string) => void = ()
     ledger.addWants({ full: false, entries: again })
     ledger.queueSendOperation()
   })
+
+  resendUnanswered(bitswap)
+}
+
+/**
+ * Send again every want still open REWANT_AFTER_MS after it was (last) sent: forgotten as sent to
+ * every peer, so the next wantlist message carries it. A timer runs only while wants are open.
+ */
+function resendUnanswered(bitswap: Bitswap): void {
+  bitswap.network.messageSendTimeout = MESSAGE_SEND_TIMEOUT_MS
+  const wantList = bitswap.wantList
+  const since = new Map<string, number>()
+  let timer: NodeJS.Timeout | undefined
+  const arm = () => {
+    if (timer !== undefined) return
+    timer = setTimeout(check, REWANT_AFTER_MS / 3)
+    timer.unref?.()
+  }
+  const check = () => {
+    timer = undefined
+    const now = Date.now()
+    let resend = false
+    for (const key of since.keys()) if (!wantList.wants.has(key)) since.delete(key)
+    for (const key of wantList.wants.keys()) {
+      const at = since.get(key)
+      if (at === undefined) since.set(key, now)
+      else if (now - at >= REWANT_AFTER_MS) {
+        for (const sent of wantList.peers.values()) sent.delete(key)
+        since.set(key, now)
+        resend = true
+      }
+    }
+    if (resend) void wantList.sendMessagesDebounced().catch(() => {})
+    if (wantList.wants.size > 0) arm()
+    else since.clear()
+  }
+  const addEntry = wantList.addEntry.bind(wantList)
+  wantList.addEntry = (cid, options) => {
+    arm()
+    return addEntry(cid, options)
+  }
 }

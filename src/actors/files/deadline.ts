@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events'
+
 /**
  * A signal that aborts after `ms` without progress: a transfer that keeps moving is never cut, one
  * that stalls (no block found, a silent peer) is. `touch()` counts as progress.
@@ -13,6 +15,8 @@ export class IdleDeadline {
     parent?: AbortSignal,
   ) {
     this.signal = parent === undefined ? this.#controller.signal : AbortSignal.any([parent, this.#controller.signal])
+    // every block a fetch waits for listens on it (hundreds in flight for a large file)
+    setMaxListeners(0, this.signal)
     this.touch()
   }
 

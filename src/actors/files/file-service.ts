@@ -16,6 +16,7 @@ import { treeSize } from '../../p2p/files/reachable.ts'
 import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
 import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
+import { CoalescedWrite } from '../../p2p/coalesced-write.ts'
 import { Serial } from '../../p2p/serial.ts'
 import type { FileStore } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
@@ -59,6 +60,8 @@ const EMPTY_DIRECTORY_HOLDER = 'empty-directory'
 
 /** How much of a file one exporter read may buffer ahead (see cat). */
 const CAT_WINDOW_BYTES = 8 * 1024 * 1024
+/** Windows fetched ahead of the one being read (see cat). */
+const CAT_WINDOWS_AHEAD = 1
 
 export class FileService {
   readonly alias: string
@@ -69,11 +72,18 @@ export class FileService {
   #listCache: { root: CID; list: FileList } | undefined
   #unhandle: (() => Promise<void>) | undefined
   readonly #changeListeners = new Set<(root: CID) => void>()
+  /** Saves of the directory root, grouped (persistent peers only): each writes the root current when it starts. */
+  readonly #rootSaves: CoalescedWrite | undefined
+  /** Changes applied and not yet saved, counted and announced. */
+  readonly #settling = new Set<Promise<void>>()
 
   constructor(readonly init: FileServiceInit) {
     this.alias = init.alias
     this.peerId = init.helia.libp2p.peerId.toString()
     this.#reader = unixfs(init.helia)
+    const persist = init.persistRoot
+    this.#rootSaves =
+      persist === undefined ? undefined : new CoalescedWrite(() => persist(this.#root), { what: `${init.alias}'s directory root` })
   }
 
   get root(): CID {
@@ -118,6 +128,7 @@ export class FileService {
   async stop(): Promise<void> {
     await this.#unhandle?.().catch(() => {})
     await this.#changes.run(async () => {})
+    await Promise.allSettled([...this.#settling])
     this.init.store.liveRoot(this.peerId, undefined)
     if (this.#session)
       await this.init.store
@@ -213,15 +224,15 @@ export class FileService {
           : content instanceof Uint8Array
             ? await writer.addBytes(content, { signal })
             : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
-      return await this.#changes.run(async () => {
+      const { root, cid, settle } = await this.#changes.run(async () => {
         signal?.throwIfAborted()
         const { root, cid } = await setPath(this.#edit(writer, signal), this.#root, names, fileCid)
-        if (!root.equals(this.#root)) {
-          await this.#checkQuota(root, signal)
-          await this.#commit(root)
-        }
-        return { fileCid: cid, rootCid: root }
+        if (root.equals(this.#root)) return { root, cid, settle: undefined }
+        await this.#checkQuota(root, signal)
+        return { root, cid, settle: this.#apply(root) }
       })
+      await settle?.()
+      return { fileCid: cid, rootCid: root }
     } catch (err) {
       failed = true
       throw err
@@ -256,11 +267,12 @@ export class FileService {
     const op = this.init.store.begin(this.init.helia.blockstore)
     try {
       const writer = unixfs({ blockstore: op.blocks })
-      return await this.#changes.run(async () => {
+      const { root, settle } = await this.#changes.run(async () => {
         const root = await removePath(this.#edit(writer, signal), this.#root, names)
-        await this.#commit(root)
-        return root
+        return { root, settle: this.#apply(root) }
       })
+      await settle()
+      return root
     } finally {
       op.release()
     }
@@ -275,7 +287,7 @@ export class FileService {
     const release = await this.init.store.hold(root)
     try {
       await this.#fetchDirectory(root, signal)
-      await this.#changes.run(() => this.#commit(root))
+      await (await this.#changes.run(async () => this.#apply(root)))()
     } finally {
       release()
     }
@@ -302,21 +314,36 @@ export class FileService {
     }
   }
 
-  async #commit(root: CID): Promise<void> {
-    await this.init.persistRoot?.(root)
+  /**
+   * Under the change lock: `root` is the directory from now on (the next change builds on it).
+   * Returns what the change awaits after the lock, before it is acknowledged: the root saved (saves
+   * of changes made while one is being written are grouped into the next write: one fsync for all
+   * of them), then counted (what the old root alone used is freed only once the new one is on
+   * disk), then announced. A save that fails is thrown to the change; its root stays the running
+   * one, and the next save that lands includes it.
+   */
+  #apply(root: CID): () => Promise<void> {
     this.#setRoot(root)
-    // the root is saved: should counting fail, the next commit or start-up repairs it
-    await this.init.store
-      .commit(this.peerId, root, undefined, { session: this.#session })
-      .catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
-    this.#notify()
-    for (const listener of this.#changeListeners) {
-      try {
-        listener(root)
-      } catch (err) {
-        this.init.log(`files ${this.alias}: a change listener failed: ${(err as Error).message}`)
+    const durable = this.#rootSaves?.changed()
+    const settled = (async () => {
+      await durable
+      // the root is saved: should counting fail, the next commit or start-up repairs it
+      await this.init.store
+        .commit(this.peerId, root, undefined, { session: this.#session })
+        .catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
+      this.#notify()
+      for (const listener of this.#changeListeners) {
+        try {
+          listener(root)
+        } catch (err) {
+          this.init.log(`files ${this.alias}: a change listener failed: ${(err as Error).message}`)
+        }
       }
-    }
+    })()
+    this.#settling.add(settled)
+    const forget = () => this.#settling.delete(settled)
+    settled.then(forget, forget)
+    return () => settled
   }
 
   #edit(writer: UnixFS, signal?: AbortSignal): EditContext {
@@ -399,13 +426,36 @@ export class FileService {
   /**
    * Stream a file's bytes (network allowed), from `offset` for `length` bytes, in windows: the
    * UnixFS exporter reads a file's blocks as fast as it can into an unbounded queue, so a slow
-   * reader of one large cat would hold the whole file; one window at a time bounds that.
+   * reader of one large cat would hold the whole file; windows bound that. The next window is
+   * already being fetched while this one is read (CAT_WINDOWS_AHEAD), so the want list never runs
+   * dry at a window's end: at most that many windows more are held.
    */
   async *cat(cid: CID, opts: { offset?: number; length?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
     const start = opts.offset ?? 0
     const end = opts.length === undefined ? Number((await this.stat(cid, opts.signal)).size) : start + opts.length
-    for (let at = start; at < end; at += CAT_WINDOW_BYTES) {
-      yield* this.#reader.cat(cid, { offset: at, length: Math.min(CAT_WINDOW_BYTES, end - at), signal: opts.signal })
+    // a window whose first chunk is asked for at once: the exporter starts fetching its blocks then
+    const open = (at: number) => {
+      const it = this.#reader
+        .cat(cid, { offset: at, length: Math.min(CAT_WINDOW_BYTES, end - at), signal: opts.signal })
+        [Symbol.asyncIterator]()
+      const first = it.next()
+      // a window given up (the reader left) must not surface as an unhandled rejection
+      first.catch(() => {})
+      return { it, first }
+    }
+    const windows: Array<ReturnType<typeof open>> = []
+    let next = start
+    try {
+      while (windows.length > 0 || next < end) {
+        while (next < end && windows.length <= CAT_WINDOWS_AHEAD) {
+          windows.push(open(next))
+          next += CAT_WINDOW_BYTES
+        }
+        const w = windows.shift() as ReturnType<typeof open>
+        for (let r = await w.first; r.done !== true; r = await w.it.next()) yield r.value
+      }
+    } finally {
+      for (const w of windows) void w.it.return?.(undefined).catch(() => {})
     }
   }
 

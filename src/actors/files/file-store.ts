@@ -214,9 +214,11 @@ export class FileStore {
       }
       const batch = this.init.datastore.batch()
       const zero: CID[] = []
-      for (const [key, { cid, n }] of delta) {
-        if (n === 0) continue
-        const count = Math.max(0, (await this.refCount(cid)) + n)
+      const changed = [...delta].filter(([, d]) => d.n !== 0)
+      // the counts are read all at once, not one round trip to the datastore after another
+      const counts = await Promise.all(changed.map(([, { cid }]) => this.refCount(cid)))
+      for (const [i, [key, { cid, n }]] of changed.entries()) {
+        const count = Math.max(0, (counts[i] as number) + n)
         if (count === 0) {
           batch.delete(new Key(REFS + key))
           zero.push(cid)
@@ -248,8 +250,10 @@ export class FileStore {
       }
       const batch = this.init.datastore.batch()
       const zero: CID[] = []
-      for (const [key, { cid, n }] of removed) {
-        const count = Math.max(0, (await this.refCount(cid)) - n)
+      const entries = [...removed]
+      const counts = await Promise.all(entries.map(([, { cid }]) => this.refCount(cid)))
+      for (const [i, [key, { cid, n }]] of entries.entries()) {
+        const count = Math.max(0, (counts[i] as number) - n)
         if (count === 0) {
           batch.delete(new Key(REFS + key))
           zero.push(cid)
