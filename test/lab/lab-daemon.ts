@@ -52,7 +52,9 @@ let command: Promise<string[]> | undefined
  * Node's arguments that run the CLI: the current sources bundled once per run with esbuild (as
  * `npm start` builds before it starts; packages stay external, so the bundle sits under node_modules
  * to resolve them), which starts in half the CPU time of tsx's loader: twenty daemons on two cores.
- * `LAB_TSX=1` runs src/cli/main.ts under tsx instead (CLI_ARGS, as the other tests do).
+ * `LAB_TSX=1` runs src/cli/main.ts under tsx instead (CLI_ARGS, as the other tests do);
+ * `LAB_SRC=<dir>` bundles <dir>/src/cli/main.ts instead (another revision's sources, e.g. from
+ * `git archive <rev> src | tar -x -C <dir>`, to compare before and after a change).
  */
 export function daemonCommand(): Promise<string[]> {
   command ??= (async () => {
@@ -61,7 +63,7 @@ export function daemonCommand(): Promise<string[]> {
     const outfile = join(dir, 'switchboard.mjs')
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     await build({
-      entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
+      entryPoints: [join(process.env.LAB_SRC ?? ROOT, 'src', 'cli', 'main.ts')],
       bundle: true,
       platform: 'node',
       format: 'esm',

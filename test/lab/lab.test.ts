@@ -73,7 +73,8 @@ describe.skipIf(unavailable !== undefined)(`network lab: 5 daemons on 2 sites${u
     console.log(
       `lab ci: cut detected in ${r.detectMs} ms, partition ${r.partitionMs} ms; reconnect after heal p50 ${pct(r.reconnectMs, 50)} p99 ${pct(r.reconnectMs, 99)} ms over ${r.pairs} pairs; direct ${JSON.stringify(r.direct)}; topic ${JSON.stringify(r.topic)}; marker after heal ${r.afterHealTopicMs} ms`,
     )
-    // 2 x 3 x 2 cross-cut pairs, each end watched
+    // every added peer connected before the cut; 2 x 3 x 2 cross-cut pairs, each end watched
+    expect(r.notConnected).toEqual([])
     expect(r.pairs).toBe(12)
     // every message settled: nothing lost silently, nothing twice, nothing nacked that arrived
     expect(r.direct.sent).toBe(24)

@@ -13,11 +13,11 @@ const ip = (...args: string[]) => run('ip', args)
  * ```
  *   host ns  eth0 ──veth── h<k> ┐
  *   host ns  eth0 ──veth── h<k> ┼ br0 (site ns S<s>) ── uplink ──veth── s<s> (router ns, IP forwarding)
- *                               ┘                                   10.88.<s>.1/24
+ *                               ┘                                   10.<80+s>.0.1/24
  * ```
  *
- * Site `s` (1-based) is 10.88.<s>.0/24; host `k` (0-based) starts at 10.88.<s>.<10+k> with a default
- * route via the router's 10.88.<s>.1. A partition takes the router's side of a site's link down (the
+ * Site `s` (1-based) is 10.<80+s>.0.0/24 (each site its own /16); host `k` (0-based) starts at
+ * 10.<80+s>.0.<10+k> with a default route via the router's 10.<80+s>.0.1. A partition takes the router's side of a site's link down (the
  * router then has no route to it and answers ICMP net unreachable; the site's hosts lose their
  * gateway); a heal brings it back up. Nothing has a link to the host's own namespace: no traffic
  * leaves what the lab made. Namespace names carry our pid (`sblab-<pid>-...`), so the ones of a
@@ -137,7 +137,9 @@ export async function labUnavailable(): Promise<string | undefined> {
   }
 }
 
-const hostAddr = (site: number, index: number, moved: boolean) => `10.88.${site}.${(moved ? 130 : 10) + index}`
+/** Site `s` is 10.<80+s>.0.0/24: each site its own /16, the network group address books limit. */
+const net = (site: number) => `10.${80 + site}.0`
+const hostAddr = (site: number, index: number, moved: boolean) => `${net(site)}.${(moved ? 130 : 10) + index}`
 
 export async function createLab(opts: LabOptions): Promise<Lab> {
   if (opts.sites < 1 || opts.sites > 9) throw new Error('1 to 9 sites')
@@ -176,7 +178,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       await ip('-n', site, 'link', 'add', 'br0', 'type', 'bridge')
       await ip('-n', site, 'link', 'set', 'br0', 'up')
       await ip('-n', router, 'link', 'add', `s${s}`, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', site)
-      await ip('-n', router, 'addr', 'add', `10.88.${s}.1/24`, 'dev', `s${s}`)
+      await ip('-n', router, 'addr', 'add', `${net(s)}.1/24`, 'dev', `s${s}`)
       await ip('-n', router, 'link', 'set', `s${s}`, 'up')
       await ip('-n', site, 'link', 'set', 'dev', 'uplink', 'master', 'br0')
       await ip('-n', site, 'link', 'set', 'dev', 'uplink', 'up')
@@ -192,7 +194,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       const addr = hostAddr(s, k, false)
       await ip('-n', name, 'addr', 'add', `${addr}/24`, 'dev', 'eth0')
       await ip('-n', name, 'link', 'set', 'eth0', 'up')
-      await ip('-n', name, 'route', 'add', 'default', 'via', `10.88.${s}.1`, 'dev', 'eth0')
+      await ip('-n', name, 'route', 'add', 'default', 'via', `${net(s)}.1`, 'dev', 'eth0')
       const socket = join(sockDir, `h${k}.sock`)
       const forwarder = spawn('ip', ['netns', 'exec', name, process.execPath, FORWARDER, socket, String(apiPort)], {
         stdio: ['pipe', 'pipe', 'inherit'],
@@ -225,7 +227,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       const from = sites[host.site - 1] as string
       const to = sites[s - 1]
       if (!to) throw new Error(`no site ${s}`)
-      const addr = hostAddr(s, host.index, s !== (host.index % sites.length) + 1 || host.addr === hostAddr(s, host.index, false))
+      // a new address whichever site: 10.<80+s>.0.<130+k> unless the host has that one already
+      const addr = host.addr === hostAddr(s, host.index, true) ? hostAddr(s, host.index, false) : hostAddr(s, host.index, true)
       await ip('-n', host.name, 'link', 'set', 'eth0', 'down')
       await ip('-n', host.name, 'addr', 'flush', 'dev', 'eth0')
       if (from !== to) {
@@ -235,7 +238,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       }
       await ip('-n', host.name, 'addr', 'add', `${addr}/24`, 'dev', 'eth0')
       await ip('-n', host.name, 'link', 'set', 'eth0', 'up')
-      await ip('-n', host.name, 'route', 'replace', 'default', 'via', `10.88.${s}.1`, 'dev', 'eth0')
+      await ip('-n', host.name, 'route', 'replace', 'default', 'via', `${net(s)}.1`, 'dev', 'eth0')
       host.site = s
       host.addr = addr
     },

@@ -297,6 +297,8 @@ export interface PartitionResult {
   /** ms from the heal until a round of topic messages (one a second) reached every member; -1: none did. */
   afterHealTopicMs: number
   partitionMs: number
+  /** Added peers that did not connect before the cut (left out of the figures), with their last error. */
+  notConnected: string[]
   /** ms between the partition's topic messages and the heal (GossipSub gossips a message id for 3 heartbeats). */
   publishToHealMs: number
 }
@@ -319,23 +321,47 @@ export async function partitionAndHeal(
     detectTimeoutMs: number
     healTimeoutMs: number
     settleTimeoutMs: number
+    log?: (s: string) => void
   },
 ): Promise<PartitionResult> {
-  const side = (m: Member) => (opts.cut.includes(m.daemon.host.site) ? 1 : 0)
-  const across = (m: Member) => members.filter((o) => side(o) !== side(m))
+  const log = opts.log ?? (() => {})
+  // each cut site is a side of its own; the sites left joined are one side together
+  const side = (m: Member) => (opts.cut.includes(m.daemon.host.site) ? m.daemon.host.site : 0)
+  let across = (m: Member) => members.filter((o) => side(o) !== side(m))
   const sameSide = (m: Member) => members.filter((o) => o !== m && side(o) === side(m))
   await Promise.all(members.map((m) => m.client.call('start', { protocol: PROTOCOL })))
   await Promise.all(members.map((m) => m.client.call('addpeers', { peerIds: members.filter((o) => o !== m).map((o) => o.peerId) })))
   await Promise.all(members.map((m) => m.refreshPeers()))
+  // every added peer connected before the cut; pairs that never connected are left out of the figures
+  // and reported (with the dial's last error)
+  const notConnected: string[] = []
   await Promise.all(
     members.map((m) =>
-      m.untilStatus(
-        members.filter((o) => o !== m).map((o) => o.peerId),
-        ['connected', 'syncing'],
-        opts.healTimeoutMs,
-      ),
+      m
+        .untilStatus(
+          members.filter((o) => o !== m).map((o) => o.peerId),
+          ['connected', 'syncing'],
+          opts.healTimeoutMs,
+        )
+        .catch(async () => {
+          const { peers } = await m.client.call<{
+            peers: Array<{ peerId: string; status: string; lastError: string | null; failures: number }>
+          }>('peers.list')
+          for (const p of peers) {
+            if (['connected', 'syncing'].includes(p.status) || !members.some((o) => o.peerId === p.peerId)) continue
+            notConnected.push(
+              `${m.daemon.host.name.split('-').at(-1)}->${p.peerId.slice(-6)} ${p.status} (${p.failures} failures: ${p.lastError})`,
+            )
+          }
+        }),
     ),
   )
+  const connectedBefore = (m: Member, o: Member) => ['connected', 'syncing'].includes(m.status(o.peerId) ?? '')
+  log(
+    `${notConnected.length === 0 ? 'every added peer connected' : `${notConnected.length} added peers not connected: ${notConnected.slice(0, 5).join('; ')}`}; cutting`,
+  )
+  const pairsBefore = new Map(members.map((m) => [m, members.filter((o) => side(o) !== side(m) && connectedBefore(m, o))]))
+  across = (m) => pairsBefore.get(m) ?? []
   const cutAt = now()
   await lab.partition(opts.cut)
   await Promise.all(
@@ -358,6 +384,7 @@ export async function partitionAndHeal(
     ),
   )
   const detectMs = ms(now() - cutAt)
+  log(`every cross-cut peer in backoff after ${detectMs} ms`)
 
   // direct messages across the cut (a first batch now, a second just before the heal), topic messages on each side
   let ackId = 1_000
@@ -421,6 +448,7 @@ export async function partitionAndHeal(
   const remaining = opts.holdMs - (now() - cutAt)
   if (remaining > 0) await new Promise((r) => setTimeout(r, remaining))
 
+  log('healing')
   const healAt = now()
   await lab.heal(opts.cut)
   await Promise.all(
@@ -435,6 +463,7 @@ export async function partitionAndHeal(
   const reconnectMs = members.flatMap((m) =>
     across(m).map((o) => ms((m.reached(o.peerId, 'connected', healAt) ?? m.reached(o.peerId, 'syncing', healAt) ?? now()) - healAt)),
   )
+  log(`every cross-cut peer connected again ${ms(now() - healAt)} ms after the heal`)
   // a marker after the heal reaches everyone: the mesh is whole again
   const afterHeal = (await topicRoundsUntilComplete(members, opts.topic, opts.settleTimeoutMs)).find((r) => r.missing.length === 0)
 
@@ -485,6 +514,7 @@ export async function partitionAndHeal(
     topic: { published: published.filter(Boolean).length, sameSideDelivered, sameSideExpected, crossDelivered, crossExpected },
     afterHealTopicMs: afterHeal ? ms(afterHeal.publishedAt + afterHeal.allDeliveredMs - healAt) : -1,
     partitionMs: ms(healAt - cutAt),
+    notConnected,
     publishToHealMs: ms(healAt - publishedAt),
   }
 }

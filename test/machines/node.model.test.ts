@@ -43,6 +43,7 @@ const fixtures: EventObject[] = [
   { type: 'node.crashed', error: 'transport closed unexpectedly' },
   { type: 'peers.route', peerId: 'peerB', input: { alias: 'm', peerId: 'peerB', backoff: input.backoff }, spawn: true },
   { type: 'peers.release', peerId: 'peerB' },
+  { type: 'peers.broadcast', event: { type: 'peer.networkBack' } },
   { type: 'topics.ensure', topic: 'chat', meshTimeoutMs: 1_000, reprovideMs: 60_000 },
   { type: 'topics.release', topic: 'chat' },
   { type: 'channels.ensure', peerId: 'peerB', protocol: '/p2p-webapp/1.0.0', idleMs: 30_000, retryWindowMs: 5_000 },
@@ -51,7 +52,7 @@ const fixtures: EventObject[] = [
 
 /** Where each event comes from in the real system. */
 const fromLibp2p = new Set(['node.addrs', 'node.connections', 'node.crashed'])
-const fromPeerEvents = new Set(['peers.route', 'peers.release'])
+const fromPeerEvents = new Set(['peers.route', 'peers.release', 'peers.broadcast'])
 
 const spec: WorldModelSpec<NodeWorld> = {
   machine: nodeMachine,

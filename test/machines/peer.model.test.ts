@@ -85,6 +85,8 @@ const spec: PathSpec = {
           ]
         : []),
       ...(snapshot.matches('connected') ? [{ type: 'peer.filesChanged' }] : []),
+      // another peer of the node came back from being unreachable (the network is back): any time
+      { type: 'peer.networkBack' },
       // outputs and errors only for the graph: on the real actor the world settles its own calls
       ...(live.includes(dialId)
         ? [
@@ -202,6 +204,9 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
     case 'peer.filesChanged':
       world.syncOwed = true
       break
+    case 'peer.networkBack':
+      // a peer waiting in backoff retries now: its timer is dropped and a dial starts (the machine does it)
+      break
     case 'peer.syncProgress':
       world.syncProgress = (event as Extract<PeerEvent, { type: 'peer.syncProgress' }>).progress
       only(world.syncsOf(PEER), 'syncs').report(event as PeerEvent)
@@ -260,6 +265,7 @@ async function drive(events: EventObject[]): Promise<void> {
       const writes = world.store.writes.length
       const dials = world.dials.length
       const armedBefore = world.clock.armed().length
+      const inBackoff = actor.getSnapshot().matches('backoff')
       const timer = event.type.startsWith('xstate.after.') ? world.clock.armed()[0] : undefined
       // the pause before a failed sync's retry, not a dial's
       const syncTimer = timer !== undefined && actor.getSnapshot().matches({ connected: 'syncBackoff' })
@@ -274,8 +280,10 @@ async function drive(events: EventObject[]): Promise<void> {
         )
       if (world.held && world.dials.length > dials)
         throw new Error(`step ${i + 1} (${event.type}) of ${where}: dialled a peer the client disconnected`)
-      // a pause that runs (an explicit retry's, a backoff) is cut short only by a client's connect
-      if (armedBefore > 0 && !timer && event.type !== 'peer.connect' && world.dials.length > dials)
+      // a pause that runs (an explicit retry's, a backoff) is cut short only by a client's connect, and
+      // a backoff also by the news that the network is back
+      const cutShort = event.type === 'peer.connect' || (event.type === 'peer.networkBack' && inBackoff)
+      if (armedBefore > 0 && !timer && !cutShort && world.dials.length > dials)
         throw new Error(`step ${i + 1} (${event.type}) of ${where}: a dial started before the pause was over`)
       // every change of what is remembered is written once (a finished sync's time too), and nothing else writes
       const expected = event.type === 'peer.update' || event.type === 'peer.syncDone' ? 1 : 0

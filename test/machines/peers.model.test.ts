@@ -45,6 +45,8 @@ const events: PeersEvent[] = PEERS.flatMap((peerId) => [
   route(peerId, false, { type: 'peer.update', name: 'renamed' }),
   { type: 'peers.release', peerId },
 ])
+// one of the node's unreachable peers is back: every live actor hears it
+events.push({ type: 'peers.broadcast', event: { type: 'peer.networkBack' } })
 
 const spec: PathSpec = {
   machine: peersMachine,
@@ -53,7 +55,13 @@ const spec: PathSpec = {
   events: () => events,
 }
 
-type Outcome = 'spawned' | 'routed to a live actor' | 'dropped (no actor, no spawn)' | 'released a live actor' | 'released an unknown peer'
+type Outcome =
+  | 'broadcast to the live actors'
+  | 'spawned'
+  | 'routed to a live actor'
+  | 'dropped (no actor, no spawn)'
+  | 'released a live actor'
+  | 'released an unknown peer'
 const outcomes = new Set<Outcome>()
 const coverage = new Coverage(peersMachine)
 
@@ -73,7 +81,19 @@ async function drive(path: EventObject[]): Promise<void> {
   shard.start()
   try {
     for (const [i, raw] of path.entries()) {
-      const event = raw as PeersEvent
+      const any = raw as PeersEvent
+      if (any.type === 'peers.broadcast') {
+        const at = `step ${i + 1} (peers.broadcast) of ${where}`
+        const before = new Map(PEERS.map((p) => [p, observer.received(id(p)).length]))
+        await processed.after(shard, any.type, () => shard.send(any))
+        outcomes.add('broadcast to the live actors')
+        for (const p of PEERS) {
+          const got = observer.received(id(p)).slice(before.get(p))
+          expect(got, `${at}: events ${p} received`).toEqual(expected.has(p) ? [any.event.type] : [])
+        }
+        continue
+      }
+      const event = any
       const at = `step ${i + 1} (${event.type} ${event.peerId}) of ${where}`
       const peerId = event.peerId
       const before = observer.received(id(peerId)).length
@@ -128,6 +148,7 @@ describe('peers shard machine, model-based against a fake world', () => {
     const never = { states: coverage.missingStates(), transitions: coverage.missingTransitions() }
     expect(never, 'states never reached and transitions never taken by the real actors').toEqual({ states: [], transitions: [] })
     const all: Outcome[] = [
+      'broadcast to the live actors',
       'spawned',
       'routed to a live actor',
       'dropped (no actor, no spawn)',

@@ -150,6 +150,11 @@ export const nodeMachine = setup({
       }
       enqueue.sendTo(id, event)
     }),
+    /** Hand an event for every peer actor to every shard. */
+    broadcastToShards: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peers.broadcast') return
+      for (const shard of context.peerShards) enqueue.sendTo(childIds.peers(shard), event)
+    }),
   },
 }).createMachine({
   id: 'node',
@@ -188,6 +193,7 @@ export const nodeMachine = setup({
       on: {
         'peers.route': { actions: 'routeToShard' },
         'peers.release': { actions: 'routeToShard' },
+        'peers.broadcast': { actions: 'broadcastToShards' },
         'topics.ensure': { actions: 'ensureTopic' },
         'topics.release': { actions: 'releaseTopic' },
         'channels.ensure': { actions: 'ensureChannel' },

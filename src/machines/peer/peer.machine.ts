@@ -204,6 +204,8 @@ export const peerMachine = setup({
       description: 'A wanted peer is unreachable; retries with exponential backoff and jitter, capped, for as long as it stays wanted.',
       after: { retryDelay: 'connecting' },
       on: {
+        // another unreachable peer of this node came back: the network likely did, retry now
+        'peer.networkBack': { target: 'connecting' },
         'peer.connect': { target: 'connecting', actions: 'startExplicit' },
         'peer.connected': { target: 'connected', actions: 'recordConnected' },
         'peer.disconnect': { target: 'disconnected', actions: 'hold' },

@@ -90,6 +90,12 @@ export type PeerEvent =
   | { type: 'peer.syncProgress'; progress: SyncProgress }
   | { type: 'peer.syncDone'; at: number }
   | { type: 'peer.syncFailed'; error: string }
+  /**
+   * A peer of the same node that was unreachable (in backoff) just connected again: the network
+   * that kept it away is likely back (a partition healed, a link came up), so a peer waiting in
+   * backoff retries now instead of at the end of its capped delay.
+   */
+  | { type: 'peer.networkBack' }
 
 export interface DialResult {
   connectionType: ConnectionType

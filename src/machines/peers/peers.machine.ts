@@ -27,6 +27,10 @@ export const peersMachine = setup({
       enqueue.stopChild(childIds.peer(context.alias, event.peerId))
       enqueue.assign({ peerIds: context.peerIds.filter((p) => p !== event.peerId) })
     }),
+    broadcast: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peers.broadcast') return
+      for (const peerId of context.peerIds) enqueue.sendTo(childIds.peer(context.alias, peerId), event.event)
+    }),
   },
 }).createMachine({
   id: 'peers',
@@ -35,7 +39,7 @@ export const peersMachine = setup({
   states: {
     active: {
       description: 'Routes events to its peer actors, spawning and releasing them.',
-      on: { 'peers.route': { actions: 'route' }, 'peers.release': { actions: 'release' } },
+      on: { 'peers.route': { actions: 'route' }, 'peers.release': { actions: 'release' }, 'peers.broadcast': { actions: 'broadcast' } },
     },
   },
 })

@@ -19,3 +19,5 @@ export type PeersEvent =
   | { type: 'peers.route'; peerId: string; input: PeerInput; spawn: boolean; event?: PeerEvent }
   /** Stop the peer's actor (forgotten, or neither known nor added after it disconnected). */
   | { type: 'peers.release'; peerId: string }
+  /** Deliver `event` to every peer actor of the node (each shard to its own). */
+  | { type: 'peers.broadcast'; event: PeerEvent }

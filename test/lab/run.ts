@@ -1,0 +1,320 @@
+/**
+ * `npm run lab`: issue 14's full set on a network of namespaces (docs/lab.md). Twenty daemons on three
+ * sites by default, with the daemon's default timings; prints the figures and appends them to
+ * bench/results.md beside the goals.
+ *
+ *   npm run lab -- [--hosts 20] [--sites 3] [--partition-s 60] [--churn-s 300] [--churn-every-s 5]
+ *                  [--attackers 200] [--only 1,2,3,4,5] [--no-record] [--config '{"peerRetryMaxMs":1000}']
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { fmt, publish } from '../../bench/machine.ts'
+import type { Config } from '../../src/config.ts'
+import { runEclipse } from './eclipse.ts'
+import { createLab, type Lab, labUnavailable, removeStaleLabs } from './lab.ts'
+import { startLabDaemon, tcpAddrOf } from './lab-daemon.ts'
+import {
+  dhtReadyTimes,
+  type Fleet,
+  Member,
+  now,
+  partitionAndHeal,
+  pct,
+  startFleet,
+  subscribeAll,
+  topicRoundsUntilComplete,
+  untilTopicPeers,
+} from './scenarios.ts'
+
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '20' },
+    sites: { type: 'string', default: '3' },
+    'partition-s': { type: 'string', default: '60' },
+    'churn-s': { type: 'string', default: '300' },
+    'churn-every-s': { type: 'string', default: '5' },
+    attackers: { type: 'string', default: '200' },
+    only: { type: 'string', default: '1,2,3,4,5' },
+    config: { type: 'string', default: '{}' },
+    'no-record': { type: 'boolean', default: false },
+  },
+})
+const HOSTS = Number(values.hosts)
+const SITES = Number(values.sites)
+const PARTITION_MS = Number(values['partition-s']) * 1000
+const CHURN_MS = Number(values['churn-s']) * 1000
+const CHURN_EVERY_MS = Number(values['churn-every-s']) * 1000
+const ATTACKERS = Number(values.attackers)
+const ONLY = new Set(values.only.split(',').map(Number))
+const CONFIG = JSON.parse(values.config) as Partial<Config>
+const TOPIC = 'lab/full'
+
+const log = (s: string) => process.stdout.write(`[lab ${new Date().toISOString().slice(11, 19)}] ${s}\n`)
+const sections: string[] = []
+const section = (title: string, lines: string[]) => {
+  sections.push(`### ${title}\n\n${lines.join('\n')}`)
+  log(`${title}\n  ${lines.join('\n  ')}`)
+}
+const dist = (v: number[]) =>
+  `p50 ${fmt(pct(v, 50), 0)} ms, p99 ${fmt(pct(v, 99), 0)} ms, max ${fmt(Math.max(...v), 0)} ms (n = ${v.length})`
+const goal = (v: number[]) => (pct(v, 50) < 1000 && pct(v, 99) < 2000 ? 'met' : 'NOT met')
+const rssMiB = (pid: number | undefined) => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Math.round(Number(m[1]) / 1024) : Number.NaN
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Daemons that exited without us killing or stopping them. */
+const crashes: string[] = []
+const ours = new WeakSet<object>()
+const watchCrash = (m: Member) => {
+  void m.daemon.exited.then((r) => {
+    if (!ours.has(m.daemon)) crashes.push(`${m.daemon.host.name} exited (${r.code ?? r.signal})\n${m.daemon.stderr().slice(-2000)}`)
+  })
+}
+
+async function scenario1(fleet: Fleet) {
+  const { members } = fleet
+  const ready = await dhtReadyTimes(members, 120_000)
+  await subscribeAll(members, TOPIC)
+  const knowAll = await untilTopicPeers(members, TOPIC, 30_000)
+  const rounds = await topicRoundsUntilComplete(members, TOPIC, 60_000)
+  const done = rounds.find((r) => r.missing.length === 0)
+  section(`Scenario 1: ${members.length} daemons bootstrap from one seed`, [
+    `- start (spawn to banner, all but the seed at once): ${dist(fleet.startMs)}`,
+    `- spawn to DHT \`ready\`: ${dist(ready)}; all ready ${fmt(Math.max(...ready), 0)} ms after the first spawn`,
+    `- every daemon knew every other on the topic: ${knowAll < 0 ? 'not within 30 s' : `${knowAll} ms after subscribing`}`,
+    `- topic rounds (one message per host, one round a second) until one reached all ${members.length - 1} others: ${rounds.length}; deliveries per round ${rounds.map((r) => `${r.delivered}/${r.expected}`).join(', ')}; the complete round reached everyone ${done ? `in ${done.allDeliveredMs} ms` : 'NEVER'}`,
+  ])
+}
+
+async function scenario2(lab: Lab, fleet: Fleet) {
+  const cut = lab.sites.map((_, i) => i + 1)
+  const r = await partitionAndHeal(lab, fleet.members, {
+    cut,
+    holdMs: PARTITION_MS,
+    awaitFirstBatch: false,
+    topic: TOPIC,
+    detectTimeoutMs: 120_000,
+    healTimeoutMs: 120_000,
+    settleTimeoutMs: 120_000,
+    log,
+  })
+  section(`Scenario 2: the ${lab.sites.length} sites partitioned for ${fmt(r.partitionMs / 1000, 0)} s, then healed`, [
+    `- before the cut, added peers that never connected (left out): ${r.notConnected.length}${r.notConnected.length > 0 ? `, e.g. ${r.notConnected.slice(0, 3).join('; ')}` : ''}`,
+    `- every added peer across the cut in \`backoff\` ${r.detectMs} ms after the cut (libp2p's connection monitor: a ping every 10 s)`,
+    `- back to \`connected\` after the heal, over ${r.pairs} (daemon, peer) pairs: ${dist(r.reconnectMs)}; goal p50 < 1000 ms, p99 < 2000 ms: **${goal(r.reconnectMs)}**`,
+    `- direct messages across the cut: ${r.direct.sent} sent, ${r.direct.delivered} delivered (acked), ${r.direct.nacked} nacked (\`delivered: false\`), ${r.direct.unsettled} unsettled or acked but not received, ${r.direct.duplicates} duplicated`,
+    `- topic messages during the partition: ${r.topic.published} published; on the publisher's side ${r.topic.sameSideDelivered}/${r.topic.sameSideExpected} delivered, across the cut after the heal ${r.topic.crossDelivered}/${r.topic.crossExpected} (the heal came ${fmt(r.publishToHealMs / 1000, 0)} s after them; GossipSub keeps no messages for unreachable peers and gossips ids for 3 heartbeats)`,
+    `- topic messages after the heal: a round reached every daemon ${r.afterHealTopicMs < 0 ? 'NEVER' : `${r.afterHealTopicMs} ms after the heal`}`,
+  ])
+}
+
+async function scenario3(lab: Lab, fleet: Fleet) {
+  const members = fleet.members
+  const mover = members.at(-1)!
+  const others = members.filter((m) => m !== mover)
+  const oldAddr = mover.daemon.host.addr
+  const to = (mover.daemon.host.site % lab.sites.length) + 1
+  const t0 = now()
+  await lab.move(mover.daemon.host, to)
+  const newAddr = mover.daemon.host.addr
+  log(`scenario 3: ${mover.daemon.host.name} moved from ${oldAddr} to ${newAddr}`)
+  // each pair (mover, other) loses its connection (one side or both see backoff: whichever side's
+  // ping fails first; the mover redials from its new address, and a side that still holds the old
+  // connection then never sees the peer go), then every side that lost it has it connected again
+  const sides = (o: Member): Array<[Member, string]> => [
+    [o, mover.peerId],
+    [mover, o.peerId],
+  ]
+  const lostAt = (o: Member) => {
+    const t = sides(o)
+      .map(([m, p]) => m.reached(p, 'backoff', t0))
+      .filter((x): x is number => x !== undefined)
+    return t.length > 0 ? Math.min(...t) : undefined
+  }
+  const foundAt = (o: Member) => {
+    if (lostAt(o) === undefined) return undefined
+    const t = sides(o).map(([m, p]) => {
+      const b = m.reached(p, 'backoff', t0)
+      return b === undefined ? (['connected', 'syncing'].includes(m.status(p) ?? '') ? 0 : undefined) : m.reached(p, 'connected', b)
+    })
+    return t.every((x) => x !== undefined) ? Math.max(...(t as number[])) : undefined
+  }
+  const pairsDone = () => others.every((o) => foundAt(o) !== undefined)
+  await Promise.race([
+    mover.waiters.until(pairsDone, 180_000, () => 'mover'),
+    ...others.map((o) => o.waiters.until(pairsDone, 180_000, () => 'found again')),
+  ]).catch((e) => log(`scenario 3: ${(e as Error).message}`))
+  const lost = others.map(lostAt).filter((x): x is number => x !== undefined)
+  const lostMs = lost.length > 0 ? Math.round(Math.max(...lost) - t0) : -1
+  const foundMs = others
+    .map(foundAt)
+    .filter((x): x is number => x !== undefined)
+    .map((x) => Math.round(x - t0))
+  const info = await mover.client.call<{ addrs: string[] }>('node.info')
+  const advertises = info.addrs.some((a) => a.includes(`/ip4/${newAddr}/`))
+  // the stale address in the others' address books
+  const books = await Promise.all(
+    others.map((m) =>
+      m.client.call<{ entries: Array<{ multiaddr: string; peerId?: string; quality: number; failures: number; successes: number }> }>(
+        'addressbook.list',
+        {},
+      ),
+    ),
+  )
+  let staleLower = 0
+  let staleSeen = 0
+  const samples: string[] = []
+  for (const book of books) {
+    const mine = book.entries.filter((e) => e.peerId === mover.peerId || e.multiaddr.endsWith(mover.peerId))
+    const stale = mine.filter((e) => e.multiaddr.includes(`/ip4/${oldAddr}/tcp/`))
+    const fresh = mine.filter((e) => e.multiaddr.includes(`/ip4/${newAddr}/tcp/`))
+    if (stale.length === 0) continue
+    staleSeen++
+    const sq = Math.max(...stale.map((e) => e.quality))
+    const fq = fresh.length > 0 ? Math.max(...fresh.map((e) => e.quality)) : Number.NaN
+    if (fresh.length > 0 && sq < fq) staleLower++
+    if (samples.length < 3) samples.push(`stale ${fmt(sq)} (failures ${Math.max(...stale.map((e) => e.failures))}) vs new ${fmt(fq)}`)
+  }
+  section('Scenario 3: a host changes its address (moves to another site), no restart', [
+    `- its ${others.length} peers lost the old connection (\`backoff\` on one side of the pair or both) within ${lostMs} ms of the move; found again (connected on both sides): ${foundMs.length} of ${others.length}, ${foundMs.length > 0 ? dist(foundMs) : ''} after the move`,
+    `- it advertises its new address without a restart: ${advertises ? 'yes' : 'NO'} (${info.addrs.filter((a) => a.includes(newAddr)).length} addresses on ${newAddr})`,
+    `- the stale address ranks below the new one in ${staleLower} of the ${staleSeen} address books that hold it (e.g. ${samples.join('; ')})`,
+  ])
+}
+
+async function scenario4(lab: Lab, fleet: Fleet) {
+  const members = fleet.members
+  const seed = members[0]!
+  const bootstrap = [tcpAddrOf(seed.daemon)]
+  const actorCount = async (m: Member) => (await m.client.call<{ actors: unknown[] }>('actors.list', {})).actors.length
+  const actorsBefore = await Promise.all(members.map(actorCount))
+  const rssBefore = rssMiB(seed.daemon.child.pid)
+  const restarts: Array<{ index: number; at: number; peerId: string }> = []
+  const errors: string[] = []
+  const down = new Set<number>()
+  const t0 = now()
+  const pending: Promise<void>[] = []
+  let kills = 0
+  while (now() - t0 < CHURN_MS) {
+    const candidates = members.map((_, i) => i).filter((i) => i !== 0 && !down.has(i))
+    const i = candidates[Math.floor(Math.random() * candidates.length)]
+    if (i !== undefined) {
+      down.add(i)
+      kills++
+      const victim = members[i]!
+      ours.add(victim.daemon)
+      pending.push(
+        (async () => {
+          await victim.daemon.kill()
+          try {
+            const d = await startLabDaemon(lab, victim.daemon.host, { bootstrap, dataDir: victim.daemon.dataDir })
+            const m = new Member(d, await d.client())
+            watchCrash(m)
+            members[i] = m
+            restarts.push({ index: i, at: d.startedAt, peerId: d.peerId })
+            // a restart forgets what was added: add the others again, as an app would on start
+            await m.client.call('addpeers', { peerIds: members.filter((o) => o !== m).map((o) => o.peerId) })
+          } catch (err) {
+            errors.push(`restart of ${victim.daemon.host.name}: ${(err as Error).message.split('\n')[0]}`)
+          } finally {
+            down.delete(i)
+          }
+        })(),
+      )
+    }
+    await new Promise((r) => setTimeout(r, CHURN_EVERY_MS))
+  }
+  await Promise.all(pending)
+  const churnEnd = now()
+  // reconnects: for each restart, each other daemon that was up sees the restarted one connected again
+  await Promise.all(members.map((m) => m.refreshPeers()))
+  await Promise.all(
+    members.map((m) =>
+      m
+        .untilStatus(
+          members.filter((o) => o !== m).map((o) => o.peerId),
+          ['connected', 'syncing'],
+          60_000,
+        )
+        .catch((e) => errors.push((e as Error).message)),
+    ),
+  )
+  const reconnect: number[] = []
+  for (const r of restarts) {
+    for (const m of members) {
+      if (m.peerId === r.peerId) continue
+      const at = m.reached(r.peerId, 'connected', r.at) ?? m.reached(r.peerId, 'syncing', r.at)
+      if (at !== undefined) reconnect.push(Math.round(at - r.at))
+    }
+  }
+  const ready = await dhtReadyTimes(members, 60_000).then(
+    () => members.length,
+    () => -1,
+  )
+  const actorsAfter = await Promise.all(members.map(actorCount))
+  const rssAfter = rssMiB(seed.daemon.child.pid)
+  section(
+    `Scenario 4: churn, a random daemon killed (SIGKILL) and restarted every ${CHURN_EVERY_MS / 1000} s for ${fmt((churnEnd - t0) / 1000, 0)} s`,
+    [
+      `- ${kills} kills, ${restarts.length} restarts; restart errors: ${errors.length === 0 ? 'none' : errors.slice(0, 5).join('; ')}`,
+      `- daemons that died by themselves: ${crashes.length}`,
+      `- DHT \`ready\` on every daemon after the churn: ${ready === members.length ? 'yes' : 'NO'}`,
+      `- a restarted daemon connected again (banner to \`connected\`, as each other daemon sees it): ${reconnect.length > 0 ? dist(reconnect) : 'n/a'}; goal p50 < 1000 ms, p99 < 2000 ms: **${reconnect.length > 0 ? goal(reconnect) : 'n/a'}**`,
+      `- actors per daemon before/after (min-max): ${Math.min(...actorsBefore)}-${Math.max(...actorsBefore)} / ${Math.min(...actorsAfter)}-${Math.max(...actorsAfter)}; the seed (never killed): RSS ${rssBefore} -> ${rssAfter} MiB`,
+    ],
+  )
+}
+
+async function main() {
+  const unavailable = await labUnavailable()
+  if (unavailable) {
+    console.error(`npm run lab: ${unavailable}`)
+    process.exit(2)
+  }
+  const stale = await removeStaleLabs()
+  if (stale.length > 0) log(`removed ${stale.length} stale namespaces of crashed runs`)
+  const t0 = now()
+  const lab = await createLab({ sites: SITES, hosts: HOSTS + (ONLY.has(5) ? 1 : 0) })
+  log(`lab ${lab.id}: ${SITES} sites, ${lab.hosts.length} hosts in ${Math.round(now() - t0)} ms`)
+  let fleet: Fleet | undefined
+  try {
+    fleet = await startFleet(lab, HOSTS, CONFIG)
+    for (const m of fleet.members) watchCrash(m)
+    log(`${HOSTS} daemons started`)
+    if (ONLY.has(1)) await scenario1(fleet)
+    if (ONLY.has(2)) await scenario2(lab, fleet)
+    if (ONLY.has(3)) await scenario3(lab, fleet)
+    if (ONLY.has(4)) await scenario4(lab, fleet)
+    if (ONLY.has(5)) {
+      const lines = await runEclipse(lab, fleet.members[1]!, lab.hosts[HOSTS]!, ATTACKERS)
+      section(`Scenario 5: eclipse attempt, ${ATTACKERS} attacker identities on one /16`, lines)
+    }
+    const alive = fleet.members.filter((m) => m.daemon.child.exitCode === null && m.daemon.child.signalCode === null).length
+    section('Daemons', [
+      `- ${alive} of ${HOSTS} running at the end; ${crashes.length} died by themselves${crashes.length ? `:\n${crashes.join('\n')}` : ''}`,
+    ])
+  } finally {
+    if (fleet) for (const m of fleet.members) ours.add(m.daemon)
+    await fleet?.stop()
+    await lab.destroy()
+  }
+  const body = [
+    `${HOSTS} daemons (\`switchboard start\`, default configuration${values.config !== '{}' ? ` plus ${values.config}` : ''}) in their own network namespaces on ${SITES} sites joined by a router namespace (test/lab, docs/lab.md); goals: reconnect p50 < 1 s and p99 < 2 s after a heal, every topic message delivered that GossipSub can, no daemon down.`,
+    ...sections,
+  ].join('\n\n')
+  if (!values['no-record']) await publish(`network lab (npm run lab, ${HOSTS} daemons)`, body)
+  else process.stdout.write(`\n${body}\n`)
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`)
+    process.exit(1)
+  },
+)
