@@ -1,5 +1,6 @@
 import '../src/shims.ts'
 import { createActor, fromCallback, fromPromise, waitFor } from 'xstate'
+import { routePeerEvent } from '../src/actors/peer/peer-route.ts'
 import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { nodeMachine } from '../src/machines/node/node.machine.ts'
 import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
@@ -12,23 +13,30 @@ import type { PeersEvent } from '../src/machines/peers/peers.types.ts'
 import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machine.ts'
 
 /**
- * 10,000 remote-peer actors on fake connections. Sharded: the daemon's layout, a node machine with
- * fake libp2p actors whose `watchPeers` injects `peers.route` events as libp2p's connect and
- * disconnect events would, spread over the node's 64 `peers` shards. Baseline: the same peer actors
- * under one parent (a single `peers` actor, no sharding). Both run with the daemon's actor registry
- * attached, which keeps every actor's client view. Phases, each timed until every actor has
- * processed its event: spawn, a burst of `peer.connected`, a burst of `peer.disconnected`, release,
- * and spawning them all again after the release (churn).
+ * 100,000 remote-peer actors on fake connections (`--peers N`). Sharded: the daemon's layout, a node
+ * machine with fake libp2p actors whose `watchPeers` hands events on as the daemon's does
+ * (peer-route.ts: straight to a running peer actor, else `peers.route` through the node to the
+ * peer's shard, which spawns it). Baseline, the raw library: the same peer machine as root XState
+ * actors, events sent straight to them. Both run with the daemon's actor registry attached, which
+ * keeps every actor's client view. Phases, each timed until every actor has processed its event:
+ * spawn, a burst of `peer.connected`, a burst of `peer.disconnected`, release, and spawning them all
+ * again after the release (churn).
  */
 
-const PEERS = 10_000
-const ROUNDS = 3
+/** How many peer actors (issue 15's goal: 100k in one daemon); `--peers N` or BENCH_PEERS overrides. */
+function argNumber(name: string, env: string): number | undefined {
+  const i = process.argv.indexOf(name)
+  const raw = i >= 0 ? process.argv[i + 1] : process.env[env]
+  return raw === undefined ? undefined : Number(raw)
+}
+const PEERS = argNumber('--peers', 'BENCH_PEERS') ?? 100_000
+const ROUNDS = argNumber('--rounds', 'BENCH_ROUNDS') ?? 3
 const ALIAS = 'bench'
 const backoff: BackoffSettings = { initialMs: 160, maxMs: 30_000, explicitRetryMs: 1_000, explicitTries: 3 }
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 /** Distinct strings shaped like Ed25519 peer ids (52 characters): the machines never parse them. */
-function peerIds(n: number): string[] {
+export function peerIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => {
     let s = ''
     let x = i * 7919 + 104_729
@@ -57,7 +65,7 @@ interface System {
 }
 
 /** The daemon's layout: a node actor whose watchPeers actor is where libp2p's events come in. */
-async function sharded(): Promise<System> {
+export async function sharded(): Promise<System> {
   const registry = new ActorRegistry()
   let inject: ((event: NodeEvent) => void) | undefined
   const node = nodeMachine.provide({
@@ -81,7 +89,9 @@ async function sharded(): Promise<System> {
   return {
     send: (event) => {
       if (!inject) throw new Error('watchPeers is not running')
-      inject(event)
+      // as the daemon's watchPeers does (peer-events.ts): straight to a running peer actor, else through the node
+      if (event.type === 'peers.route') routePeerEvent(actor.system, inject, event.input, event.event, event.spawn)
+      else inject(event)
     },
     peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),
     registry,
@@ -89,16 +99,34 @@ async function sharded(): Promise<System> {
   }
 }
 
-/** Baseline: every peer actor a child of one parent. */
-async function flat(): Promise<System> {
+/**
+ * Baseline, the raw library: each peer actor a root XState actor of its own (createActor, no parent,
+ * no routing), events sent straight to it, with the same registry attached. (The former baseline,
+ * every peer actor under one parent, spawns in quadratic time: 111 s for 10k, not runnable at 100k.)
+ */
+export async function raw(): Promise<System> {
   const registry = new ActorRegistry()
-  const actor = createActor(peers, { systemId: systemIds.peers(ALIAS, 0), input: { alias: ALIAS, shard: 0 }, inspect: registry.inspect })
-  actor.start()
+  const actors = new Map<string, PeerRef>()
   return {
-    send: (event) => actor.send(event),
-    peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),
+    send: (event) => {
+      if (event.type === 'peers.route') {
+        let ref = actors.get(event.peerId)
+        if (ref === undefined && event.spawn) {
+          ref = createActor(peer, { systemId: systemIds.peer(ALIAS, event.peerId), input: event.input, inspect: registry.inspect })
+          actors.set(event.peerId, ref)
+          ref.start()
+        }
+        if (ref !== undefined && event.event !== undefined) ref.send(event.event)
+      } else if (event.type === 'peers.release') {
+        actors.get(event.peerId)?.stop()
+        actors.delete(event.peerId)
+      }
+    },
+    peer: (peerId) => actors.get(peerId),
     registry,
-    stop: () => actor.stop(),
+    stop: () => {
+      for (const ref of actors.values()) ref.stop()
+    },
   }
 }
 
@@ -127,7 +155,7 @@ function expectAll(system: System, ids: string[], check: (ref: PeerRef | undefin
   if (wrong.length > 0) throw new Error(`${phase}: ${wrong.length} of ${ids.length} peer actors did not get there (first ${wrong[0]})`)
 }
 
-async function measure(make: () => Promise<System>, ids: string[]): Promise<Figures> {
+export async function measure(make: () => Promise<System>, ids: string[]): Promise<Figures> {
   forceGc()
   const before = process.memoryUsage().heapUsed
   const system = await make()
@@ -176,33 +204,35 @@ async function measure(make: () => Promise<System>, ids: string[]): Promise<Figu
 
 const medianOf = (runs: Figures[], key: keyof Figures) => median(runs.map((r) => r[key]))
 
-export async function run(): Promise<{ sharded: Figures[]; flat: Figures[]; gc: boolean }> {
+export async function run(): Promise<{ sharded: Figures[]; raw: Figures[]; gc: boolean }> {
   const gc = forceGc()
   const ids = peerIds(PEERS)
   if (new Set(ids).size !== ids.length) throw new Error('peer ids collide')
   // warm-up: JIT and the machines' lazy structures, on a tenth of the peers
-  await measure(sharded, ids.slice(0, PEERS / 10))
-  await measure(flat, ids.slice(0, PEERS / 10))
-  const results = { sharded: [] as Figures[], flat: [] as Figures[], gc }
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+  if (only !== 'raw') await measure(sharded, ids.slice(0, PEERS / 10))
+  if (only !== 'sharded') await measure(raw, ids.slice(0, PEERS / 10))
+  const results = { sharded: [] as Figures[], raw: [] as Figures[], gc }
   for (let round = 0; round < ROUNDS; round++) {
-    results.sharded.push(await measure(sharded, ids))
-    results.flat.push(await measure(flat, ids))
+    if (only !== 'raw') results.sharded.push(await measure(sharded, ids))
+    if (only !== 'sharded') results.raw.push(await measure(raw, ids))
   }
-  await publish('peer-actors', toMarkdown(results))
+  if (process.argv.includes('--no-publish')) process.stdout.write(`${toMarkdown(results)}\n`)
+  else await publish('peer-actors', toMarkdown(results))
   return results
 }
 
-function toMarkdown(r: { sharded: Figures[]; flat: Figures[]; gc: boolean }): string {
+function toMarkdown(r: { sharded: Figures[]; raw: Figures[]; gc: boolean }): string {
   const rate = (ms: number) => fmt((PEERS / ms) * 1000, 0)
   const ms = (n: number) => fmt(n, n < 100 ? 1 : 0)
   const ratio = (a: number, b: number) => `${fmt(a / b, 2)}×`
   const row = (label: string, key: keyof Figures, show: (n: number) => string, withRate = false) => {
     const s = medianOf(r.sharded, key)
-    const f = medianOf(r.flat, key)
+    const f = medianOf(r.raw, key)
     return [label, withRate ? `${show(s)} (${rate(s)}/s)` : show(s), withRate ? `${show(f)} (${rate(f)}/s)` : show(f), ratio(f, s)]
   }
   const table = markdownTable(
-    [`${fmt(PEERS, 0)} peer actors`, `sharded (${PEER_SHARDS} shards under a node)`, 'one parent', 'one parent / sharded'],
+    [`${fmt(PEERS, 0)} peer actors`, `sharded (${PEER_SHARDS} shards under a node)`, 'raw XState (root actors)', 'raw / sharded'],
     [
       row('spawn, ms (actors/s)', 'spawnMs', ms, true),
       row('heap per live actor, bytes', 'bytesPerActor', (n) => fmt(n, 0)),
@@ -216,7 +246,7 @@ function toMarkdown(r: { sharded: Figures[]; flat: Figures[]; gc: boolean }): st
   return [
     '### Remote-peer actors on fake connections',
     '',
-    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor injects \`peers.route\` events as libp2p's connect and disconnect events would; peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id. One parent: the same peer actors under a single \`peers\` actor. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
+    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor hands on libp2p's connect and disconnect events as the daemon's does (straight to a running peer actor, else \`peers.route\` through the node to its shard, which spawns it); peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id. Raw XState: the same peer machine as root actors (createActor), events sent straight to them. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
     '',
     table,
   ].join('\n')

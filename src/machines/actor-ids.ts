@@ -5,8 +5,12 @@
  * `stopChild` take). Pure: no imports, so every machine may use it.
  */
 
-/** Peers of one node are spread over this many shard actors: XState spawns slower the more children one parent has. */
-export const PEER_SHARDS = 64
+/**
+ * Peers of one node are spread over this many shard actors (spawned on first use): XState copies a
+ * parent's children object on every spawn and stop, so both slow with the number of children. 64
+ * shards held 1.5k peers each at 100k peers; 1024 keep it near 100 (bench/peer-actors.ts; 4096 spawned slower).
+ */
+export const PEER_SHARDS = 1024
 
 /** Which shard holds a peer: a stable hash of its id. */
 export function shardOf(peerId: string): number {

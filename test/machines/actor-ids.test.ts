@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { childIds, parentSystemId, parseSystemId, shardOf, systemIds } from '../../src/machines/actor-ids.ts'
+import { PEER_SHARDS, childIds, parentSystemId, parseSystemId, shardOf, systemIds } from '../../src/machines/actor-ids.ts'
 
 const PEER = '12D3KooWDc8JYEowqDA8AvfVVYPcdpZ1q8uzjP6M5PHHiZ99rr58'
 
@@ -29,7 +29,7 @@ describe('actor ids', () => {
       '',
       'node',
       'node:',
-      'peers:peer-a:64',
+      `peers:peer-a:${PEER_SHARDS}`,
       'peers:peer-a:x',
       'peer:peer-a',
       'topic:peer-a:',

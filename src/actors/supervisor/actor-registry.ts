@@ -21,6 +21,12 @@ export type RegistryChange =
 interface Entry {
   ref: AnyActor
   snapshot: ActorSnapshot
+  /** The machine snapshot's own context and value as last seen: unchanged, the view cannot have changed. */
+  rawContext: unknown
+  rawValue: unknown
+  /** JSON of snapshot.value and snapshot.context, kept so a comparison stringifies only the new view. */
+  valueJson: string
+  contextJson: string
 }
 
 interface MachineSnapshotLike {
@@ -53,9 +59,19 @@ export class ActorRegistry {
   #update(ref: AnyActor, snap: Snapshot<unknown> | undefined): void {
     const systemId = ref.systemId
     if (systemId === undefined || !isMachineSnapshot(snap)) return
+    let entry = this.#entries.get(systemId)
+    // the hot path (an event that changed nothing a client sees, e.g. one a node or a shard only
+    // routes): XState keeps the context object when no assign ran, and the value fixes the tags
+    if (
+      entry !== undefined &&
+      entry.ref === ref &&
+      snap.context === entry.rawContext &&
+      snap.status === entry.snapshot.status &&
+      (snap.value === entry.rawValue || (typeof snap.value === 'object' && JSON.stringify(snap.value) === entry.valueJson))
+    )
+      return
     const kind = kindOfSystemId(systemId)
     if (!kind) return
-    let entry = this.#entries.get(systemId)
     if (entry && entry.ref !== ref) {
       // a restarted actor under the same id: the old one is gone
       this.#entries.delete(systemId)
@@ -72,15 +88,25 @@ export class ActorRegistry {
       context: snap.context === undefined ? null : kind.project(snap.context as never),
       seq: entry ? entry.snapshot.seq : 0,
     }
-    if (entry && sameView(entry.snapshot, next)) return
+    const valueJson = JSON.stringify(next.value)
+    const contextJson = JSON.stringify(next.context)
+    if (entry && sameView(entry, next, valueJson, contextJson)) {
+      entry.rawContext = snap.context
+      entry.rawValue = snap.value
+      return
+    }
     // an actor already reported stopped can still emit its last snapshot (e.g. when its parent stops it): do not resurrect it
     if (!entry && snap.status !== 'active') return
     next.seq += 1
     if (!entry) {
-      this.#entries.set(systemId, { ref, snapshot: next })
+      this.#entries.set(systemId, { ref, snapshot: next, rawContext: snap.context, rawValue: snap.value, valueJson, contextJson })
       ref.subscribe({ complete: () => this.#stopped(systemId, ref), error: () => this.#stopped(systemId, ref) })
     } else {
       entry.snapshot = next
+      entry.rawContext = snap.context
+      entry.rawValue = snap.value
+      entry.valueJson = valueJson
+      entry.contextJson = contextJson
     }
     this.#emit({ type: 'snapshot', snapshot: next })
   }
@@ -132,12 +158,13 @@ export class ActorRegistry {
   }
 }
 
-function sameView(a: ActorSnapshot, b: ActorSnapshot): boolean {
+function sameView(entry: Entry, b: ActorSnapshot, valueJson: string, contextJson: string): boolean {
+  const a = entry.snapshot
   return (
     a.status === b.status &&
     a.parent === b.parent &&
-    JSON.stringify(a.value) === JSON.stringify(b.value) &&
+    entry.valueJson === valueJson &&
     a.tags.join() === b.tags.join() &&
-    JSON.stringify(a.context) === JSON.stringify(b.context)
+    entry.contextJson === contextJson
   )
 }
