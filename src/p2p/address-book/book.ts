@@ -44,6 +44,7 @@ import {
   type AddressSource,
   Entry,
   FAILURE_HISTORY,
+  NO_FAILURES,
   applyRecord,
   detachedGroup,
   settle,
@@ -244,6 +245,7 @@ export class AddressBook {
     e.failures++
     e.attempts = Math.max(e.attempts, e.successes + e.failures)
     e.consecutiveFailures++
+    if (e.failureTimes === NO_FAILURES) e.failureTimes = []
     e.failureTimes.push(now)
     if (e.failureTimes.length > FAILURE_HISTORY) e.failureTimes.splice(0, e.failureTimes.length - FAILURE_HISTORY)
     this.eviction.noteChanged(e)

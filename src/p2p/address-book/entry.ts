@@ -56,6 +56,9 @@ export interface Group {
   li: number
 }
 
+/** The failure history of every entry that has none: one frozen array instead of 100k empty ones. */
+export const NO_FAILURES: number[] = Object.freeze([]) as unknown as number[]
+
 /** An entry as the book holds it: the record's fields plus its place in the group index. */
 export class Entry implements EntryRecord {
   peerId: string | undefined
@@ -65,7 +68,8 @@ export class Entry implements EntryRecord {
   successes = 0
   failures = 0
   consecutiveFailures = 0
-  failureTimes: number[] = []
+  /** Shared and frozen while empty (most entries never fail): markFailure gives an entry its own array. */
+  failureTimes: number[] = NO_FAILURES
   /** Index in group.entries; -1 once removed. */
   gi = -1
   constructor(
