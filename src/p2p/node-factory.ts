@@ -116,17 +116,27 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   let listen = opts.listen
   if (opts.storageDir !== undefined) {
     await mkdir(opts.storageDir, { recursive: true })
-    certificate = await loadOrCreateWebRTCCertificate(join(opts.storageDir, 'webrtc-direct-certificate.json'), {
-      log: opts.log,
-      ...opts.webrtcCertificate,
-    })
-    // and asks for the ports its listeners got last time, so its addresses survive restarts
-    listenPorts = await ListenPorts.load(join(opts.storageDir, 'listen-ports.json'), opts.log)
-    listen = await listenPorts.choose(opts.listen)
-    level = new LevelDatastore(join(opts.storageDir, 'datastore'))
-    fsBlocks = new FsBlockstore(join(opts.storageDir, 'blocks'))
-    await level.open()
-    await fsBlocks.open()
+    const storageDir = opts.storageDir
+    level = new LevelDatastore(join(storageDir, 'datastore'))
+    fsBlocks = new FsBlockstore(join(storageDir, 'blocks'))
+    // independent of each other, so side by side: they are on the way to the node's first dial
+    const [cert, ports, ...opened] = await Promise.allSettled([
+      loadOrCreateWebRTCCertificate(join(storageDir, 'webrtc-direct-certificate.json'), { log: opts.log, ...opts.webrtcCertificate }),
+      // and asks for the ports its listeners got last time, so its addresses survive restarts
+      ListenPorts.load(join(storageDir, 'listen-ports.json'), opts.log).then(async (p) => ({ p, listen: await p.choose(opts.listen) })),
+      level.open(),
+      fsBlocks.open(),
+    ])
+    const failed = [cert, ports, ...opened].find((r) => r.status === 'rejected')
+    if (failed !== undefined || cert.status !== 'fulfilled' || ports.status !== 'fulfilled') {
+      // an opened LevelDB stays locked: closed, or the node could never start again
+      await level.close().catch(() => {})
+      await fsBlocks.close().catch(() => {})
+      throw (failed as PromiseRejectedResult | undefined)?.reason
+    }
+    certificate = cert.value
+    listenPorts = ports.value.p
+    listen = ports.value.listen
     datastore = level
     blockstore = fsBlocks
   } else {

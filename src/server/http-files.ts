@@ -149,23 +149,47 @@ async function prepare(
     return undefined
   }
   const total = Number(size)
-  const head = total === 0 ? new Uint8Array(0) : await toBuffer(service.cat(cid, { length: SNIFF_BYTES, signal: idle.signal }))
-  idle.touch()
-  reply.header('accept-ranges', 'bytes').header('etag', `"${cid.toString()}"`).type(sniffMime(head, name))
   const range = parseRange(req.headers.range, total)
+  const start = range === undefined || range === 'unsatisfiable' ? 0 : range.start
+  const length = range === undefined ? total : range === 'unsatisfiable' ? 0 : range.end - range.start + 1
+  // the body's blocks are asked for now, before sniffing waits for the first one: not one round
+  // trip to the network after another (the sniff's block comes with them)
+  const body = req.method === 'HEAD' || length === 0 ? undefined : started(service.cat(cid, { offset: start, length, signal: idle.signal }))
+  try {
+    const head = total === 0 ? new Uint8Array(0) : await toBuffer(service.cat(cid, { length: SNIFF_BYTES, signal: idle.signal }))
+    idle.touch()
+    reply.header('accept-ranges', 'bytes').header('etag', `"${cid.toString()}"`).type(sniffMime(head, name))
+  } catch (err) {
+    body?.cancel()
+    throw err
+  }
   if (range === 'unsatisfiable') {
     reply.code(416).header('content-range', `bytes */${total}`).send()
     return undefined
   }
-  const start = range?.start ?? 0
-  const length = range === undefined ? total : range.end - range.start + 1
   if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${total}`)
   reply.header('content-length', length)
   // an empty stream, not an empty body: Fastify's HEAD handling would answer content-length 0
   if (req.method === 'HEAD') reply.send(Readable.from([]))
-  else if (length === 0) reply.send()
-  else return service.cat(cid, { offset: start, length, signal: idle.signal })
+  else if (body === undefined) reply.send()
+  else return body.stream
   return undefined
+}
+
+/** `source` with its first chunk asked for at once (so its reads begin); `cancel` gives it up unread. */
+function started(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<Uint8Array>; cancel(): void } {
+  const first = source.next()
+  // given up unread (the sniff failed): its failure is not the request's
+  first.catch(() => {})
+  return {
+    stream: (async function* () {
+      const r = await first
+      if (r.done === true) return
+      yield r.value
+      yield* source
+    })(),
+    cancel: () => void source.return(undefined).catch(() => {}),
+  }
 }
 
 /**
