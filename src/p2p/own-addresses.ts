@@ -1,12 +1,7 @@
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { type ReachabilityInfo, reachabilityOf } from './reachability.ts'
+import { type NodeAddress, type ReachabilityInfo, reachabilityOf } from './reachability.ts'
 
-/** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */
-export interface NodeAddress {
-  multiaddr: Multiaddr
-  verified: boolean
-  type: string
-}
+export type { NodeAddress }
 
 /** Our own addresses with what libp2p knows of them (AutoNAT marks public ones verified). */
 export interface OwnAddresses {

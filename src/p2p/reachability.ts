@@ -1,5 +1,12 @@
-import type { NodeAddress } from './own-addresses.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { parseAddress } from './address-group.ts'
+
+/** One of our addresses as libp2p's address manager holds it (its NodeAddress, the fields we read). */
+export interface NodeAddress {
+  multiaddr: Multiaddr
+  verified: boolean
+  type: string
+}
 
 /**
  * Whether peers on the internet can dial us, from what libp2p knows of our addresses:
