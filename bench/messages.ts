@@ -7,7 +7,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { startTestDaemon } from '../test/support/daemon.ts'
 import { teachAddress } from '../test/support/peers.ts'
-import { fmt, markdownTable, percentile, publish, runIfMain } from './machine.ts'
+import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+import { loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
  * Direct messages with end-to-end acks: two daemons on loopback, a WebSocket client on each; A's
@@ -72,12 +73,34 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 // ---- Switchboard ---------------------------------------------------------------------------
 
+/**
+ * What users run: each daemon in its own process on the defaults (bench/support/default-daemon.ts),
+ * A's client connecting to B with `peers.connect`; the clients in this process.
+ * `MESSAGES_IN_PROCESS=1`: both daemons in this process on the loopback test config (for profiling).
+ */
 async function switchboardSender(): Promise<Sender> {
+  if (process.env.MESSAGES_IN_PROCESS === '1') return inProcessSender()
+  const [a, b] = await Promise.all([startDefaultDaemon({ profileName: 'messages-a' }), startDefaultDaemon({ profileName: 'messages-b' })])
+  const [ca, cb] = await Promise.all([a.client(), b.client()])
+  await ca.call('peers.connect', { peerId: b.peerId, addrs: [loopbackTcp(b)] })
+  return clientSender(ca, cb, b.peerId, async () => {
+    await Promise.all([a.stop(), b.stop()])
+  })
+}
+
+async function inProcessSender(): Promise<Sender> {
   // the per-connection request limit (1,000/s by default) would cap the figure at itself
   const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
   const [a, b] = await Promise.all([startTestDaemon(unlimited), startTestDaemon(unlimited)])
   teachAddress(a, b)
   const [ca, cb] = (await Promise.all([a.client(), b.client()])) as [SwitchboardClient, SwitchboardClient]
+  return clientSender(ca, cb, b.peerId, async () => {
+    await Promise.all([a.destroy(), b.destroy()])
+  })
+}
+
+/** A's client sends to B's peer id; B's client counts what it got. */
+async function clientSender(ca: SwitchboardClient, cb: SwitchboardClient, bPeerId: string, close: () => Promise<void>): Promise<Sender> {
   await Promise.all([ca.call('start', { protocol: PROTOCOL }), cb.call('start', { protocol: PROTOCOL })])
   let received = 0
   cb.on('peerData', () => {
@@ -96,13 +119,11 @@ async function switchboardSender(): Promise<Sender> {
       const ack = ackNo++
       const acked = new Promise<void>((resolve, reject) => waiting.set(ack, { resolve, reject }))
       return withTimeout(
-        ca.call('send', { peer: b.peerId, protocol: PROTOCOL, data: PAYLOAD, ack }).then(() => acked),
+        ca.call('send', { peer: bPeerId, protocol: PROTOCOL, data: PAYLOAD, ack }).then(() => acked),
         `switchboard message ${ack}`,
       )
     },
-    async close() {
-      await Promise.all([a.destroy(), b.destroy()])
-    },
+    close,
     check() {
       if (received !== ackNo) throw new Error(`B's client saw ${received} of ${ackNo} acknowledged messages`)
     },
@@ -196,39 +217,71 @@ async function measure(make: () => Promise<Sender>): Promise<Side> {
 
 const rate = (f: Figures) => f.messages / f.seconds
 
-function row(label: string, sb: Figures, raw: Figures): (string | number)[] {
+/** One scenario over the runs: the median of each figure. */
+interface Summary {
+  messages: number
+  p50: number
+  p99: number
+  rate: number
+}
+
+function summary(runs: Figures[]): Summary {
+  return {
+    messages: runs[0]?.messages ?? 0,
+    p50: median(runs.map((f) => percentile(f.latencies, 50))),
+    p99: median(runs.map((f) => percentile(f.latencies, 99))),
+    rate: median(runs.map(rate)),
+  }
+}
+
+function row(label: string, sbRuns: Figures[], rawRuns: Figures[]): (string | number)[] {
+  const sb = summary(sbRuns)
+  const raw = summary(rawRuns)
   return [
     label,
     fmt(sb.messages, 0),
-    fmt(percentile(sb.latencies, 50), 3),
-    fmt(percentile(sb.latencies, 99), 3),
-    fmt(rate(sb), 0),
-    fmt(percentile(raw.latencies, 50), 3),
-    fmt(percentile(raw.latencies, 99), 3),
-    fmt(rate(raw), 0),
-    `${fmt(rate(raw) / rate(sb), 2)}×`,
+    fmt(sb.p50, 3),
+    fmt(sb.p99, 3),
+    fmt(sb.rate, 0),
+    fmt(raw.p50, 3),
+    fmt(raw.p99, 3),
+    fmt(raw.rate, 0),
+    `${fmt(sb.rate / raw.rate, 2)}×`,
   ]
 }
 
-export async function run(): Promise<{ switchboard: Side; raw: Side }> {
-  process.stdout.write('messages: Switchboard direct messages with acks...\n')
-  const switchboard = await measure(switchboardSender)
-  process.stdout.write('messages: raw js-libp2p stream with echo acks...\n')
-  const raw = await measure(rawSender)
+/** Whole runs per side, alternating so drift on the machine touches both alike; the table shows medians. */
+const REPEATS = 3
+
+export async function run(): Promise<{ switchboard: Side[]; raw: Side[] }> {
+  const switchboardRuns: Side[] = []
+  const rawRuns: Side[] = []
+  for (let i = 0; i < REPEATS; i++) {
+    process.stdout.write(`messages: run ${i + 1}/${REPEATS}, Switchboard then raw js-libp2p...\n`)
+    switchboardRuns.push(await measure(switchboardSender))
+    rawRuns.push(await measure(rawSender))
+  }
+  const switchboard = {
+    sequential: switchboardRuns.map((r) => r.sequential),
+    pipelined: switchboardRuns.map((r) => r.pipelined),
+  }
+  const raw = { sequential: rawRuns.map((r) => r.sequential), pipelined: rawRuns.map((r) => r.pipelined) }
   const table = markdownTable(
-    ['1 KiB messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'msg/s raw/Switchboard'],
+    ['1 KiB messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'msg/s Switchboard/raw'],
     [row('one at a time', switchboard.sequential, raw.sequential), row(`${PLAN.window} in flight`, switchboard.pipelined, raw.pipelined)],
   )
   const body = [
     '### Direct messages with acks',
     '',
-    `Switchboard: two in-process daemons on loopback, a WebSocket client on each, in the same process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first. The per-connection request rate limit is lifted for the run.`,
+    `Switchboard: ${process.env.MESSAGES_IN_PROCESS === '1' ? 'two in-process daemons on the loopback test config' : "two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on), A's client connecting them with `peers.connect` to B's 127.0.0.1 TCP address"}, a WebSocket client on each, in the bench process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first. Median of ${REPEATS} runs per side, alternating. The per-connection request rate limit is lifted for the run (config.json).`,
     'raw: two plain js-libp2p nodes (TCP, Noise, Yamux) in the same process, one stream, 1 KiB length-prefixed frames; the receiver answers each with a 4-byte ack frame. No WebSocket, no JSON, no retries or ordering bookkeeping.',
     '',
     table,
   ].join('\n')
-  await publish('messages', body)
-  return { switchboard, raw }
+  // BENCH_DRY=1 (profiling runs): print, do not record
+  if (process.env.BENCH_DRY === '1') process.stdout.write(`load ${machineInfo().load}\n${body}\n`)
+  else await publish('messages', body)
+  return { switchboard: switchboardRuns, raw: rawRuns }
 }
 
 runIfMain(import.meta.url, run)

@@ -375,7 +375,7 @@ function rpcTable({ sb, raw }: { sb: LoadResult; raw: LoadResult }): string {
     ['fanout', `${PLAN.sockets} sockets, 1 in flight each`],
   ]
   return markdownTable(
-    ['node.info', 'Calls', 'p50 ms', 'p99 ms', 'req/s', 'raw p50 ms', 'raw p99 ms', 'raw req/s', 'req/s raw/Switchboard'],
+    ['node.info', 'Calls', 'p50 ms', 'p99 ms', 'req/s', 'raw p50 ms', 'raw p99 ms', 'raw req/s', 'req/s Switchboard/raw'],
     scenarios.map(([key, label]) => [
       label,
       fmt(sb[key].calls, 0),
@@ -385,7 +385,7 @@ function rpcTable({ sb, raw }: { sb: LoadResult; raw: LoadResult }): string {
       ms(raw[key].p50),
       ms(raw[key].p99),
       fmt(raw[key].rps, 0),
-      ratio(raw[key].rps, sb[key].rps),
+      ratio(sb[key].rps, raw[key].rps),
     ]),
   )
 }
@@ -420,7 +420,10 @@ export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult };
   const body = [
     '### node.info over WebSocket',
     '',
-    `Client: the typed SwitchboardClient in a worker thread; server in the main thread. ${fmt(PLAN.warmup, 0)} warm-up calls first. Median of ${RPC_REPEATS} runs per server, alternating.`,
+    process.env.WS_RPC_IN_PROCESS === '1'
+      ? 'Switchboard: an in-process daemon on the loopback test config; raw: in the same process.'
+      : 'Switchboard: a daemon in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0 for TCP, WebSocket and WebRTC-direct, mDNS on), the request rate limit lifted in its config.json; raw: its own process too.',
+    `Client: the typed SwitchboardClient in a worker thread of the bench process. ${fmt(PLAN.warmup, 0)} warm-up calls first. Median of ${RPC_REPEATS} runs per server, alternating.`,
     'raw = Fastify + @fastify/websocket parsing each frame and answering with the same node.info result (no envelope validation, no method dispatch, no metrics).',
     '',
     rpcTable(rpc),

@@ -14,7 +14,8 @@ import { CLI_ARGS, parseBanner, type StartBanner } from '../../test/support/proc
  * request rate limit, which would otherwise cap every figure at itself).
  *
  * `SWITCHBOARD_BENCH_CPU_PROF=<dir>` starts it under `node --cpu-prof`; the profile is written to that
- * directory when the daemon exits on stop().
+ * directory when the daemon exits on stop(). `SWITCHBOARD_BENCH_DAEMON_ARGS` (space-separated) adds flags to
+ * every daemon, for experiments (`--no-mdns`); a run with them is not a run on the defaults.
  */
 
 export const UNLIMITED: Partial<Config> = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
@@ -39,7 +40,7 @@ export async function startDefaultDaemon(
   }
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-  const child = spawn(process.execPath, [...nodeArgs, ...CLI_ARGS, 'start', '--data-dir', dataDir, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...nodeArgs, ...CLI_ARGS, 'start', '--data-dir', dataDir, ...(opts.args ?? []), ...extraArgs()], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -90,4 +91,8 @@ export function loopbackTcp(d: StartBanner): string {
   const addr = d.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('/ws'))
   if (!addr) throw new Error(`no 127.0.0.1 TCP address in ${d.addrs.join(' ')}`)
   return addr.includes('/p2p/') ? addr : `${addr}/p2p/${d.peerId}`
+}
+
+function extraArgs(): string[] {
+  return (process.env.SWITCHBOARD_BENCH_DAEMON_ARGS ?? '').split(' ').filter((a) => a !== '')
 }
