@@ -36,7 +36,13 @@ export const dhtOps = {
   },
 
   async findPeer(libp2p: SwitchboardLibp2p, peerId: string, signal: AbortSignal): Promise<FoundPeer> {
-    const info = await libp2p.peerRouting.findPeer(peerIdFromString(peerId), { signal })
+    const id = peerIdFromString(peerId)
+    let info = await libp2p.peerRouting.findPeer(id, { signal })
+    // kad-dht answers from the local peer store first, even with an entry that has no address: one
+    // made by tagging a peer (addpeers protects it before we ever met it) ended every lookup there,
+    // so an added peer we had no address for was never found (issue 14's lab: "no known address"
+    // on every retry). Then ask the network.
+    if (info.multiaddrs.length === 0) info = await libp2p.peerRouting.findPeer(id, { signal, useCache: false })
     return { peerId: info.id.toString(), addrs: info.multiaddrs.map(String) }
   },
 }
