@@ -17,6 +17,11 @@
  *   Here a want still open REWANT_AFTER_MS after it was sent is sent again, and a send may take
  *   MESSAGE_SEND_TIMEOUT_MS (a batch of wanted blocks is one message: tens of MiB).
  *
+ * - Serving side: every wanted block is read (one after another) into one message before any is
+ *   sent, so a want of 64 blocks waits for all 64 reads and 16 MiB of sending before its first
+ *   block arrives, past the asker's idle deadline under load. Here a send takes BLOCKS_PER_MESSAGE
+ *   wants at a time, so blocks flow while the next ones are read.
+ *
  * Neither the ledger nor the wantlist is public API: their shapes are checked at start and, when
  * they do not match (another bitswap version), nothing is changed and `log` says so;
  * test/p2p/bitswap-rewant.test.ts fails then too.
@@ -26,7 +31,8 @@ import { CID } from 'multiformats/cid'
 
 interface LedgerWant {
   cid: CID
-  status: 'want' | 'sending' | 'sent'
+  /** 'later': held back from this message by sendInParts, 'want' again after it. */
+  status: 'want' | 'sending' | 'sent' | 'later'
 }
 
 interface WireWant {
@@ -36,6 +42,7 @@ interface WireWant {
 
 interface Ledger {
   wants: Map<string, LedgerWant>
+  sendBlocksToPeer?(options?: unknown): Promise<void>
   addWants(list: { full?: boolean; entries: WireWant[] }): void
   queueSendOperation(message?: undefined): void
 }
@@ -52,6 +59,9 @@ interface Bitswap {
   peerWantLists: { ledgerMap: { get(peer: PeerId): Ledger | undefined } }
   wantList: WantList
 }
+
+/** Blocks per message the serving side sends (256 KiB blocks: Helia's 4 MiB message size). */
+export const BLOCKS_PER_MESSAGE = 16
 
 /** A want open this long after it was sent is sent again (its block may have been lost on the way). */
 export const REWANT_AFTER_MS = 15_000
@@ -120,10 +130,11 @@ export function mendBitswapWants(helia: unknown, log: (msg: string) => void = ()
   // serving side: registered after the ledger's own listener, so the message is in the ledger already
   bitswap.network.addEventListener('bitswap:message', (evt) => {
     const { connection, message } = (evt as unknown as MessageEvent).detail
-    const wanted = message.wantlist?.entries.filter((e) => e.cancel !== true) ?? []
-    if (wanted.length === 0) return
     const ledger = bitswap.peerWantLists.ledgerMap.get(connection.remotePeer)
     if (ledger === undefined || !(ledger.wants instanceof Map)) return
+    sendInParts(ledger)
+    const wanted = message.wantlist?.entries.filter((e) => e.cancel !== true) ?? []
+    if (wanted.length === 0) return
     const again: WireWant[] = []
     for (const want of wanted) {
       const cid = CID.decode(want.cid)
@@ -178,5 +189,38 @@ function resendUnanswered(bitswap: Bitswap): void {
   wantList.addEntry = (cid, options) => {
     arm()
     return addEntry(cid, options)
+  }
+}
+
+const parted = new WeakSet<Ledger>()
+
+/**
+ * Make the ledger's send operation go BLOCKS_PER_MESSAGE wants at a time: the wants beyond them are
+ * marked 'later' (which its send skips) and given back as 'want' once that message is sent, then the
+ * next part goes, until every want present at the start was tried once (one it has no block for stays
+ * 'want', as before, and is not tried again in this operation).
+ */
+function sendInParts(ledger: Ledger): void {
+  const send = ledger.sendBlocksToPeer
+  if (parted.has(ledger) || typeof send !== 'function') return
+  parted.add(ledger)
+  ledger.sendBlocksToPeer = async function (this: Ledger, options?: unknown): Promise<void> {
+    const tried = new Set<LedgerWant>()
+    while (true) {
+      const waiting = [...ledger.wants.values()].filter((w) => w.status === 'want' && !tried.has(w))
+      if (waiting.length === 0) return
+      const part = waiting.slice(0, BLOCKS_PER_MESSAGE)
+      const later = waiting.slice(BLOCKS_PER_MESSAGE)
+      const triedBefore = [...ledger.wants.values()].filter((w) => w.status === 'want' && tried.has(w))
+      for (const w of part) tried.add(w)
+      // held back: this part's send skips them (and the ones tried already, which it would retry)
+      for (const w of [...later, ...triedBefore]) w.status = 'later'
+      try {
+        await send.call(ledger, options)
+      } finally {
+        for (const w of [...later, ...triedBefore]) if (w.status === 'later') w.status = 'want'
+      }
+      if (later.length === 0) return
+    }
   }
 }

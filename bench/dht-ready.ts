@@ -1,0 +1,191 @@
+import '../src/shims.ts'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
+import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
+import { CLI_ARGS, type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
+import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+
+/**
+ * Start to DHT ready in a 5-node loopback network, each node in its own process as users start it:
+ * Switchboard is `switchboard start` on the default configuration (default listeners), joining a
+ * seed daemon with `--bootstrap`; timed from the spawn to the first `node.info` that says
+ * `dhtReady` (polled every 5 ms once its WebSocket answers; the banner time is recorded too).
+ * raw js-libp2p is a process (same Node, same tsx loader) that builds TCP, Noise, Yamux,
+ * identify, ping and a server-mode kad-dht on the same protocol, dials the seed and prints when
+ * its routing table holds a peer; timed from the spawn to that line.
+ * `RAW_DHT_NODE=<seed multiaddr | "seed">` runs this file as that raw node.
+ */
+
+const NETWORK_SIZE = 5
+const ROUNDS = Number(process.env.BENCH_DHT_ROUNDS ?? 3)
+const PROTOCOL = '/switchboard/kad/1.0.0'
+const TIMEOUT_MS = 60_000
+
+// ---- the raw node, when this file runs as one ----
+
+async function rawChild(seed: string): Promise<void> {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol: PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
+    },
+  })
+  process.stdout.write(`addr ${node.getMultiaddrs()[0]?.toString()}\n`)
+  if (seed !== 'seed') {
+    const table = routingTableOf(node as unknown as SwitchboardLibp2p)
+    const filled = new Promise<void>((resolve) => {
+      if ((table?.size ?? 0) > 0) resolve()
+      table?.addEventListener('peer:add', () => resolve())
+    })
+    await node.dial(multiaddr(seed))
+    await filled
+    process.stdout.write('ready\n')
+  }
+  process.on('SIGTERM', () => void Promise.resolve(node.stop()).finally(() => process.exit(0)))
+}
+
+function spawnRaw(seed: string): { child: ChildProcess; addr: Promise<string>; ready: Promise<void> } {
+  const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), new URL(import.meta.url).pathname], {
+    env: { ...process.env, RAW_DHT_NODE: seed },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  const line = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`raw node: no "${prefix}" within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)
+      const check = () => {
+        const found = out.split('\n').find((l) => l.startsWith(prefix))
+        if (found === undefined) return
+        clearTimeout(timer)
+        child.stdout?.off('data', onData)
+        resolve(found.slice(prefix.length).trim())
+      }
+      const onData = (d: Buffer) => {
+        out += d.toString()
+        check()
+      }
+      child.stdout?.on('data', onData)
+      check()
+    })
+  return { child, addr: line('addr '), ready: line('ready').then(() => {}) }
+}
+
+const stopChild = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
+  })
+
+async function rawNetwork(): Promise<number[]> {
+  const children: ChildProcess[] = []
+  const ready: number[] = []
+  try {
+    const seed = spawnRaw('seed')
+    children.push(seed.child)
+    const seedAddr = await seed.addr
+    for (let i = 1; i < NETWORK_SIZE; i++) {
+      const t0 = performance.now()
+      const joiner = spawnRaw(seedAddr)
+      children.push(joiner.child)
+      await joiner.ready
+      ready.push(performance.now() - t0)
+    }
+  } finally {
+    await Promise.all(children.map(stopChild))
+  }
+  return ready
+}
+
+// ---- Switchboard daemons ----
+
+async function dhtReadyOf(d: ProcessDaemon, t0: number): Promise<number> {
+  const client = await d.client()
+  const deadline = Date.now() + TIMEOUT_MS
+  while (!(await client.call<{ dhtReady: boolean }>('node.info', {})).dhtReady) {
+    if (Date.now() > deadline) throw new Error('daemon: DHT not ready')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return performance.now() - t0
+}
+
+async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> {
+  const daemons: ProcessDaemon[] = []
+  const up: number[] = []
+  const ready: number[] = []
+  try {
+    const seed = await startProcessDaemon({ listen: [] })
+    daemons.push(seed)
+    const addr = seed.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('/ws'))
+    if (addr === undefined) throw new Error('seed has no loopback TCP address')
+    const seedAddr = addr.includes('/p2p/') ? addr : `${addr}/p2p/${seed.peerId}`
+    for (let i = 1; i < NETWORK_SIZE; i++) {
+      const t0 = performance.now()
+      const d = await startProcessDaemon({ listen: [], bootstrap: [seedAddr] })
+      daemons.push(d)
+      up.push(performance.now() - t0)
+      ready.push(await dhtReadyOf(d, t0))
+    }
+  } finally {
+    await Promise.allSettled(daemons.map((d) => d.destroy()))
+  }
+  return { up, ready }
+}
+
+export async function run() {
+  const sbUp: number[] = []
+  const sbReady: number[] = []
+  const raw: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    process.stdout.write(`dht-ready: round ${round + 1} of ${ROUNDS}...\n`)
+    // alternate which goes first
+    const sides = round % 2 === 0 ? (['sb', 'raw'] as const) : (['raw', 'sb'] as const)
+    for (const side of sides) {
+      if (side === 'raw') raw.push(...(await rawNetwork()))
+      else {
+        const r = await switchboardNetwork()
+        sbUp.push(...r.up)
+        sbReady.push(...r.ready)
+      }
+    }
+  }
+  const row = (name: string, xs: number[]) => [name, xs.length, fmt(Math.min(...xs)), fmt(median(xs)), fmt(Math.max(...xs))]
+  const body = [
+    '### Start to DHT ready, each node its own process',
+    '',
+    `${ROUNDS} rounds; each starts a seed, then ${NETWORK_SIZE - 1} nodes one after another, each bootstrapping from the seed over loopback TCP.`,
+    'Switchboard: `switchboard start` on the default configuration (listeners on 0.0.0.0: TCP, WebSockets, WebRTC-direct; LevelDB + fs blockstore, Helia, gossipsub, bitswap, Fastify), from the spawn to the first `node.info` with `dhtReady` (polled every 5 ms).',
+    'raw: a js-libp2p process (TCP, Noise, Yamux, identify, ping, server-mode kad-dht on the same protocol, in-memory stores) from the spawn to its routing table holding the seed. Both run Node with the same tsx loader, so both include loading their modules.',
+    '',
+    markdownTable(
+      ['Joining a 5-node loopback network', 'Samples', 'min ms', 'median ms', 'max ms'],
+      [
+        row('Switchboard: spawn → banner (HTTP up)', sbUp),
+        row('Switchboard: spawn → node.info dhtReady', sbReady),
+        row('raw js-libp2p: spawn → routing table > 0', raw),
+      ],
+    ),
+    '',
+    `Switchboard/raw (median to DHT ready): **${fmt(median(sbReady) / median(raw))}×**`,
+  ].join('\n')
+  if (process.env.BENCH_NO_PUBLISH === '1') process.stdout.write(`${body}\n`)
+  else await publish('dht-ready', body)
+  return { sbUp, sbReady, raw }
+}
+
+if (process.env.RAW_DHT_NODE !== undefined) void rawChild(process.env.RAW_DHT_NODE)
+else runIfMain(import.meta.url, run)
