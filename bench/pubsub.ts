@@ -258,7 +258,7 @@ export async function run(): Promise<{ switchboard: Side; raw: Side }> {
   const body = [
     '### Topic messages: WebSocket publish on A to topicData on B',
     '',
-    `${process.env.PUBSUB_IN_PROCESS === '1' ? 'Two in-process daemons on the loopback test config' : 'Two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on)'} (B bootstraps from A), a WebSocket client on each in the bench process, both subscribed; the request rate limit lifted (config.json). Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages, then ${PLAN.sequential} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
+    `${process.env.PUBSUB_IN_PROCESS === '1' ? 'Two in-process daemons on the loopback test config' : 'Two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on)'} (B bootstraps from A), a WebSocket client on each in the bench process, both subscribed; the request rate limit lifted. Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages, then ${PLAN.sequential} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
     "raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B's `message` event.",
     '',
     table(switchboard, raw),
