@@ -7,10 +7,12 @@
 
 /**
  * Peers of one node are spread over this many shard actors (spawned on first use): XState copies a
- * parent's children object on every spawn and stop, so both slow with the number of children. 64
- * shards held 1.5k peers each at 100k peers; 1024 keep it near 100 (bench/peer-actors.ts; 4096 spawned slower).
+ * parent's children object on every spawn and stop (and once a child was stopped, V8 copies it at
+ * O(children²)), so both slow with the number of children. 64 shards held 1.5k peers each at 100k
+ * peers; 2048 keep it near 50. At 60k peers (bench/peer-actors.ts, CPU s spawn + release): 1024
+ * shards 8.2 + 11.3, 2048 8.3 + 7.0, 4096 12.1 + 5.2 (the node's own children then dominate).
  */
-export const PEER_SHARDS = 1024
+export const PEER_SHARDS = 2048
 
 /** Which shard holds a peer: a stable hash of its id. */
 export function shardOf(peerId: string): number {

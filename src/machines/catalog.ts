@@ -88,7 +88,7 @@ export const machineKinds: MachineKind[] = [
     kind: 'peers',
     machine: peersMachine,
     description:
-      "One shard of a node's remote-peer actors (peers are spread over 1024 shards by a hash of their id, because spawning and stopping under one parent slow with its number of children). It spawns a peer actor on a peer's first connection or when a client names it, routes events to it, and releases it when the peer is forgotten or, neither known nor added, disconnects.",
+      "One shard of a node's remote-peer actors (peers are spread over 2048 shards by a hash of their id, because spawning and stopping under one parent slow with its number of children). It spawns a peer actor on a peer's first connection or when a client names it, routes events to it, and releases it when the peer is forgotten or, neither known nor added, disconnects.",
     project: peersPublicContext,
     clientEvents: PeersClientEventSchema,
   },
