@@ -22,6 +22,8 @@ export const UNLIMITED: Partial<Config> = { rateLimitPerSecond: 1_000_000, rateL
 
 export interface DefaultDaemon extends StartBanner {
   client(): Promise<SwitchboardClient>
+  /** What it printed so far, stdout then stderr. */
+  output(): string
   /** SIGTERM, wait for the exit (profiles are written then), delete the data directory. */
   stop(): Promise<void>
 }
@@ -70,6 +72,7 @@ export async function startDefaultDaemon(
   const clients: SwitchboardClient[] = []
   return {
     ...banner,
+    output: () => `${stdout}\n${stderr}`,
     async client() {
       const c = await SwitchboardClient.connect(banner.wsUrl, { token: banner.token })
       clients.push(c)
