@@ -103,6 +103,9 @@ export interface NodeHandle {
   stop(): Promise<void>
 }
 
+/** The least time a connection's heartbeat ping is given before libp2p aborts the connection. */
+export const HEARTBEAT_MIN_TIMEOUT_MS = 20_000
+
 /** Build and start one libp2p + Helia node with Switchboard's transports and services. */
 export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promise<NodeHandle> {
   let datastore: Datastore
@@ -182,11 +185,16 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     connectionGater,
     // our peer actors own redialling wanted peers; libp2p's reconnect queue is switched off below
     connectionManager: { maxConnections: opts.maxConnections ?? 1000, reconnectRetries: 0 },
+    // libp2p aborts a connection whose heartbeat ping fails, after 5 s at least: on a busy host two
+    // daemons lost theirs every few seconds (bench/profiles/README.md). A silent peer (a cut link)
+    // is still found within 30 s; TCP resets end most dead connections long before that.
+    connectionMonitor: { pingTimeout: { minTimeout: HEARTBEAT_MIN_TIMEOUT_MS } },
     peerDiscovery: [...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []), ...(opts.mdns ? [mdns()] : [])],
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
-      ping: ping(),
+      // a heartbeat still running when the next starts is a second outbound ping stream (default limit 1)
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
       dht: kadDHT({
         protocol: opts.dhtProtocol,
         clientMode: false,
