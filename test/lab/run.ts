@@ -72,7 +72,9 @@ const crashes: string[] = []
 const ours = new WeakSet<object>()
 const watchCrash = (m: Member) => {
   void m.daemon.exited.then((r) => {
-    if (!ours.has(m.daemon)) crashes.push(`${m.daemon.host.name} exited (${r.code ?? r.signal})\n${m.daemon.stderr().slice(-2000)}`)
+    if (ours.has(m.daemon)) return
+    crashes.push(`${m.daemon.host.name} exited (${r.code ?? r.signal})\n${m.daemon.stderr().slice(-2000)}`)
+    log(`DAEMON DOWN: ${crashes.at(-1)}`)
   })
 }
 
@@ -103,6 +105,16 @@ async function scenario2(lab: Lab, fleet: Fleet) {
     settleTimeoutMs: 120_000,
     log,
   })
+  log(`reconnect times after the heal (ms, sorted): ${[...r.reconnectMs].sort((a, b) => a - b).join(' ')}`)
+  if (r.slowest) {
+    const { activity } = await r.slowest.member.client.call<{
+      activity: Array<{ type: string; peerId?: string; message: string; at: number }>
+    }>('activity.list', { limit: 500 })
+    const about = activity.filter((a) => a.peerId === r.slowest?.peerId).slice(-6)
+    log(
+      `slowest pair (${r.slowest.ms} ms): ${r.slowest.member.daemon.host.name} -> ${r.slowest.peerId.slice(-6)}:\n    ${about.map((a) => `${new Date(a.at).toISOString().slice(11, 23)} ${a.type} ${a.message.slice(0, 400)}`).join('\n    ')}`,
+    )
+  }
   section(`Scenario 2: the ${lab.sites.length} sites partitioned for ${fmt(r.partitionMs / 1000, 0)} s, then healed`, [
     `- before the cut, added peers that never connected (left out): ${r.notConnected.length}${r.notConnected.length > 0 ? `, e.g. ${r.notConnected.slice(0, 3).join('; ')}` : ''}`,
     `- every added peer across the cut in \`backoff\` ${r.detectMs} ms after the cut (libp2p's connection monitor: a ping every 10 s)`,
@@ -191,7 +203,9 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   const members = fleet.members
   const seed = members[0]!
   const bootstrap = [tcpAddrOf(seed.daemon)]
-  const actorCount = async (m: Member) => (await m.client.call<{ actors: unknown[] }>('actors.list', {})).actors.length
+  const actorCount = async (m: Member) =>
+    (await m.client.call<{ actors: unknown[] }>('actors.list', {}).catch(() => ({ actors: [] as unknown[] }))).actors.length
+  const up = (m: Member) => m.daemon.child.exitCode === null && m.daemon.child.signalCode === null
   const actorsBefore = await Promise.all(members.map(actorCount))
   const rssBefore = rssMiB(seed.daemon.child.pid)
   const restarts: Array<{ index: number; at: number; peerId: string }> = []
@@ -221,6 +235,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
             await m.client.call('addpeers', { peerIds: members.filter((o) => o !== m).map((o) => o.peerId) })
           } catch (err) {
             errors.push(`restart of ${victim.daemon.host.name}: ${(err as Error).message.split('\n')[0]}`)
+            log(`churn: ${errors.at(-1)}`)
           } finally {
             down.delete(i)
           }
@@ -232,9 +247,11 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   await Promise.all(pending)
   const churnEnd = now()
   // reconnects: for each restart, each other daemon that was up sees the restarted one connected again
-  await Promise.all(members.map((m) => m.refreshPeers()))
+  const live = members.filter(up)
+  if (live.length < members.length) log(`churn: ${members.length - live.length} daemons not running at the end`)
+  await Promise.all(live.map((m) => m.refreshPeers().catch((e) => errors.push(`${m.daemon.host.name}: ${(e as Error).message}`))))
   await Promise.all(
-    members.map((m) =>
+    live.map((m) =>
       m
         .untilStatus(
           members.filter((o) => o !== m).map((o) => o.peerId),
@@ -247,13 +264,16 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   const reconnect: number[] = []
   for (const r of restarts) {
     for (const m of members) {
-      if (m.peerId === r.peerId) continue
+      // only daemons that were up through the restart and saw it (a daemon restarted since has a new view)
+      if (m.peerId === r.peerId || m.createdAt > r.at) continue
       const at = m.reached(r.peerId, 'connected', r.at) ?? m.reached(r.peerId, 'syncing', r.at)
       if (at !== undefined) reconnect.push(Math.round(at - r.at))
     }
   }
-  const ready = await dhtReadyTimes(members, 60_000).then(
-    () => members.length,
+  const sorted = [...reconnect].sort((a, b) => a - b)
+  log(`churn reconnects (ms, sorted, every 10th): ${sorted.filter((_, i) => i % 10 === 0).join(' ')}`)
+  const ready = await dhtReadyTimes(live, 60_000).then(
+    () => live.length,
     () => -1,
   )
   const actorsAfter = await Promise.all(members.map(actorCount))
@@ -263,7 +283,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
     [
       `- ${kills} kills, ${restarts.length} restarts; restart errors: ${errors.length === 0 ? 'none' : errors.slice(0, 5).join('; ')}`,
       `- daemons that died by themselves: ${crashes.length}`,
-      `- DHT \`ready\` on every daemon after the churn: ${ready === members.length ? 'yes' : 'NO'}`,
+      `- daemons running after the churn: ${live.length} of ${members.length}; DHT \`ready\` on every one of them: ${ready === live.length ? 'yes' : 'NO'}`,
       `- a restarted daemon connected again (banner to \`connected\`, as each other daemon sees it): ${reconnect.length > 0 ? dist(reconnect) : 'n/a'}; goal p50 < 1000 ms, p99 < 2000 ms: **${reconnect.length > 0 ? goal(reconnect) : 'n/a'}**`,
       `- actors per daemon before/after (min-max): ${Math.min(...actorsBefore)}-${Math.max(...actorsBefore)} / ${Math.min(...actorsAfter)}-${Math.max(...actorsAfter)}; the seed (never killed): RSS ${rssBefore} -> ${rssAfter} MiB`,
     ],

@@ -70,6 +70,8 @@ export class Member {
   /** Peers GossipSub knows to be on each topic (peerChange pushes). */
   readonly topicPeers = new Map<string, Set<string>>()
   readonly waiters = new Waiters()
+  /** When this view of the daemon began (a restarted daemon gets a new Member). */
+  readonly createdAt = now()
   constructor(
     readonly daemon: LabDaemon,
     readonly client: SwitchboardClient,
@@ -299,6 +301,8 @@ export interface PartitionResult {
   partitionMs: number
   /** Added peers that did not connect before the cut (left out of the figures), with their last error. */
   notConnected: string[]
+  /** The pair that took longest to reconnect after the heal. */
+  slowest?: { member: Member; peerId: string; ms: number }
   /** ms between the partition's topic messages and the heal (GossipSub gossips a message id for 3 heartbeats). */
   publishToHealMs: number
 }
@@ -460,9 +464,15 @@ export async function partitionAndHeal(
       ),
     ),
   )
-  const reconnectMs = members.flatMap((m) =>
-    across(m).map((o) => ms((m.reached(o.peerId, 'connected', healAt) ?? m.reached(o.peerId, 'syncing', healAt) ?? now()) - healAt)),
+  const reconnects = members.flatMap((m) =>
+    across(m).map((o) => ({
+      member: m,
+      peerId: o.peerId,
+      ms: ms((m.reached(o.peerId, 'connected', healAt) ?? m.reached(o.peerId, 'syncing', healAt) ?? now()) - healAt),
+    })),
   )
+  const reconnectMs = reconnects.map((r) => r.ms)
+  const slowest = reconnects.sort((a, b) => b.ms - a.ms)[0]
   log(`every cross-cut peer connected again ${ms(now() - healAt)} ms after the heal`)
   // a marker after the heal reaches everyone: the mesh is whole again
   const afterHeal = (await topicRoundsUntilComplete(members, opts.topic, opts.settleTimeoutMs)).find((r) => r.missing.length === 0)
@@ -515,6 +525,7 @@ export async function partitionAndHeal(
     afterHealTopicMs: afterHeal ? ms(afterHeal.publishedAt + afterHeal.allDeliveredMs - healAt) : -1,
     partitionMs: ms(healAt - cutAt),
     notConnected,
+    slowest,
     publishToHealMs: ms(healAt - publishedAt),
   }
 }
