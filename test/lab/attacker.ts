@@ -5,8 +5,9 @@
  * the victim and claims, through identify, a listen address in 10.99.0.0/16 (one network group).
  * All stay connected until every one has been identified, then stop. Prints one JSON line.
  */
-import { noise } from '@libp2p/noise'
+import '../../src/shims.ts'
 import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -18,6 +19,7 @@ const count = Number(countText)
 const nodes: Libp2p[] = []
 let connected = 0
 let failed = 0
+let lastError = ''
 const t0 = performance.now()
 for (let i = 0; i < count; i++) {
   const fake = `/ip4/10.99.${Math.floor(i / 250)}.${(i % 250) + 1}/tcp/4001`
@@ -30,7 +32,7 @@ for (let i = 0; i < count; i++) {
   })
   nodes.push(node)
   const identified = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 5_000)
+    const timer = setTimeout(resolve, 2_000)
     node.addEventListener('peer:identify', () => {
       clearTimeout(timer)
       resolve()
@@ -39,21 +41,23 @@ for (let i = 0; i < count; i++) {
   // the victim refuses more than 5 inbound connections a second from one host (libp2p's
   // inboundConnectionThreshold): try again after a pause
   let ok = false
-  for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+  for (let attempt = 0; attempt < 3 && !ok; attempt++) {
     try {
-      await node.dial(multiaddr(target), { signal: AbortSignal.timeout(10_000) })
+      await node.dial(multiaddr(target), { signal: AbortSignal.timeout(5_000) })
       ok = true
-    } catch {
-      await new Promise((r) => setTimeout(r, 1_000))
+    } catch (err) {
+      lastError = (err as Error).message
+      await new Promise((r) => setTimeout(r, 300))
     }
   }
   if (ok) {
     connected++
     await identified
   } else failed++
+  if (i % 20 === 19) process.stderr.write(`attacker: ${i + 1} identities, ${connected} connected, ${failed} refused (${lastError})\n`)
 }
 // the victim's identify of the last ones may still be under way
 await new Promise((r) => setTimeout(r, 2_000))
 await Promise.all(nodes.map(async (n) => n.stop()))
-process.stdout.write(`${JSON.stringify({ count, connected, failed, ms: Math.round(performance.now() - t0) })}\n`)
+process.stdout.write(`${JSON.stringify({ count, connected, failed, lastError, ms: Math.round(performance.now() - t0) })}\n`)
 process.exit(0)

@@ -4,8 +4,7 @@ import { promisify } from 'node:util'
 import { fmt } from '../../bench/machine.ts'
 import { AddressBook, DEFAULT_MAX_PER_GROUP } from '../../src/p2p/address-book.ts'
 import { CLI_ARGS } from '../support/process-daemon.ts'
-import type { LabHost } from './lab.ts'
-import type { Lab } from './lab.ts'
+import type { Lab, LabHost } from './lab.ts'
 import { tcpAddrOf } from './lab-daemon.ts'
 import type { Member } from './scenarios.ts'
 
@@ -29,10 +28,15 @@ export async function runEclipse(_lab: Lab, victim: Member, attackerHost: LabHos
     ['netns', 'exec', attackerHost.name, process.execPath, ...CLI_ARGS.slice(0, 2), script, tcpAddrOf(victim.daemon), String(count)],
     {
       maxBuffer: 1 << 20,
-      timeout: 600_000,
+      timeout: 300_000,
     },
   )
-  const attack = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { connected: number; failed: number; ms: number }
+  const attack = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
+    connected: number
+    failed: number
+    lastError: string
+    ms: number
+  }
   const after = await list()
   const byGroup = new Map<string, number>()
   for (const e of after) byGroup.set(group(e.multiaddr), (byGroup.get(group(e.multiaddr)) ?? 0) + 1)
@@ -53,7 +57,7 @@ export async function runEclipse(_lab: Lab, victim: Member, attackerHost: LabHos
     if (best.length > bad) drawsWithHonest++
   }
   return [
-    `- ${attack.connected} of ${count} attacker identities connected and were identified (${attack.failed} refused) in ${fmt(attack.ms / 1000, 1)} s`,
+    `- ${attack.connected} of ${count} attacker identities connected and were identified (${attack.failed} refused${attack.failed > 0 ? `: ${attack.lastError}` : ''}) in ${fmt(attack.ms / 1000, 1)} s`,
     `- the victim's address book holds ${attackerEntries} entries in 10.99.0.0/16 (limit ${DEFAULT_MAX_PER_GROUP} per group); other entries ${honestBefore} before, ${honestAfter} after (groups: ${[...byGroup].map(([g, n]) => `${g} ${n}`).join(', ')})`,
     `- selection (best(8) over those entries, 1000 draws): ${fmt(picks / 1000, 1)} addresses a draw, ${fmt((100 * attackerPicks) / Math.max(1, picks), 0)}% of them the attacker's; ${drawsWithHonest} of 1000 draws pick outside the attacker's group`,
   ]

@@ -1,6 +1,6 @@
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
-import type { Config } from '../../src/config.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import type { Config } from '../../src/config.ts'
 import { watchActors } from '../support/watch-actors.ts'
 import type { Lab } from './lab.ts'
 import { type LabDaemon, startLabDaemon, tcpAddrOf } from './lab-daemon.ts'
