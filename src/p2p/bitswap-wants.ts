@@ -14,8 +14,7 @@
  * - Asking side: a want sent and never answered is never sent again (the wantlist goes to a peer
  *   once); when the serving side's send of a batch of blocks fails (its 10 s message timeout under
  *   load, a reset stream), those blocks were marked sent and the fetch stalls until its deadline.
- *   Here a want still open REWANT_AFTER_MS after it was sent is sent again, and a send may take
- *   MESSAGE_SEND_TIMEOUT_MS (a batch of wanted blocks is one message: tens of MiB).
+ *   Here a want still open REWANT_AFTER_MS after it was sent is sent again.
  *
  * - Serving side: every wanted block is read (one after another) into one message before any is
  *   sent, so a want of 64 blocks waits for all 64 reads and 16 MiB of sending before its first
@@ -55,7 +54,7 @@ interface WantList extends EventTarget {
 }
 
 interface Bitswap {
-  network: EventTarget & { messageSendTimeout?: number }
+  network: EventTarget
   peerWantLists: { ledgerMap: { get(peer: PeerId): Ledger | undefined } }
   wantList: WantList
 }
@@ -65,8 +64,6 @@ export const BLOCKS_PER_MESSAGE = 16
 
 /** A want open this long after it was sent is sent again (its block may have been lost on the way). */
 export const REWANT_AFTER_MS = 15_000
-/** How long one bitswap message may take to send (Helia's default: 10 s, too short for a batch of blocks under load). */
-export const MESSAGE_SEND_TIMEOUT_MS = 60_000
 
 interface MessageEvent {
   detail: { connection: { remotePeer: PeerId }; message: { wantlist?: { entries: WireWant[] } } }
@@ -158,7 +155,6 @@ export function mendBitswapWants(helia: unknown, log: (msg: string) => void = ()
  * every peer, so the next wantlist message carries it. A timer runs only while wants are open.
  */
 function resendUnanswered(bitswap: Bitswap): void {
-  bitswap.network.messageSendTimeout = MESSAGE_SEND_TIMEOUT_MS
   const wantList = bitswap.wantList
   const since = new Map<string, number>()
   let timer: NodeJS.Timeout | undefined
