@@ -34,7 +34,9 @@ async function slowPeer(): Promise<Libp2p> {
       stream.send(chunk.subarray())
     }
   })
-  stops.push(() => node.stop())
+  stops.push(async () => {
+    await node.stop()
+  })
   return node
 }
 
