@@ -6,6 +6,7 @@ import type { PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
 import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
+import { routePeerEvent } from './peer-route.ts'
 
 export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
   return {
@@ -32,15 +33,33 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     const runtime = runtimes.get(alias)
     const libp2p = runtimes.handle(alias).libp2p
     const { activity, addressBook } = runtimes.shared
+    // straight to a running peer actor, else through the node and its shard (peer-route.ts)
     const route = (peerId: string, event: PeerEvent | undefined, spawn: boolean) =>
-      sendBack({ type: 'peers.route', peerId, spawn, input: { alias, peerId, backoff }, ...(event ? { event } : {}) })
+      routePeerEvent(system, sendBack, { alias, peerId, backoff }, event, spawn)
 
     for (const p of runtime?.knownPeers.list() ?? []) {
       sendBack({ type: 'peers.route', peerId: p.peerId, spawn: true, input: knownPeerInput(alias, backoff, p) })
     }
 
+    // when an unreachable peer connects again, whoever dialled, the network that kept it away is
+    // likely back (a partition healed): the node's other peers in backoff retry now rather than at
+    // the end of their capped delay (30 s by default), at most once a second
+    let lastNetworkBack = Number.NEGATIVE_INFINITY
+    const wasUnreachable = (id: string) => {
+      const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
+      return (
+        snapshot !== undefined &&
+        snapshot.context.failures > 0 &&
+        !snapshot.hasTag('status:connected') &&
+        !snapshot.hasTag('status:syncing')
+      )
+    }
     const onConnect = (e: CustomEvent<PeerId>) => {
       const id = e.detail.toString()
+      if (wasUnreachable(id) && Date.now() - lastNetworkBack >= 1_000) {
+        lastNetworkBack = Date.now()
+        sendBack({ type: 'peers.broadcast', event: { type: 'peer.networkBack' } })
+      }
       route(id, { type: 'peer.connected', connectionType: bestConnectionType(libp2p.getConnections(e.detail)), at: Date.now() }, true)
       activity.add({ type: 'peer_joined', alias, peerId: id, message: `connected to ${id}` })
     }
