@@ -1,17 +1,11 @@
 import '../src/shims.ts'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { noise } from '@libp2p/noise'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
 import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
 import { CLI_ARGS, type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { rawDhtNode } from './support/raw-dht-node.ts'
 
 /**
  * Start to DHT ready in a 5-node loopback network, each node in its own process as users start it:
@@ -32,17 +26,7 @@ const TIMEOUT_MS = 60_000
 // ---- the raw node, when this file runs as one ----
 
 async function rawChild(seed: string): Promise<void> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({ protocol: PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
-    },
-  })
+  const node = await rawDhtNode(PROTOCOL)
   process.stdout.write(`addr ${node.getMultiaddrs()[0]?.toString()}\n`)
   if (seed !== 'seed') {
     const table = routingTableOf(node as unknown as SwitchboardLibp2p)

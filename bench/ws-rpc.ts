@@ -4,15 +4,9 @@ import { rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import websocket from '@fastify/websocket'
-import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { noise } from '@libp2p/noise'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import Fastify from 'fastify'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
 import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { SwitchboardClient } from '../src/client/switchboard-client.ts'
@@ -23,6 +17,7 @@ import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
 import { CLI_ARGS } from '../test/support/process-daemon.ts'
 import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
 import { startDefaultDaemon } from './support/default-daemon.ts'
+import { rawDhtNode } from './support/raw-dht-node.ts'
 
 /**
  * WebSocket RPC and start-up figures: node.info round trips (one socket sequential and pipelined,
@@ -298,21 +293,6 @@ async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> 
   return { up, ready }
 }
 
-/** The plain-library equivalent: TCP, Noise, Yamux, identify and a server-mode Kademlia DHT on our protocol. */
-function rawNode(protocol: string): Promise<Libp2p> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({ protocol, clientMode: false, peerInfoMapper: passthroughMapper }),
-    },
-  })
-}
-
 function routingTableFilled(node: Libp2p): Promise<void> {
   const table = routingTableOf(node as unknown as SwitchboardLibp2p)
   if (!table) return Promise.reject(new Error('kad-dht routing table not found'))
@@ -331,12 +311,12 @@ async function rawNetwork(protocol: string): Promise<number[]> {
   const nodes: Libp2p[] = []
   const ready: number[] = []
   try {
-    const seed = await rawNode(protocol)
+    const seed = await rawDhtNode(protocol)
     nodes.push(seed)
     const seedAddr = multiaddr(dialable(seed.getMultiaddrs().map(String), seed.peerId.toString()))
     for (let i = 1; i < NETWORK_SIZE; i++) {
       const t0 = performance.now()
-      const node = await rawNode(protocol)
+      const node = await rawDhtNode(protocol)
       nodes.push(node)
       const filled = routingTableFilled(node)
       await node.dial(seedAddr)

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildExamples } from '../../scripts/build-examples.ts'
 import { createNetns, launchChromiumIn, type Netns, type NetnsDaemon, netnsUnavailable, startDaemonIn } from '../support/netns.ts'
 import { installPageRpc } from '../support/page-rpc.ts'
+import { within } from '../support/within.ts'
 
 /**
  * The issue's "done when": two tabs of examples/browser-chat that know only the daemon's address stay
@@ -13,22 +14,6 @@ import { installPageRpc } from '../support/page-rpc.ts'
  */
 const unavailable = await netnsUnavailable()
 if (unavailable) console.warn(`daemon-restart browser tests skipped: ${unavailable}`)
-
-/** `p`, or a rejection naming `what` after `ms`. */
-const within = <T>(ms: number, what: string, p: Promise<T>): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        resolve(v)
-      },
-      (e) => {
-        clearTimeout(timer)
-        reject(e)
-      },
-    )
-  })
 
 describe.skipIf(unavailable !== undefined)(`browser tabs across a daemon restart${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let ns: Netns | undefined

@@ -14,23 +14,6 @@ import { type LabDaemon, startLabDaemon, tcpAddrOf } from './lab-daemon.ts'
 export const now = () => performance.now()
 const ms = (t: number) => Math.round(t)
 
-/** `p`, or a rejection naming `what` after `timeoutMs`. */
-export function within<T>(timeoutMs: number, what: string, p: Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs)
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        resolve(v)
-      },
-      (e) => {
-        clearTimeout(timer)
-        reject(e)
-      },
-    )
-  })
-}
-
 /** A condition over pushes that may already hold: resolves when `check()` is true, re-checked on every `poke`. */
 export class Waiters {
   readonly #waiters = new Set<() => void>()

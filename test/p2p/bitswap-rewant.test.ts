@@ -1,13 +1,13 @@
 import 'reflect-metadata'
 import '../../src/shims.ts'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import toBuffer from 'it-to-buffer'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { noise } from '../files/support.ts'
+import { startRawNode } from '../support/raw-node.ts'
 
 const nodes: NodeHandle[] = []
 const warnings: string[] = []
@@ -16,15 +16,7 @@ afterEach(async () => {
 })
 
 async function node(): Promise<NodeHandle> {
-  const n = await createNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-    dhtProtocol: '/switchboard-test/kad/1.0.0',
-    allowPrivateAddresses: true,
-    log: (m) => warnings.push(m),
-  })
+  const n = await startRawNode(undefined, { log: (m) => warnings.push(m) })
   nodes.push(n)
   return n
 }

@@ -1,14 +1,14 @@
 import 'reflect-metadata'
 import '../../src/shims.ts'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { noise } from '@libp2p/noise'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, HEARTBEAT_MIN_TIMEOUT_MS, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import { HEARTBEAT_MIN_TIMEOUT_MS, type NodeHandle } from '../../src/p2p/node-factory.ts'
 import { eventually } from '../files/support.ts'
+import { startRawNode } from '../support/raw-node.ts'
 
 const PING = '/ipfs/ping/1.0.0'
 /** Over libp2p's own 5 s least ping timeout, well under ours. */
@@ -44,14 +44,7 @@ describe('connection heartbeat', () => {
   it(`keeps a connection whose peer answers pings ${SLOW_MS / 1000} s late (libp2p alone aborts it after 5 s)`, async () => {
     expect(HEARTBEAT_MIN_TIMEOUT_MS).toBeGreaterThan(SLOW_MS)
     const slow = await slowPeer()
-    const ours: NodeHandle = await createNode({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      mdns: false,
-      dhtProtocol: '/switchboard-test/kad/1.0.0',
-      allowPrivateAddresses: true,
-    })
+    const ours: NodeHandle = await startRawNode()
     stops.push(() => ours.stop())
     const conn = await ours.libp2p.dial(slow.getMultiaddrs()[0] as never)
     // the first heartbeat comes 10 s in; its round trip is measured once the late answer came
