@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram'
-import { createServer } from 'node:net'
+import { type AddressInfo, createServer } from 'node:net'
 import { type Static, Type } from '@sinclair/typebox'
 import { jsonFile } from './json-file.ts'
 
@@ -93,6 +93,37 @@ export function portFree(proto: 'tcp' | 'udp', host: string, port: number): Prom
   })
 }
 
+/** A port the OS gives out for `host` now, other than those in `avoid`. */
+export async function freshPort(proto: 'tcp' | 'udp', host: string, avoid: ReadonlySet<number>): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    const port = await ephemeralPort(proto, host)
+    if (!avoid.has(port) || tries >= 20) return port
+  }
+}
+
+function ephemeralPort(proto: 'tcp' | 'udp', host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (proto === 'tcp') {
+      const server = createServer()
+      server.once('error', reject)
+      server.listen({ host, port: 0, exclusive: true }, () => {
+        const { port } = server.address() as AddressInfo
+        server.close(() => resolve(port))
+      })
+      return
+    }
+    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' })
+    socket.once('error', (err) => {
+      socket.close()
+      reject(err)
+    })
+    socket.bind({ address: host, port: 0, exclusive: true }, () => {
+      const { port } = socket.address()
+      socket.close(() => resolve(port))
+    })
+  })
+}
+
 const PortsSchema = Type.Object({ ports: Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: 65535 })) })
 type Ports = Static<typeof PortsSchema>
 
@@ -120,20 +151,41 @@ export class ListenPorts {
     return new ListenPorts(path, loaded?.ports ?? {}, log)
   }
 
-  /** `listen` with each port-0 address given the port it had last time, where that port is still free. */
+  /**
+   * `listen` with each port-0 address given the port it had last time, where that port is still
+   * free; the others get a fresh port that none of those is (left to the listener, the OS could hand
+   * one of them out before its own listener takes it back: EADDRINUSE, and the node does not start).
+   */
   async choose(listen: readonly string[]): Promise<string[]> {
-    return Promise.all(
+    const reused = new Set<number>()
+    const chosen = await Promise.all(
       listen.map(async (addr) => {
         const p = parts(addr)
         const remembered = this.#ports[addr]
         if (p?.port !== 0 || remembered === undefined) return addr
-        if (await portFree(p.proto, p.host, remembered)) return withPort(addr, remembered)
+        if (await portFree(p.proto, p.host, remembered)) {
+          reused.add(remembered)
+          return withPort(addr, remembered)
+        }
         this.#log(
           `listen address ${addr}: port ${remembered} (${p.proto.toUpperCase()}) used last time is taken; listening on a new port (addresses peers saved with the old one stop working)`,
         )
         return addr
       }),
     )
+    if (reused.size === 0) return chosen
+    const out: string[] = []
+    for (const addr of chosen) {
+      const p = parts(addr)
+      if (p?.port !== 0) {
+        out.push(addr)
+        continue
+      }
+      const port = await freshPort(p.proto, p.host, reused)
+      reused.add(port)
+      out.push(withPort(addr, port))
+    }
+    return out
   }
 
   /** Remember the ports the port-0 addresses of `listen` got; two addresses that got the same port are left out. */

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { describe, expect, it, vi } from 'vitest'
-import { listenKind } from '../../src/p2p/listen-ports.ts'
+import { ListenPorts, listenKind } from '../../src/p2p/listen-ports.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import { closeServer, freePorts, occupyPort, startProcessDaemon } from '../support/process-daemon.ts'
 import { startRawNode } from '../support/raw-node.ts'
@@ -128,4 +128,32 @@ describe('stable addresses of a daemon started as users start it (every default 
       await daemon.destroy()
     }
   }, 120_000)
+})
+
+describe('remembered listen ports', () => {
+  const dir = useTempDir('sb-ports-')
+
+  it('a listener whose remembered port is taken gets a fresh port that no other listener is about to take back', async () => {
+    const listen = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/udp/0/webrtc-direct']
+    const file = join(dir(), 'listen-ports.json')
+    const tcp = await freePorts(2)
+    const ws = tcp + 1
+    const udp = await freeUdpPort()
+    const first = await ListenPorts.load(file)
+    await first.remember(listen, [`/ip4/127.0.0.1/tcp/${tcp}`, `/ip4/127.0.0.1/tcp/${ws}/ws`, `/ip4/127.0.0.1/udp/${udp}/webrtc-direct`])
+    const squatter = await occupyPort(tcp)
+    try {
+      const warnings: string[] = []
+      const chosen = await (await ListenPorts.load(file, (m) => warnings.push(m))).choose(listen)
+      expect(chosen[1]).toBe(`/ip4/127.0.0.1/tcp/${ws}/ws`)
+      expect(chosen[2]).toBe(`/ip4/127.0.0.1/udp/${udp}/webrtc-direct`)
+      // not port 0: the OS could give the WebSocket listener's port to the TCP one before it is taken back
+      const fresh = Number(chosen[0]?.split('/')[4])
+      expect(fresh).toBeGreaterThan(0)
+      expect([tcp, ws]).not.toContain(fresh)
+      expect(warnings).toEqual([expect.stringContaining(`port ${tcp} (TCP) used last time is taken`)])
+    } finally {
+      await closeServer(squatter)
+    }
+  })
 })
