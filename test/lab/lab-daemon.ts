@@ -7,7 +7,7 @@ import { build } from 'esbuild'
 import WebSocket from 'ws'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
-import { CLI_ARGS, parseBanner, type StartBanner } from '../support/process-daemon.ts'
+import { CLI_ARGS, type StartBanner, waitForBanner } from '../support/process-daemon.ts'
 import type { Lab, LabHost } from './lab.ts'
 
 /**
@@ -127,21 +127,14 @@ export async function startLabDaemon(lab: Lab, host: LabHost, opts: LabDaemonOpt
   }
   let banner: StartBanner
   try {
-    banner = await new Promise<StartBanner>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`daemon on ${host.name} did not start within 90 s\n${out}\n${err}`)), 90_000)
-      const onData = () => {
-        const parsed = parseBanner(out)
-        if (!parsed) return
-        clearTimeout(timer)
-        child.stdout?.off('data', onData)
-        resolve(parsed)
-      }
-      child.stdout?.on('data', onData)
-      void exited.then((r) => {
-        clearTimeout(timer)
-        reject(new Error(`daemon on ${host.name} exited (${r.code ?? r.signal}) before it started\nstdout:\n${out}\nstderr:\n${err}`))
-      })
-    })
+    banner = await waitForBanner(
+      child,
+      exited,
+      () => out,
+      () => err,
+      90_000,
+      `daemon on ${host.name}`,
+    )
     if (banner.port !== lab.apiPort) throw new Error(`daemon on ${host.name} listens on ${banner.port}, not ${lab.apiPort}`)
   } catch (e) {
     await stop()

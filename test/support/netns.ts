@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
 import { CHROMIUM_ARGS, findChromium } from './chromium.ts'
-import { CLI_ARGS, parseBanner, type StartBanner } from './process-daemon.ts'
+import { CLI_ARGS, type StartBanner, waitForBanner } from './process-daemon.ts'
 
 const run = promisify(execFile)
 
@@ -125,21 +125,14 @@ export async function startDaemonIn(ns: Netns, args: string[] = [], reuseDataDir
     await rm(dataDir, { recursive: true, force: true })
   }
   try {
-    const banner = await new Promise<StartBanner>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`switchboard did not start within 60 s\n${out}\n${err}`)), 60_000)
-      const onData = () => {
-        const parsed = parseBanner(out)
-        if (!parsed) return
-        clearTimeout(timer)
-        child.stdout?.off('data', onData)
-        resolve(parsed)
-      }
-      child.stdout?.on('data', onData)
-      void exited.then(() => {
-        clearTimeout(timer)
-        reject(new Error(`switchboard exited before it started\nstdout:\n${out}\nstderr:\n${err}`))
-      })
-    })
+    const banner = await waitForBanner(
+      child,
+      exited,
+      () => out,
+      () => err,
+      60_000,
+      'switchboard',
+    )
     return { ...banner, child, dataDir, stdout: () => out, stderr: () => err, stop }
   } catch (e) {
     await stop()

@@ -106,6 +106,40 @@ export function parseBanner(stdout: string): StartBanner | undefined {
   }
 }
 
+/**
+ * The banner of a daemon `child` started, once its stdout holds one; a rejection naming `name`
+ * when it exits first or prints none within `timeoutMs` (what it printed is in the error).
+ */
+export function waitForBanner(
+  child: ChildProcess,
+  exited: Promise<unknown>,
+  stdout: () => string,
+  stderr: () => string,
+  timeoutMs: number,
+  name: string,
+): Promise<StartBanner> {
+  return new Promise<StartBanner>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not print its banner within ${timeoutMs} ms\n${stdout()}\n${stderr()}`)),
+      timeoutMs,
+    )
+    const onData = () => {
+      const parsed = parseBanner(stdout())
+      if (!parsed) return
+      clearTimeout(timer)
+      child.stdout?.off('data', onData)
+      resolve(parsed)
+    }
+    child.stdout?.on('data', onData)
+    void exited.then((r) => {
+      clearTimeout(timer)
+      const { code, signal } = (r ?? {}) as { code?: number | null; signal?: NodeJS.Signals | null }
+      const how = code != null || signal != null ? ` (${code ?? signal})` : ''
+      reject(new Error(`${name} exited${how} before it started\nstdout:\n${stdout()}\nstderr:\n${stderr()}`))
+    })
+  })
+}
+
 export interface ProcessDaemon extends StartBanner {
   child: ChildProcess
   dataDir: string
@@ -157,23 +191,10 @@ export async function startProcessDaemon(opts: ProcessDaemonOptions = {}): Promi
   })
   const { stdout, stderr, exited } = watchChild(child)
 
-  const banner = await new Promise<StartBanner>((resolveBanner, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`switchboard did not print its banner within ${opts.startTimeoutMs ?? 60_000} ms\n${stdout()}\n${stderr()}`))
-    }, opts.startTimeoutMs ?? 60_000)
-    const onData = () => {
-      const parsed = parseBanner(stdout())
-      if (!parsed) return
-      clearTimeout(timer)
-      child.stdout?.off('data', onData)
-      resolveBanner(parsed)
-    }
-    child.stdout?.on('data', onData)
-    void exited.then((r) => {
-      clearTimeout(timer)
-      reject(new Error(`switchboard exited (${r.code ?? r.signal}) before it started\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`))
-    })
+  const timeoutMs = opts.startTimeoutMs ?? 60_000
+  const banner = await waitForBanner(child, exited, stdout, stderr, timeoutMs, 'switchboard').catch((e: unknown) => {
+    child.kill('SIGKILL')
+    throw e
   })
 
   const clients: SwitchboardClient[] = []
