@@ -140,16 +140,21 @@ export function peerActors(runtimes: NodeRuntimes, sync: SyncRunner = noSync) {
   return {
     sync: fromCallback<PeerEvent, { alias: string; peerId: string }>(({ input, sendBack }) => {
       const abort = new AbortController()
-      sync(input.alias, input.peerId, {
-        signal: abort.signal,
-        onProgress: (progress) => sendBack({ type: 'peer.syncProgress', progress }),
-      }).then(
-        ({ at }) => sendBack({ type: 'peer.syncDone', at }),
-        (err: unknown) => {
-          // stopped by the machine (disconnect, forget): nobody is left to tell
-          if (!abort.signal.aborted) sendBack({ type: 'peer.syncFailed', error: err instanceof Error ? err.message : String(err) })
-        },
-      )
+      // a runner that throws at once (the node stopping under it) fails the sync like one that rejects
+      Promise.resolve()
+        .then(() =>
+          sync(input.alias, input.peerId, {
+            signal: abort.signal,
+            onProgress: (progress) => sendBack({ type: 'peer.syncProgress', progress }),
+          }),
+        )
+        .then(
+          ({ at }) => sendBack({ type: 'peer.syncDone', at }),
+          (err: unknown) => {
+            // stopped by the machine (disconnect, forget): nobody is left to tell
+            if (!abort.signal.aborted) sendBack({ type: 'peer.syncFailed', error: err instanceof Error ? err.message : String(err) })
+          },
+        )
       return () => abort.abort(new Error('sync stopped: the peer left or was forgotten'))
     }),
     dial: fromPromise<DialResult, { alias: string; peerId: string }>(async ({ input, signal, system }) => {
