@@ -55,8 +55,12 @@ describe('remote peers between two daemons', () => {
   it('disconnect: a known peer stays listed as disconnected; the other side releases its actor for an unknown peer', async () => {
     const watchB = await watchActors(cb, `peer:peer-a:${a.peerId}`)
     const updated = await ca.call<PeerState>('peers.update', { peerId: b.peerId, known: true, name: 'b' })
-    expect(updated).toMatchObject({ peerId: b.peerId, known: true, name: 'b', autoConnect: false, status: 'connected' })
+    expect(updated).toMatchObject({ peerId: b.peerId, known: true, name: 'b', autoConnect: false })
+    // becoming known starts a sync at once; the answer may be taken before or after B refuses it
+    expect(['syncing', 'connected']).toContain(updated.status)
     expect(updated.addedAt).toBeGreaterThan(Date.now() - 60_000)
+    const refused = await statesA.until(b.peerId, (s) => s.status === 'connected' && /^sync: /.test(s.lastError ?? ''))
+    expect(refused.known).toBe(true)
     const stoppedOnB = cb.waitFor<{ systemId: string }>('actor.stopped', (p) => p.systemId === `peer:peer-a:${a.peerId}`, 30_000)
 
     await expect(ca.call('peers.disconnect', { peerId: b.peerId })).resolves.toBeNull()
