@@ -56,7 +56,7 @@ export const machineKinds: MachineKind[] = [
     kind: 'dht',
     machine: dhtMachine,
     description:
-      'The Kad-DHT of one node and its operation queue. Bootstrapping dials the bootstrap peers until the routing table holds a peer (ready, which is dhtReady) or the bootstrap timeout passes with an empty table (degraded; a newly connected peer retries). Operations enqueued before ready wait in order and drain with bounded concurrency; the queue is bounded and everything in it is rejected on stop.',
+      'The Kad-DHT of one node and its operation queue. Bootstrapping dials the bootstrap peers until the routing table holds a peer (ready, which is dhtReady) or the bootstrap timeout passes with an empty table (degraded; a newly connected peer retries at once, and the bootstrap is tried again after 5 s, doubling up to 60 s). Operations enqueued before ready wait in order and drain with bounded concurrency; the queue is bounded and everything in it is rejected on stop.',
     project: dhtPublicContext,
     clientEvents: DhtClientEventSchema,
   },

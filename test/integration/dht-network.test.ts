@@ -93,4 +93,30 @@ describe('a three-daemon DHT on loopback', () => {
     })
     expect(providers.map((p) => p.peerId)).toContain(c.peerId)
   })
+
+  it('a DHT whose bootstrap peer was down at start becomes ready once it is up, by bootstrapping again on its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-net-late-'))
+    const key = await generateKeyPair('Ed25519')
+    await writeFile(join(dir, 'identity.key'), privateKeyToProtobuf(key), { mode: 0o600 })
+    const port = await freePorts(1)
+    const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${peerIdFromPrivateKey(key).toString()}`
+    try {
+      const late = await startProcessDaemon({ bootstrap: [addr], args: ['--dht-timeout', '1000'] })
+      daemons.push(late)
+      const watch = await watchActors(await late.client(), 'dht:peer-a')
+      // nobody answers: degraded, saying which bootstrap peer could not be reached
+      const degraded = await watch.until('dht:peer-a', (s) => s.value === 'degraded')
+      expect((degraded.context as { lastError: string | null }).lastError).toContain(`no bootstrap peer reachable (${addr}: `)
+      // the bootstrap peer comes up, knowing nothing of us: only our own retry can bring us together
+      const seed = await startProcessDaemon({ dataDir: dir, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+      daemons.push(seed)
+      const ready = await watch.until('dht:peer-a', (s) => s.value === 'ready', 90_000)
+      const values = watch.history('dht:peer-a').map((s) => s.value)
+      expect(values.slice(values.indexOf('degraded'))).toEqual(expect.arrayContaining(['degraded', 'bootstrapping', 'ready']))
+      expect((ready.context as { attempts: number }).attempts).toBeGreaterThanOrEqual(2)
+    } finally {
+      await Promise.all(daemons.splice(0).map((d) => d.destroy()))
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

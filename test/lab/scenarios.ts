@@ -158,7 +158,9 @@ export async function dhtReadyTimes(members: Member[], timeoutMs: number): Promi
     members.map(async (m) => {
       const watch = await watchActors(m.client, 'dht:')
       try {
-        await watch.until('dht:peer-a', isReady, timeoutMs)
+        await watch.until('dht:peer-a', isReady, timeoutMs).catch((err: Error) => {
+          throw new Error(`${m.daemon.host.name}: ${err.message}; its stderr ends: ${m.daemon.stderr().slice(-500)}`)
+        })
         // the snapshot may have been ready before we looked: then the time is an upper bound
         return ms(now() - m.daemon.spawnedAt)
       } finally {

@@ -116,6 +116,26 @@ describe('dht machine', () => {
     expect(dht.started).toEqual(['o1'])
   })
 
+  it('degraded bootstraps again on its own: 5 s after the first failed attempt, doubling, at most 60 s', () => {
+    const dht = startDht({ bootstrapTimeoutMs: 1_000 })
+    dht.actor.send({ type: 'dht.bootstrap' })
+    const value = () => dht.actor.getSnapshot().value
+    const waits: number[] = []
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      dht.clock.increment(1_000)
+      expect(value()).toBe('degraded')
+      let waited = 0
+      while (value() === 'degraded') {
+        dht.clock.increment(1_000)
+        waited += 1_000
+      }
+      expect(value()).toBe('bootstrapping')
+      expect(dht.bootstrap.calls).toHaveLength(attempt + 1)
+      waits.push(waited)
+    }
+    expect(waits).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000])
+  })
+
   it('ends a timed-out bootstrap in ready when the table filled meanwhile', () => {
     const dht = readyDht({ bootstrapTimeoutMs: 1_000 })
     dht.actor.send({ type: 'dht.bootstrap' })

@@ -6,7 +6,8 @@ import { dhtInput, dhtOp } from '../support/fakes.ts'
 import { describeWorldModel, doneEvent, errorEvent, invokeId, type ModelState, type WorldModelSpec } from '../support/model.ts'
 
 // one slot and one queue place: small enough to enumerate, big enough to fill the queue in every state
-const input = dhtInput({ queueLimit: 1, concurrency: 1 })
+// a bootstrap timeout no retry delay can equal (5 s doubling), so the world tells its timers apart
+const input = dhtInput({ queueLimit: 1, concurrency: 1, bootstrapTimeoutMs: 7_000 })
 const OP_IDS = ['o1', 'o2', 'o3'] as const
 
 const bootstrapId = invokeId(dhtMachine, 'bootstrap')
@@ -72,6 +73,7 @@ const spec: WorldModelSpec<DhtWorld> = {
     }
     if (event.type === bootstrapDone(0).type && 'output' in event) return world.finishBootstrap(Number(event.output) > 0)
     if (event.type === bootstrapError.type) return world.pendingBootstrap().reject(bootstrapError.error)
+    if (event.type.startsWith('xstate.after.bootstrapRetry')) return world.clock.fire(world.retryDelay())
     if (event.type.startsWith('xstate.after.')) return world.clock.fire(input.bootstrapTimeoutMs)
     throw new Error(`the world cannot produce ${event.type}`)
   },

@@ -176,6 +176,10 @@ export class DhtWorld {
   running = () => [...this.ops.values()].filter((r) => r.fate === 'running')
   inFlight = () => this.bootstraps.filter((b) => !b.settled && !b.aborted)
   timersArmed = () => this.clock.armedFor(this.settings.bootstrapTimeoutMs)
+  /** The catalog's retry rule for a degraded DHT: 5 s after the first failed bootstrap, doubling, at most 60 s. */
+  retryDelay = () => Math.min(60_000, 5_000 * 2 ** (this.bootstraps.length - 1))
+  /** Every armed timer, whatever its duration. */
+  allTimers = () => this.clock.armed.size
 }
 
 /** Facts that hold in every state, from the catalog's description of the DHT and its queue. */
@@ -197,11 +201,12 @@ export const dhtInvariants: Invariants<DhtWorld> = {
     check(w.bootstraps.length === 0, 'idle, yet a bootstrap ran')
     check(w.runners.size === 0, 'idle, yet an operation runs')
     check(w.watchers.size === 1, `${w.watchers.size} routing-table watchers, expected 1`)
-    check(w.timersArmed() === 0, 'idle with a bootstrap timer armed')
+    check(w.allTimers() === 0, 'idle with a timer armed')
   },
   bootstrapping: (w) => {
     check(w.watchers.size === 1, `${w.watchers.size} routing-table watchers, expected 1`)
     check(w.timersArmed() === 1, `${w.timersArmed()} bootstrap timers armed, expected 1`)
+    check(w.allTimers() === 1, 'bootstrapping with a retry timer still armed')
     const timer = [...w.clock.armed.values()].find((t) => t.ms === w.settings.bootstrapTimeoutMs)
     const newest = w.bootstraps.at(-1)
     check(
@@ -211,7 +216,7 @@ export const dhtInvariants: Invariants<DhtWorld> = {
   },
   ready: (w) => {
     check(w.table.size > 0, 'dhtReady with an empty routing table')
-    check(w.timersArmed() === 0, 'ready with a bootstrap timer still armed')
+    check(w.allTimers() === 0, 'ready with a bootstrap or retry timer still armed')
     check(w.inFlight().length === 0, 'ready with a bootstrap still in flight')
     check(
       w.waiting().length === 0 || w.runners.size === w.settings.concurrency,
@@ -222,6 +227,10 @@ export const dhtInvariants: Invariants<DhtWorld> = {
     check(w.table.size === 0, `degraded with ${w.table.size} peers in the routing table`)
     check(w.clock.fired.includes(w.settings.bootstrapTimeoutMs), 'degraded, but no bootstrap ever timed out')
     check(w.timersArmed() === 0, 'degraded with a bootstrap timer still armed')
+    check(
+      w.allTimers() === 1 && w.clock.armedFor(w.retryDelay()) === 1,
+      `degraded after ${w.bootstraps.length} bootstraps: expected one retry timer of ${w.retryDelay()} ms, armed: ${[...w.clock.armed.values()].map((t) => t.ms)}`,
+    )
     check(w.inFlight().length === 0, 'degraded with a bootstrap still in flight')
     check(w.watchers.size === 1, 'degraded and no longer watching for peers')
   },
@@ -231,7 +240,7 @@ export const dhtInvariants: Invariants<DhtWorld> = {
     const open = [...w.ops.values()].filter((r) => r.fate === 'waiting' || r.fate === 'running')
     check(open.length === 0, `operations left unanswered after stop: ${open.map((r) => r.op.id).join(',')}`)
     check(w.inFlight().length === 0, 'a bootstrap still in flight after stop')
-    check(w.timersArmed() === 0, 'a bootstrap timer still armed after stop')
+    check(w.allTimers() === 0, 'a bootstrap or retry timer still armed after stop')
     check(w.watchers.size === 0, 'still watching the routing table after stop')
   },
 }

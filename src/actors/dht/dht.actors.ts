@@ -26,8 +26,9 @@ export function dhtActors(runtimes: NodeRuntimes) {
       const runtime = runtimes.get(input.alias)
       const libp2p = runtimes.handle(input.alias).libp2p
       // Dial every configured bootstrap peer; one reachable peer is enough.
-      await Promise.allSettled(
-        (runtime?.spec.bootstrap ?? []).map(async (addr) => {
+      const bootstrap = runtime?.spec.bootstrap ?? []
+      const dials = await Promise.allSettled(
+        bootstrap.map(async (addr) => {
           const dial = dialSignal(signal, runtimes.shared.dialTimeoutMs)
           try {
             await libp2p.dial(multiaddr(addr), { signal: dial.signal })
@@ -36,6 +37,11 @@ export function dhtActors(runtimes: NodeRuntimes) {
           }
         }),
       )
+      // nobody to learn from: say why (the machine keeps the message as lastError and its timer decides)
+      if (libp2p.getConnections().length === 0 && bootstrap.length > 0) {
+        const why = dials.map((d, i) => (d.status === 'rejected' ? `${bootstrap[i]}: ${(d.reason as Error)?.message ?? d.reason}` : ''))
+        throw new Error(`no bootstrap peer reachable (${why.filter(Boolean).slice(0, 3).join('; ') || 'their connections closed'})`)
+      }
       // Fill the routing table from what we reached; the machine's timer bounds the wait.
       if (routingTableSize(libp2p) === 0 && libp2p.getConnections().length > 0) {
         await libp2p.services.dht.refreshRoutingTable?.().catch(() => {})

@@ -1,6 +1,16 @@
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate'
 import type { DhtContext, DhtEmitted, DhtEvent, DhtInput, DhtOp } from './dht.types.ts'
 
+const BOOTSTRAP_RETRY_BASE_MS = 5_000
+const BOOTSTRAP_RETRY_CAP_MS = 60_000
+
+/**
+ * How long a degraded DHT waits before bootstrapping again, after `attempts` bootstraps: a bootstrap
+ * peer that was down or too busy to answer at our start is tried again, without flooding it.
+ */
+export const bootstrapRetryDelay = (attempts: number): number =>
+  Math.min(BOOTSTRAP_RETRY_CAP_MS, BOOTSTRAP_RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1))
+
 /**
  * The DHT of one local node: idle -> bootstrapping -> ready | degraded, and the queue of operations
  * that wait until it is ready. Running an operation is the `runOp` actor's job; the machine only
@@ -23,6 +33,7 @@ export const dhtMachine = setup({
   },
   delays: {
     bootstrapTimeout: ({ context }) => context.bootstrapTimeoutMs,
+    bootstrapRetry: ({ context }) => bootstrapRetryDelay(context.attempts),
   },
   guards: {
     queueFull: ({ context }) => context.queue.length >= context.queueLimit,
@@ -149,7 +160,9 @@ export const dhtMachine = setup({
       },
     },
     degraded: {
-      description: 'The bootstrap timed out with an empty routing table; operations keep waiting. A new peer retries.',
+      description:
+        'The bootstrap timed out with an empty routing table; operations keep waiting. A new peer retries at once; otherwise the bootstrap is tried again 5 s after the first failed attempt, doubling up to 60 s.',
+      after: { bootstrapRetry: 'bootstrapping' },
       on: {
         'dht.peerConnected': { target: 'bootstrapping', actions: 'recordTableSize' },
         'dht.routingTable': [{ guard: 'eventHasPeers', target: 'ready', actions: 'recordTableSize' }, { actions: 'recordTableSize' }],
