@@ -2,10 +2,13 @@ import type { PeerId } from '@libp2p/interface'
 import { fromCallback } from 'xstate'
 import { actorLookup } from '../../machines/actor-refs.ts'
 import type { NodeEvent, NodeInput } from '../../machines/node/node.types.ts'
+import { peerStatusOfTags } from '../../machines/peer/peer.machine.ts'
 import type { PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
+import { dialOrder } from '../../p2p/address-book/dial-order.ts'
 import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
+import { HealProbe } from './heal-probe.ts'
 import { routePeerEvent } from './peer-route.ts'
 
 export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
@@ -54,18 +57,31 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
         !snapshot.hasTag('status:syncing')
       )
     }
+    const probe = new HealProbe({
+      dial: (addr, opts) => libp2p.dial(addr, opts),
+      addresses: (id) => dialOrder(addressBook.forPeer(id)).map((e) => e.multiaddr),
+      reached: (addr, id) => addressBook.markSuccess(addr, id),
+      status: (id) => {
+        const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
+        return snapshot === undefined ? undefined : peerStatusOfTags(snapshot.tags)
+      },
+      now: Date.now,
+    })
     const onConnect = (e: CustomEvent<PeerId>) => {
       const id = e.detail.toString()
-      if (wasUnreachable(id) && Date.now() - lastNetworkBack >= 1_000) {
+      const networkBack = wasUnreachable(id) && Date.now() - lastNetworkBack >= 1_000
+      route(id, { type: 'peer.connected', connectionType: bestConnectionType(libp2p.getConnections(e.detail)), at: Date.now() }, true)
+      // after the route: the peer that came back is connected by then, not sent retrying
+      if (networkBack) {
         lastNetworkBack = Date.now()
         sendBack({ type: 'peers.broadcast', event: { type: 'peer.networkBack' } })
       }
-      route(id, { type: 'peer.connected', connectionType: bestConnectionType(libp2p.getConnections(e.detail)), at: Date.now() }, true)
       activity.add({ type: 'peer_joined', alias, peerId: id, message: `connected to ${id}` })
     }
     const onDisconnect = (e: CustomEvent<PeerId>) => {
       const id = e.detail.toString()
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
+      probe.lost(id)
       activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
       const ctx = actorLookup(system).peer(alias, id)?.getSnapshot().context
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
@@ -86,6 +102,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     libp2p.addEventListener('connection:close', onConnectionChange as never)
     libp2p.addEventListener('peer:identify', onIdentify as never)
     return () => {
+      probe.stop()
       libp2p.removeEventListener('peer:connect', onConnect)
       libp2p.removeEventListener('peer:disconnect', onDisconnect)
       libp2p.removeEventListener('connection:open', onConnectionChange as never)

@@ -5,6 +5,7 @@ import { fromCallback, fromPromise } from 'xstate'
 import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
 import type { DialResult, PeerEvent, SyncProgress } from '../../machines/peer/peer.types.ts'
+import { dialOrder } from '../../p2p/address-book/dial-order.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
@@ -46,9 +47,11 @@ async function dialPeer(
   const errors: string[] = []
   const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
     addressBook.markAttempt(addr, id)
+    // one address that hangs (a black hole, a WebRTC handshake nobody answers) leaves time for the next
+    const deadline = AbortSignal.any([timeout, AbortSignal.timeout(Math.max(1, Math.floor(dialTimeoutMs / 2)))])
     try {
-      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: timeout })
-      await confirmations.confirm(conn, timeout)
+      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline })
+      await confirmations.confirm(conn, deadline)
       addressBook.markSuccess(addr, id)
       return { connectionType: bestConnectionType([conn]), at: Date.now() }
     } catch (err) {
@@ -61,7 +64,7 @@ async function dialPeer(
   runtime.dials.inFlight += 1
   runtime.dials.max = Math.max(runtime.dials.max, runtime.dials.inFlight)
   try {
-    for (const entry of addressBook.forPeer(id).slice(0, 8)) {
+    for (const entry of dialOrder(addressBook.forPeer(id)).slice(0, 8)) {
       const result = await tryAddr(entry.multiaddr)
       if (result) return result
       if (timeout.aborted) break
