@@ -42,22 +42,25 @@ async function dialPeer(
   if (reputation.isBanned(id)) throw new PeerBannedError(`peer ${id} is banned`)
   activity.add({ type: 'info', alias, peerId: id, message: `connecting to ${id}` })
 
-  const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, () => libp2p.getConnections(peerId).length > 0)
+  const connected = () => libp2p.getConnections(peerId).length > 0
+  const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, connected)
   const confirmations = watchConfirmations(libp2p, id)
   const errors: string[] = []
   const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
     addressBook.markAttempt(addr, id)
     // one address that hangs (a black hole, a WebRTC handshake nobody answers) leaves time for the next
-    const deadline = AbortSignal.any([timeout, AbortSignal.timeout(Math.max(1, Math.floor(dialTimeoutMs / 2)))])
+    const deadline = dialSignal(timeout, Math.max(1, Math.floor(dialTimeoutMs / 2)), connected)
     try {
-      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline })
-      await confirmations.confirm(conn, deadline)
+      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline.signal })
+      await confirmations.confirm(conn, deadline.signal)
       addressBook.markSuccess(addr, id)
       return { connectionType: bestConnectionType([conn]), at: Date.now() }
     } catch (err) {
       addressBook.markFailure(addr, id)
       errors.push(`${addr}: ${(err as Error).message}`)
       return undefined
+    } finally {
+      deadline.release()
     }
   }
 
