@@ -6,7 +6,7 @@ import { HealProbe, type HealProbeDeps } from '../../src/actors/peer/heal-probe.
 const newPeerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 
 /** A probe over fake peers: statuses and addresses set by the test, dials recorded and settled by it. */
-function fakeProbe(opts = { intervalMs: 1_000, timeoutMs: 2_000, windowMs: 60_000 }) {
+function fakeProbe(opts = { intervalMs: 1_000, timeoutMs: 2_000, maxInFlight: 1, windowMs: 60_000 }) {
   const status = new Map<string, string>()
   const dials: Array<{ addr: string; signal: AbortSignal; settle(ok: boolean): void }> = []
   const reached: string[] = []
@@ -54,6 +54,22 @@ describe('heal probe', () => {
     probe.stop()
   })
 
+  it('runs up to maxInFlight probes at once, each of another peer', async () => {
+    const { probe, status, dials } = fakeProbe({ intervalMs: 1_000, timeoutMs: 10_000, maxInFlight: 2, windowMs: 60_000 })
+    const [p1, p2, p3] = await Promise.all([newPeerId(), newPeerId(), newPeerId()])
+    for (const p of [p1, p2, p3]) {
+      status.set(p, 'backoff')
+      probe.lost(p)
+    }
+    await vi.advanceTimersByTimeAsync(3_000)
+    expect(dials.map((d) => d.addr.split('/')[2])).toEqual(['10.0.0.1', '10.0.0.2'])
+    dials[1]?.settle(false)
+    await vi.advanceTimersByTimeAsync(1_000)
+    // p1 still runs: the next is p3, then p2 again
+    expect(dials.map((d) => d.addr.split('/')[2])).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3'])
+    probe.stop()
+  })
+
   it('leaves peers that are back, given up or forgotten, and asks the address book to count only a success', async () => {
     const { probe, status, dials, reached } = fakeProbe()
     const [back, gaveUp, gone, lost] = await Promise.all([newPeerId(), newPeerId(), newPeerId(), newPeerId()])
@@ -74,7 +90,7 @@ describe('heal probe', () => {
   })
 
   it('gives a probe a short deadline, and leaves a peer lost longer than the window to its own backoff', async () => {
-    const { probe, status, dials } = fakeProbe({ intervalMs: 1_000, timeoutMs: 2_000, windowMs: 10_000 })
+    const { probe, status, dials } = fakeProbe({ intervalMs: 1_000, timeoutMs: 2_000, maxInFlight: 1, windowMs: 10_000 })
     const p = await newPeerId()
     status.set(p, 'backoff')
     probe.lost(p)

@@ -1,20 +1,22 @@
 import { multiaddr } from '@multiformats/multiaddr'
 
 export interface HealProbeOptions {
-  /** Pause between probes. */
+  /** Pause between two probes starting. */
   intervalMs: number
-  /** How long one probe's dial may take. */
+  /** How long one probe's dial may take (the daemon passes its `dialTimeoutMs`). */
   timeoutMs: number
+  /** Probes running at once at most. */
+  maxInFlight: number
   /** Peers lost longer ago than this are left to their own backoff. */
   windowMs: number
 }
 
-export const HEAL_PROBE_DEFAULTS: HealProbeOptions = { intervalMs: 1_000, timeoutMs: 2_000, windowMs: 5 * 60_000 }
+export const HEAL_PROBE_DEFAULTS: HealProbeOptions = { intervalMs: 1_000, timeoutMs: 10_000, maxInFlight: 4, windowMs: 5 * 60_000 }
 
 export interface HealProbeDeps {
   /** libp2p's dial: a probe that connects is an ordinary connection from then on. */
   dial(addr: ReturnType<typeof multiaddr>, opts: { signal: AbortSignal }): Promise<unknown>
-  /** The peer's addresses, best first (the address book's `forPeer`). */
+  /** The peer's addresses, in the order to dial them (dialOrder of the address book's). */
   addresses(peerId: string): string[]
   /** Tell the address book a probe reached the peer on `addr`. */
   reached(addr: string, peerId: string): void
@@ -24,20 +26,22 @@ export interface HealProbeDeps {
 }
 
 /**
- * A partition heals, or a link comes back, without telling anyone: each lost peer's own backoff
- * (capped at 30 s by default) finds out late. So while peers this node had are in backoff, it
- * dials one of them each `intervalMs`, round robin, on its best address with a short timeout, one
- * probe at a time. A probe that connects moves that peer's actor to connected, and that connection
- * makes every other peer in backoff retry at once (`peer.networkBack`, peer-events.ts). A failed
+ * A partition heals, or a peer's host comes back, without telling anyone: each lost peer's own
+ * backoff (capped at 30 s by default) finds out late. So while peers this node had are in backoff,
+ * a probe starts every `intervalMs`: a dial of the next of them, round robin, on its first address.
+ * A probe that connects moves that peer's actor to connected, and that connection makes every other
+ * peer in backoff retry at once (`peer.networkBack`, peer-events.ts). A probe gets the whole dial
+ * budget, since a loaded peer may take seconds to answer and an in-flight TCP connect gets through
+ * at its next SYN once a link is back; so several run at once (`maxInFlight`), one per peer. A failed
  * probe counts against nothing: it is a question about the network, not about the address. Only
  * peers lost within `windowMs` are probed, so a peer gone for good costs its backoff, not a dial a
  * second.
  */
 export class HealProbe {
-  /** Peers lost, with when: oldest probe first (a probed peer goes to the back). */
+  /** Peers lost, with when: the next to probe first (a probed peer goes to the back). */
   readonly #lost = new Map<string, number>()
+  readonly #probing = new Set<string>()
   #timer: ReturnType<typeof setTimeout> | undefined
-  #inFlight = false
   #stopped = false
   /** Probes started, for tests and the curious. */
   probes = 0
@@ -81,7 +85,8 @@ export class HealProbe {
         this.#lost.delete(peerId)
         continue
       }
-      if (target !== undefined || this.#inFlight || status !== 'backoff') continue
+      if (target !== undefined || status !== 'backoff' || this.#probing.has(peerId)) continue
+      if (this.#probing.size >= this.opts.maxInFlight) continue
       const addr = this.deps.addresses(peerId)[0]
       if (addr !== undefined) target = { peerId, addr }
     }
@@ -94,8 +99,9 @@ export class HealProbe {
     const at = this.#lost.get(peerId)
     this.#lost.delete(peerId)
     if (at !== undefined) this.#lost.set(peerId, at)
-    this.#inFlight = true
+    this.#probing.add(peerId)
     this.probes++
+    // a plain timer, cleared when the dial settles: libp2p ties a connection to its dial's signal
     const deadline = new AbortController()
     const timer = setTimeout(() => deadline.abort(new Error(`probe timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs)
     try {
@@ -103,10 +109,10 @@ export class HealProbe {
       await this.deps.dial(multiaddr(target), { signal: deadline.signal })
       if (!this.#stopped) this.deps.reached(addr, peerId)
     } catch {
-      // still unreachable: the next tick asks the next peer
+      // still unreachable: the next probe asks the next peer
     } finally {
       clearTimeout(timer)
-      this.#inFlight = false
+      this.#probing.delete(peerId)
     }
   }
 }

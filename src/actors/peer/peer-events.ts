@@ -8,7 +8,7 @@ import { dialOrder } from '../../p2p/address-book/dial-order.ts'
 import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
-import { HealProbe } from './heal-probe.ts'
+import { HEAL_PROBE_DEFAULTS, HealProbe } from './heal-probe.ts'
 import { routePeerEvent } from './peer-route.ts'
 
 export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
@@ -57,16 +57,19 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
         !snapshot.hasTag('status:syncing')
       )
     }
-    const probe = new HealProbe({
-      dial: (addr, opts) => libp2p.dial(addr, opts),
-      addresses: (id) => dialOrder(addressBook.forPeer(id)).map((e) => e.multiaddr),
-      reached: (addr, id) => addressBook.markSuccess(addr, id),
-      status: (id) => {
-        const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
-        return snapshot === undefined ? undefined : peerStatusOfTags(snapshot.tags)
+    const probe = new HealProbe(
+      {
+        dial: (addr, opts) => libp2p.dial(addr, opts),
+        addresses: (id) => dialOrder(addressBook.forPeer(id)).map((e) => e.multiaddr),
+        reached: (addr, id) => addressBook.markSuccess(addr, id),
+        status: (id) => {
+          const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
+          return snapshot === undefined ? undefined : peerStatusOfTags(snapshot.tags)
+        },
+        now: Date.now,
       },
-      now: Date.now,
-    })
+      { ...HEAL_PROBE_DEFAULTS, timeoutMs: runtimes.shared.dialTimeoutMs },
+    )
     const onConnect = (e: CustomEvent<PeerId>) => {
       const id = e.detail.toString()
       const networkBack = wasUnreachable(id) && Date.now() - lastNetworkBack >= 1_000
