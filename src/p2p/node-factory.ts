@@ -17,7 +17,7 @@ import { tcp } from '@libp2p/tcp'
 import { webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { FsBlockstore } from 'blockstore-fs'
+import type { FsBlockstore } from 'blockstore-fs'
 import { MemoryBlockstore } from 'blockstore-core'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -25,6 +25,7 @@ import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
 import { mendBitswapWants } from './bitswap-wants.ts'
+import { FsBlockstoreWritingOnce } from './fs-blockstore.ts'
 import { ListenPorts } from './listen-ports.ts'
 import { type OwnAddressComponents, type OwnAddresses, ownAddresses } from './own-addresses.ts'
 import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
@@ -121,7 +122,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     await mkdir(opts.storageDir, { recursive: true })
     const storageDir = opts.storageDir
     level = new LevelDatastore(join(storageDir, 'datastore'))
-    fsBlocks = new FsBlockstore(join(storageDir, 'blocks'))
+    // one write per block at a time: blockstore-fs stalls ~1 s on a second write at once (fs-blockstore.ts)
+    fsBlocks = new FsBlockstoreWritingOnce(join(storageDir, 'blocks'))
     // independent of each other, so side by side: they are on the way to the node's first dial
     const [cert, ports, ...opened] = await Promise.allSettled([
       loadOrCreateWebRTCCertificate(join(storageDir, 'webrtc-direct-certificate.json'), { log: opts.log, ...opts.webrtcCertificate }),
