@@ -5,6 +5,7 @@ import type { TopicEvent } from '../../machines/topic/topic.types.ts'
 import { topicCid } from '../../p2p/topic-cid.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
+import { JoinWhenSendable } from './join-when-sendable.ts'
 
 /** The topic machine's side effects, bound to the live runtimes. */
 export function topicActors(runtimes: NodeRuntimes) {
@@ -22,19 +23,26 @@ export function topicActors(runtimes: NodeRuntimes) {
     watchTopic: fromCallback<TopicEvent, { alias: string; topic: string }>(({ input, sendBack }) => {
       const libp2p = runtimes.handle(input.alias).libp2p
       const pubsub = libp2p.services.pubsub
+      const joins = new JoinWhenSendable(pubsub, (peerId) => sendBack({ type: 'topic.peerJoined', peerId }))
+      const left = (peerId: string) => {
+        joins.cancel(peerId)
+        sendBack({ type: 'topic.peerLeft', peerId })
+      }
       const onChange = (e: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>) => {
         for (const s of e.detail.subscriptions) {
           if (s.topic !== input.topic) continue
-          sendBack({ type: s.subscribe ? 'topic.peerJoined' : 'topic.peerLeft', peerId: e.detail.peerId.toString() })
+          if (s.subscribe) joins.add(e.detail.peerId.toString())
+          else left(e.detail.peerId.toString())
         }
       }
       // GossipSub drops a disconnected peer from its topics without a subscription event
-      const onDisconnect = (e: CustomEvent<PeerId>) => sendBack({ type: 'topic.peerLeft', peerId: e.detail.toString() })
+      const onDisconnect = (e: CustomEvent<PeerId>) => left(e.detail.toString())
       pubsub.addEventListener('subscription-change', onChange as never)
       libp2p.addEventListener('peer:disconnect', onDisconnect)
       // subscribers that arrived between join and now
-      for (const p of pubsub.getSubscribers(input.topic)) sendBack({ type: 'topic.peerJoined', peerId: p.toString() })
+      for (const p of pubsub.getSubscribers(input.topic)) joins.add(p.toString())
       return () => {
+        joins.stop()
         pubsub.removeEventListener('subscription-change', onChange as never)
         libp2p.removeEventListener('peer:disconnect', onDisconnect)
       }
