@@ -24,8 +24,8 @@ export class JoinWhenSendable {
 
   add(peerId: string): void {
     if (this.#waiting.has(peerId)) return
-    if (this.#sendable(peerId)) return this.joined(peerId)
-    this.#wait(peerId, Date.now())
+    if (this.#sendable(peerId)) this.joined(peerId)
+    else this.#wait(peerId, Date.now())
   }
 
   /** The peer left (or went away) before its join was reported: drop it. */
