@@ -146,6 +146,9 @@ export async function startChat(log: (line: string) => void = () => {}): Promise
     streamMuxers: [yamux()],
     // a stock browser node refuses ws:// and private addresses; a daemon on a LAN is both
     connectionGater: { denyDialMultiaddr: async () => false },
+    // libp2p aborts a connection whose heartbeat ping takes over 5 s: a tab in the background or on a
+    // busy machine would lose its WebRTC link to the other tabs (the daemon gives pings 20 s too)
+    connectionMonitor: { pingTimeout: { minTimeout: 20_000 } },
     services: {
       identify: identify(),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
