@@ -75,53 +75,42 @@ export function boundPort(listen: string, transportAddrs: readonly string[]): nu
   return undefined
 }
 
-/** Whether `port` can be bound on `host` right now (TCP or UDP), by binding it and letting go. */
-export function portFree(proto: 'tcp' | 'udp', host: string, port: number): Promise<boolean> {
+/** Bind `port` (0: any) on `host`, let go, and answer the port bound; undefined when it cannot be bound. */
+function bindAndRelease(proto: 'tcp' | 'udp', host: string, port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     if (proto === 'tcp') {
       const server = createServer()
-      server.once('error', () => resolve(false))
-      server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
+      server.once('error', () => resolve(undefined))
+      server.listen({ host, port, exclusive: true }, () => {
+        const bound = (server.address() as AddressInfo).port
+        server.close(() => resolve(bound))
+      })
       return
     }
     const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' })
     socket.once('error', () => {
       socket.close()
-      resolve(false)
+      resolve(undefined)
     })
-    socket.bind({ address: host, port, exclusive: true }, () => socket.close(() => resolve(true)))
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      const bound = socket.address().port
+      socket.close(() => resolve(bound))
+    })
   })
+}
+
+/** Whether `port` can be bound on `host` right now (TCP or UDP), by binding it and letting go. */
+export async function portFree(proto: 'tcp' | 'udp', host: string, port: number): Promise<boolean> {
+  return (await bindAndRelease(proto, host, port)) !== undefined
 }
 
 /** A port the OS gives out for `host` now, other than those in `avoid`. */
 export async function freshPort(proto: 'tcp' | 'udp', host: string, avoid: ReadonlySet<number>): Promise<number> {
   for (let tries = 0; ; tries++) {
-    const port = await ephemeralPort(proto, host)
+    const port = await bindAndRelease(proto, host, 0)
+    if (port === undefined) throw new Error(`no ${proto.toUpperCase()} port can be bound on ${host}`)
     if (!avoid.has(port) || tries >= 20) return port
   }
-}
-
-function ephemeralPort(proto: 'tcp' | 'udp', host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    if (proto === 'tcp') {
-      const server = createServer()
-      server.once('error', reject)
-      server.listen({ host, port: 0, exclusive: true }, () => {
-        const { port } = server.address() as AddressInfo
-        server.close(() => resolve(port))
-      })
-      return
-    }
-    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' })
-    socket.once('error', (err) => {
-      socket.close()
-      reject(err)
-    })
-    socket.bind({ address: host, port: 0, exclusive: true }, () => {
-      const { port } = socket.address()
-      socket.close(() => resolve(port))
-    })
-  })
 }
 
 const PortsSchema = Type.Object({ ports: Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: 65535 })) })

@@ -16,6 +16,7 @@ import toBuffer from 'it-to-buffer'
 import type { CID } from 'multiformats/cid'
 import { IdleDeadline } from '../actors/files/deadline.ts'
 import type { FileService } from '../actors/files/file-service.ts'
+import { readAhead } from '../actors/files/read-ahead.ts'
 import { SNIFF_BYTES, sniffMime } from '../p2p/files/mime.ts'
 import { parseCid } from '../p2p/validate.ts'
 import type { ServerDeps } from './method.ts'
@@ -154,7 +155,8 @@ async function prepare(
   const length = range === undefined ? total : range === 'unsatisfiable' ? 0 : range.end - range.start + 1
   // the body's blocks are asked for now, before sniffing waits for the first one: not one round
   // trip to the network after another (the sniff's block comes with them)
-  const body = req.method === 'HEAD' || length === 0 ? undefined : started(service.cat(cid, { offset: start, length, signal: idle.signal }))
+  const body =
+    req.method === 'HEAD' || length === 0 ? undefined : readAhead(service.cat(cid, { offset: start, length, signal: idle.signal }))
   try {
     const head = total === 0 ? new Uint8Array(0) : await toBuffer(service.cat(cid, { length: SNIFF_BYTES, signal: idle.signal }))
     idle.touch()
@@ -174,22 +176,6 @@ async function prepare(
   else if (body === undefined) reply.send()
   else return body.stream
   return undefined
-}
-
-/** `source` with its first chunk asked for at once (so its reads begin); `cancel` gives it up unread. */
-function started(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<Uint8Array>; cancel(): void } {
-  const first = source.next()
-  // given up unread (the sniff failed): its failure is not the request's
-  first.catch(() => {})
-  return {
-    stream: (async function* () {
-      const r = await first
-      if (r.done === true) return
-      yield r.value
-      yield* source
-    })(),
-    cancel: () => void source.return(undefined).catch(() => {}),
-  }
 }
 
 /**

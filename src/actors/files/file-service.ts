@@ -20,6 +20,7 @@ import { CoalescedWrite } from '../../p2p/coalesced-write.ts'
 import { Serial } from '../../p2p/serial.ts'
 import type { FileStore } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
+import { readAhead } from './read-ahead.ts'
 import { acceptReply, type GotFile } from './received.ts'
 import { checkUploadSize, limitedUpload, type UploadLimits } from './upload-limits.ts'
 
@@ -434,15 +435,8 @@ export class FileService {
     const start = opts.offset ?? 0
     const end = opts.length === undefined ? Number((await this.stat(cid, opts.signal)).size) : start + opts.length
     // a window whose first chunk is asked for at once: the exporter starts fetching its blocks then
-    const open = (at: number) => {
-      const it = this.#reader
-        .cat(cid, { offset: at, length: Math.min(CAT_WINDOW_BYTES, end - at), signal: opts.signal })
-        [Symbol.asyncIterator]()
-      const first = it.next()
-      // a window given up (the reader left) must not surface as an unhandled rejection
-      first.catch(() => {})
-      return { it, first }
-    }
+    const open = (at: number) =>
+      readAhead(this.#reader.cat(cid, { offset: at, length: Math.min(CAT_WINDOW_BYTES, end - at), signal: opts.signal }))
     const windows: Array<ReturnType<typeof open>> = []
     let next = start
     try {
@@ -451,11 +445,10 @@ export class FileService {
           windows.push(open(next))
           next += CAT_WINDOW_BYTES
         }
-        const w = windows.shift() as ReturnType<typeof open>
-        for (let r = await w.first; r.done !== true; r = await w.it.next()) yield r.value
+        yield* (windows.shift() as ReturnType<typeof open>).stream
       }
     } finally {
-      for (const w of windows) void w.it.return?.(undefined).catch(() => {})
+      for (const w of windows) w.cancel()
     }
   }
 
