@@ -98,7 +98,9 @@ describe('remote peers across restarts', () => {
     // pushed to the client as they are: backoff while B is away, connecting for each retry, then connected
     const statuses = states.statuses(bId)
     const away = statuses.indexOf('backoff')
-    expect(statuses.slice(away - 1, away + 3), statuses.join(' ')).toEqual(['connected', 'backoff', 'connecting', 'backoff'])
+    // B may leave during a retried sync of its (refused) directory: connected or syncing before that
+    expect(['connected', 'syncing'], statuses.join(' ')).toContain(statuses[away - 1])
+    expect(statuses.slice(away, away + 3), statuses.join(' ')).toEqual(['backoff', 'connecting', 'backoff'])
     expect(statuses.at(-1)).toBe('connected')
     watch.stop()
 
