@@ -75,7 +75,11 @@ describe('peer-a as a GossipSub hub for peers that know only the daemon', () => 
     const [actor] = await topicActors(client, topic)
     expect(isSubscribed(actor)).toBe(true)
     expect(actor?.context).toMatchObject({ refs: 1 })
-    expect([...((actor?.context as { peers?: string[] } | undefined)?.peers ?? [])].sort()).toEqual([b1.id, b2.id].sort())
+    // a peer joins the actor once GossipSub can send to it (join-when-sendable.ts): a moment after its subscription
+    await vi.waitFor(async () => {
+      const [now] = await topicActors(client, topic)
+      expect([...((now?.context as { peers?: string[] } | undefined)?.peers ?? [])].sort()).toEqual([b1.id, b2.id].sort())
+    }, WAIT)
 
     await b1.node.libp2p.services.pubsub.publish(topic, utf8.encode('hello from tab 1'))
     await vi.waitFor(() => expect(b2.heard.get(topic)).toEqual(['hello from tab 1']), WAIT)
