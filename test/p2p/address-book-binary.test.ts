@@ -89,6 +89,41 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.forPeer(pid(1)).length).toBe(1)
   })
 
+  it('round-trips keys that are not ASCII (a DNS name in Unicode) beside ASCII ones', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = new AddressBook({ path, now: c.now, log: () => {} })
+    expect(b.add('/dns4/bücher.example/tcp/443/wss', { peerId: pid(1), source: 'manual' }).added).toBe(true)
+    expect(b.add('/ip4/1.2.3.4/tcp/4001', { peerId: pid(2), source: 'dht' }).added).toBe(true)
+    await b.save()
+    const loaded = await AddressBook.load(path, { now: c.now, log: () => {} })
+    expect(everything(loaded)).toEqual(everything(b))
+    expect(loaded.forPeer(pid(1))[0]?.multiaddr).toBe(`/dns4/bücher.example/tcp/443/wss/p2p/${pid(1)}`)
+  })
+
+  it('applies a smaller maxPerGroup on load: a group keeps its first entries, the rest are skipped and counted', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = new AddressBook({ path, now: c.now, log: () => {} })
+    for (let i = 1; i <= 5; i++) b.add(`/ip4/7.7.0.${i}/tcp/4001`, { peerId: pid(i), source: 'dht' })
+    b.add('/ip4/8.8.0.1/tcp/4001', { peerId: pid(9), source: 'dht' })
+    await b.save()
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, { now: c.now, maxPerGroup: 2, log: (m) => logs.push(m) })
+    expect(loaded.size).toBe(3)
+    expect(loaded.groupCount).toBe(2)
+    expect(loaded.best(8).filter((e) => e.group === 'ip4:7.7')).toHaveLength(2)
+    expect(logs.join('\n')).toMatch(/skipped 3 of 6 saved entries/)
+    // the loaded groups are the book's own: an entry removed and one added keep the counts right
+    expect(loaded.remove(`/ip4/8.8.0.1/tcp/4001/p2p/${pid(9)}`)).toBe(true)
+    expect(loaded.groupCount).toBe(1)
+    expect(loaded.add('/ip4/8.8.0.2/tcp/4001', { peerId: pid(10), source: 'dht' }).added).toBe(true)
+    expect(loaded.add('/ip4/7.7.0.9/tcp/4001', { peerId: pid(11), source: 'dht' }).reason).toBe('group-full')
+    expect(loaded.groupCount).toBe(2)
+  })
+
   it('is binary, starts with its magic, format name and version, and is written atomically', async () => {
     const dir = await tempDir()
     const path = join(dir, 'address-book.bin')

@@ -21,6 +21,7 @@
  * keeps them as f64 in a column of their own). Version 1 is the JSON envelope of json-file.ts,
  * still read once to migrate (persistence.ts).
  */
+import { isAscii } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { deflateRaw, inflateRawSync } from 'node:zlib'
@@ -160,6 +161,24 @@ class Reader {
     const s = this.buf.toString('utf8', this.pos, this.pos + n)
     this.pos += n
     return s
+  }
+  /**
+   * A reader of this column's strings that slices them out of one string decoded up front, when the
+   * column is ASCII (byte offsets are then character offsets): one decode instead of one per string,
+   * and each string a slice of it. Multiaddr keys are ASCII but for unusual DNS names.
+   */
+  strings(): () => string {
+    const bytes = this.buf.subarray(this.pos, this.end)
+    if (!isAscii(bytes)) return () => this.str()
+    const text = bytes.toString('latin1')
+    const base = this.pos
+    return () => {
+      const n = this.uv()
+      this.need(n)
+      const from = this.pos - base
+      this.pos += n
+      return text.slice(from, from + n)
+    }
   }
 }
 
@@ -337,6 +356,7 @@ function decodeBody(body: Buffer, count: number): Entry[] {
   const peers: string[] = []
   for (let i = 0; i < peerCount; i++) peers.push(peerR.str())
   const entries: Entry[] = []
+  const nextKey = c.addr.strings()
   let prevFirst = 0
   for (let i = 0; i < count; i++) {
     const flags = c.flags.u8()
@@ -346,7 +366,7 @@ function decodeBody(body: Buffer, count: number): Entry[] {
     if (source === undefined || scope === undefined) throw new Error(`entry ${i}: unknown source or scope ${ss}`)
     const group = groups[c.group.uv()]
     if (group === undefined) throw new Error(`entry ${i}: group index out of range`)
-    const key = c.addr.str()
+    const key = nextKey()
     const e = new Entry(key, source, group, scope, 0, 0)
     if (flags & F_SUFFIX) {
       const at = key.lastIndexOf('/p2p/')

@@ -433,10 +433,8 @@ export class AddressBook {
     let restored = 0
     for (const e of restorable(loaded, this.capacity, now)) {
       if (this.store.size >= this.capacity) break
-      if (this.store.has(e.multiaddr)) continue
-      if (this.store.buckets.sizeOf(e.group.key) >= this.maxPerGroup) continue
+      if (!this.store.adopt(e, this.maxPerGroup)) continue
       settle(e, now)
-      this.store.adopt(e)
       restored++
     }
     return data.entries.length - restored

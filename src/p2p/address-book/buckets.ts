@@ -33,6 +33,21 @@ export class GroupBuckets {
     return group
   }
 
+  /**
+   * The book's group for a detached one (see detachedGroup): the group held under its key, else the
+   * detached group itself, registered. Either way the detached group then stands for the book's, so the
+   * next entry sharing it costs no lookup. The group is listed by its first entry (attach).
+   */
+  resolve(detached: Group): Group {
+    if (detached.li >= 0) return this.list[detached.li] === detached ? detached : this.open(detached.key)
+    const held = this.byKey.get(detached.key)
+    if (held !== undefined) return held
+    this.byKey.set(detached.key, detached)
+    detached.li = this.list.length
+    this.list.push(detached)
+    return detached
+  }
+
   /** Put an entry into its group (e.group). */
   attach(e: Entry): void {
     e.gi = e.group.entries.length

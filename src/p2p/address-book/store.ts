@@ -57,12 +57,20 @@ export class EntryStore {
     return e
   }
 
-  /** Put a loaded entry (its group detached, see detachedGroup) into the indexes; its key must be new. */
-  adopt(e: Entry): void {
-    e.group = this.buckets.open(e.group.key)
+  /**
+   * Put a loaded entry (its group detached, see detachedGroup) into the indexes, unless its key is
+   * already held or its group holds `maxPerGroup` entries; true when it went in. A load's entries share
+   * one detached group per network group, which becomes the book's own: one group lookup per group.
+   */
+  adopt(e: Entry, maxPerGroup: number): boolean {
+    if (this.byKey.has(e.multiaddr)) return false
+    const group = this.buckets.resolve(e.group)
+    if (group.entries.length >= maxPerGroup) return false
+    e.group = group
     this.buckets.attach(e)
     this.byKey.set(e.multiaddr, e)
     if (e.peerId !== undefined) this.setPeer(e, e.peerId)
+    return true
   }
 
   /** A bare entry learns its peer id: it moves to its `/p2p/<id>` key. */
