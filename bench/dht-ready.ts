@@ -1,21 +1,19 @@
 import '../src/shims.ts'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { multiaddr } from '@multiformats/multiaddr'
-import { routingTableOf } from '../src/actors/dht/dht.actors.ts'
-import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
-import { CLI_ARGS, type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { build } from 'esbuild'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
-import { rawDhtNode } from './support/raw-dht-node.ts'
+import { type DefaultDaemon, daemonArgs, loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
  * Start to DHT ready in a 5-node loopback network, each node in its own process as users start it:
- * Switchboard is `switchboard start` on the default configuration (default listeners), joining a
- * seed daemon with `--bootstrap`; timed from the spawn to the first `node.info` that says
- * `dhtReady` (polled every 5 ms once its WebSocket answers; the banner time is recorded too).
- * raw js-libp2p is a process (same Node, same tsx loader) that builds TCP, Noise, Yamux,
- * identify, ping and a server-mode kad-dht on the same protocol, dials the seed and prints when
- * its routing table holds a peer; timed from the spawn to that line.
- * `RAW_DHT_NODE=<seed multiaddr | "seed">` runs this file as that raw node.
+ * Switchboard is `switchboard start` as `npm start` runs it (the bundle, default configuration and
+ * listeners), joining a seed daemon with `--bootstrap`; timed from the spawn to the first `node.info`
+ * that says `dhtReady` (polled every 5 ms once its WebSocket answers; the banner time is recorded too).
+ * raw js-libp2p is a plain Node program (bench/support/raw-dht-child.ts, its packages loaded from
+ * node_modules) that builds TCP, Noise, Yamux, identify, ping and a server-mode kad-dht on the same
+ * protocol, dials the seed and prints when its routing table holds a peer; timed from the spawn to that line.
  */
 
 const NETWORK_SIZE = 5
@@ -23,29 +21,31 @@ const ROUNDS = Number(process.env.BENCH_DHT_ROUNDS ?? 3)
 const PROTOCOL = '/switchboard/kad/1.0.0'
 const TIMEOUT_MS = 60_000
 
-// ---- the raw node, when this file runs as one ----
+// ---- the raw node: bench/support/raw-dht-child.ts, compiled once, run by plain Node ----
 
-async function rawChild(seed: string): Promise<void> {
-  const node = await rawDhtNode(PROTOCOL)
-  process.stdout.write(`addr ${node.getMultiaddrs()[0]?.toString()}\n`)
-  if (seed !== 'seed') {
-    const table = routingTableOf(node as unknown as SwitchboardLibp2p)
-    const filled = new Promise<void>((resolve) => {
-      if ((table?.size ?? 0) > 0) resolve()
-      table?.addEventListener('peer:add', () => resolve())
+let rawScript: Promise<string> | undefined
+function rawChildScript(): Promise<string> {
+  rawScript ??= (async () => {
+    const dir = join(import.meta.dirname, '..', 'node_modules', '.cache', `sb-bench-raw-${process.pid}`)
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    const outfile = join(dir, 'raw-dht-child.mjs')
+    await build({
+      entryPoints: [join(import.meta.dirname, 'support', 'raw-dht-child.ts')],
+      outfile,
+      bundle: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'warning',
     })
-    await node.dial(multiaddr(seed))
-    await filled
-    process.stdout.write('ready\n')
-  }
-  process.on('SIGTERM', () => void Promise.resolve(node.stop()).finally(() => process.exit(0)))
+    return outfile
+  })()
+  return rawScript
 }
 
-function spawnRaw(seed: string): { child: ChildProcess; addr: Promise<string>; ready: Promise<void> } {
-  const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), new URL(import.meta.url).pathname], {
-    env: { ...process.env, RAW_DHT_NODE: seed },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+async function spawnRaw(seed: string): Promise<{ child: ChildProcess; addr: Promise<string>; ready: Promise<void> }> {
+  const child = spawn(process.execPath, [await rawChildScript(), PROTOCOL, seed], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   const line = (prefix: string) =>
     new Promise<string>((resolve, reject) => {
@@ -79,12 +79,13 @@ async function rawNetwork(): Promise<number[]> {
   const children: ChildProcess[] = []
   const ready: number[] = []
   try {
-    const seed = spawnRaw('seed')
+    const seed = await spawnRaw('seed')
     children.push(seed.child)
     const seedAddr = await seed.addr
     for (let i = 1; i < NETWORK_SIZE; i++) {
+      await rawChildScript() // compiled before the clock starts
       const t0 = performance.now()
-      const joiner = spawnRaw(seedAddr)
+      const joiner = await spawnRaw(seedAddr)
       children.push(joiner.child)
       await joiner.ready
       ready.push(performance.now() - t0)
@@ -97,7 +98,7 @@ async function rawNetwork(): Promise<number[]> {
 
 // ---- Switchboard daemons ----
 
-async function dhtReadyOf(d: ProcessDaemon, t0: number): Promise<number> {
+async function dhtReadyOf(d: DefaultDaemon, t0: number): Promise<number> {
   const client = await d.client()
   const deadline = Date.now() + TIMEOUT_MS
   while (!(await client.call<{ dhtReady: boolean }>('node.info', {})).dhtReady) {
@@ -108,24 +109,25 @@ async function dhtReadyOf(d: ProcessDaemon, t0: number): Promise<number> {
 }
 
 async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> {
-  const daemons: ProcessDaemon[] = []
+  const daemons: DefaultDaemon[] = []
   const up: number[] = []
   const ready: number[] = []
+  // mDNS off: the nodes find each other by the bootstrap address only, as the raw nodes do
+  const args = ['--no-mdns']
   try {
-    const seed = await startProcessDaemon({ listen: [] })
+    await daemonArgs() // bundled before the clock starts
+    const seed = await startDefaultDaemon({ args })
     daemons.push(seed)
-    const addr = seed.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('/ws'))
-    if (addr === undefined) throw new Error('seed has no loopback TCP address')
-    const seedAddr = addr.includes('/p2p/') ? addr : `${addr}/p2p/${seed.peerId}`
+    const seedAddr = loopbackTcp(seed)
     for (let i = 1; i < NETWORK_SIZE; i++) {
       const t0 = performance.now()
-      const d = await startProcessDaemon({ listen: [], bootstrap: [seedAddr] })
+      const d = await startDefaultDaemon({ args: [...args, '--bootstrap', seedAddr] })
       daemons.push(d)
       up.push(performance.now() - t0)
       ready.push(await dhtReadyOf(d, t0))
     }
   } finally {
-    await Promise.allSettled(daemons.map((d) => d.destroy()))
+    await Promise.allSettled(daemons.map((d) => d.stop()))
   }
   return { up, ready }
 }
@@ -152,8 +154,8 @@ export async function run() {
     '### Start to DHT ready, each node its own process',
     '',
     `${ROUNDS} rounds; each starts a seed, then ${NETWORK_SIZE - 1} nodes one after another, each bootstrapping from the seed over loopback TCP.`,
-    'Switchboard: `switchboard start` on the default configuration (listeners on 0.0.0.0: TCP, WebSockets, WebRTC-direct; LevelDB + fs blockstore, Helia, gossipsub, bitswap, Fastify), from the spawn to the first `node.info` with `dhtReady` (polled every 5 ms).',
-    'raw: a js-libp2p process (TCP, Noise, Yamux, identify, ping, server-mode kad-dht on the same protocol, in-memory stores) from the spawn to its routing table holding the seed. Both run Node with the same tsx loader, so both include loading their modules.',
+    'Switchboard: `switchboard start` as `npm start` runs it (the bundle, dist/switchboard.mjs) on the default configuration but mDNS (listeners on 0.0.0.0: TCP, WebSockets, WebRTC-direct; LevelDB + fs blockstore, Helia, gossipsub, bitswap, Fastify), from the spawn to the first `node.info` with `dhtReady` (polled every 5 ms).',
+    'raw: a plain Node program on js-libp2p (bench/support/raw-dht-child.ts: TCP, Noise, Yamux, identify, ping, server-mode kad-dht on the same protocol, in-memory stores; its packages loaded from node_modules) from the spawn to its routing table holding the seed. Both include loading their modules.',
     '',
     markdownTable(
       ['Joining a 5-node loopback network', 'Samples', 'min ms', 'median ms', 'max ms'],
@@ -171,5 +173,4 @@ export async function run() {
   return { sbUp, sbReady, raw }
 }
 
-if (process.env.RAW_DHT_NODE !== undefined) void rawChild(process.env.RAW_DHT_NODE)
-else runIfMain(import.meta.url, run)
+runIfMain(import.meta.url, run)

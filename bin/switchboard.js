@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Runs the compiled CLI in dist/, which `npm run build` makes from src/ (`npm install` runs it through
-// `prepare`, `npm start` through `prestart`). Tests run src/ through tsx instead (test/support/process-daemon.ts).
+// Runs the bundled daemon and CLI, dist/switchboard.mjs, which `npm run build` makes from src/ (`npm install`
+// runs it through `prepare`, `npm start` through `prestart`; scripts/build-daemon.ts). Tests run src/ through
+// tsx instead (test/support/process-daemon.ts).
 import { existsSync } from 'node:fs'
 
-const main = new URL('../dist/cli/main.js', import.meta.url)
+const main = new URL('../dist/switchboard.mjs', import.meta.url)
 if (!existsSync(main)) {
   process.stderr.write('switchboard: dist/ is not built; run `npm run build` (or `npm install`) first\n')
   process.exit(1)
 }
-// stack traces name the TypeScript sources (tsc writes the maps beside dist/)
-process.setSourceMapsEnabled(true)
+// Source maps are off: parsing the bundle's map costs about 150 ms of every start. For stack traces that
+// name the TypeScript sources: node --enable-source-maps bin/switchboard.js ...
 await import(main.href)

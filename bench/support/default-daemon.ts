@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
+import { bundleForThisRun } from '../../scripts/build-daemon.ts'
 import { CLI_ARGS, parseBanner, type StartBanner } from '../../test/support/process-daemon.ts'
 
 /**
  * A daemon as users run it, for benchmarks: `switchboard start` in its own process on the embedded
  * defaults (listeners on 0.0.0.0 for TCP, WebSocket and WebRTC-direct, mDNS on, HTTP on the first free
- * port from 10000), from the current sources through tsx as test/support/process-daemon.ts runs it.
+ * port from 10000), from the current sources bundled as `npm start` runs them (scripts/build-daemon.ts;
+ * `SWITCHBOARD_BENCH_TSX=1`: through tsx instead, as test/support/process-daemon.ts runs them).
  * Only what a benchmark must change goes into its data directory's config.json (the per-connection
  * request rate limit, which would otherwise cap every figure at itself).
  *
@@ -17,6 +19,10 @@ import { CLI_ARGS, parseBanner, type StartBanner } from '../../test/support/proc
  * directory when the daemon exits on stop(). `SWITCHBOARD_BENCH_DAEMON_ARGS` (space-separated) adds flags to
  * every daemon, for experiments (`--no-mdns`); a run with them is not a run on the defaults.
  */
+
+/** Node's arguments that run the CLI as users run it: the bundle, or tsx with SWITCHBOARD_BENCH_TSX=1. */
+export const daemonArgs = async (): Promise<string[]> =>
+  process.env.SWITCHBOARD_BENCH_TSX === '1' ? [...CLI_ARGS] : [await bundleForThisRun('bench')]
 
 export const UNLIMITED: Partial<Config> = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
 
@@ -42,10 +48,14 @@ export async function startDefaultDaemon(
   }
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-  const child = spawn(process.execPath, [...nodeArgs, ...CLI_ARGS, 'start', '--data-dir', dataDir, ...(opts.args ?? []), ...extraArgs()], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, ...(await daemonArgs()), 'start', '--data-dir', dataDir, ...(opts.args ?? []), ...extraArgs()],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sendUnauthorized, tokenRedirect } from './app-hosting.ts'
+import { PACKAGE_ROOT as ROOT } from '../package-root.ts'
 import { authorized } from './auth.ts'
 
-/** The package root, from src/server (tsx) and dist/server (the build) alike. */
-const ROOT = resolve(import.meta.dirname, '..', '..')
 /** Where `npm run build:dashboard` writes the bundle (scripts/build-dashboard.ts). */
 export const DASHBOARD_OUT = join(ROOT, 'dist', 'public')
 export const DASHBOARD_ENTRY = join(ROOT, 'src', 'dashboard', 'main.ts')

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { PACKAGE_ROOT as ROOT } from '../package-root.ts'
 import { authorized, TOKEN_COOKIE } from './auth.ts'
 
-/** The package root, from src/server (tsx) and dist/server (the build) alike. */
-const ROOT = resolve(import.meta.dirname, '..', '..')
 const NAME = /^[a-z0-9][a-z0-9-]*$/
 const ASSET = /^[a-z0-9][a-z0-9-]*\.js(\.map)?$/
 

@@ -5,14 +5,14 @@ import { describe, expect, it, vi } from 'vitest'
 import { useTempDir } from '../support/temp-dir.ts'
 
 /**
- * What `npm start` runs: bin/switchboard.js on the compiled dist/ (the other tests run src/ through
- * tsx). Built here the way `npm install` (prepare) and `npm start` (prestart) build it; incremental,
- * so about a second when the install already built it.
+ * What `npm start` runs: bin/switchboard.js on the bundle dist/switchboard.mjs (the other tests run src/
+ * through tsx). Built here the way `npm install` (prepare) and `npm start` (prestart) build it: tsc
+ * (incremental, about a second when the install already built it), then the bundle of the current sources.
  */
 const ROOT = resolve(import.meta.dirname, '../..')
 const BIN = join(ROOT, 'bin/switchboard.js')
 
-describe('the built daemon (bin/switchboard.js on dist/)', () => {
+describe('the built daemon (bin/switchboard.js on the bundle in dist/)', () => {
   const temp = useTempDir('switchboard-built-')
 
   it('builds, starts on loopback, answers status and /health, and stops on SIGTERM with exit 0', async () => {
@@ -21,6 +21,8 @@ describe('the built daemon (bin/switchboard.js on dist/)', () => {
       encoding: 'utf8',
     })
     expect(build.status, build.stdout + build.stderr).toBe(0)
+    const bundle = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/build-daemon.ts')], { cwd: ROOT, encoding: 'utf8' })
+    expect(bundle.status, bundle.stdout + bundle.stderr).toBe(0)
     const dataDir = join(temp(), 'data')
     const args = ['start', '--no-mdns', '--port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dataDir]
     const daemon = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { build } from 'esbuild'
+import { join } from 'node:path'
 import WebSocket from 'ws'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
+import { bundleForThisRun } from '../../scripts/build-daemon.ts'
 import { CLI_ARGS, type StartBanner, waitForBanner } from '../support/process-daemon.ts'
 import type { Lab, LabHost } from './lab.ts'
 
@@ -45,42 +44,16 @@ export interface LabDaemonOptions {
   dataDir?: string
 }
 
-const ROOT = resolve(import.meta.dirname, '..', '..')
-let command: Promise<string[]> | undefined
-
 /**
- * Node's arguments that run the CLI: the current sources bundled once per run with esbuild (as
- * `npm start` builds before it starts; packages stay external, so the bundle sits under node_modules
- * to resolve them), which starts in half the CPU time of tsx's loader: twenty daemons on two cores.
- * `LAB_TSX=1` runs src/cli/main.ts under tsx instead (CLI_ARGS, as the other tests do);
+ * Node's arguments that run the CLI: the current sources bundled once per run as `npm start` runs them
+ * (scripts/build-daemon.ts), which starts in a third of the time of tsx's loader: twenty daemons on two
+ * cores. `LAB_TSX=1` runs src/cli/main.ts under tsx instead (CLI_ARGS, as the other tests do);
  * `LAB_SRC=<dir>` bundles <dir>/src/cli/main.ts instead (another revision's sources, e.g. from
  * `git archive <rev> src | tar -x -C <dir>`, to compare before and after a change).
  */
-export function daemonCommand(): Promise<string[]> {
-  command ??= (async () => {
-    if (process.env.LAB_TSX === '1') return [...CLI_ARGS]
-    const dir = join(ROOT, 'node_modules', '.cache', `sb-lab-${process.pid}`)
-    const outfile = join(dir, 'switchboard.mjs')
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-    await build({
-      entryPoints: [join(process.env.LAB_SRC ?? ROOT, 'src', 'cli', 'main.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      packages: 'external',
-      target: 'node20',
-      outfile,
-      logLevel: 'warning',
-      // the sources find the package root and package.json from where they are, not from the bundle
-      define: {
-        'import.meta.dirname': JSON.stringify(join(ROOT, 'src', 'server')),
-        'import.meta.filename': JSON.stringify(join(ROOT, 'src', 'server', 'bundle.js')),
-        'import.meta.url': JSON.stringify(`file://${join(ROOT, 'src', 'version.ts')}`),
-      },
-    })
-    return [outfile]
-  })()
-  return command
+export async function daemonCommand(): Promise<string[]> {
+  if (process.env.LAB_TSX === '1') return [...CLI_ARGS]
+  return [await bundleForThisRun('lab', process.env.LAB_SRC)]
 }
 
 const tail = (s: string) => (s.length > 65_536 ? s.slice(-65_536) : s)
