@@ -5,16 +5,20 @@ import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { startTestDaemon } from '../test/support/daemon.ts'
 import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
 import { loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
+import { startRawPubsubNode } from './support/raw-pubsub-node.ts'
 
 /**
  * Topic messages, 1 KiB each: two daemons on loopback, a WebSocket client on each; A's client calls
  * `publish` and each message is timed until B's client gets its `topicData` push. Baseline: two plain
  * js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub) with the same payload, timed from
  * `publish` to B's `message` event. Everything runs in this one process, both sides alike.
+ * A second baseline puts the raw libraries in the daemons' topology: each js-libp2p node in its own
+ * process behind a bare `ws` server (bench/support/raw-pubsub-node.ts), driven by the same client
+ * code, so the same WebSocket and libp2p hops between the same three processes.
  */
 
 const PLAN = {
@@ -123,6 +127,17 @@ async function clientPair(ca: SwitchboardClient, cb: SwitchboardClient, bPeerId:
 }
 
 // ---- raw js-libp2p -------------------------------------------------------------------------
+
+/** The raw libraries in the daemons' topology: two processes, each a js-libp2p node behind a bare ws server; the same client calls. */
+async function rawProcessPair(): Promise<Pair> {
+  const a = await startRawPubsubNode(undefined, 'pubsub-raw-a')
+  const b = await startRawPubsubNode(a.addr, 'pubsub-raw-b')
+  const [ca, cb] = await Promise.all([SwitchboardClient.connect(a.wsUrl), SwitchboardClient.connect(b.wsUrl)])
+  return clientPair(ca, cb, b.peerId, async () => {
+    await Promise.all([ca.close(), cb.close()])
+    await Promise.all([a.stop(), b.stop()])
+  })
+}
 
 function rawNode() {
   return createLibp2p({
@@ -243,18 +258,22 @@ function table(sb: Side, raw: Side): string {
   )
 }
 
-export async function run(): Promise<{ switchboard: Side; raw: Side }> {
+export async function run(): Promise<{ switchboard: Side; raw: Side; rawProcesses: Side }> {
   const sbRuns: Side[] = []
   const rawRuns: Side[] = []
+  const rawProcessRuns: Side[] = []
   const lost: string[] = []
-  // alternate the two so drift on the machine touches both alike
+  // alternate the three so drift on the machine touches all alike
   for (let i = 0; i < REPEATS; i++) {
-    process.stdout.write(`pubsub: run ${i + 1}/${REPEATS}, Switchboard then raw GossipSub...\n`)
+    process.stdout.write(`pubsub: run ${i + 1}/${REPEATS}, Switchboard, raw GossipSub in one process, raw in two processes...\n`)
     sbRuns.push(await measureAgainOnLoss(switchboardPair, 'Switchboard', lost))
     rawRuns.push(await measureAgainOnLoss(rawPair, 'raw', lost))
+    rawProcessRuns.push(await measureAgainOnLoss(rawProcessPair, 'raw in two processes', lost))
   }
-  const switchboard = { sequential: medianOf(sbRuns, 'sequential'), pipelined: medianOf(sbRuns, 'pipelined') }
-  const raw = { sequential: medianOf(rawRuns, 'sequential'), pipelined: medianOf(rawRuns, 'pipelined') }
+  const both = (runs: Side[]): Side => ({ sequential: medianOf(runs, 'sequential'), pipelined: medianOf(runs, 'pipelined') })
+  const switchboard = both(sbRuns)
+  const raw = both(rawRuns)
+  const rawProcesses = both(rawProcessRuns)
   const body = [
     '### Topic messages: WebSocket publish on A to topicData on B',
     '',
@@ -262,6 +281,10 @@ export async function run(): Promise<{ switchboard: Side; raw: Side }> {
     "raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B's `message` event.",
     '',
     table(switchboard, raw),
+    '',
+    'The same Switchboard runs against the raw libraries in the same topology: each js-libp2p node (the same options) in its own process behind a bare `ws` server that only subscribes, publishes and pushes (bench/support/raw-pubsub-node.ts), driven by the same client code: the same three processes and the same WebSocket and libp2p hops.',
+    '',
+    table(switchboard, rawProcesses),
     ...(lost.length > 0
       ? ['', `Runs repeated because a message never arrived (within ${ARRIVAL_TIMEOUT_MS / 1000} s): ${lost.join('; ')}.`]
       : []),
@@ -269,7 +292,7 @@ export async function run(): Promise<{ switchboard: Side; raw: Side }> {
   // BENCH_DRY=1 (profiling runs): print, do not record
   if (process.env.BENCH_DRY === '1') process.stdout.write(`load ${machineInfo().load}\n${body}\n`)
   else await publish('pubsub', body)
-  return { switchboard, raw }
+  return { switchboard, raw, rawProcesses }
 }
 
 runIfMain(import.meta.url, run)
