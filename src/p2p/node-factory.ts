@@ -25,6 +25,7 @@ import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
 import { mendBitswapWants } from './bitswap-wants.ts'
+import { withImportedSigningKey } from './ed25519-signer.ts'
 import { FsBlockstoreWritingOnce } from './fs-blockstore.ts'
 import { ListenPorts } from './listen-ports.ts'
 import { type OwnAddressComponents, type OwnAddresses, ownAddresses } from './own-addresses.ts'
@@ -169,7 +170,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   }
 
   const helia = withLibp2pLight(createHeliaLight({ datastore, blockstore, start: false } as never), {
-    privateKey: opts.privateKey,
+    // signs with a key imported once, not once per signature (GossipSub signs every publish)
+    privateKey: withImportedSigningKey(opts.privateKey),
     datastore,
     addresses: { listen, ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}) },
     transports: [
