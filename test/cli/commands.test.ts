@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import {
-  CLI_ARGS,
+  DAEMON_ARGS,
   closeServer,
   newPeerId,
   occupyPort,
@@ -33,7 +33,7 @@ async function freshDir(): Promise<string> {
 function spawnCli(args: string[]) {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-  const child: ChildProcess = spawn(process.execPath, [...CLI_ARGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, [...DAEMON_ARGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   const waiters: Array<() => void> = []

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { processStartTime } from '../../src/p2p/data-dir.ts'
-import { CLI_ARGS, closeServer, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
+import { closeServer, DAEMON_ARGS, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
 
 const dirs: string[] = []
 async function freshDir(): Promise<string> {
@@ -28,7 +28,7 @@ const WAIT = { timeout: 60_000, interval: 50 }
 describe('process hygiene', () => {
   it('`switchboard start | head -1`: the daemon outlives its reader, serves, and stops cleanly (exit 0)', async () => {
     const dir = await freshDir()
-    const command = `set -o pipefail; "${process.execPath}" ${CLI_ARGS.map((a) => `"${a}"`).join(' ')} ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
+    const command = `set -o pipefail; "${process.execPath}" ${DAEMON_ARGS.map((a) => `"${a}"`).join(' ')} ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
     const shell = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env })

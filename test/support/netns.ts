@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
 import { CHROMIUM_ARGS, findChromium } from './chromium.ts'
-import { CLI_ARGS, type StartBanner, waitForBanner } from './process-daemon.ts'
+import { DAEMON_ARGS, type StartBanner, waitForBanner } from './process-daemon.ts'
 
 const run = promisify(execFile)
 
@@ -108,7 +108,7 @@ export async function startDaemonIn(ns: Netns, args: string[] = [], reuseDataDir
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
   const [cmd = 'ip', ...prefixArgs] = ns.prefix
-  const child = spawn(cmd, [...prefixArgs, process.execPath, ...CLI_ARGS, 'start', '--data-dir', dataDir, ...args], {
+  const child = spawn(cmd, [...prefixArgs, process.execPath, ...DAEMON_ARGS, 'start', '--data-dir', dataDir, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -10,15 +10,21 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 
 /**
- * Node's arguments that start the CLI in tests (`process.execPath ...CLI_ARGS ...cliArguments`): tsx's
- * ESM loader on src/cli/main.ts, in one process as bin/switchboard.js is for the compiled dist/, so
- * tests always run the current sources, never a stale or missing build.
+ * Node's arguments that start the CLI from the sources (`process.execPath ...CLI_ARGS ...cliArguments`):
+ * tsx's ESM loader on src/cli/main.ts. `CLI_ARGS.slice(0, 2)` runs any other TypeScript file.
  */
 export const CLI_ARGS: readonly string[] = [
   '--import',
   pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href,
   resolve(import.meta.dirname, '../../src/cli/main.ts'),
 ]
+
+/**
+ * Node's arguments that start the CLI as `npm start` runs it: the bundle of the current sources that
+ * test/support/global-setup.ts builds once per vitest run (scripts/build-daemon.ts), so the process tests
+ * run what users run; CLI_ARGS (tsx) outside vitest.
+ */
+export const DAEMON_ARGS: readonly string[] = process.env.SB_TEST_DAEMON_BUNDLE ? [process.env.SB_TEST_DAEMON_BUNDLE] : CLI_ARGS
 
 /** Environment for child daemons: nothing from the developer's own SWITCHBOARD_* settings leaks in. */
 function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -36,7 +42,7 @@ export interface CliResult {
 
 /** Run the CLI to completion (help, bad input); kills it and fails if it does not exit within `timeoutMs`. */
 export async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
+  const child = spawn(process.execPath, [...DAEMON_ARGS, ...args], {
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -185,7 +191,7 @@ export async function startProcessDaemon(opts: ProcessDaemonOptions = {}): Promi
     ...(opts.bootstrap ?? []).flatMap((b) => ['--bootstrap', b]),
     ...(opts.args ?? []),
   ]
-  const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
+  const child = spawn(process.execPath, [...DAEMON_ARGS, ...args], {
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
