@@ -10,6 +10,7 @@ import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
 import { tempDir } from '../test/support/daemon.ts'
 import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
+import { daemonArgs } from './support/default-daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { noise } from '../test/files/support.ts'
 
@@ -178,10 +179,12 @@ export async function run() {
   const nodeOptions = process.env.BENCH_DAEMON_NODE_OPTIONS
   const env = nodeOptions === undefined ? undefined : { NODE_OPTIONS: nodeOptions }
   // default listeners (every interface, TCP, WebSockets, WebRTC-direct), as `npm start` has them
-  const a = await startProcessDaemon({ listen: [], env })
+  // as `npm start` runs it: the bundle (SWITCHBOARD_BENCH_TSX=1: tsx)
+  const command = await daemonArgs()
+  const a = await startProcessDaemon({ listen: [], env, command })
   const seed = a.addrs.find((x) => x.startsWith('/ip4/127.0.0.1/tcp/') && !x.includes('/ws'))
   if (seed === undefined) throw new Error(`daemon A has no loopback TCP address: ${a.addrs.join(' ')}`)
-  const b = await startProcessDaemon({ listen: [], env, bootstrap: [seed.includes('/p2p/') ? seed : `${seed}/p2p/${a.peerId}`] })
+  const b = await startProcessDaemon({ listen: [], env, command, bootstrap: [seed.includes('/p2p/') ? seed : `${seed}/p2p/${a.peerId}`] })
   const rawDirs = [await tempDir('bench-helia-'), await tempDir('bench-helia-')]
   const [ra, rb] = await Promise.all(rawDirs.map((d) => rawHelia(join(d, 'node'))))
   try {

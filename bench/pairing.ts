@@ -20,6 +20,7 @@ import { tempDir } from '../test/support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../test/support/listen.ts'
 import { PeerStates } from '../test/support/peers.ts'
 import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
+import { daemonArgs } from './support/default-daemon.ts'
 import { appendResults, fmt, markdownTable, median, percentile, resultSection, runIfMain } from './machine.ts'
 import { noise as randomBytes } from '../test/files/support.ts'
 
@@ -101,7 +102,12 @@ async function device(dataDir: string) {
     /** performance.now() when the banner was read. */
     upAt: 0,
     async start() {
-      self.daemon = await startProcessDaemon({ dataDir, listen: LOOPBACK_DEFAULT_LISTEN, startTimeoutMs: 120_000 })
+      self.daemon = await startProcessDaemon({
+        dataDir,
+        listen: LOOPBACK_DEFAULT_LISTEN,
+        startTimeoutMs: 120_000,
+        command: await daemonArgs(),
+      })
       self.upAt = performance.now()
       self.client = await self.daemon.client()
       self.states = await PeerStates.bind(self.client)

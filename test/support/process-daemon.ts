@@ -171,6 +171,8 @@ export interface ProcessDaemonOptions {
   port?: number
   env?: NodeJS.ProcessEnv
   startTimeoutMs?: number
+  /** Node's arguments that start the CLI (default DAEMON_ARGS); the benchmarks pass the bundle's. */
+  command?: readonly string[]
 }
 
 /**
@@ -191,7 +193,7 @@ export async function startProcessDaemon(opts: ProcessDaemonOptions = {}): Promi
     ...(opts.bootstrap ?? []).flatMap((b) => ['--bootstrap', b]),
     ...(opts.args ?? []),
   ]
-  const child = spawn(process.execPath, [...DAEMON_ARGS, ...args], {
+  const child = spawn(process.execPath, [...(opts.command ?? DAEMON_ARGS), ...args], {
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
