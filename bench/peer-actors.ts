@@ -1,6 +1,6 @@
 import '../src/shims.ts'
 import { createActor, fromCallback, fromPromise, waitFor } from 'xstate'
-import { routePeerEvent } from '../src/actors/peer/peer-route.ts'
+import { releasePeer, routePeerEvent } from '../src/actors/peer/peer-route.ts'
 import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { nodeMachine } from '../src/machines/node/node.machine.ts'
 import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
@@ -90,8 +90,9 @@ export async function sharded(): Promise<System> {
   return {
     send: (event) => {
       if (!inject) throw new Error('watchPeers is not running')
-      // as the daemon's watchPeers does (peer-events.ts): straight to a running peer actor, else through the node
+      // as the daemon's watchPeers does (peer-events.ts): straight to a running peer actor, else to its shard, else through the node
       if (event.type === 'peers.route') routePeerEvent(actor.system, inject, event.input, event.event, event.spawn)
+      else if (event.type === 'peers.release') releasePeer(actor.system, inject, ALIAS, event.peerId)
       else inject(event)
     },
     peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),

@@ -9,7 +9,7 @@ import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
 import { HEAL_PROBE_DEFAULTS, HealProbe } from './heal-probe.ts'
-import { routePeerEvent } from './peer-route.ts'
+import { releasePeer, routePeerEvent } from './peer-route.ts'
 
 export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
   return {
@@ -88,7 +88,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
       const ctx = actorLookup(system).peer(alias, id)?.getSnapshot().context
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
-      if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) sendBack({ type: 'peers.release', peerId: id })
+      if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) releasePeer(system, sendBack, alias, id)
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
       const peer = e.detail.remotePeer

@@ -1,6 +1,6 @@
 import { Actor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate'
 import { parentSystemId } from '../../machines/actor-ids.ts'
-import { kindOfSystemId } from '../../machines/catalog.ts'
+import { kindOfSystemId, type MachineKind } from '../../machines/catalog.ts'
 
 /** What a client sees of one actor (protocol.md "Snapshot"). */
 export interface ActorSnapshot {
@@ -21,12 +21,11 @@ export type RegistryChange =
 interface Entry {
   ref: AnyActor
   snapshot: ActorSnapshot
+  /** The kind's catalog entry, looked up once per actor (its id never changes). */
+  kind: MachineKind
   /** The machine snapshot's own context and value as last seen: unchanged, the view cannot have changed. */
   rawContext: unknown
   rawValue: unknown
-  /** JSON of snapshot.value and snapshot.context, kept so a comparison stringifies only the new view. */
-  valueJson: string
-  contextJson: string
 }
 
 interface MachineSnapshotLike {
@@ -67,30 +66,28 @@ export class ActorRegistry {
       entry.ref === ref &&
       snap.context === entry.rawContext &&
       snap.status === entry.snapshot.status &&
-      (snap.value === entry.rawValue || (typeof snap.value === 'object' && JSON.stringify(snap.value) === entry.valueJson))
+      (snap.value === entry.rawValue || (typeof snap.value === 'object' && sameJson(snap.value, entry.snapshot.value)))
     )
       return
-    const kind = kindOfSystemId(systemId)
-    if (!kind) return
     if (entry && entry.ref !== ref) {
       // a restarted actor under the same id: the old one is gone
       this.#entries.delete(systemId)
       this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
       entry = undefined
     }
+    const kind = entry?.kind ?? kindOfSystemId(systemId)
+    if (!kind) return
     const next: ActorSnapshot = {
       systemId,
       kind: kind.kind,
-      parent: parentSystemId(systemId),
+      parent: entry ? entry.snapshot.parent : parentSystemId(systemId),
       value: snap.value,
       status: snap.status,
-      tags: [...(snap.tags ?? [])].sort(),
+      tags: sortedTags(ref.logic, snap.value, snap.tags),
       context: snap.context === undefined ? null : kind.project(snap.context as never),
       seq: entry ? entry.snapshot.seq : 0,
     }
-    const valueJson = JSON.stringify(next.value)
-    const contextJson = JSON.stringify(next.context)
-    if (entry && sameView(entry, next, valueJson, contextJson)) {
+    if (entry && sameView(entry.snapshot, next)) {
       entry.rawContext = snap.context
       entry.rawValue = snap.value
       return
@@ -99,14 +96,12 @@ export class ActorRegistry {
     if (!entry && snap.status !== 'active') return
     next.seq += 1
     if (!entry) {
-      this.#entries.set(systemId, { ref, snapshot: next, rawContext: snap.context, rawValue: snap.value, valueJson, contextJson })
+      this.#entries.set(systemId, { ref, snapshot: next, kind, rawContext: snap.context, rawValue: snap.value })
       ref.subscribe({ complete: () => this.#stopped(systemId, ref), error: () => this.#stopped(systemId, ref) })
     } else {
       entry.snapshot = next
       entry.rawContext = snap.context
       entry.rawValue = snap.value
-      entry.valueJson = valueJson
-      entry.contextJson = contextJson
     }
     this.#emit({ type: 'snapshot', snapshot: next })
   }
@@ -158,13 +153,74 @@ export class ActorRegistry {
   }
 }
 
-function sameView(entry: Entry, b: ActorSnapshot, valueJson: string, contextJson: string): boolean {
-  const a = entry.snapshot
+function sameView(a: ActorSnapshot, b: ActorSnapshot): boolean {
   return (
     a.status === b.status &&
     a.parent === b.parent &&
-    entry.valueJson === valueJson &&
-    a.tags.join() === b.tags.join() &&
-    entry.contextJson === contextJson
+    sameJson(a.value, b.value) &&
+    (a.tags === b.tags || a.tags.join() === b.tags.join()) &&
+    sameJson(a.context, b.context)
   )
+}
+
+/**
+ * Whether two JSON-shaped values would stringify alike, without stringifying them (a view of 100k
+ * peer actors kept its JSON beside it: ~400 bytes an actor, and a stringify per change). Keys are
+ * compared in order, as JSON.stringify writes them; an undefined property counts as absent.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (hasToJson(a) || hasToJson(b)) return JSON.stringify(a) === JSON.stringify(b)
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    // NaN and the infinities stringify as null
+    if (typeof a === 'number' && typeof b === 'number') return !Number.isFinite(a) && !Number.isFinite(b)
+    if ((typeof a === 'number' && !Number.isFinite(a) && b === null) || (typeof b === 'number' && !Number.isFinite(b) && a === null))
+      return true
+    return false
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i] ?? null, b[i] ?? null)) return false
+    return true
+  }
+  const ak = definedKeys(a as Record<string, unknown>)
+  const bk = definedKeys(b as Record<string, unknown>)
+  if (ak.length !== bk.length) return false
+  for (let i = 0; i < ak.length; i++) {
+    const k = ak[i] as string
+    if (k !== bk[i] || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+const hasToJson = (v: unknown) => typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function'
+
+function definedKeys(o: Record<string, unknown>): string[] {
+  const keys: string[] = []
+  for (const k of Object.keys(o)) {
+    const v = o[k]
+    if (v !== undefined && typeof v !== 'function' && typeof v !== 'symbol') keys.push(k)
+  }
+  return keys
+}
+
+/**
+ * A snapshot's tags, sorted. A machine's tags follow from its state value, so one sorted array per
+ * machine and (string) value is shared by every actor in that state rather than one per actor and change.
+ */
+const tagsByValue = new WeakMap<object, Map<string, string[]>>()
+function sortedTags(logic: unknown, value: unknown, tags: Set<string> | undefined): string[] {
+  if (typeof value !== 'string' || typeof logic !== 'object' || logic === null) return [...(tags ?? [])].sort()
+  let byValue = tagsByValue.get(logic)
+  if (byValue === undefined) {
+    byValue = new Map()
+    tagsByValue.set(logic, byValue)
+  }
+  let sorted = byValue.get(value)
+  if (sorted === undefined || sorted.length !== (tags?.size ?? 0)) {
+    sorted = [...(tags ?? [])].sort()
+    byValue.set(value, sorted)
+  }
+  return sorted
 }
