@@ -39,6 +39,21 @@ interface MachineSnapshotLike {
 const isMachineSnapshot = (snap: Snapshot<unknown> | undefined): snap is Snapshot<unknown> & MachineSnapshotLike =>
   snap !== undefined && 'value' in snap
 
+/** Tells the registry when one actor stops: an object per actor, not two closures (each a defineProperty under tsx's keepNames). */
+class StopObserver {
+  constructor(
+    readonly onStop: (systemId: string, ref: AnyActor) => void,
+    readonly systemId: string,
+    readonly ref: AnyActor,
+  ) {}
+  complete(): void {
+    this.onStop(this.systemId, this.ref)
+  }
+  error(): void {
+    this.onStop(this.systemId, this.ref)
+  }
+}
+
 /**
  * Derives the client view of every long-lived actor from XState's inspection stream: the one place
  * that turns snapshots into projections with a per-actor `seq`. It holds no state of its own beyond that.
@@ -47,6 +62,7 @@ export class ActorRegistry {
   readonly #entries = new Map<string, Entry>()
   readonly #listeners = new Set<(change: RegistryChange) => void>()
   readonly #inspectors = new Set<(event: InspectionEvent) => void>()
+  readonly #onStop = (systemId: string, ref: AnyActor): void => this.#stopped(systemId, ref)
 
   /** Pass as `inspect` to createActor. */
   readonly inspect = (event: InspectionEvent): void => {
@@ -97,7 +113,7 @@ export class ActorRegistry {
     next.seq += 1
     if (!entry) {
       this.#entries.set(systemId, { ref, snapshot: next, kind, rawContext: snap.context, rawValue: snap.value })
-      ref.subscribe({ complete: () => this.#stopped(systemId, ref), error: () => this.#stopped(systemId, ref) })
+      ref.subscribe(new StopObserver(this.#onStop, systemId, ref))
     } else {
       entry.snapshot = next
       entry.rawContext = snap.context
