@@ -15,8 +15,9 @@ import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machi
 /**
  * 100,000 remote-peer actors on fake connections (`--peers N`). Sharded: the daemon's layout, a node
  * machine with fake libp2p actors whose `watchPeers` hands events on as the daemon's does
- * (peer-route.ts: straight to a running peer actor, else `peers.route` through the node to the
- * peer's shard, which spawns it). Baseline, the raw library: the same peer machine as root XState
+ * (peer-route.ts: straight to a running peer actor, else `peers.route` to its running shard, which
+ * spawns it, or through the node, which spawns the shard first; `peers.release` to the shard alike).
+ * Baseline, the raw library: the same peer machine as root XState
  * actors, events sent straight to them. Both run with the daemon's actor registry attached, which
  * keeps every actor's client view. Phases, each timed until every actor has processed its event:
  * spawn, a burst of `peer.connected`, a burst of `peer.disconnected`, release, and spawning them all
@@ -134,6 +135,8 @@ export async function raw(): Promise<System> {
 
 interface Figures {
   spawnMs: number
+  /** CPU the process spent on the spawn (all threads, GC included): under load the wall time says more about the neighbours. */
+  spawnCpuMs: number
   /** Heap held per live actor (actor, snapshot, registry view), after a full GC. */
   bytesPerActor: number
   connectMs: number
@@ -143,6 +146,13 @@ interface Figures {
   leftAfterReleaseBytes: number
   /** Spawning them all again after the release (churn). */
   respawnMs: number
+}
+
+function cpuTimed(fn: () => void): number {
+  const before = process.cpuUsage()
+  fn()
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1000
 }
 
 function timed(fn: () => void): number {
@@ -169,8 +179,11 @@ export async function measure(make: () => Promise<System>, ids: string[]): Promi
     ...(event ? { event } : {}),
   })
   // every send runs to completion synchronously (each actor's mailbox is idle), so a loop's time is the processing time
-  const spawnMs = timed(() => {
-    for (const id of ids) system.send(route(id))
+  let spawnMs = 0
+  const spawnCpuMs = cpuTimed(() => {
+    spawnMs = timed(() => {
+      for (const id of ids) system.send(route(id))
+    })
   })
   expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'spawn')
   if (system.registry.list('peer:').length !== ids.length) throw new Error('the registry does not hold every peer actor')
@@ -201,7 +214,7 @@ export async function measure(make: () => Promise<System>, ids: string[]): Promi
   })
   expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'respawn')
   system.stop()
-  return { spawnMs, bytesPerActor, connectMs, disconnectMs, releaseMs, leftAfterReleaseBytes, respawnMs }
+  return { spawnMs, spawnCpuMs, bytesPerActor, connectMs, disconnectMs, releaseMs, leftAfterReleaseBytes, respawnMs }
 }
 
 const medianOf = (runs: Figures[], key: keyof Figures) => median(runs.map((r) => r[key]))
@@ -237,6 +250,7 @@ function toMarkdown(r: { sharded: Figures[]; raw: Figures[]; gc: boolean }): str
     [`${fmt(PEERS, 0)} peer actors`, `sharded (${PEER_SHARDS} shards under a node)`, 'raw XState (root actors)', 'raw / sharded'],
     [
       row('spawn, ms (actors/s)', 'spawnMs', ms, true),
+      row('spawn, CPU ms (all threads)', 'spawnCpuMs', ms),
       row('heap per live actor, bytes', 'bytesPerActor', (n) => fmt(n, 0)),
       row('burst of peer.connected, ms (events/s)', 'connectMs', ms, true),
       row('burst of peer.disconnected, ms (events/s)', 'disconnectMs', ms, true),
@@ -248,7 +262,7 @@ function toMarkdown(r: { sharded: Figures[]; raw: Figures[]; gc: boolean }): str
   return [
     '### Remote-peer actors on fake connections',
     '',
-    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor hands on libp2p's connect and disconnect events as the daemon's does (straight to a running peer actor, else \`peers.route\` through the node to its shard, which spawns it); peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id. Raw XState: the same peer machine as root actors (createActor), events sent straight to them. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
+    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor hands on libp2p's connect and disconnect events as the daemon's does (straight to a running peer actor, else \`peers.route\` to its shard, which spawns it, through the node only while the shard does not exist yet); peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id. Raw XState: the same peer machine as root actors (createActor), events sent straight to them. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
     '',
     table,
   ].join('\n')
