@@ -62,7 +62,12 @@ export const childIds = {
   presence: 'presence',
   pruner: 'pruner',
   relay: 'relay',
-  peers: (shard: number) => `peers:${shard}`,
+  /**
+   * A shard is named by its number alone: an array-index key, which V8 keeps in the node's children
+   * object as elements, so the copy XState makes of that object on every spawn is a flat copy (with
+   * `peers:N` keys each copy took V8's slow path per key: spawning the 2048 shards cost ~2 s of CPU).
+   */
+  peers: (shard: number) => `${shard}`,
   peer: systemIds.peer,
   topic: (topic: string) => `topic:${topic}`,
   /** The topic a node's child id names, or undefined when it names no topic. */
