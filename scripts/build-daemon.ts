@@ -14,7 +14,7 @@ import { build } from 'esbuild'
 const ROOT = resolve(import.meta.dirname, '..')
 
 /** Loaded from node_modules at run time: native addons, which a bundle cannot hold. */
-export const DAEMON_EXTERNAL = ['classic-level', 'node-datachannel', '@ipshipyard/node-datachannel']
+export const DAEMON_EXTERNAL = ['classic-level', 'node-datachannel']
 
 export interface DaemonBundleOptions {
   /** The sources' root (default: this checkout); the lab bundles another revision's sources with it. */
@@ -38,7 +38,9 @@ export async function buildDaemon(opts: DaemonBundleOptions = {}): Promise<strin
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     sourcemap: opts.sourcemap ?? true,
     sourcesContent: false,
-    // class and function names stay as written: logs, errors and `machines.list` name them
+    // class and function names stay as written, as they do unbundled: asn1js (the WebRTC certificate)
+    // compares constructor.name with 'Sequence', and a class renamed to avoid a clash would fail it. It
+    // costs a defineProperty per closure made on a hot path: 1-1.6% of a busy daemon's samples
     keepNames: true,
     logLevel: 'warning',
   })
@@ -56,7 +58,7 @@ export function bundleForThisRun(label: string, root?: string): Promise<string> 
   const key = `${label}:${root ?? ''}`
   let bundle = bundles.get(key)
   if (bundle === undefined) {
-    const dir = join(ROOT, 'node_modules', '.cache', `sb-${label}-${process.pid}`)
+    const dir = join(ROOT, 'node_modules', '.cache', `sb-${label}-${process.pid}-${bundles.size}`)
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     bundle = buildDaemon({ root, outfile: join(dir, 'switchboard.mjs'), sourcemap: false })
     bundles.set(key, bundle)
