@@ -5,7 +5,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { FsBlockstoreWritingOnce } from '../../src/p2p/fs-blockstore.ts'
+import { FsBlockstoreWritingOnce, SMALL_BLOCK_BYTES, SMALL_CACHE_BYTES } from '../../src/p2p/fs-blockstore.ts'
 import { noise } from '../files/support.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -16,6 +16,12 @@ async function open(): Promise<FsBlockstoreWritingOnce> {
   const store = new FsBlockstoreWritingOnce(join(dir(), `store-${n++}`))
   await store.open()
   return store
+}
+
+/** A block under dag-pb's codec (the cache looks at the codec and size only, not the content). */
+async function dagPbBlock(seed: number, size = 2_000): Promise<{ cid: CID; bytes: Uint8Array }> {
+  const bytes = noise(size, seed)
+  return { cid: CID.create(1, 0x70, await sha256.digest(bytes)), bytes }
 }
 
 async function block(seed: number): Promise<{ cid: CID; bytes: Uint8Array }> {
@@ -60,5 +66,57 @@ describe('FsBlockstoreWritingOnce', () => {
     leaving.abort(new Error('left'))
     await expect(waiting).rejects.toThrow('left')
     await expect(writing).resolves.toEqual(other.cid)
+  })
+
+  it('answers small dag-pb blocks it wrote or read from memory, the same bytes, until they are deleted', async () => {
+    const store = await open()
+    const reads = vi.spyOn(FsBlockstore.prototype, 'get')
+    const has = vi.spyOn(FsBlockstore.prototype, 'has')
+    const dir = await dagPbBlock(10)
+    await store.put(dir.cid, dir.bytes)
+    expect(Buffer.compare(await toBuffer(store.get(dir.cid)), dir.bytes)).toBe(0)
+    expect(await store.has(dir.cid)).toBe(true)
+    expect(reads).not.toHaveBeenCalled()
+    expect(has).not.toHaveBeenCalled()
+    // a reader that changes what it got does not change the cache
+    const got = await toBuffer(store.get(dir.cid))
+    got.fill(0)
+    expect(Buffer.compare(await toBuffer(store.get(dir.cid)), dir.bytes)).toBe(0)
+
+    // read from disk once by a store that did not write it, then from memory
+    const other = new FsBlockstoreWritingOnce(store.path)
+    await other.open()
+    expect(Buffer.compare(await toBuffer(other.get(dir.cid)), dir.bytes)).toBe(0)
+    expect(Buffer.compare(await toBuffer(other.get(dir.cid)), dir.bytes)).toBe(0)
+    expect(reads).toHaveBeenCalledTimes(1)
+
+    // deleted: gone from memory and disk alike
+    await store.delete(dir.cid)
+    expect(await store.has(dir.cid)).toBe(false)
+    await expect(toBuffer(store.get(dir.cid))).rejects.toThrow()
+  })
+
+  it('reads raw leaves and large dag-pb blocks from disk every time, and keeps at most SMALL_CACHE_BYTES', async () => {
+    const store = await open()
+    const reads = vi.spyOn(FsBlockstore.prototype, 'get')
+    const leaf = await block(11)
+    const big = await dagPbBlock(12, SMALL_BLOCK_BYTES + 1)
+    await store.put(leaf.cid, leaf.bytes)
+    await store.put(big.cid, big.bytes)
+    for (const b of [leaf, big, leaf, big]) expect(Buffer.compare(await toBuffer(store.get(b.cid)), b.bytes)).toBe(0)
+    expect(reads).toHaveBeenCalledTimes(4)
+
+    // more small blocks than the cache holds: the least recently used is read from disk again
+    const many = await Promise.all(
+      Array.from({ length: SMALL_CACHE_BYTES / SMALL_BLOCK_BYTES + 1 }, (_, i) => dagPbBlock(100 + i, SMALL_BLOCK_BYTES)),
+    )
+    for (const b of many) await store.put(b.cid, b.bytes)
+    reads.mockClear()
+    const first = many[0] as { cid: CID; bytes: Uint8Array }
+    const last = many.at(-1) as { cid: CID; bytes: Uint8Array }
+    expect(Buffer.compare(await toBuffer(store.get(last.cid)), last.bytes)).toBe(0)
+    expect(reads).not.toHaveBeenCalled()
+    expect(Buffer.compare(await toBuffer(store.get(first.cid)), first.bytes)).toBe(0)
+    expect(reads).toHaveBeenCalledTimes(1)
   })
 })
