@@ -1,6 +1,8 @@
 import '../src/shims.ts'
 import { rm } from 'node:fs/promises'
 import { Agent, request as httpRequest } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -13,6 +15,7 @@ import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-
 import { daemonArgs } from './support/default-daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { noise } from '../test/files/support.ts'
+import { type RawFilesServer, startRawFilesServer } from './support/raw-files-server.ts'
 
 /**
  * Files between two daemons on loopback: store on A and fetch on B (bitswap from A), 1, 10 and
@@ -26,8 +29,10 @@ import { noise } from '../test/files/support.ts'
 const MiB = 1024 * 1024
 /** BENCH_FILES_SIZES=10,100 measures only those (for profiling). */
 const SIZES = process.env.BENCH_FILES_SIZES?.split(',').map(Number) ?? [1, 10, 100]
+/** BENCH_FILES_STORE_ONLY=1 measures the stores only (for profiling the store path). */
+const STORE_ONLY = process.env.BENCH_FILES_STORE_ONLY === '1'
 /** Rounds per size: small sizes are noisy, 100 MiB is slow. */
-const ROUNDS: Record<number, number> = { 1: 7, 10: 3, 100: 2 }
+const ROUNDS: Record<number, number> = { 1: 7, 10: 5, 100: 5 }
 /**
  * The WebSocket carries base64 in one frame, 1 MiB on the default configuration (maxFrameBytes):
  * not even the 1 MiB file fits, so on defaults files go over HTTP and no WebSocket row is measured.
@@ -36,7 +41,15 @@ const WS_SIZES = new Set<number>()
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
+/**
+ * A full collection in this process before each timed step: the raw side runs here, and the 1 MiB
+ * blocks of the round before (external memory) otherwise trigger mark-compacts inside the next one.
+ */
+setFlagsFromString('--expose-gc')
+const collect = runInNewContext('gc') as () => void
+
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  collect()
   const start = performance.now()
   const value = await fn()
   return { ms: performance.now() - start, value }
@@ -106,6 +119,19 @@ function httpPair(a: ProcessDaemon, b: ProcessDaemon): Pair {
   }
 }
 
+/** The raw library in the daemons' topology: PUT into a bare node:http server + unixfs in its own process (store only). */
+function rawHttpStore(origin: string): Pair {
+  let n = 0
+  return {
+    async store(bytes) {
+      const res = await request(`${origin}/raw-${n++}.bin`, { method: 'PUT', token: '', body: bytes })
+      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${res.text}`)
+      return (JSON.parse(res.text) as { fileCid: string }).fileCid
+    },
+    async fetch() {},
+  }
+}
+
 function wsPair(ca: SwitchboardClient, cb: SwitchboardClient): Pair {
   let n = 0
   return {
@@ -163,12 +189,13 @@ interface Figures {
   fetch: number[]
 }
 
-async function measure(pair: Pair, size: number, seed: number, into: Figures): Promise<void> {
+async function measure(pair: Pair, size: number, seed: number, into: Figures, storeOnly = false): Promise<void> {
   const bytes = noise(size * MiB, seed)
   const stored = await timed(() => pair.store(bytes)).catch((err: Error) => {
     throw new Error(`store: ${err.message}`)
   })
   into.store.push(mbps(bytes.length, stored.ms))
+  if (STORE_ONLY || storeOnly) return
   const fetched = await timed(() => pair.fetch(stored.value, bytes.length)).catch((err: Error) => {
     throw new Error(`fetch of ${stored.value}: ${err.message}`)
   })
@@ -187,7 +214,9 @@ export async function run() {
   const b = await startProcessDaemon({ listen: [], env, command, bootstrap: [seed.includes('/p2p/') ? seed : `${seed}/p2p/${a.peerId}`] })
   const rawDirs = [await tempDir('bench-helia-'), await tempDir('bench-helia-')]
   const [ra, rb] = await Promise.all(rawDirs.map((d) => rawHelia(join(d, 'node'))))
+  let rawServer: RawFilesServer | undefined
   try {
+    rawServer = await startRawFilesServer()
     if (!ra || !rb) throw new Error('raw helia nodes did not start')
     await rb.libp2p.dial(ra.libp2p.getMultiaddrs()[0] ?? multiaddr('/ip4/127.0.0.1/tcp/1'))
     const [ca, cb] = await Promise.all([a.client(), b.client()])
@@ -196,7 +225,7 @@ export async function run() {
       if (Date.now() > deadline) throw new Error('daemon B did not connect to A')
       await new Promise((r) => setTimeout(r, 50))
     }
-    const pairs = { http: httpPair(a, b), ws: wsPair(ca, cb), helia: heliaPair(ra, rb) }
+    const pairs = { http: httpPair(a, b), ws: wsPair(ca, cb), helia: heliaPair(ra, rb), rawHttp: rawHttpStore(rawServer.origin) }
     const results = new Map<string, Figures>()
     const figures = (key: string): Figures => {
       const found = results.get(key)
@@ -211,10 +240,11 @@ export async function run() {
       process.stdout.write(`files: ${size} MiB x ${ROUNDS[size]} rounds...\n`)
       for (let round = 0; round < (ROUNDS[size] ?? 1); round++) {
         // alternate which side goes first so both see the same machine state
-        const order = round % 2 === 0 ? (['http', 'ws', 'helia'] as const) : (['helia', 'ws', 'http'] as const)
+        const order = round % 2 === 0 ? (['http', 'ws', 'rawHttp', 'helia'] as const) : (['helia', 'rawHttp', 'ws', 'http'] as const)
         for (const kind of order) {
           if (kind === 'ws' && !WS_SIZES.has(size)) continue
-          await measure(pairs[kind], size, seed++, figures(`${kind}:${size}`)).catch((err: Error) => {
+          const storeOnly = kind === 'rawHttp'
+          await measure(pairs[kind], size, seed++, figures(`${kind}:${size}`), storeOnly).catch((err: Error) => {
             // reported with the figures, not the end of the run: a stall under load is a finding
             failures.push(`${kind} ${size} MiB round ${round + 1}: ${err.message}`)
             process.stdout.write(`  failed: ${failures.at(-1)}\n${a.stderr().slice(-1000)}${b.stderr().slice(-1000)}\n`)
@@ -222,10 +252,13 @@ export async function run() {
         }
       }
     }
+    const spread = (xs: number[]) => (xs.length < 2 ? '' : ` (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`)
     const rows = SIZES.flatMap((size) => {
       const raw = figures(`helia:${size}`)
       const rawStore = median(raw.store)
       const rawFetch = median(raw.fetch)
+      const rawHttp = figures(`rawHttp:${size}`).store
+      const rawHttpStore = median(rawHttp)
       return (['http', 'ws'] as const)
         .filter((kind) => kind === 'http' || WS_SIZES.has(size))
         .map((kind) => {
@@ -235,8 +268,10 @@ export async function run() {
           return [
             `${size} MiB`,
             kind === 'http' ? 'HTTP PUT / GET /ipfs' : 'WS storefile / getfile',
-            fmt(s),
-            fmt(rawStore),
+            `${fmt(s)}${spread(f.store)}`,
+            `${fmt(rawHttpStore)}${spread(rawHttp)}`,
+            kind === 'http' ? `${fmt(s / rawHttpStore)}x` : '',
+            `${fmt(rawStore)}${spread(raw.store)}`,
             `${fmt(s / rawStore)}x`,
             fmt(g),
             fmt(rawFetch),
@@ -249,11 +284,23 @@ export async function run() {
       '',
       'Both daemons are `switchboard start` in their own processes on the default configuration (listeners on 0.0.0.0: TCP, WebSockets, WebRTC-direct; B bootstraps from A), the client in the bench process.',
       'Store: on daemon A (HTTP PUT streamed, or WebSocket `storefile` with base64), including the directory update and block counting. Fetch: on daemon B, which holds nothing of it, over bitswap from A (HTTP `GET /ipfs/<cid>` streamed, or `getfile` and its `gotFile` push).',
-      'raw Helia: two plain Helia nodes built like the daemons (fs blockstore, LevelDB, bitswap), dialled to each other; `unixfs.addBytes` on one, `unixfs.cat` drained on the other.',
-      `MB/s = 10^6 bytes per second, median of ${SIZES.map((s) => `${ROUNDS[s]} (${s} MiB)`).join(', ')} rounds, fresh random content each round; ratio = Switchboard / raw Helia.`,
+      "Two raw baselines for the store. raw HTTP store: the raw library in the daemons' topology, a bare `node:http` server in its own process streaming the PUT body into `unixfs.addByteStream` over a plain blockstore-fs store (bench/support/raw-files-server.ts), sent by the same client: the same HTTP hop and importer, without the directory, limits, root save and counting. raw addBytes: `unixfs.addBytes` of the buffer already in memory, in the bench process (no HTTP, no second process, no 64 KiB body chunks to gather into 1 MiB blocks): an upper bound a streamed upload does not reach.",
+      'raw fetch: two plain Helia nodes built like the daemons (fs blockstore, LevelDB, bitswap) in the bench process, dialled to each other; `unixfs.cat` drained on the one that did not add it.',
+      `MB/s = 10^6 bytes per second, median (min-max) of ${SIZES.map((s) => `${ROUNDS[s]} (${s} MiB)`).join(', ')} rounds, the order of the sides alternating each round, a full GC in the bench process before each timed step, fresh random content each step; ratio = Switchboard / that raw baseline.`,
       '',
       markdownTable(
-        ['Size', 'Switchboard path', 'Store MB/s', 'raw store MB/s', 'Store ratio', 'Fetch MB/s', 'raw fetch MB/s', 'Fetch ratio'],
+        [
+          'Size',
+          'Switchboard path',
+          'Store MB/s',
+          'raw HTTP store MB/s',
+          'ratio',
+          'raw addBytes MB/s',
+          'ratio',
+          'Fetch MB/s',
+          'raw fetch MB/s',
+          'Fetch ratio',
+        ],
         rows,
       ),
       ...(failures.length === 0 ? [] : ['', `Failed rounds (left out of the medians): ${failures.join('; ')}.`]),
@@ -263,7 +310,7 @@ export async function run() {
     return Object.fromEntries(results)
   } finally {
     agent.destroy()
-    await Promise.allSettled([a.destroy(), b.destroy(), ra?.stop(), rb?.stop()])
+    await Promise.allSettled([a.destroy(), b.destroy(), ra?.stop(), rb?.stop(), rawServer?.stop()])
     await Promise.all(rawDirs.map((d) => rm(d, { recursive: true, force: true })))
   }
 }

@@ -1,0 +1,85 @@
+import '../../src/shims.ts'
+import { spawn } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { unixfs } from '@helia/unixfs'
+import { FsBlockstore } from 'blockstore-fs'
+import { tempDir } from '../../test/support/daemon.ts'
+import { CLI_ARGS } from '../../test/support/process-daemon.ts'
+
+/**
+ * The raw library in the daemons' topology, for bench/files.ts: a bare `node:http` server in its own
+ * process whose PUT streams the request body into `unixfs.addByteStream` over a plain blockstore-fs
+ * FsBlockstore (as the daemons' blocks are kept: a file per block, written to a temp file and
+ * renamed), and answers `{"fileCid": ...}`. No limits, no directory, no counting, no libp2p: the same
+ * client, the same HTTP hop between two processes and the same importer as a Switchboard store, and
+ * nothing else.
+ *
+ * Run as a script it prints one line, `raw-files http://127.0.0.1:<port>`.
+ */
+
+export interface RawFilesServer {
+  origin: string
+  stop(): Promise<void>
+}
+
+/** Start the server in its own process (from the current sources through tsx). */
+export async function startRawFilesServer(): Promise<RawFilesServer> {
+  const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // the daemons' profiling preload (BENCH_DAEMON_NODE_OPTIONS) is not for this process
+    env: { ...process.env, NODE_OPTIONS: '' },
+  })
+  let err = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
+  const line = await new Promise<string>((resolve, reject) => {
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
+      const found = /^raw-files .*$/m.exec(stdout)?.[0]
+      if (found) resolve(found)
+    })
+    void exited.then(() => reject(new Error(`raw files server exited before it was ready\n${stdout}\n${err}`)))
+  })
+  return {
+    origin: line.split(' ')[1] ?? '',
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await tempDir('bench-raw-files-')
+  const blockstore = new FsBlockstore(join(dir, 'blocks'))
+  await blockstore.open()
+  const fs = unixfs({ blockstore } as unknown as Parameters<typeof unixfs>[0])
+  const server = createServer((req, res) => {
+    if (req.method !== 'PUT') {
+      res.writeHead(405).end()
+      return
+    }
+    fs.addByteStream(req).then(
+      (cid) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ fileCid: cid.toString() })),
+      (e: Error) => res.writeHead(500).end(e.message),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  process.stdout.write(`raw-files http://127.0.0.1:${port}\n`)
+  process.once('SIGTERM', () => {
+    server.close()
+    void blockstore
+      .close()
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(0))
+  })
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main()
