@@ -16,6 +16,19 @@
  *   load, a reset stream), those blocks were marked sent and the fetch stalls until its deadline.
  *   Here a want still open REWANT_AFTER_MS after it was sent is sent again.
  *
+ * - Asking side: a wantlist send marks its wants as sent to the peer only once the message is
+ *   written; a block that arrives meanwhile (a fast peer answers before the write returns) leaves its
+ *   key marked sent with no want behind it, so the next want of that block is never sent. The file
+ *   windows of a large GET /ipfs each want the block at their shared edge, so a 100 MiB fetch stalled
+ *   at a window boundary until its idle deadline (3 of 5 fetches between two daemons). Here a block
+ *   that arrives during a send is unmarked once the send is done, and a want of it made meanwhile goes out.
+ *
+ * - Asking side: when a block is stored (Helia notifies bitswap after its put), the wantlist flags
+ *   that block's want as cancelled, but nobody resolves the want: a read that asked for the block
+ *   just before the put of the copy fetched for another read finished waits for it forever (its
+ *   cancelled want is never sent). Here a stored block leaves the wants alone: a want made meanwhile
+ *   is sent and answered like any other (the block comes twice).
+ *
  * - Serving side: every wanted block is read (one after another) into one message before any is
  *   sent, so a want of 64 blocks waits for all 64 reads and 16 MiB of sending before its first
  *   block arrives, past the asker's idle deadline under load. Here a send takes BLOCKS_PER_MESSAGE
@@ -50,6 +63,8 @@ interface WantList extends EventTarget {
   wants: Map<string, { cid: CID }>
   peers: { values(): Iterable<Set<string>> }
   addEntry(cid: CID, options: unknown): Promise<unknown>
+  receivedBlock(cid: CID, options?: unknown): Promise<void>
+  sendMessages(): Promise<void>
   sendMessagesDebounced(): Promise<void>
 }
 
@@ -86,6 +101,8 @@ function bitswapOf(helia: unknown): Bitswap | undefined {
     b.wantList.wants instanceof Map &&
     typeof b.wantList.peers?.values === 'function' &&
     typeof b.wantList.addEntry === 'function' &&
+    typeof b.wantList.receivedBlock === 'function' &&
+    typeof b.wantList.sendMessages === 'function' &&
     typeof b.wantList.sendMessagesDebounced === 'function'
   return ok ? (b as Bitswap) : undefined
 }
@@ -148,6 +165,40 @@ export function mendBitswapWants(helia: unknown, log: (msg: string) => void = ()
   })
 
   resendUnanswered(bitswap)
+  unmarkArrivedDuringSend(bitswap.wantList)
+  // asking side: a stored block cancels no want (see above); the blocks bitswap delivers resolve them
+  bitswap.wantList.receivedBlock = async () => {}
+}
+
+/**
+ * Blocks that arrive while a wantlist send is under way are unmarked as sent (to every peer) once the
+ * send is done: it marks what it sent only after its write, after the block listener above cleaned up.
+ * A want of such a block made meanwhile is then sent.
+ */
+function unmarkArrivedDuringSend(wantList: WantList): void {
+  let sending = 0
+  const arrived = new Set<string>()
+  wantList.addEventListener('block', (evt) => {
+    if (sending > 0) arrived.add(bitswapKey((evt as unknown as BlockEvent).detail.cid))
+  })
+  const sendMessages = wantList.sendMessages.bind(wantList)
+  wantList.sendMessages = async () => {
+    sending++
+    try {
+      await sendMessages()
+    } finally {
+      sending--
+      if (sending === 0 && arrived.size > 0) {
+        let wantedAgain = false
+        for (const key of arrived) {
+          for (const sent of wantList.peers.values()) sent.delete(key)
+          if (wantList.wants.has(key)) wantedAgain = true
+        }
+        arrived.clear()
+        if (wantedAgain) void wantList.sendMessagesDebounced().catch(() => {})
+      }
+    }
+  }
 }
 
 /**

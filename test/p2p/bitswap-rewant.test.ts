@@ -44,4 +44,28 @@ describe('bitswap between two nodes on 127.0.0.1', () => {
     // the mends found the wantlist and ledger they know (a bitswap upgrade that moves them says so here)
     expect(warnings).toEqual([])
   })
+
+  // without src/p2p/bitswap-wants.ts's receivedBlock mend, the want is flagged cancelled by the store's
+  // notice before its (debounced) send, never sent, and waits until its signal: the GET /ipfs stall at
+  // a file window's edge
+  it('a block wanted just before a copy of it is stored still comes', async () => {
+    const a = await node()
+    const b = await node()
+    await b.libp2p.dial(a.libp2p.getMultiaddrs()[0] as never)
+    const bytes = noise(100_000, 11)
+    const cid = await blockOf(bytes)
+    await a.blockstore.put(cid, bytes)
+    const brokers = (b.helia as unknown as { blockBrokers: Array<{ name?: string; bitswap?: BitswapLike }> }).blockBrokers
+    const bitswap = brokers.find((x) => x.name === 'bitswap')?.bitswap as BitswapLike
+    const want = bitswap.wantList.wantBlock(cid, { signal: AbortSignal.timeout(10_000) })
+    // what Helia does once another read's copy of the block is stored
+    await bitswap.notify(cid)
+    expect(Buffer.compare(Buffer.from((await want).block), bytes)).toBe(0)
+    expect(warnings).toEqual([])
+  })
 })
+
+interface BitswapLike {
+  wantList: { wantBlock(cid: CID, options: { signal: AbortSignal }): Promise<{ block: Uint8Array }> }
+  notify(cid: CID): Promise<void>
+}
