@@ -77,8 +77,13 @@ interface Bitswap {
 /** Blocks per message the serving side sends (256 KiB blocks: Helia's 4 MiB message size). */
 export const BLOCKS_PER_MESSAGE = 16
 
-/** A want open this long after it was sent is sent again (its block may have been lost on the way). */
-export const REWANT_AFTER_MS = 15_000
+/**
+ * A want open this long after it was sent is sent again (its block may have been lost on the way: the
+ * serving side's send failed after it marked the block sent). Below GET /ipfs's 3 s idle deadline,
+ * with the check's granularity (a quarter of it) and the send again; a block that was only slow
+ * comes twice.
+ */
+export const REWANT_AFTER_MS = 1_500
 
 interface MessageEvent {
   detail: { connection: { remotePeer: PeerId }; message: { wantlist?: { entries: WireWant[] } } }
@@ -211,7 +216,7 @@ function resendUnanswered(bitswap: Bitswap): void {
   let timer: NodeJS.Timeout | undefined
   const arm = () => {
     if (timer !== undefined) return
-    timer = setTimeout(check, REWANT_AFTER_MS / 3)
+    timer = setTimeout(check, REWANT_AFTER_MS / 4)
     timer.unref?.()
   }
   const check = () => {
