@@ -1,7 +1,8 @@
 /**
- * Two mends to Helia's bitswap (4.0.19) so that a block wanted again comes again. Without them a
- * peer that fetched a block, dropped it (a cache eviction, an aborted sync) and wants it again
- * stalls until its deadline (the gateway's 504):
+ * Mends to Helia's bitswap (4.0.19) so that a block wanted again comes again. Without them a
+ * peer that wants a block it fetched before (dropped by a cache eviction or an aborted sync, or
+ * wanted by a second read at once) stalls until its deadline (the gateway's 504, GET /ipfs's idle
+ * deadline):
  *
  * - Serving side: the ledger keeps a want it served as "sent" for 5 s, then drops it, and
  *   requesters never send cancels; a new want within 5 s is taken for the old one, and after that
