@@ -1,9 +1,9 @@
 import '../src/shims.ts'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { type BenchChild, spawnBenchChild } from './support/bench-child.ts'
 import { type DefaultDaemon, daemonArgs, loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
@@ -44,54 +44,23 @@ function rawChildScript(): Promise<string> {
   return rawScript
 }
 
-async function spawnRaw(seed: string): Promise<{ child: ChildProcess; addr: Promise<string>; ready: Promise<void> }> {
-  const child = spawn(process.execPath, [await rawChildScript(), PROTOCOL, seed], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  const line = (prefix: string) =>
-    new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`raw node: no "${prefix}" within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)
-      const check = () => {
-        const found = out.split('\n').find((l) => l.startsWith(prefix))
-        if (found === undefined) return
-        clearTimeout(timer)
-        child.stdout?.off('data', onData)
-        resolve(found.slice(prefix.length).trim())
-      }
-      const onData = (d: Buffer) => {
-        out += d.toString()
-        check()
-      }
-      child.stdout?.on('data', onData)
-      check()
-    })
-  return { child, addr: line('addr '), ready: line('ready').then(() => {}) }
-}
-
-const stopChild = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
-  })
-
 async function rawNetwork(): Promise<number[]> {
-  const children: ChildProcess[] = []
+  const script = await rawChildScript() // compiled before the clock starts
+  const children: BenchChild[] = []
   const ready: number[] = []
   try {
-    const seed = await spawnRaw('seed')
-    children.push(seed.child)
-    const seedAddr = await seed.addr
+    const seed = spawnBenchChild([script, PROTOCOL, 'seed'], { what: 'raw seed node' })
+    children.push(seed)
+    const seedAddr = (await seed.line('addr ', TIMEOUT_MS)).slice('addr '.length).trim()
     for (let i = 1; i < NETWORK_SIZE; i++) {
-      await rawChildScript() // compiled before the clock starts
       const t0 = performance.now()
-      const joiner = await spawnRaw(seedAddr)
-      children.push(joiner.child)
-      await joiner.ready
+      const joiner = spawnBenchChild([script, PROTOCOL, seedAddr], { what: 'raw node' })
+      children.push(joiner)
+      await joiner.line('ready', TIMEOUT_MS)
       ready.push(performance.now() - t0)
     }
   } finally {
-    await Promise.all(children.map(stopChild))
+    await Promise.all(children.map((c) => c.stop()))
   }
   return ready
 }

@@ -1,5 +1,4 @@
 import '../../src/shims.ts'
-import { spawn } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
@@ -8,6 +7,7 @@ import { unixfs } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
 import { tempDir } from '../../test/support/daemon.ts'
 import { CLI_ARGS } from '../../test/support/process-daemon.ts'
+import { spawnBenchChild } from './bench-child.ts'
 
 /**
  * The raw library in the daemons' topology, for bench/files.ts: a bare `node:http` server in its own
@@ -27,32 +27,13 @@ export interface RawFilesServer {
 
 /** Start the server in its own process (from the current sources through tsx). */
 export async function startRawFilesServer(): Promise<RawFilesServer> {
-  const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawnBenchChild([...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
+    what: 'raw files server',
     // the daemons' profiling preload (BENCH_DAEMON_NODE_OPTIONS) is not for this process
     env: { ...process.env, NODE_OPTIONS: '' },
   })
-  let err = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-  const line = await new Promise<string>((resolve, reject) => {
-    let stdout = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d
-      const found = /^raw-files .*$/m.exec(stdout)?.[0]
-      if (found) resolve(found)
-    })
-    void exited.then(() => reject(new Error(`raw files server exited before it was ready\n${stdout}\n${err}`)))
-  })
-  return {
-    origin: line.split(' ')[1] ?? '',
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    },
-  }
+  const line = await child.line('raw-files ')
+  return { origin: line.split(' ')[1] ?? '', stop: () => child.stop() }
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,4 @@
 import '../../src/shims.ts'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -11,6 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { WebSocketServer } from 'ws'
 import { CLI_ARGS } from '../../test/support/process-daemon.ts'
+import { spawnBenchChild } from './bench-child.ts'
 
 /**
  * The raw libraries in the daemons' topology, for bench/pubsub.ts: one js-libp2p node (TCP, Noise,
@@ -36,37 +36,11 @@ export async function startRawPubsubNode(dial?: string, profileName?: string): P
   // <dir>/<profileName>/ with Node's own file names: one per thread (tsx's loader runs in a worker)
   const profDir = process.env.SWITCHBOARD_BENCH_CPU_PROF
   const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, profileName ?? 'raw-pubsub')}`] : []
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, ...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url), ...(dial ? ['--dial', dial] : [])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-  const line = await new Promise<string>((resolve, reject) => {
-    let stdout = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d
-      const found = /^raw-pubsub .*$/m.exec(stdout)?.[0]
-      if (found) resolve(found)
-    })
-    void exited.then(() => reject(new Error(`raw pubsub node exited before it was ready\n${stdout}\n${out}`)))
+  const child = spawnBenchChild([...nodeArgs, ...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url), ...(dial ? ['--dial', dial] : [])], {
+    what: 'raw pubsub node',
   })
-  const [, wsUrl = '', peerId = '', addr = ''] = line.split(' ')
-  return {
-    wsUrl,
-    peerId,
-    addr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    },
-  }
+  const [, wsUrl = '', peerId = '', addr = ''] = (await child.line('raw-pubsub ')).split(' ')
+  return { wsUrl, peerId, addr, stop: () => child.stop() }
 }
 
 async function main(): Promise<void> {
