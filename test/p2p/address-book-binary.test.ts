@@ -89,6 +89,35 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.forPeer(pid(1)).length).toBe(1)
   })
 
+  it('answers per-peer queries after changes made before the first one (the by-peer index of a load is built when first asked)', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = variedBook(path, c.now, c.advance)
+    await b.save()
+    const loaded = await AddressBook.load(path, {
+      now: c.now,
+      allowPrivate: true,
+      allowLoopback: true,
+      allowLinkLocal: true,
+      log: () => {},
+    })
+    // before any per-peer query: a removal, a new address of a known peer, a bare entry learning its peer
+    expect(loaded.remove(`/ip4/1.2.9.9/tcp/4001/p2p/${pid(1)}`)).toBe(true)
+    expect(loaded.add('/ip4/1.2.3.6/tcp/4001', { peerId: pid(2), source: 'dht' }).added).toBe(true)
+    expect(loaded.add('/ip4/5.6.7.8/udp/4001/quic-v1', { peerId: pid(10), source: 'dht' }).reason).toBe('exists')
+    b.remove(`/ip4/1.2.9.9/tcp/4001/p2p/${pid(1)}`)
+    b.add('/ip4/1.2.3.6/tcp/4001', { peerId: pid(2), source: 'dht' })
+    b.add('/ip4/5.6.7.8/udp/4001/quic-v1', { peerId: pid(10), source: 'dht' })
+    for (const p of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) expect(loaded.forPeer(pid(p))).toEqual(b.forPeer(pid(p)))
+    expect(loaded.forPeer(pid(2)).length).toBe(2)
+    expect(loaded.forPeer(pid(10)).map((e) => e.multiaddr)).toEqual([`/ip4/5.6.7.8/udp/4001/quic-v1/p2p/${pid(10)}`])
+    // and after it: the index is kept up to date
+    expect(loaded.remove('/ip4/1.2.3.6/tcp/4001', pid(2))).toBe(true)
+    expect(loaded.forPeer(pid(2)).map((e) => e.multiaddr)).toEqual([`/ip4/1.2.3.5/tcp/4001/p2p/${pid(2)}`])
+    expect(loaded.best(8, { peerId: pid(1) }).map((e) => e.multiaddr)).toEqual([`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`])
+  })
+
   it('round-trips keys that are not ASCII (a DNS name in Unicode) beside ASCII ones', async () => {
     const dir = await tempDir()
     const path = join(dir, 'address-book.bin')

@@ -418,6 +418,7 @@ export class AddressBook {
     let loaded: Entry[]
     if (data.kind === 'binary') {
       // checked when written (and by the checksum since): only the options may refuse an entry now
+      if (data.entries.length <= this.capacity) return data.entries.length - this.restoreAll(data.entries, now)
       loaded = data.entries.filter((e) => scopeRefusal(e.scope, this.scope) === undefined)
     } else {
       loaded = []
@@ -438,5 +439,18 @@ export class AddressBook {
       restored++
     }
     return data.entries.length - restored
+  }
+
+  /** Binary entries that all fit: the scope filter in the same pass (no filtered copy); returns how many went in. */
+  private restoreAll(entries: Entry[], now: number): number {
+    const scope = this.scope
+    let restored = 0
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as Entry
+      if (scopeRefusal(e.scope, scope) !== undefined || !this.store.adopt(e, this.maxPerGroup)) continue
+      settle(e, now)
+      restored++
+    }
+    return restored
   }
 }

@@ -59,28 +59,47 @@ export interface Group {
 /** The failure history of every entry that has none: one frozen array instead of 100k empty ones. */
 export const NO_FAILURES: number[] = Object.freeze([]) as unknown as number[]
 
-/** An entry as the book holds it: the record's fields plus its place in the group index. */
+/**
+ * An entry as the book holds it: the record's fields plus its place in the group index. Fields are
+ * assigned in the constructor rather than declared with initialisers: a load constructs 100k of them,
+ * and class-field initialisers cost a call (`<instance_members_initializer>`) per construction.
+ */
 export class Entry implements EntryRecord {
-  peerId: string | undefined
-  lastAttempt: number | undefined
-  lastSuccess: number | undefined
-  attempts = 0
-  successes = 0
-  failures = 0
-  consecutiveFailures = 0
+  declare peerId: string | undefined
+  declare lastAttempt: number | undefined
+  declare lastSuccess: number | undefined
+  declare attempts: number
+  declare successes: number
+  declare failures: number
+  declare consecutiveFailures: number
   /** Shared and frozen while empty (most entries never fail): markFailure gives an entry its own array. */
-  failureTimes: number[] = NO_FAILURES
+  declare failureTimes: number[]
   /** Index in group.entries; -1 once removed. */
-  gi = -1
-  constructor(
-    public multiaddr: string,
-    public source: AddressSource,
-    public group: Group,
-    /** Kept so that a load can apply the scope filter without parsing the address again (binary.ts). */
-    public scope: AddressScope,
-    public firstSeen: number,
-    public lastSeen: number,
-  ) {}
+  declare gi: number
+  declare multiaddr: string
+  declare source: AddressSource
+  declare group: Group
+  /** Kept so that a load can apply the scope filter without parsing the address again (binary.ts). */
+  declare scope: AddressScope
+  declare firstSeen: number
+  declare lastSeen: number
+  constructor(multiaddr: string, source: AddressSource, group: Group, scope: AddressScope, firstSeen: number, lastSeen: number) {
+    this.multiaddr = multiaddr
+    this.source = source
+    this.group = group
+    this.scope = scope
+    this.firstSeen = firstSeen
+    this.lastSeen = lastSeen
+    this.peerId = undefined
+    this.lastAttempt = undefined
+    this.lastSuccess = undefined
+    this.attempts = 0
+    this.successes = 0
+    this.failures = 0
+    this.consecutiveFailures = 0
+    this.failureTimes = NO_FAILURES
+    this.gi = -1
+  }
 }
 
 /** Entry -> record (for the file and for snapshots); unset optional fields are left out. */
@@ -131,6 +150,10 @@ export function settle(e: Entry, now: number): void {
   e.consecutiveFailures = Math.min(e.consecutiveFailures, e.failures)
   const times = e.failureTimes
   if (times.length > 0) {
+    // a copy only when something is clamped or dropped (a load's own arrays are not shared)
+    let clean = times.length <= FAILURE_HISTORY
+    for (let i = 0; clean && i < times.length; i++) clean = (times[i] as number) <= now
+    if (clean) return
     const from = Math.max(0, times.length - FAILURE_HISTORY)
     const kept: number[] = []
     for (let i = from; i < times.length; i++) kept.push(Math.min(times[i] as number, now))
