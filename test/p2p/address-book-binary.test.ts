@@ -118,6 +118,20 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.best(8, { peerId: pid(1) }).map((e) => e.multiaddr)).toEqual([`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`])
   })
 
+  it('saves a loaded book whose peer ids were never read as it was (each the suffix of its key until read)', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = variedBook(path, c.now, c.advance)
+    await b.save()
+    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} }
+    const once = await AddressBook.load(path, opts)
+    await once.save()
+    const twice = await AddressBook.load(path, opts)
+    expect(everything(twice)).toEqual(everything(b))
+    for (const p of [1, 2, 3, 4, 5, 6]) expect(twice.forPeer(pid(p))).toEqual(b.forPeer(pid(p)))
+  })
+
   it('round-trips keys that are not ASCII (a DNS name in Unicode) beside ASCII ones', async () => {
     const dir = await tempDir()
     const path = join(dir, 'address-book.bin')

@@ -39,6 +39,8 @@ export const STORED_SCOPES: readonly AddressScope[] = ['public', 'private', 'lin
 export interface WritableEntry extends EntryRecord {
   group: { key: string }
   scope: AddressScope
+  /** True when the peer id is known to be the key's `/p2p/<id>` suffix (Entry.peerInKey): no need to read it. */
+  readonly peerInKey?: boolean
 }
 
 const deflateRawAsync = promisify(deflateRaw)
@@ -229,7 +231,8 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
       groupTable.str(e.group.key)
     }
     let flags = 0
-    if (e.peerId !== undefined) {
+    if (e.peerInKey) flags |= F_PEER | F_SUFFIX
+    else if (e.peerId !== undefined) {
       flags |= F_PEER
       if (e.multiaddr.endsWith(e.peerId) && e.multiaddr.endsWith(`/p2p/${e.peerId}`)) flags |= F_SUFFIX
     }
@@ -246,12 +249,13 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
     col.sourceScope.u8(ADDRESS_SOURCES.indexOf(e.source) | (STORED_SCOPES.indexOf(e.scope) << 4))
     col.group.uv(g)
     // the peer id of a key ending in /p2p/<id> is read back from the key itself (a slice: no second copy in the heap)
-    if (e.peerId !== undefined && !(flags & F_SUFFIX)) {
-      let p = peers.get(e.peerId)
+    if (flags & F_PEER && !(flags & F_SUFFIX)) {
+      const peerId = e.peerId as string
+      let p = peers.get(peerId)
       if (p === undefined) {
         p = peers.size
-        peers.set(e.peerId, p)
-        peerTable.str(e.peerId)
+        peers.set(peerId, p)
+        peerTable.str(peerId)
       }
       col.peer.uv(p)
     }
@@ -385,9 +389,8 @@ function decodeBody(body: Buffer, count: number): Entry[] {
     const key = nextKey()
     const e = new Entry(key, source, group, scope, 0, 0)
     if (flags & F_SUFFIX) {
-      const at = key.lastIndexOf('/p2p/')
-      if (at < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
-      e.peerId = key.slice(at + 5)
+      if (key.lastIndexOf('/p2p/') < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
+      e.peerFromKey() // sliced out when first read
     } else if (flags & F_PEER) {
       e.peerId = peers[c.peer.uv()]
       if (e.peerId === undefined) throw new Error(`entry ${i}: peer index out of range`)

@@ -59,46 +59,53 @@ export interface Group {
 /** The failure history of every entry that has none: one frozen array instead of 100k empty ones. */
 export const NO_FAILURES: number[] = Object.freeze([]) as unknown as number[]
 
-/**
- * An entry as the book holds it: the record's fields plus its place in the group index. Fields are
- * assigned in the constructor rather than declared with initialisers: a load constructs 100k of them,
- * and class-field initialisers cost a call (`<instance_members_initializer>`) per construction.
- */
+/** An entry as the book holds it: the record's fields plus its place in the group index. */
 export class Entry implements EntryRecord {
-  declare peerId: string | undefined
-  declare lastAttempt: number | undefined
-  declare lastSuccess: number | undefined
-  declare attempts: number
-  declare successes: number
-  declare failures: number
-  declare consecutiveFailures: number
+  /**
+   * The peer id; null while it is still only the `/p2p/<id>` suffix of the key (a loaded entry, see
+   * peerFromKey): a load of 100k entries then slices no peer id until one is read.
+   */
+  private pid: string | null | undefined
+  lastAttempt: number | undefined
+  lastSuccess: number | undefined
+  attempts = 0
+  successes = 0
+  failures = 0
+  consecutiveFailures = 0
   /** Shared and frozen while empty (most entries never fail): markFailure gives an entry its own array. */
-  declare failureTimes: number[]
+  failureTimes: number[] = NO_FAILURES
   /** Index in group.entries; -1 once removed. */
-  declare gi: number
-  declare multiaddr: string
-  declare source: AddressSource
-  declare group: Group
-  /** Kept so that a load can apply the scope filter without parsing the address again (binary.ts). */
-  declare scope: AddressScope
-  declare firstSeen: number
-  declare lastSeen: number
-  constructor(multiaddr: string, source: AddressSource, group: Group, scope: AddressScope, firstSeen: number, lastSeen: number) {
-    this.multiaddr = multiaddr
-    this.source = source
-    this.group = group
-    this.scope = scope
-    this.firstSeen = firstSeen
-    this.lastSeen = lastSeen
-    this.peerId = undefined
-    this.lastAttempt = undefined
-    this.lastSuccess = undefined
-    this.attempts = 0
-    this.successes = 0
-    this.failures = 0
-    this.consecutiveFailures = 0
-    this.failureTimes = NO_FAILURES
-    this.gi = -1
+  gi = -1
+  constructor(
+    public multiaddr: string,
+    public source: AddressSource,
+    public group: Group,
+    /** Kept so that a load can apply the scope filter without parsing the address again (binary.ts). */
+    public scope: AddressScope,
+    public firstSeen: number,
+    public lastSeen: number,
+  ) {}
+
+  get peerId(): string | undefined {
+    const p = this.pid
+    if (p !== null) return p
+    const key = this.multiaddr
+    this.pid = key.slice(key.lastIndexOf('/p2p/') + 5)
+    return this.pid
+  }
+
+  set peerId(peerId: string | undefined) {
+    this.pid = peerId
+  }
+
+  /** The peer id is the key's `/p2p/<id>` suffix (the caller checked that it has one), read from it when first asked. */
+  peerFromKey(): void {
+    this.pid = null
+  }
+
+  /** True while the peer id is the key's suffix, not yet read: the writer needs no copy of it. */
+  get peerInKey(): boolean {
+    return this.pid === null
   }
 }
 
