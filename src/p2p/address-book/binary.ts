@@ -375,59 +375,64 @@ function decodeBody(body: Buffer, count: number): Entry[] {
   for (let i = 0; i < groupCount; i++) groups.push(detachedGroup(groupR.str()))
   const peers: string[] = []
   for (let i = 0; i < peerCount; i++) peers.push(peerR.str())
-  const entries: Entry[] = []
+  if (count > body.length) throw new Error(`${count} entries cannot fit in ${body.length} bytes`)
+  const entries: Entry[] = new Array(count)
   const nextKey = c.addr.strings()
+  const { flags: flagsR, sourceScope, group: groupIx, peer: peerIx, counts, failures, floats, first, seen, attempt, success } = c
   let prevFirst = 0
   for (let i = 0; i < count; i++) {
-    const flags = c.flags.u8()
-    const ss = c.sourceScope.u8()
+    const flags = flagsR.u8()
+    const ss = sourceScope.u8()
     const source = ADDRESS_SOURCES[ss & 0x0f] as AddressSource | undefined
     const scope = STORED_SCOPES[ss >> 4]
     if (source === undefined || scope === undefined) throw new Error(`entry ${i}: unknown source or scope ${ss}`)
-    const group = groups[c.group.uv()]
+    const group = groups[groupIx.uv()]
     if (group === undefined) throw new Error(`entry ${i}: group index out of range`)
     const key = nextKey()
-    const e = new Entry(key, source, group, scope, 0, 0)
+    const attempts = counts.uv()
+    const successes = counts.uv()
+    const nFailed = counts.uv()
+    const consecutive = counts.uv()
+    const nFailures = failures.uv()
+    const float = (flags & F_FLOAT) !== 0
+    // the times first, so that the entry is built with them (no second store into its boxed doubles)
+    const firstSeen = float ? floats.f64() : prevFirst + first.sv()
+    const e = new Entry(key, source, group, scope, firstSeen, float ? floats.f64() : firstSeen + seen.sv())
     if (flags & F_SUFFIX) {
       if (key.lastIndexOf('/p2p/') < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
       e.peerFromKey() // sliced out when first read
     } else if (flags & F_PEER) {
-      e.peerId = peers[c.peer.uv()]
-      if (e.peerId === undefined) throw new Error(`entry ${i}: peer index out of range`)
+      const peerId = peers[peerIx.uv()]
+      if (peerId === undefined) throw new Error(`entry ${i}: peer index out of range`)
+      e.peerId = peerId
     }
-    e.attempts = c.counts.uv()
-    e.successes = c.counts.uv()
-    e.failures = c.counts.uv()
-    e.consecutiveFailures = c.counts.uv()
-    const nFailures = c.failures.uv()
-    if (flags & F_FLOAT) {
-      e.firstSeen = c.floats.f64()
-      e.lastSeen = c.floats.f64()
-      if (flags & F_ATTEMPT) e.lastAttempt = c.floats.f64()
-      if (flags & F_SUCCESS) e.lastSuccess = c.floats.f64()
+    e.attempts = attempts
+    e.successes = successes
+    e.failures = nFailed
+    e.consecutiveFailures = consecutive
+    if (float) {
+      if (flags & F_ATTEMPT) e.lastAttempt = floats.f64()
+      if (flags & F_SUCCESS) e.lastSuccess = floats.f64()
       if (nFailures > 0) {
         const times: number[] = []
-        for (let k = 0; k < nFailures; k++) times.push(c.floats.f64())
+        for (let k = 0; k < nFailures; k++) times.push(floats.f64())
         e.failureTimes = times
       }
     } else {
-      const firstSeen = prevFirst + c.first.sv()
       prevFirst = firstSeen
-      e.firstSeen = firstSeen
-      e.lastSeen = firstSeen + c.seen.sv()
-      if (flags & F_ATTEMPT) e.lastAttempt = firstSeen + c.attempt.sv()
-      if (flags & F_SUCCESS) e.lastSuccess = firstSeen + c.success.sv()
+      if (flags & F_ATTEMPT) e.lastAttempt = firstSeen + attempt.sv()
+      if (flags & F_SUCCESS) e.lastSuccess = firstSeen + success.sv()
       if (nFailures > 0) {
         const times: number[] = []
         let prev = firstSeen
         for (let k = 0; k < nFailures; k++) {
-          prev += c.failures.sv()
+          prev += failures.sv()
           times.push(prev)
         }
         e.failureTimes = times
       }
     }
-    entries.push(e)
+    entries[i] = e
   }
   for (const r of [groupR, peerR, ...cols]) if (r.pos !== r.end) throw new Error('a column has bytes left over')
   return entries
