@@ -399,7 +399,7 @@ function decodeBody(body: Buffer, count: number): Entry[] {
     const firstSeen = float ? floats.f64() : prevFirst + first.sv()
     const e = new Entry(key, source, group, scope, firstSeen, float ? floats.f64() : firstSeen + seen.sv())
     if (flags & F_SUFFIX) {
-      if (key.lastIndexOf('/p2p/') < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
+      if (!key.includes('/p2p/')) throw new Error(`entry ${i}: key has no /p2p/ suffix`) // (a forward search stops early)
       e.peerFromKey() // sliced out when first read
     } else if (flags & F_PEER) {
       const peerId = peers[peerIx.uv()]
