@@ -36,6 +36,9 @@ type Action =
   | 'connectThenDisconnect'
   | 'disconnectThenConnect'
   | 'connectAgainWhileRetrying'
+  // B comes back while A waits in backoff, and A hears the network is back (another of its peers
+  // returned): A's id is the higher of the two, so A waits and B's dial connects the pair
+  | 'healFromB'
 const ACTIONS: Action[] = [
   'connect',
   'disconnect',
@@ -49,6 +52,7 @@ const ACTIONS: Action[] = [
   'connectThenDisconnect',
   'disconnectThenConnect',
   'connectAgainWhileRetrying',
+  'healFromB',
 ]
 
 // short waits keep the walk quick; the growth and the cap are the fake-world test's business
@@ -71,6 +75,8 @@ interface WorldState {
 }
 
 const PEER_ID = '12D3KooWModelledPeerB'
+/** A's id in the model: higher than B's, as the real run arranges (NodeB.create). */
+const A_HIGHER = '12D3KooWZzModelledNodeA'
 const spawnInput = { alias: ALIAS, peerId: PEER_ID, backoff }
 const step = (snap: AnyMachineSnapshot, event: EventObject, took: string[]) => {
   for (const t of peerMachine.getTransitionData(snap as never, event as never)) took.push(transitionName(t))
@@ -156,6 +162,11 @@ function apply(state: WorldState, action: Action): WorldState {
       snap = step(snap as AnyMachineSnapshot, { type: invokeError('connecting'), error: new Error('ECONNREFUSED') } as EventObject, took)
       send({ type: 'peer.connect' })
       break
+    case 'healFromB':
+      bUp = true
+      send({ type: 'peer.networkBack', localPeerId: A_HIGHER })
+      send({ type: 'peer.connected', connectionType: 'direct', at: 5 })
+      break
   }
   return { status: 'active', output: undefined, error: undefined, snap: snap && settle(snap, bUp, took), bUp, took }
 }
@@ -177,6 +188,7 @@ function actionsIn(s: WorldState): Action[] {
     if (a === 'connectThenDisconnect') return !s.snap || ['disconnected', 'failed', 'backoff'].includes(top(s.snap) ?? '')
     if (a === 'disconnectThenConnect') return s.bUp && s.snap !== null && top(s.snap) === 'connected'
     if (a === 'connectAgainWhileRetrying') return !s.bUp && (!s.snap || ['disconnected', 'failed'].includes(top(s.snap) ?? ''))
+    if (a === 'healFromB') return !s.bUp && s.snap !== null && top(s.snap) === 'backoff'
     return true
   })
 }
@@ -261,8 +273,11 @@ class NodeB {
     readonly port: number,
   ) {}
 
-  static async create(): Promise<NodeB> {
-    const b = new NodeB(await generateKeyPair('Ed25519'), await freePorts(1))
+  /** `below`: B's peer id sorts below this one (A's), so A is the end that waits after a heal. */
+  static async create(below: string): Promise<NodeB> {
+    let key = await generateKeyPair('Ed25519')
+    while (peerIdFromString(key.publicKey.toCID().toString()).toString() >= below) key = await generateKeyPair('Ed25519')
+    const b = new NodeB(key, await freePorts(1))
     await b.start()
     return b
   }
@@ -306,7 +321,7 @@ describe('peer machine, model-based on real libp2p nodes', () => {
       connectTries: backoff.explicitTries,
       dialTimeoutMs: 2_000,
     })
-    b = await NodeB.create()
+    b = await NodeB.create(a.core.nodes.info(ALIAS).peerid)
     a.core.stores.addressBook.add(`/ip4/127.0.0.1/tcp/${b.port}`, { peerId: b.peerId, source: 'manual' })
     a.core.actors.supervisor.system.inspect(coverage.inspect)
   })
@@ -388,6 +403,24 @@ describe('peer machine, model-based on real libp2p nodes', () => {
           const ref = peers.route(ALIAS, B, { type: 'peer.connect' }, true)
           if (ref) await waitFor(ref, (s) => s.matches('retrying'), { timeout: 5_000 })
           peers.route(ALIAS, B, { type: 'peer.connect' }, true)
+          return
+        }
+        case 'healFromB': {
+          bUp = true
+          await b.start()
+          const ref = actor()
+          if (!ref) throw new Error(`${action}: A has no actor for B`)
+          // what A's peer events broadcast when another unreachable peer of A's connects again
+          a.core.actors.lookup.node(ALIAS)?.send({
+            type: 'peers.broadcast',
+            event: { type: 'peer.networkBack', localPeerId: a.core.nodes.info(ALIAS).peerid },
+          })
+          await waitFor(ref, (s) => s.matches('yielding'), { timeout: 5_000 })
+          await b.handle?.libp2p.dial(multiaddr(a.core.nodes.info(ALIAS).addrs[0] ?? ''))
+          await waitFor(ref, (s) => s.matches('connected'), { timeout: 5_000 })
+          // the pair holds B's connection only: A never dialled
+          if (runtime.dials.running.has(B) || libp2p.getConnections(peerIdFromString(B)).length !== 1)
+            throw new Error(`${action}: A dialled B too (connections ${libp2p.getConnections(peerIdFromString(B)).length})`)
           return
         }
       }

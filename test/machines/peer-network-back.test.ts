@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createActor, SimulatedClock, waitFor } from 'xstate'
 import { nodeMachine } from '../../src/machines/node/node.machine.ts'
-import { peerMachine, retryDelay } from '../../src/machines/peer/peer.machine.ts'
+import { NETWORK_BACK_YIELD_MS, peerMachine, peerStatusOfTags, retryDelay } from '../../src/machines/peer/peer.machine.ts'
 import type { BackoffSettings, DialResult, PeerContext, PeerInput } from '../../src/machines/peer/peer.types.ts'
 import { peersMachine } from '../../src/machines/peers/peers.machine.ts'
 import { controlledPromise } from '../support/fakes.ts'
@@ -52,6 +52,44 @@ describe('peer.networkBack', () => {
     expect(ctx().failures).toBe(0)
   })
 
+  describe('when both ends of a pair heard the network come back', () => {
+    // from the peer's side too: the end with the higher peer id waits for the other's dial
+    async function inBackoff(localPeerId: string) {
+      const started = start()
+      started.actor.send({ type: 'peer.setAdded', added: true })
+      await waitFor(started.actor, (s) => s.matches('connecting'))
+      started.dial.pending().reject(new Error('EHOSTUNREACH'))
+      await waitFor(started.actor, (s) => s.matches('backoff'))
+      started.actor.send({ type: 'peer.networkBack', localPeerId })
+      return started
+    }
+    const status = (actor: { getSnapshot(): { tags: Set<string> } }) => peerStatusOfTags(actor.getSnapshot().tags)
+
+    it('the lower id dials at once', async () => {
+      const { actor, dial } = await inBackoff('12D3KooWAaLocalNode')
+      expect(actor.getSnapshot().value).toBe('connecting')
+      expect(dial.calls).toHaveLength(2)
+    })
+
+    it("the higher id takes the peer's connection and dials nothing", async () => {
+      const { actor, dial } = await inBackoff('12D3KooWZzLocalNode')
+      expect(actor.getSnapshot().value).toBe('yielding')
+      expect(status(actor)).toBe('backoff')
+      actor.send({ type: 'peer.connected', connectionType: 'direct', at: 2 })
+      expect(actor.getSnapshot().value).toMatchObject({ connected: 'idle' })
+      expect(dial.calls).toHaveLength(1)
+    })
+
+    it('the higher id dials itself when no connection came within the wait', async () => {
+      const { actor, dial, clock } = await inBackoff('12D3KooWZzLocalNode')
+      clock.increment(NETWORK_BACK_YIELD_MS - 1)
+      expect(dial.calls).toHaveLength(1)
+      clock.increment(1)
+      expect(actor.getSnapshot().value).toBe('connecting')
+      expect(dial.calls).toHaveLength(2)
+    })
+  })
+
   it('changes nothing outside backoff: disconnected, connecting, connected', async () => {
     const { actor, dial } = start()
     actor.send({ type: 'peer.networkBack' })
@@ -88,7 +126,8 @@ describe('peer.networkBack', () => {
         input: { alias: 'a', shard: 0 },
         inspect: (ev) => {
           if (ev.type === '@xstate.event' && ev.event.type === 'peer.networkBack')
-            received.push((ev.actorRef as unknown as { id: string }).id)
+            // by system id: a peer actor's child id is its slot in the shard
+            received.push((ev.actorRef as unknown as { systemId: string }).systemId)
         },
       },
     )

@@ -25,6 +25,7 @@ const PEER = '12D3KooWModelPeer'
 // two explicit tries keep the tries counter small enough to enumerate and still pass through `retrying`
 const backoff = { initialMs: 100, maxMs: 400, explicitRetryMs: 50, explicitTries: 2 }
 const input: PeerInput = { alias: 'm', peerId: PEER, backoff }
+const LOCAL_HIGHER = '12D3KooWZzLocalNode'
 
 const invokeId = (state: 'connecting' | 'disconnecting') => peerMachine.root.states[state]?.invoke[0]?.id ?? ''
 const dialId = invokeId('connecting')
@@ -87,6 +88,8 @@ const spec: PathSpec = {
       ...(snapshot.matches('connected') ? [{ type: 'peer.filesChanged' }] : []),
       // another peer of the node came back from being unreachable (the network is back): any time
       { type: 'peer.networkBack' },
+      // ... heard by this node too, whose id is the higher of the pair: the peer dials first
+      { type: 'peer.networkBack', localPeerId: LOCAL_HIGHER },
       // outputs and errors only for the graph: on the real actor the world settles its own calls
       ...(live.includes(dialId)
         ? [
@@ -205,7 +208,8 @@ function perform(world: PeerWorld, actor: AnyActor, event: EventObject): void {
       world.syncOwed = true
       break
     case 'peer.networkBack':
-      // a peer waiting in backoff retries now: its timer is dropped and a dial starts (the machine does it)
+      // a peer waiting in backoff retries now: its timer is dropped and a dial starts, or a short wait
+      // for the peer's own dial is armed (the machine does it)
       break
     case 'peer.syncProgress':
       world.syncProgress = (event as Extract<PeerEvent, { type: 'peer.syncProgress' }>).progress

@@ -11,7 +11,7 @@ import {
 import { getStateNodes } from 'xstate/graph'
 import type { NodeRuntimes } from '../../src/actors/node/node-runtimes.ts'
 import { bindMachines } from '../../src/actors/supervisor/system.ts'
-import { retryDelay } from '../../src/machines/peer/peer.machine.ts'
+import { NETWORK_BACK_YIELD_MS, retryDelay } from '../../src/machines/peer/peer.machine.ts'
 import type {
   BackoffSettings,
   ConnectionType,
@@ -423,6 +423,16 @@ export function peerInvariants(world: PeerWorld, snapshot: AnyMachineSnapshot, b
       }
       break
     }
+    case 'yielding':
+      // the network came back and the peer (the lower id) dials first: no dial of ours yet, one short wait armed
+      need(dials === 0, 'yielding with a dial in flight')
+      need(
+        timers.length === 1 && timers[0]?.delay === NETWORK_BACK_YIELD_MS,
+        `yielding with timers ${JSON.stringify(timers.map((t) => t.delay))}`,
+      )
+      need(wanted, 'yielding for a peer that is not wanted')
+      need(!world.connectPending, "yielding while a client's connect has tries left")
+      break
     case 'failed':
       need(dials === 0, 'failed with a dial in flight')
       need(timers.length === 0, 'failed with a timer armed')

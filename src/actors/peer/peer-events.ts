@@ -46,7 +46,9 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
 
     // when an unreachable peer connects again, whoever dialled, the network that kept it away is
     // likely back (a partition healed): the node's other peers in backoff retry now rather than at
-    // the end of their capped delay (30 s by default), at most once a second
+    // the end of their capped delay (30 s by default), at most once a second; of a pair that both
+    // heard it, the end with the higher peer id lets the other dial (peer.machine.ts, yielding)
+    const localPeerId = libp2p.peerId.toString()
     let lastNetworkBack = Number.NEGATIVE_INFINITY
     const wasUnreachable = (id: string) => {
       const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
@@ -77,7 +79,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       // after the route: the peer that came back is connected by then, not sent retrying
       if (networkBack) {
         lastNetworkBack = Date.now()
-        sendBack({ type: 'peers.broadcast', event: { type: 'peer.networkBack' } })
+        sendBack({ type: 'peers.broadcast', event: { type: 'peer.networkBack', localPeerId } })
       }
       activity.add({ type: 'peer_joined', alias, peerId: id, message: `connected to ${id}` })
     }

@@ -19,6 +19,28 @@ export function retryDelay(context: Pick<PeerContext, 'peerId' | 'failures' | 'b
 const wanted = (c: PeerContext) => !c.held && (c.added || (c.known && c.autoConnect))
 
 /**
+ * How long the end with the higher peer id waits for the other's dial after a network comes back
+ * (`yielding`). Both ends retry at once then, and two dials crossing leave the pair with two
+ * connections: twice the handshakes when every pair across a healed cut reconnects together.
+ */
+export const NETWORK_BACK_YIELD_MS = 1_000
+
+/** What backoff and yielding do alike while they wait to dial again. */
+const waitingEvents = {
+  'peer.connect': { target: 'connecting', actions: 'startExplicit' },
+  'peer.connected': { target: 'connected', actions: 'recordConnected' },
+  'peer.disconnect': { target: 'disconnected', actions: 'hold' },
+  'peer.setAdded': [
+    { guard: 'stillWantedAfterSetAdded', actions: 'setAdded' },
+    { target: 'disconnected', actions: 'setAdded' },
+  ],
+  'peer.update': [
+    { guard: 'stillWantedAfterUpdate', actions: ['update', 'persist'] },
+    { target: 'disconnected', actions: ['update', 'persist'] },
+  ],
+} as const
+
+/**
  * One remote peer as seen from one local node. Dials are the `dial` actor's work; libp2p's connect
  * and disconnect events arrive as peer.connected / peer.disconnected, whoever opened the connection.
  */
@@ -42,6 +64,7 @@ export const peerMachine = setup({
     retryDelay: ({ context }) => retryDelay(context),
     explicitRetry: ({ context }) => context.backoff.explicitRetryMs,
     syncRetryDelay: ({ context }) => retryDelay({ ...context, failures: context.syncFailures }),
+    networkBackYield: NETWORK_BACK_YIELD_MS,
   },
   guards: {
     wanted: ({ context }) => wanted(context),
@@ -49,6 +72,12 @@ export const peerMachine = setup({
     explicit: ({ context }) => context.triesLeft > 0,
     syncDue: ({ context }) => context.syncDue && context.known,
     forgotten: ({ context }) => !context.known,
+    stillWantedAfterSetAdded: ({ context, event }) =>
+      event.type === 'peer.setAdded' && (event.added || (context.known && context.autoConnect)),
+    stillWantedAfterUpdate: ({ context, event }) =>
+      event.type === 'peer.update' && (context.added || ((event.known ?? context.known) && (event.autoConnect ?? context.autoConnect))),
+    remoteDialsFirst: ({ context, event }) =>
+      event.type === 'peer.networkBack' && event.localPeerId !== undefined && context.peerId < event.localPeerId,
   },
   actions: {
     /** Told to the outside world when what is remembered about the peer changes (bound to the store). */
@@ -204,23 +233,18 @@ export const peerMachine = setup({
       description: 'A wanted peer is unreachable; retries with exponential backoff and jitter, capped, for as long as it stays wanted.',
       after: { retryDelay: 'connecting' },
       on: {
-        // another unreachable peer of this node came back: the network likely did, retry now
-        'peer.networkBack': { target: 'connecting' },
-        'peer.connect': { target: 'connecting', actions: 'startExplicit' },
-        'peer.connected': { target: 'connected', actions: 'recordConnected' },
-        'peer.disconnect': { target: 'disconnected', actions: 'hold' },
-        'peer.setAdded': [
-          { guard: ({ context, event }) => event.added || (context.known && context.autoConnect), actions: 'setAdded' },
-          { target: 'disconnected', actions: 'setAdded' },
-        ],
-        'peer.update': [
-          {
-            guard: ({ context, event }) => context.added || ((event.known ?? context.known) && (event.autoConnect ?? context.autoConnect)),
-            actions: ['update', 'persist'],
-          },
-          { target: 'disconnected', actions: ['update', 'persist'] },
-        ],
+        // another unreachable peer of this node came back: the network likely did, retry now; when
+        // both ends heard it, the end with the higher peer id lets the other dial first
+        'peer.networkBack': [{ guard: 'remoteDialsFirst', target: 'yielding' }, { target: 'connecting' }],
+        ...waitingEvents,
       },
+    },
+    yielding: {
+      tags: ['status:backoff'],
+      description:
+        'The network came back and the peer, whose id is the lower, dials too: its connection is awaited a moment, so the pair pays one handshake, not two; then this end dials.',
+      after: { networkBackYield: 'connecting' },
+      on: waitingEvents,
     },
     connected: {
       description:

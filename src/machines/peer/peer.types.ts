@@ -93,9 +93,10 @@ export type PeerEvent =
   /**
    * A peer of the same node that was unreachable (in backoff) just connected again: the network
    * that kept it away is likely back (a partition healed, a link came up), so a peer waiting in
-   * backoff retries now instead of at the end of its capped delay.
+   * backoff retries now instead of at the end of its capped delay. `localPeerId` (the node's own id)
+   * lets the end with the higher id wait for the other's dial.
    */
-  | { type: 'peer.networkBack' }
+  | { type: 'peer.networkBack'; localPeerId?: string }
 
 export interface DialResult {
   connectionType: ConnectionType
