@@ -54,7 +54,7 @@ export const systemIds = {
 
 /**
  * Ids relative to the parent. A node's children are named without its alias (the parent is the
- * node); a node under the supervisor and a peer under its shard use their systemIds.
+ * node); a node under the supervisor uses its systemId; a shard and a peer under its shard are numbers.
  */
 export const childIds = {
   node: systemIds.node,
@@ -68,7 +68,11 @@ export const childIds = {
    * `peers:N` keys each copy took V8's slow path per key: spawning the 2048 shards cost ~2 s of CPU).
    */
   peers: (shard: number) => `${shard}`,
-  peer: systemIds.peer,
+  /**
+   * A peer actor is its shard's child under a slot number, for the same reason (a free slot is taken
+   * again, so they stay dense); it is registered under its systemId, which names it everywhere else.
+   */
+  peer: (slot: number) => `${slot}`,
   topic: (topic: string) => `topic:${topic}`,
   /** The topic a node's child id names, or undefined when it names no topic. */
   topicOf: (childId: string): string | undefined => (childId.startsWith('topic:') ? childId.slice('topic:'.length) : undefined),

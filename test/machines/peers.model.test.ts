@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { type AnyActorRef, type AnyMachineSnapshot, createActor, type EventObject } from 'xstate'
-import { childIds } from '../../src/machines/actor-ids.ts'
+import { systemIds } from '../../src/machines/actor-ids.ts'
 import type { PeerContext, PeerEvent } from '../../src/machines/peer/peer.types.ts'
 import { peersMachine, peersPublicContext } from '../../src/machines/peers/peers.machine.ts'
 import type { PeersContext, PeersEvent } from '../../src/machines/peers/peers.types.ts'
@@ -26,7 +26,7 @@ import {
 const ALIAS = 'm'
 const PEERS = ['12D3KooWShardPeerOne', '12D3KooWShardPeerTwo']
 const backoff = { initialMs: 100, maxMs: 400, explicitRetryMs: 50, explicitTries: 2 }
-const id = (peerId: string) => childIds.peer(ALIAS, peerId)
+const id = (peerId: string) => systemIds.peer(ALIAS, peerId)
 
 const route = (peerId: string, spawn: boolean, event?: PeerEvent): PeersEvent => ({
   type: 'peers.route',

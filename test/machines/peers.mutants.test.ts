@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { type AnyActorRef, assign, createActor, setup } from 'xstate'
-import { childIds } from '../../src/machines/actor-ids.ts'
+import { Actor, type AnyActorRef, assign, createActor, setup } from 'xstate'
+import { systemIds } from '../../src/machines/actor-ids.ts'
 import type { PeerEvent, PeerInput } from '../../src/machines/peer/peer.types.ts'
 import { peersMachine, peersPublicContext } from '../../src/machines/peers/peers.machine.ts'
 
@@ -27,7 +27,7 @@ function shard() {
   actor.start()
   const route = (peerId: string, spawn: boolean, event?: PeerEvent) =>
     actor.send({ type: 'peers.route', peerId, spawn, input: input(peerId), ...(event ? { event } : {}) })
-  const peer = (peerId: string) => actor.system.get(childIds.peer(ALIAS, peerId)) as AnyActorRef | undefined
+  const peer = (peerId: string) => actor.system.get(systemIds.peer(ALIAS, peerId)) as AnyActorRef | undefined
   const got = (peerId: string) => (peer(peerId)?.getSnapshot().context as { got: string[] } | undefined)?.got
   return { actor, route, peer, got, release: (peerId: string) => actor.send({ type: 'peers.release', peerId }) }
 }
@@ -40,7 +40,9 @@ describe('peers shard edges', () => {
     s.route('p1', false, { type: 'peer.disconnect' })
     expect((s.peer('p1')!.getSnapshot().context as { input: PeerInput }).input).toEqual(input('p1'))
     expect(s.got('p1')).toEqual(['peer.connect', 'peer.update', 'peer.disconnect'])
-    expect(Object.keys(s.actor.getSnapshot().children)).toEqual([childIds.peer(ALIAS, 'p1')])
+    // its only child, registered under the peer's system id (its child id is a slot number)
+    const children = Object.values(s.actor.getSnapshot().children).map((c) => (c instanceof Actor ? c.systemId : c))
+    expect(children).toEqual([systemIds.peer(ALIAS, 'p1')])
     expect(s.actor.getSnapshot().context.peerIds).toEqual(['p1'])
   })
 

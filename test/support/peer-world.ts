@@ -1,4 +1,5 @@
 import {
+  Actor,
   type AnyActorRef,
   type AnyMachineSnapshot,
   type AnyStateMachine,
@@ -594,23 +595,28 @@ export class Processed {
 
 /** The actors a shard's system creates and the events each receives, by system id, from inspection. */
 export class ShardObserver {
-  readonly #created = new Map<string, number>()
+  /** Every actor created, by ref: its system id is set only after `@xstate.actor` (its child id is a slot number). */
+  readonly #created: AnyActorRef[] = []
   readonly #received = new Map<string, string[]>()
 
   readonly inspect = (event: InspectionEvent) => {
-    // the shard gives its children the same id and system id; the system id is set only after `@xstate.actor`
-    const systemId = (event.actorRef as AnyActorRef).id
-    if (event.type === '@xstate.actor') this.#created.set(systemId, (this.#created.get(systemId) ?? 0) + 1)
+    if (event.type === '@xstate.actor') this.#created.push(event.actorRef as AnyActorRef)
     if (event.type === '@xstate.event' && event.sourceRef !== event.actorRef && !event.event.type.startsWith('xstate.')) {
+      const systemId = systemIdOf(event.actorRef as AnyActorRef)
       this.#received.set(systemId, [...(this.#received.get(systemId) ?? []), event.event.type])
     }
   }
 
   created(systemId: string): number {
-    return this.#created.get(systemId) ?? 0
+    return this.#created.filter((ref) => systemIdOf(ref) === systemId).length
   }
 
   received(systemId: string): string[] {
     return this.#received.get(systemId) ?? []
   }
+}
+
+/** An actor's system id, or its id when it has none. */
+function systemIdOf(ref: AnyActorRef): string {
+  return (ref instanceof Actor ? ref.systemId : undefined) ?? ref.id
 }

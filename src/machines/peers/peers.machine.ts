@@ -1,9 +1,29 @@
 import { enqueueActions, setup } from 'xstate'
-import { childIds } from '../actor-ids.ts'
+import { childIds, systemIds } from '../actor-ids.ts'
 import { peerMachine } from '../peer/peer.machine.ts'
 import type { PeersContext, PeersEvent, PeersInput } from './peers.types.ts'
 
-/** One shard of a node's peer actors: spawns, routes to and releases `peer:<alias>:<peerId>` actors. */
+/** The lowest free slot: a released peer's slot is taken again, so the child ids stay a dense run of small numbers. */
+function freeSlot(slots: readonly (string | null)[]): number {
+  const free = slots.indexOf(null)
+  return free < 0 ? slots.length : free
+}
+
+/** `slots` with `slot` holding `peerId` (null: freed), without trailing free slots. */
+function withSlot(slots: readonly (string | null)[], slot: number, peerId: string | null): (string | null)[] {
+  const next = slots.slice()
+  next[slot] = peerId
+  while (next.length > 0 && next[next.length - 1] === null) next.pop()
+  return next
+}
+
+/**
+ * One shard of a node's peer actors: spawns, routes to and releases `peer:<alias>:<peerId>` actors.
+ * Each is registered under its peer's systemId (what `system.get`, the registry and the wire name it
+ * by) but is the shard's child under a slot number (`childIds.peer`): XState copies the shard's
+ * children object on every spawn and stop, and V8 copies array-index keys as elements, where the
+ * 63-character systemIds took its per-key slow path (bench/profiles/README.md, "Peer actors").
+ */
 export const peersMachine = setup({
   types: {
     context: {} as PeersContext,
@@ -14,27 +34,37 @@ export const peersMachine = setup({
   actions: {
     route: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.route') return
-      const id = childIds.peer(context.alias, event.peerId)
-      if (!context.peerIds.includes(event.peerId)) {
+      let slot = context.slots.indexOf(event.peerId)
+      if (slot < 0) {
         if (!event.spawn) return
-        enqueue.spawnChild('peer', { id, systemId: id, input: event.input })
-        enqueue.assign({ peerIds: [...context.peerIds, event.peerId] })
+        slot = freeSlot(context.slots)
+        const id = childIds.peer(slot)
+        const { peerId, input } = event
+        // spawned from assign rather than spawnChild: the same child, but XState copies the children
+        // object at a site only this spawn uses, which V8 keeps fast (spawnChild's is shared by every
+        // invoke and spawn of every machine, where each copy takes the generic per-key path)
+        enqueue.assign(({ spawn }) => {
+          spawn('peer', { id, systemId: systemIds.peer(context.alias, peerId), input })
+          return { peerIds: [...context.peerIds, peerId], slots: withSlot(context.slots, slot, peerId) }
+        })
       }
-      if (event.event) enqueue.sendTo(id, event.event)
+      if (event.event) enqueue.sendTo(childIds.peer(slot), event.event)
     }),
     release: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'peers.release' || !context.peerIds.includes(event.peerId)) return
-      enqueue.stopChild(childIds.peer(context.alias, event.peerId))
-      enqueue.assign({ peerIds: context.peerIds.filter((p) => p !== event.peerId) })
+      if (event.type !== 'peers.release') return
+      const slot = context.slots.indexOf(event.peerId)
+      if (slot < 0) return
+      enqueue.stopChild(childIds.peer(slot))
+      enqueue.assign({ peerIds: context.peerIds.filter((p) => p !== event.peerId), slots: withSlot(context.slots, slot, null) })
     }),
     broadcast: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.broadcast') return
-      for (const peerId of context.peerIds) enqueue.sendTo(childIds.peer(context.alias, peerId), event.event)
+      for (const peerId of context.peerIds) enqueue.sendTo(childIds.peer(context.slots.indexOf(peerId)), event.event)
     }),
   },
 }).createMachine({
   id: 'peers',
-  context: ({ input }) => ({ ...input, peerIds: [] }),
+  context: ({ input }) => ({ ...input, peerIds: [], slots: [] }),
   initial: 'active',
   states: {
     active: {

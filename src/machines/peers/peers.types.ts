@@ -12,6 +12,8 @@ export interface PeersInput {
 export interface PeersContext extends PeersInput {
   /** The peers with an actor in this shard. */
   peerIds: string[]
+  /** Which peer holds each child slot (its child id is the slot number; null: free). */
+  slots: (string | null)[]
 }
 
 export type PeersEvent =
