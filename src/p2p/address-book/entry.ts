@@ -151,8 +151,9 @@ export function settle(e: Entry, now: number): void {
   // no closures here: it runs once per entry of a load (100k), and a named arrow costs a defineProperty under tsx
   e.firstSeen = Math.min(e.firstSeen, now)
   e.lastSeen = Math.max(e.firstSeen, Math.min(e.lastSeen, now))
-  if (e.lastAttempt !== undefined) e.lastAttempt = Math.min(e.lastAttempt, now)
-  if (e.lastSuccess !== undefined) e.lastSuccess = Math.min(e.lastSuccess, now)
+  // stored only when clamped: these fields hold boxed numbers, so every store of a computed one allocates
+  if (e.lastAttempt !== undefined && e.lastAttempt > now) e.lastAttempt = now
+  if (e.lastSuccess !== undefined && e.lastSuccess > now) e.lastSuccess = now
   e.attempts = Math.max(e.attempts, e.successes + e.failures)
   e.consecutiveFailures = Math.min(e.consecutiveFailures, e.failures)
   const times = e.failureTimes
