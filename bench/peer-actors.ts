@@ -1,6 +1,6 @@
 import '../src/shims.ts'
 import { createActor, fromCallback, fromPromise, waitFor } from 'xstate'
-import { releasePeer, routePeerEvent } from '../src/actors/peer/peer-route.ts'
+import { PeerRoutes } from '../src/actors/peer/peer-route.ts'
 import { ActorRegistry } from '../src/actors/supervisor/actor-registry.ts'
 import { nodeMachine } from '../src/machines/node/node.machine.ts'
 import type { NodeEvent, NodeInput, NodeStarted } from '../src/machines/node/node.types.ts'
@@ -70,6 +70,8 @@ interface System {
 export async function sharded(): Promise<System> {
   const registry = new ActorRegistry()
   let inject: ((event: NodeEvent) => void) | undefined
+  // made per watch, as the daemon's watchPeers does (peer-events.ts)
+  let routes: PeerRoutes | undefined
   const node = nodeMachine.provide({
     actors: {
       createNode: fromPromise<NodeStarted, { alias: string }>(async () => ({ peerId: '12D3KooWBenchLocalNode', addrs: [] })),
@@ -77,6 +79,7 @@ export async function sharded(): Promise<System> {
       watchNode: fromCallback(() => () => {}),
       watchPeers: fromCallback<NodeEvent, { alias: string; backoff: NodeInput['backoff'] }>(({ sendBack }) => {
         inject = sendBack
+        routes = undefined
         return () => {
           inject = undefined
         }
@@ -92,8 +95,9 @@ export async function sharded(): Promise<System> {
     send: (event) => {
       if (!inject) throw new Error('watchPeers is not running')
       // as the daemon's watchPeers does (peer-events.ts): straight to a running peer actor, else to its shard, else through the node
-      if (event.type === 'peers.route') routePeerEvent(actor.system, inject, event.input, event.event, event.spawn)
-      else if (event.type === 'peers.release') releasePeer(actor.system, inject, ALIAS, event.peerId)
+      routes ??= new PeerRoutes(actor.system, ALIAS, inject)
+      if (event.type === 'peers.route') routes.route(event.input, event.event, event.spawn)
+      else if (event.type === 'peers.release') routes.release(event.peerId)
       else inject(event)
     },
     peer: (peerId) => actorLookup(actor.system).peer(ALIAS, peerId),

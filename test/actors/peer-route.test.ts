@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { AnyActorRef } from 'xstate'
-import { releasePeer, routePeerEvent } from '../../src/actors/peer/peer-route.ts'
+import { PeerRoutes, releasePeer, routePeerEvent } from '../../src/actors/peer/peer-route.ts'
 import { shardOf, systemIds } from '../../src/machines/actor-ids.ts'
 import type { NodeEvent } from '../../src/machines/node/node.types.ts'
 import type { PeerInput } from '../../src/machines/peer/peer.types.ts'
@@ -56,5 +56,88 @@ describe('routePeerEvent and releasePeer', () => {
     const w = world({ peer: true, shard: true })
     releasePeer(w.system, w.sendBack, ALIAS, PEER)
     expect(w.sent).toEqual({ peer: [], shard: [{ type: 'peers.release', peerId: PEER }], node: [] })
+  })
+})
+
+/** A system whose actors can be stopped and replaced, counting its lookups. */
+function liveWorld() {
+  const sent: { to: string; event: unknown }[] = []
+  const node: NodeEvent[] = []
+  const refs = new Map<string, AnyActorRef>()
+  let lookups = 0
+  const actor = (name: string) => {
+    let status = 'active'
+    const ref = { send: (event: unknown) => sent.push({ to: name, event }), getSnapshot: () => ({ status }) } as unknown as AnyActorRef
+    return { ref, stop: () => (status = 'stopped') }
+  }
+  const system = {
+    get: (id: PropertyKey) => {
+      lookups += 1
+      return refs.get(id as string)
+    },
+  }
+  return { system, refs, actor, sent, node, sendBack: (e: NodeEvent) => node.push(e), lookups: () => lookups }
+}
+
+describe('PeerRoutes (one node watch)', () => {
+  const connected = { type: 'peer.connected', connectionType: 'direct', at: 1 } as const
+
+  it('routes as routePeerEvent does, and looks a running peer actor up once', () => {
+    const w = liveWorld()
+    const peer = w.actor('peer')
+    w.refs.set(systemIds.peer(ALIAS, PEER), peer.ref)
+    const routes = new PeerRoutes(w.system, ALIAS, w.sendBack)
+    routes.route(input, connected, true)
+    routes.route(input, { type: 'peer.disconnected', at: 2 }, false)
+    expect(w.sent).toEqual([
+      { to: 'peer', event: connected },
+      { to: 'peer', event: { type: 'peer.disconnected', at: 2 } },
+    ])
+    expect(w.lookups()).toBe(1)
+    expect(routes.peer(PEER)).toBe(peer.ref)
+  })
+
+  it('a kept actor that stopped is not used: its replacement is looked up, or the route goes to the shard or node', () => {
+    const w = liveWorld()
+    const first = w.actor('first')
+    w.refs.set(systemIds.peer(ALIAS, PEER), first.ref)
+    const routes = new PeerRoutes(w.system, ALIAS, w.sendBack)
+    routes.route(input, connected, true)
+    // stopped elsewhere (forgotten through the node), a new actor under the same system id
+    first.stop()
+    const second = w.actor('second')
+    w.refs.set(systemIds.peer(ALIAS, PEER), second.ref)
+    routes.route(input, { type: 'peer.disconnected', at: 2 }, false)
+    expect(w.sent.map((s) => s.to)).toEqual(['first', 'second'])
+    // and gone: a route that may spawn goes through the node (no shard), one that may not is dropped
+    second.stop()
+    w.refs.delete(systemIds.peer(ALIAS, PEER))
+    expect(routes.peer(PEER)).toBeUndefined()
+    routes.route(input, connected, true)
+    expect(w.node).toEqual([{ type: 'peers.route', peerId: PEER, spawn: true, input, event: connected }])
+  })
+
+  it('a release goes to the running shard (looked up once) and drops the kept peer actor', () => {
+    const w = liveWorld()
+    const peer = w.actor('peer')
+    const shard = w.actor('shard')
+    w.refs.set(systemIds.peer(ALIAS, PEER), peer.ref)
+    w.refs.set(systemIds.peers(ALIAS, shardOf(PEER)), shard.ref)
+    const routes = new PeerRoutes(w.system, ALIAS, w.sendBack)
+    routes.route(input, connected, true)
+    routes.release(PEER)
+    routes.release(PEER)
+    expect(w.sent).toEqual([
+      { to: 'peer', event: connected },
+      { to: 'shard', event: { type: 'peers.release', peerId: PEER } },
+      { to: 'shard', event: { type: 'peers.release', peerId: PEER } },
+    ])
+    expect(w.lookups()).toBe(2)
+    // the released peer is looked up again
+    w.refs.delete(systemIds.peer(ALIAS, PEER))
+    peer.stop()
+    routes.route(input, undefined, true)
+    expect(w.sent.at(-1)).toEqual({ to: 'shard', event: { type: 'peers.route', peerId: PEER, spawn: true, input } })
+    expect(w.node).toEqual([])
   })
 })

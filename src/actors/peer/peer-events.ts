@@ -9,7 +9,7 @@ import type { KnownPeer } from '../../p2p/known-peers.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
 import { HEAL_PROBE_DEFAULTS, HealProbe } from './heal-probe.ts'
-import { releasePeer, routePeerEvent } from './peer-route.ts'
+import { PeerRoutes } from './peer-route.ts'
 
 export function knownPeerInput(alias: string, backoff: NodeInput['backoff'], p: KnownPeer): PeerInput {
   return {
@@ -36,9 +36,10 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     const runtime = runtimes.get(alias)
     const libp2p = runtimes.handle(alias).libp2p
     const { activity, addressBook } = runtimes.shared
-    // straight to a running peer actor, else through the node and its shard (peer-route.ts)
-    const route = (peerId: string, event: PeerEvent | undefined, spawn: boolean) =>
-      routePeerEvent(system, sendBack, { alias, peerId, backoff }, event, spawn)
+    // straight to a running peer actor, else through the node and its shard (peer-route.ts); the
+    // refs it finds are kept for this watch, which lives as long as the node
+    const routes = new PeerRoutes(system, alias, sendBack)
+    const route = (peerId: string, event: PeerEvent | undefined, spawn: boolean) => routes.route({ alias, peerId, backoff }, event, spawn)
 
     for (const p of runtime?.knownPeers.list() ?? []) {
       sendBack({ type: 'peers.route', peerId: p.peerId, spawn: true, input: knownPeerInput(alias, backoff, p) })
@@ -51,7 +52,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     const localPeerId = libp2p.peerId.toString()
     let lastNetworkBack = Number.NEGATIVE_INFINITY
     const wasUnreachable = (id: string) => {
-      const snapshot = actorLookup(system).peer(alias, id)?.getSnapshot()
+      const snapshot = routes.peer(id)?.getSnapshot()
       return (
         snapshot !== undefined &&
         snapshot.context.failures > 0 &&
@@ -88,9 +89,9 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
       probe.lost(id)
       activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
-      const ctx = actorLookup(system).peer(alias, id)?.getSnapshot().context
+      const ctx = routes.peer(id)?.getSnapshot().context
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
-      if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) releasePeer(system, sendBack, alias, id)
+      if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) routes.release(id)
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
       const peer = e.detail.remotePeer

@@ -50,3 +50,66 @@ export function releasePeer(system: Lookup, sendBack: (event: NodeEvent) => void
 function shardRef(system: Lookup, alias: string, peerId: string): AnyActorRef | undefined {
   return system.get(systemIds.peers(alias, shardOf(peerId)))
 }
+
+/**
+ * The same routing for one node's watch (peer-events.ts), with the refs it found kept by peer id and
+ * shard number: `system.get` takes the systemId, a 63-character string built per event, which V8
+ * flattens and hashes on every call before probing a map of every actor (~2 µs an event at 100k peer
+ * actors, measured; a lookup by the libp2p peer id, whose hash its string keeps, ~0.2 µs). A kept ref
+ * is used only while it runs; a stopped one (released, forgotten) is looked up again. Made per watch,
+ * so what it keeps goes when the node stops; a release through it drops the peer's entry.
+ */
+export class PeerRoutes {
+  readonly #peers = new Map<string, PeerRef>()
+  readonly #shards: (AnyActorRef | undefined)[] = []
+
+  constructor(
+    readonly system: Lookup,
+    readonly alias: string,
+    readonly sendBack: (event: NodeEvent) => void,
+  ) {}
+
+  /** The peer's running actor, if it has one. */
+  peer(peerId: string): PeerRef | undefined {
+    const kept = this.#peers.get(peerId)
+    if (kept !== undefined && kept.getSnapshot().status === 'active') return kept
+    const ref = this.system.get(systemIds.peer(this.alias, peerId)) as PeerRef | undefined
+    if (ref !== undefined) this.#peers.set(peerId, ref)
+    else if (kept !== undefined) this.#peers.delete(peerId)
+    return ref
+  }
+
+  /** As routePeerEvent. */
+  route(input: PeerInput, event: PeerEvent | undefined, spawn: boolean): void {
+    if (event !== undefined) {
+      const ref = this.peer(input.peerId)
+      if (ref !== undefined) {
+        ref.send(event)
+        return
+      }
+    }
+    const shard = this.#shard(input.peerId)
+    if (shard !== undefined && !spawn) return
+    const routed: PeersEvent = { type: 'peers.route', peerId: input.peerId, spawn, input, ...(event ? { event } : {}) }
+    if (shard !== undefined) shard.send(routed)
+    else this.sendBack(routed)
+  }
+
+  /** As releasePeer. */
+  release(peerId: string): void {
+    this.#peers.delete(peerId)
+    const release: PeersEvent = { type: 'peers.release', peerId }
+    const shard = this.#shard(peerId)
+    if (shard !== undefined) shard.send(release)
+    else this.sendBack(release)
+  }
+
+  #shard(peerId: string): AnyActorRef | undefined {
+    const n = shardOf(peerId)
+    const kept = this.#shards[n]
+    if (kept !== undefined && kept.getSnapshot().status === 'active') return kept
+    const ref = shardRef(this.system, this.alias, peerId)
+    this.#shards[n] = ref
+    return ref
+  }
+}
