@@ -1,4 +1,4 @@
-import type { PeerId } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 import { fromCallback } from 'xstate'
 import { actorLookup } from '../../machines/actor-refs.ts'
 import type { NodeEvent, NodeInput } from '../../machines/node/node.types.ts'
@@ -88,10 +88,22 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       const id = e.detail.toString()
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
       probe.lost(id)
-      activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}` })
+      const last = lastClosed.get(id)
+      lastClosed.delete(id)
+      const how = last ? ` (${last.direction} connection, open ${Date.now() - last.openedAt} ms)` : ''
+      activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}${how}` })
       const ctx = routes.peer(id)?.getSnapshot().context
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
       if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) routes.release(id)
+    }
+    // the connection whose close ended a peer's last: its direction and age tell an operator (and
+    // the lab) a refused or aborted connection from a dropped one
+    const lastClosed = new Map<string, { direction: string; openedAt: number }>()
+    const onConnectionClose = (e: CustomEvent<Connection>) => {
+      const c = e.detail
+      if (libp2p.getConnections(c.remotePeer).length === 0)
+        lastClosed.set(c.remotePeer.toString(), { direction: c.direction, openedAt: c.timeline.open })
+      onConnectionChange(e)
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
       const peer = e.detail.remotePeer
@@ -105,14 +117,20 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     libp2p.addEventListener('peer:connect', onConnect)
     libp2p.addEventListener('peer:disconnect', onDisconnect)
     libp2p.addEventListener('connection:open', onConnectionChange as never)
-    libp2p.addEventListener('connection:close', onConnectionChange as never)
+    libp2p.addEventListener('connection:close', onConnectionClose as never)
     libp2p.addEventListener('peer:identify', onIdentify as never)
+    // libp2p runs (bootstrap, mDNS, inbound dials) before this watch starts: on a loaded machine a
+    // connection can open in between, and its peer:connect went to nobody (a restarted daemon then
+    // never listed the seed it was connected to). Those peers are routed here, as connected.
+    const open = new Map<string, Connection[]>()
+    for (const c of libp2p.getConnections()) open.set(c.remotePeer.toString(), [...(open.get(c.remotePeer.toString()) ?? []), c])
+    for (const [id, conns] of open) route(id, { type: 'peer.connected', connectionType: bestConnectionType(conns), at: Date.now() }, true)
     return () => {
       probe.stop()
       libp2p.removeEventListener('peer:connect', onConnect)
       libp2p.removeEventListener('peer:disconnect', onDisconnect)
       libp2p.removeEventListener('connection:open', onConnectionChange as never)
-      libp2p.removeEventListener('connection:close', onConnectionChange as never)
+      libp2p.removeEventListener('connection:close', onConnectionClose as never)
       libp2p.removeEventListener('peer:identify', onIdentify as never)
     }
   })
