@@ -154,6 +154,7 @@ export async function composeCore(config: Config, log: (msg: string) => void = (
       dhtProtocol: config.dhtProtocol,
       allowPrivateAddresses: config.allowLoopbackAddresses,
       maxConnections: libp2pMaxConnections(config.maxConnections),
+      dialTimeoutMs: config.dialTimeoutMs,
       ...(relayLimits ? { relay: relayLimits } : {}),
       actor: {
         dhtBootstrapTimeoutMs: config.dhtBootstrapTimeoutMs,

@@ -9,7 +9,7 @@ export function dialSignal(
   timeoutMs: number,
   /** Checked when `parent` aborts: true lets the dial finish (e.g. the peer connected meanwhile, on this very connection). */
   keep: () => boolean = () => false,
-): { signal: AbortSignal; release: () => void } {
+): { signal: AbortSignal; release: () => void; disarm: () => void } {
   const controller = new AbortController()
   const onAbort = () => {
     if (!keep()) controller.abort(parent.reason)
@@ -23,6 +23,8 @@ export function dialSignal(
   }, timeoutMs)
   return {
     signal: controller.signal,
+    /** The timer no longer applies; `parent` still aborts the dial. */
+    disarm: () => clearTimeout(timer),
     release: () => {
       clearTimeout(timer)
       parent.removeEventListener('abort', onAbort)

@@ -74,6 +74,8 @@ export interface NodeOptions {
   denyPeer?: (peerId: PeerId) => boolean
   /** Above our own watermarks, so libp2p's pruner never fires before ours. */
   maxConnections?: number
+  /** A dial's whole budget (ms; libp2p's default 10 s). libp2p cuts no single address shorter: our dials do, knowing when an address answered. */
+  dialTimeoutMs?: number
   /** Run a circuit relay server with these limits (the persistent node, unless the config turns it off). */
   relay?: RelayServerLimits
   /** Warnings about the node's own files (a corrupt certificate moved aside). */
@@ -188,7 +190,11 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     streamMuxers: [yamux()],
     connectionGater,
     // our peer actors own redialling wanted peers; libp2p's reconnect queue is switched off below
-    connectionManager: { maxConnections: opts.maxConnections ?? 1000, reconnectRetries: 0 },
+    connectionManager: {
+      maxConnections: opts.maxConnections ?? 1000,
+      reconnectRetries: 0,
+      ...(opts.dialTimeoutMs !== undefined ? { dialTimeout: opts.dialTimeoutMs, addressDialTimeout: opts.dialTimeoutMs } : {}),
+    },
     // libp2p aborts a connection whose heartbeat ping fails, after 5 s at least: on a busy host two
     // daemons lost theirs every few seconds (bench/profiles/README.md). A silent peer (a cut link)
     // is still found within 30 s; TCP resets end most dead connections long before that.

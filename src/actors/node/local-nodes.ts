@@ -20,7 +20,16 @@ export class NodeStartError extends OperationFailedError {
 export interface NodeSettings
   extends Pick<
     NodeOptions,
-    'listen' | 'bootstrap' | 'mdns' | 'dhtProtocol' | 'allowPrivateAddresses' | 'maxConnections' | 'relay' | 'announce' | 'tls'
+    | 'listen'
+    | 'bootstrap'
+    | 'mdns'
+    | 'dhtProtocol'
+    | 'allowPrivateAddresses'
+    | 'maxConnections'
+    | 'dialTimeoutMs'
+    | 'relay'
+    | 'announce'
+    | 'tls'
   > {
   /** Where persistent nodes keep their stores and known peers. */
   dataDir: string
@@ -118,6 +127,7 @@ export class LocalNodes<S extends NodeServiceMap> {
       denyPeer: (peerId) => this.#d.denyPeer(alias, peerId),
       log: this.#d.log,
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+      ...(settings.dialTimeoutMs !== undefined ? { dialTimeoutMs: settings.dialTimeoutMs } : {}),
       // only the daemon's own node relays: session peers come and go with their tabs
       ...(opts.persistent && settings.relay ? { relay: settings.relay } : {}),
       // the announced addresses are peer-a's; session peers advertise their own listeners

@@ -48,10 +48,16 @@ async function dialPeer(
   const errors: string[] = []
   const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
     addressBook.markAttempt(addr, id)
-    // one address that hangs (a black hole, a WebRTC handshake nobody answers) leaves time for the next
+    // one address that hangs (a black hole, a WebRTC handshake nobody answers) leaves time for the
+    // next; one that answered (its handshake began) keeps the whole budget: on a loaded host a
+    // handshake may take seconds, and cutting it at half the budget threw the work away and started
+    // again elsewhere (a twenty-daemon heal aborted 153 handshakes at 5 s, docs/lab.md)
     const deadline = dialSignal(timeout, Math.max(1, Math.floor(dialTimeoutMs / 2)), connected)
+    const onProgress = (e: { type: string }) => {
+      if (e.type.startsWith('upgrader:')) deadline.disarm()
+    }
     try {
-      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline.signal })
+      const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline.signal, onProgress })
       await confirmations.confirm(conn, deadline.signal)
       addressBook.markSuccess(addr, id)
       return { connectionType: bestConnectionType([conn]), at: Date.now() }

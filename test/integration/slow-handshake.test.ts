@@ -1,0 +1,76 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createServer, type Server, type Socket, connect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+
+/*
+ * A peer on a loaded host answers a dial at once but takes seconds over its handshake. A dial cut
+ * such an address at half its budget and threw the handshake away: in the lab, a twenty-daemon heal
+ * aborted 153 handshakes that way and started them again elsewhere. An address that answered now
+ * keeps the dial's whole budget (src/actors/peer/peer.actors.ts).
+ */
+
+/** A TCP relay to `port` on 127.0.0.1 that holds the first bytes the far end sends for `delayMs`. */
+async function slowRelay(port: number, delayMs: number): Promise<{ port: number; server: Server; sockets: Socket[] }> {
+  const sockets: Socket[] = []
+  const server = createServer((inbound) => {
+    const outbound = connect(port, '127.0.0.1')
+    sockets.push(inbound, outbound)
+    inbound.pipe(outbound)
+    let first = true
+    outbound.on('data', (chunk: Buffer) => {
+      if (!first) {
+        inbound.write(chunk)
+        return
+      }
+      first = false
+      outbound.pause()
+      setTimeout(() => {
+        inbound.write(chunk)
+        outbound.resume()
+      }, delayMs)
+    })
+    const end = () => {
+      inbound.destroy()
+      outbound.destroy()
+    }
+    inbound.on('error', end).on('close', end)
+    outbound.on('error', end).on('close', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { port: (server.address() as { port: number }).port, server, sockets }
+}
+
+describe('a peer that answers but is slow to finish the handshake', () => {
+  let a: TestDaemon | undefined
+  let b: NodeHandle | undefined
+  let relay: Awaited<ReturnType<typeof slowRelay>> | undefined
+  afterEach(async () => {
+    for (const s of relay?.sockets ?? []) s.destroy()
+    relay?.server.close()
+    await b?.stop()
+    await a?.destroy()
+  })
+
+  it('is connected within the dial budget, not cut at half of it', async () => {
+    const dialTimeoutMs = 3_000
+    a = await startTestDaemon({ dialTimeoutMs, connectTries: 1 })
+    b = await createNode({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap: [],
+      mdns: false,
+      dhtProtocol: `/sb-test-slow-${process.pid}/kad/1.0.0`,
+      allowPrivateAddresses: true,
+    })
+    const bPort = Number(b.libp2p.getMultiaddrs()[0]?.toString().split('/')[4])
+    // the handshake's first answer comes after 70% of the budget: past the half at which an address was cut
+    relay = await slowRelay(bPort, dialTimeoutMs * 0.7)
+    const bId = b.libp2p.peerId.toString()
+    a.core.stores.addressBook.add(`/ip4/127.0.0.1/tcp/${relay.port}`, { peerId: bId, source: 'manual' })
+    const client = await a.client()
+    const result = await client.call<{ success: boolean; error?: string }>('peers.connect', { peerId: bId })
+    expect(result).toMatchObject({ success: true })
+  })
+})
