@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,6 +81,13 @@ export async function startLabDaemon(lab: Lab, host: LabHost, opts: LabDaemonOpt
   let err = ''
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out = tail(out + d)))
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err = tail(err + d)))
+  // LAB_LOG_DIR=<dir>: each daemon's whole stderr also goes to <dir>/<host>.log (with DEBUG=libp2p:...,
+  // to see what a run's connections did)
+  if (process.env.LAB_LOG_DIR) {
+    const file = createWriteStream(join(process.env.LAB_LOG_DIR, `${host.name.split('-').at(-1)}.log`), { flags: 'a' })
+    child.stderr?.on('data', (d: string) => file.write(d))
+    child.once('close', () => file.end())
+  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('close', (code, signal) => resolve({ code, signal })),
   )
