@@ -380,6 +380,9 @@ function decodeBody(body: Buffer, count: number): Entry[] {
   const nextKey = c.addr.strings()
   const { flags: flagsR, sourceScope, group: groupIx, peer: peerIx, counts, failures, floats, first, seen, attempt, success } = c
   let prevFirst = 0
+  // each failure history is copied out of this one array (Array.prototype.slice): an array literal in the
+  // loop is an allocation site that V8 decides to pretenure mid-load, which throws away the loop's optimized code
+  const scratch: number[] = [0.5]
   for (let i = 0; i < count; i++) {
     const flags = flagsR.u8()
     const ss = sourceScope.u8()
@@ -414,22 +417,20 @@ function decodeBody(body: Buffer, count: number): Entry[] {
       if (flags & F_ATTEMPT) e.lastAttempt = floats.f64()
       if (flags & F_SUCCESS) e.lastSuccess = floats.f64()
       if (nFailures > 0) {
-        const times: number[] = []
-        for (let k = 0; k < nFailures; k++) times.push(floats.f64())
-        e.failureTimes = times
+        for (let k = 0; k < nFailures; k++) scratch[k] = floats.f64()
+        e.failureTimes = scratch.slice(0, nFailures)
       }
     } else {
       prevFirst = firstSeen
       if (flags & F_ATTEMPT) e.lastAttempt = firstSeen + attempt.sv()
       if (flags & F_SUCCESS) e.lastSuccess = firstSeen + success.sv()
       if (nFailures > 0) {
-        const times: number[] = []
         let prev = firstSeen
         for (let k = 0; k < nFailures; k++) {
           prev += failures.sv()
-          times.push(prev)
+          scratch[k] = prev
         }
-        e.failureTimes = times
+        e.failureTimes = scratch.slice(0, nFailures)
       }
     }
     entries[i] = e
