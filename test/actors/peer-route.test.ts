@@ -114,7 +114,9 @@ describe('PeerRoutes (one node watch)', () => {
     w.refs.delete(systemIds.peer(ALIAS, PEER))
     expect(routes.peer(PEER)).toBeUndefined()
     routes.route(input, connected, true)
-    expect(w.node).toEqual([{ type: 'peers.route', peerId: PEER, spawn: true, input, event: connected }])
+    expect(w.node).toEqual([
+      { type: 'peers.route', peerId: PEER, spawn: true, input, systemId: systemIds.peer(ALIAS, PEER), event: connected },
+    ])
   })
 
   it('a release goes to the running shard (looked up once) and drops the kept peer actor', () => {
@@ -137,7 +139,35 @@ describe('PeerRoutes (one node watch)', () => {
     w.refs.delete(systemIds.peer(ALIAS, PEER))
     peer.stop()
     routes.route(input, undefined, true)
-    expect(w.sent.at(-1)).toEqual({ to: 'shard', event: { type: 'peers.route', peerId: PEER, spawn: true, input } })
+    expect(w.sent.at(-1)).toEqual({
+      to: 'shard',
+      event: { type: 'peers.route', peerId: PEER, spawn: true, input, systemId: systemIds.peer(ALIAS, PEER) },
+    })
     expect(w.node).toEqual([])
+  })
+
+  it('a spawn through the running shard keeps the actor it made: the next event goes to it without another lookup', () => {
+    const w = liveWorld()
+    const shard = w.actor('shard')
+    const peer = w.actor('peer')
+    w.refs.set(systemIds.peers(ALIAS, shardOf(PEER)), shard.ref)
+    // the fake shard spawns as the real one does: synchronously, under the systemId it is given
+    const spawning = {
+      ...shard.ref,
+      send: (e: { systemId?: string }) => {
+        shard.ref.send(e)
+        if (e.systemId) w.refs.set(e.systemId, peer.ref)
+      },
+    } as unknown as AnyActorRef
+    w.refs.set(systemIds.peers(ALIAS, shardOf(PEER)), spawning)
+    const routes = new PeerRoutes(w.system, ALIAS, w.sendBack)
+    routes.route(input, undefined, true)
+    routes.route(input, connected, true)
+    expect(w.sent).toEqual([
+      { to: 'shard', event: { type: 'peers.route', peerId: PEER, spawn: true, input, systemId: systemIds.peer(ALIAS, PEER) } },
+      { to: 'peer', event: connected },
+    ])
+    // the shard, then the spawned actor by the systemId it was given
+    expect(w.lookups()).toBe(2)
   })
 })

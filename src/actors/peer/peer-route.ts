@@ -90,9 +90,17 @@ export class PeerRoutes {
     }
     const shard = this.#shard(input.peerId)
     if (shard !== undefined && !spawn) return
-    const routed: PeersEvent = { type: 'peers.route', peerId: input.peerId, spawn, input, ...(event ? { event } : {}) }
-    if (shard !== undefined) shard.send(routed)
-    else this.sendBack(routed)
+    const systemId = systemIds.peer(this.alias, input.peerId)
+    const routed: PeersEvent = { type: 'peers.route', peerId: input.peerId, spawn, input, systemId, ...(event ? { event } : {}) }
+    if (shard === undefined) {
+      this.sendBack(routed)
+      return
+    }
+    shard.send(routed)
+    // spawned by now (nothing is mid-step when libp2p emits) and registered under this very string,
+    // which keeps its hash: a cheap lookup, so the peer's next event finds its actor kept
+    const ref = this.system.get(systemId) as PeerRef | undefined
+    if (ref !== undefined) this.#peers.set(input.peerId, ref)
   }
 
   /** As releasePeer. */

@@ -40,11 +40,12 @@ export const peersMachine = setup({
         slot = freeSlot(context.slots)
         const id = childIds.peer(slot)
         const { peerId, input } = event
+        const systemId = event.systemId ?? systemIds.peer(context.alias, peerId)
         // spawned from assign rather than spawnChild: the same child, but XState copies the children
         // object at a site only this spawn uses, which V8 keeps fast (spawnChild's is shared by every
         // invoke and spawn of every machine, where each copy takes the generic per-key path)
         enqueue.assign(({ spawn }) => {
-          spawn('peer', { id, systemId: systemIds.peer(context.alias, peerId), input })
+          spawn('peer', { id, systemId, input })
           return { peerIds: [...context.peerIds, peerId], slots: withSlot(context.slots, slot, peerId) }
         })
       }

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import type { PeerId } from '../actor-ids.ts'
 import type { PeerEvent, PeerInput } from '../peer/peer.types.ts'
 
 /** Shards accept nothing from clients; they only route. */
@@ -18,7 +19,15 @@ export interface PeersContext extends PeersInput {
 
 export type PeersEvent =
   /** Deliver `event` to the peer's actor, spawning it from `input` first when `spawn` is set. */
-  | { type: 'peers.route'; peerId: string; input: PeerInput; spawn: boolean; event?: PeerEvent }
+  | {
+      type: 'peers.route'
+      peerId: string
+      input: PeerInput
+      spawn: boolean
+      event?: PeerEvent
+      /** The peer's systemId, when the sender built it already (its string keeps its hash for the sender's next lookup). */
+      systemId?: PeerId
+    }
   /** Stop the peer's actor (forgotten, or neither known nor added after it disconnected). */
   | { type: 'peers.release'; peerId: string }
   /** Deliver `event` to every peer actor of the node (each shard to its own). */
