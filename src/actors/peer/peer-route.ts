@@ -56,8 +56,9 @@ function shardRef(system: Lookup, alias: string, peerId: string): AnyActorRef | 
  * shard number: `system.get` takes the systemId, a 63-character string built per event, which V8
  * flattens and hashes on every call before probing a map of every actor (~2 µs an event at 100k peer
  * actors, measured; a lookup by the libp2p peer id, whose hash its string keeps, ~0.2 µs). A kept ref
- * is used only while it runs; a stopped one (released, forgotten) is looked up again. Made per watch,
- * so what it keeps goes when the node stops; a release through it drops the peer's entry.
+ * is used only while it runs; a stopped one is looked up again. Made per watch, so what it keeps goes
+ * when the node stops; a release through it drops the peer's entry, and a peer released elsewhere
+ * (forgotten through the node) keeps its stopped actor here until it is next routed or the node stops.
  */
 export class PeerRoutes {
   readonly #peers = new Map<string, PeerRef>()
