@@ -137,8 +137,7 @@ export async function run() {
     '',
     `Switchboard/raw (median to DHT ready): **${fmt(median(sbReady) / median(raw))}×**`,
   ].join('\n')
-  if (process.env.BENCH_NO_PUBLISH === '1') process.stdout.write(`${body}\n`)
-  else await publish('dht-ready', body)
+  await publish('dht-ready', body)
   return { sbUp, sbReady, raw }
 }
 

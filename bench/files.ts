@@ -305,8 +305,7 @@ export async function run() {
       ),
       ...(failures.length === 0 ? [] : ['', `Failed rounds (left out of the medians): ${failures.join('; ')}.`]),
     ].join('\n')
-    if (process.env.BENCH_NO_PUBLISH === '1') process.stdout.write(`${body}\n`)
-    else await publish('files', body)
+    await publish('files', body)
     return Object.fromEntries(results)
   } finally {
     agent.destroy()

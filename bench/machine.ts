@@ -82,10 +82,11 @@ export async function appendResults(section: string, file: string = RESULTS_FILE
   await writeFileAtomic(file, `${before.trimEnd()}\n\n${section.trim()}\n`, 0o644)
 }
 
-/** Print a bench's section and keep it in results.md. */
+/** Print a bench's section and keep it in results.md (not with BENCH_NO_PUBLISH=1: a dry run only prints). */
 export async function publish(title: string, body: string): Promise<void> {
   const section = resultSection(title, body)
   process.stdout.write(`\n${section}\n`)
+  if (process.env.BENCH_NO_PUBLISH === '1') return
   await appendResults(section)
   process.stdout.write(`(appended to ${RESULTS_FILE})\n`)
 }
