@@ -264,6 +264,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   )
   const reconnect: number[] = []
   const fromSpawn: number[] = []
+  let slowest: { member: Member; peerId: string; ms: number; at: number } | undefined
   for (const r of restarts) {
     for (const m of members) {
       // only daemons that were up through the restart and saw it (a daemon restarted since has a new view)
@@ -274,10 +275,23 @@ async function scenario4(lab: Lab, fleet: Fleet) {
       if (at === undefined) continue
       reconnect.push(Math.max(0, Math.round(at - r.at)))
       fromSpawn.push(Math.round(at - r.spawnedAt))
+      if (slowest === undefined || at - r.at > slowest.ms) slowest = { member: m, peerId: r.peerId, ms: Math.round(at - r.at), at: r.at }
     }
   }
   const sorted = [...reconnect].sort((a, b) => a - b)
   log(`churn reconnects (ms, sorted, every 10th): ${sorted.filter((_, i) => i % 10 === 0).join(' ')}`)
+  if (slowest && up(slowest.member)) {
+    // what the daemon that saw it last did about the restarted peer, from the restart's banner on
+    const { member, peerId, ms, at } = slowest
+    const { activity } = await member.client
+      .call<{ activity: Array<{ type: string; peerId?: string; message: string; at: number }> }>('activity.list', { limit: 1000 })
+      .catch(() => ({ activity: [] }))
+    const since = Date.now() - (now() - at) - 5_000
+    const about = activity.filter((a) => a.peerId === peerId && a.at >= since).slice(0, 12)
+    log(
+      `slowest churn reconnect (${ms} ms after the banner): ${member.daemon.host.name} -> ${peerId.slice(-6)}:\n    ${about.map((a) => `${new Date(a.at).toISOString().slice(11, 23)} ${a.type} ${a.message.slice(0, 300)}`).join('\n    ')}`,
+    )
+  }
   const ready = await dhtReadyTimes(live, 60_000).then(
     () => live.length,
     () => -1,
