@@ -284,7 +284,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
     // what the daemon that saw it last did about the restarted peer, from the restart's banner on
     const { member, peerId, ms, at } = slowest
     const { activity } = await member.client
-      .call<{ activity: Array<{ type: string; peerId?: string; message: string; at: number }> }>('activity.list', { limit: 1000 })
+      .call<{ activity: Array<{ type: string; peerId?: string; message: string; at: number }> }>('activity.list', { limit: 500 })
       .catch(() => ({ activity: [] }))
     const since = Date.now() - (now() - at) - 5_000
     const about = activity.filter((a) => a.peerId === peerId && a.at >= since).slice(0, 12)

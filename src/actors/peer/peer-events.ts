@@ -96,13 +96,13 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
       if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) routes.release(id)
     }
-    // the connection whose close ended a peer's last: its direction and age tell an operator (and
-    // the lab) a refused or aborted connection from a dropped one
+    // the connection whose close ended a peer's last (the last to close before peer:disconnect; one
+    // entry per peer, dropped then): its direction and age tell a refused or aborted connection from
+    // a dropped one
     const lastClosed = new Map<string, { direction: string; openedAt: number }>()
     const onConnectionClose = (e: CustomEvent<Connection>) => {
       const c = e.detail
-      if (libp2p.getConnections(c.remotePeer).length === 0)
-        lastClosed.set(c.remotePeer.toString(), { direction: c.direction, openedAt: c.timeline.open })
+      lastClosed.set(c.remotePeer.toString(), { direction: c.direction, openedAt: c.timeline.open })
       onConnectionChange(e)
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
