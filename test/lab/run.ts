@@ -7,6 +7,7 @@
  *                  [--attackers 200] [--only 1,2,3,4,5] [--no-record] [--config '{"peerRetryMaxMs":1000}']
  */
 import { readFileSync } from 'node:fs'
+import { get } from 'node:http'
 import { parseArgs } from 'node:util'
 import { fmt, publish } from '../../bench/machine.ts'
 import type { Config } from '../../src/config.ts'
@@ -66,6 +67,20 @@ const rssMiB = (pid: number | undefined) => {
     return Number.NaN
   }
 }
+
+/** The daemon's count of pushes dropped for slow clients (/metrics), or -1 when it cannot be read. */
+const droppedPushes = (m: Member) =>
+  new Promise<number>((resolve) => {
+    const req = get(
+      { socketPath: m.daemon.host.socket, path: '/metrics', headers: { authorization: `Bearer ${m.daemon.token}` } },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (d: string) => (body += d))
+        res.on('end', () => resolve(Number(/^switchboard_pushes_dropped_total (\d+)/m.exec(body)?.[1] ?? -1)))
+      },
+    )
+    req.on('error', () => resolve(-1))
+  })
 
 /** Daemons that exited without us killing or stopping them. */
 const crashes: string[] = []
@@ -228,7 +243,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
           const killedAt = now()
           try {
             const d = await startLabDaemon(lab, victim.daemon.host, { bootstrap, dataDir: victim.daemon.dataDir })
-            const m = new Member(d, await d.client())
+            const m = await Member.open(d)
             watchCrash(m)
             members[i] = m
             restarts.push({ index: i, at: d.startedAt, spawnedAt: d.spawnedAt, killedAt, peerId: d.peerId })
@@ -280,6 +295,7 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   }
   const sorted = [...reconnect].sort((a, b) => a - b)
   log(`churn reconnects (ms, sorted, every 10th): ${sorted.filter((_, i) => i % 10 === 0).join(' ')}`)
+  log(`pushes dropped for slow clients, per live daemon: ${(await Promise.all(live.map(droppedPushes))).join(' ')}`)
   if (slowest && up(slowest.member)) {
     // what the daemon that saw it last did about the restarted peer, from the restart's banner on
     const { member, peerId, ms, at } = slowest
@@ -288,8 +304,9 @@ async function scenario4(lab: Lab, fleet: Fleet) {
       .catch(() => ({ activity: [] }))
     const since = Date.now() - (now() - at) - 5_000
     const about = activity.filter((a) => a.peerId === peerId && a.at >= since).slice(0, 12)
+    const seen = (member.peers.get(peerId)?.history ?? []).map((h) => `${h.status}@${Math.round(h.at - at)}`).join(' ')
     log(
-      `slowest churn reconnect (${ms} ms after the banner): ${member.daemon.host.name} -> ${peerId.slice(-6)}:\n    ${about.map((a) => `${new Date(a.at).toISOString().slice(11, 23)} ${a.type} ${a.message.slice(0, 300)}`).join('\n    ')}`,
+      `slowest churn reconnect (${ms} ms after the banner): ${member.daemon.host.name} -> ${peerId.slice(-6)}; its peer.state pushes (ms from the banner): ${seen}\n    ${about.map((a) => `${new Date(a.at).toISOString().slice(11, 23)} ${a.type} ${a.message.slice(0, 300)}`).join('\n    ')}`,
     )
   }
   const ready = await dhtReadyTimes(live, 60_000).then(

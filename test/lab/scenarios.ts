@@ -55,7 +55,19 @@ export class Member {
   readonly waiters = new Waiters()
   /** When this view of the daemon began (a restarted daemon gets a new Member). */
   readonly createdAt = now()
-  constructor(
+
+  /**
+   * A new client of `daemon`, bound to peer-a by its first call (peers.list, which also fills the
+   * view): the daemon pushes peer.state only to bound connections, so a view never bound saw no
+   * change at all (scenario 4 run alone counted every churn reconnect at the final peers.list).
+   */
+  static async open(daemon: LabDaemon): Promise<Member> {
+    const m = new Member(daemon, await daemon.client())
+    await m.refreshPeers()
+    return m
+  }
+
+  private constructor(
     readonly daemon: LabDaemon,
     readonly client: SwitchboardClient,
   ) {
@@ -144,7 +156,7 @@ export async function startFleet(lab: Lab, count: number, config: Partial<Config
     for (const r of rest) if (r.status === 'fulfilled') daemons.push(r.value)
     const failed = rest.find((r) => r.status === 'rejected')
     if (failed) throw (failed as PromiseRejectedResult).reason
-    const members = await Promise.all(daemons.map(async (d) => new Member(d, await d.client())))
+    const members = await Promise.all(daemons.map((d) => Member.open(d)))
     return { members, startMs: daemons.map((d) => ms(d.startedAt - d.spawnedAt)), stop }
   } catch (err) {
     await stop()
