@@ -120,8 +120,8 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
     libp2p.addEventListener('connection:close', onConnectionClose as never)
     libp2p.addEventListener('peer:identify', onIdentify as never)
     // libp2p runs (bootstrap, mDNS, inbound dials) before this watch starts: on a loaded machine a
-    // connection can open in between, and its peer:connect went to nobody (a restarted daemon then
-    // never listed the seed it was connected to). Those peers are routed here, as connected.
+    // connection can open in between, and its peer:connect went to nobody (the peer stayed unlisted
+    // while connected). Those peers are routed here, as connected.
     const open = new Map<string, Connection[]>()
     for (const c of libp2p.getConnections()) open.set(c.remotePeer.toString(), [...(open.get(c.remotePeer.toString()) ?? []), c])
     for (const [id, conns] of open) route(id, { type: 'peer.connected', connectionType: bestConnectionType(conns), at: Date.now() }, true)
