@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createActor, createMachine, type EventObject } from 'xstate'
 import type { NodeRuntimes } from '../../src/actors/node/node-runtimes.ts'
 import { watchPeersActor } from '../../src/actors/peer/peer-events.ts'
@@ -28,25 +28,38 @@ const start = async () => {
   return node
 }
 
+type ActivityItem = { type: string; message: string }
+
+/** What the watch reads of the runtimes: the node, no known peers, an activity feed to read back. */
+const fakeRuntimes = (node: NodeHandle, activity: ActivityItem[] = []) =>
+  ({
+    get: () => ({ knownPeers: { list: () => [] } }),
+    handle: () => node,
+    shared: {
+      activity: { add: (a: ActivityItem) => activity.push(a) },
+      addressBook: { add: () => {}, forPeer: () => [] },
+      dialTimeoutMs: 10_000,
+    },
+  }) as unknown as NodeRuntimes
+
+/** The watch under a parent that keeps every event it sends back. */
+const watch = (runtimes: NodeRuntimes, got: EventObject[]) =>
+  createActor(
+    createMachine({
+      invoke: {
+        src: watchPeersActor(runtimes),
+        input: { alias: 'a', backoff: { initialMs: 1, maxMs: 1, explicitRetryMs: 1, explicitTries: 1 } },
+      },
+      on: { '*': { actions: ({ event }) => got.push(event) } },
+    }),
+  )
+
 describe("a node's peer watch", () => {
   it('routes a peer connected before it started as connected, so its actor exists', async () => {
     const [a, b] = await Promise.all([start(), start()])
     await a.libp2p.dial(b.libp2p.getMultiaddrs()[0] as never)
-    const runtimes = {
-      get: () => ({ knownPeers: { list: () => [] } }),
-      handle: () => a,
-      shared: { activity: { add: () => {} }, addressBook: { add: () => {}, forPeer: () => [] }, dialTimeoutMs: 10_000 },
-    } as unknown as NodeRuntimes
     const got: EventObject[] = []
-    const parent = createActor(
-      createMachine({
-        invoke: {
-          src: watchPeersActor(runtimes),
-          input: { alias: 'a', backoff: { initialMs: 1, maxMs: 1, explicitRetryMs: 1, explicitTries: 1 } },
-        },
-        on: { '*': { actions: ({ event }) => got.push(event) } },
-      }),
-    )
+    const parent = watch(fakeRuntimes(a), got)
     parent.start()
     parent.stop()
     expect(got).toEqual([
@@ -57,5 +70,20 @@ describe("a node's peer watch", () => {
         event: expect.objectContaining({ type: 'peer.connected', connectionType: 'direct' }),
       }),
     ])
+  })
+
+  it("names the connection that ended a peer's in the activity feed: direction, address, age", async () => {
+    const [a, b] = await Promise.all([start(), start()])
+    const activity: ActivityItem[] = []
+    const parent = watch(fakeRuntimes(a, activity), [])
+    parent.start()
+    const addr = b.libp2p.getMultiaddrs()[0]?.toString() ?? ''
+    await a.libp2p.dial(b.libp2p.getMultiaddrs()[0] as never)
+    await a.libp2p.hangUp(b.libp2p.peerId)
+    await vi.waitFor(() => expect(activity.some((x) => x.type === 'peer_left')).toBe(true))
+    parent.stop()
+    const left = activity.find((x) => x.type === 'peer_left')?.message
+    expect(left).toMatch(/^disconnected from \S+ \(outbound connection to (\S+), open \d+ ms\)$/)
+    expect(left).toContain(`disconnected from ${b.libp2p.peerId} (outbound connection to ${addr}`)
   })
 })

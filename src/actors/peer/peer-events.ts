@@ -88,21 +88,27 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       const id = e.detail.toString()
       route(id, { type: 'peer.disconnected', at: Date.now() }, false)
       probe.lost(id)
-      const last = lastClosed.get(id)
-      lastClosed.delete(id)
-      const how = last ? ` (${last.direction} connection, open ${Date.now() - last.openedAt} ms)` : ''
-      activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}${how}` })
+      // libp2p announces the disconnect while it handles the last connection's close, before our
+      // connection:close listener has seen that connection: the feed's line waits for it
+      queueMicrotask(() => {
+        const last = lastClosed.get(id)
+        lastClosed.delete(id)
+        const how = last
+          ? ` (${last.direction} connection ${last.direction === 'inbound' ? 'from' : 'to'} ${last.addr}, open ${Date.now() - last.openedAt} ms)`
+          : ''
+        activity.add({ type: 'peer_left', alias, peerId: id, message: `disconnected from ${id}${how}` })
+      })
       const ctx = routes.peer(id)?.getSnapshot().context
       // a client's connect sent meanwhile (even during a hang-up) keeps the actor: it will dial
       if (ctx && !ctx.known && !ctx.added && ctx.triesLeft === 0) routes.release(id)
     }
-    // the connection whose close ended a peer's last (the last to close before peer:disconnect; one
-    // entry per peer, dropped then): its direction and age tell a refused or aborted connection from
-    // a dropped one
-    const lastClosed = new Map<string, { direction: string; openedAt: number }>()
+    // the connection whose close ended a peer's last (the last to close; one entry per peer, dropped
+    // when the peer's disconnect is reported): its direction, address and age tell a refused or aborted
+    // connection from a dropped one
+    const lastClosed = new Map<string, { direction: string; addr: string; openedAt: number }>()
     const onConnectionClose = (e: CustomEvent<Connection>) => {
       const c = e.detail
-      lastClosed.set(c.remotePeer.toString(), { direction: c.direction, openedAt: c.timeline.open })
+      lastClosed.set(c.remotePeer.toString(), { direction: c.direction, addr: c.remoteAddr.toString(), openedAt: c.timeline.open })
       onConnectionChange(e)
     }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
