@@ -79,14 +79,21 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
   it(`${ROUNDS - PROCESS_ROUNDS} in-process stops: each one finishes and saves everything`, async () => {
     for (let round = 0; round < ROUNDS - PROCESS_ROUNDS; round++) {
       const d = await startTestDaemon({ listen: LOOPBACK_DEFAULT_LISTEN }, dataDir)
-      const tab = await d.client()
-      // a session peer is running too when the daemon stops
-      await tab.call('peer', {})
-      const admin = await d.client()
-      await banOne((m, p) => admin.call(m, p))
-      await connectOverWebRTC(d.core.nodes.info('peer-a').addrs)
-      await learntStrangers((m, p) => admin.call(m, p))
-      await d.close()
+      let closed = false
+      try {
+        const tab = await d.client()
+        // a session peer is running too when the daemon stops
+        await tab.call('peer', {})
+        const admin = await d.client()
+        await banOne((m, p) => admin.call(m, p))
+        await connectOverWebRTC(d.core.nodes.info('peer-a').addrs)
+        await learntStrangers((m, p) => admin.call(m, p))
+        await d.close()
+        closed = true
+      } finally {
+        // a failed round must not leave its daemon holding the data directory for the next test
+        if (!closed) await d.close().catch(() => {})
+      }
       await expectSaved()
     }
   })
@@ -94,10 +101,15 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
   it(`${PROCESS_ROUNDS} SIGTERMs of a daemon process: exit code 0, nothing lost`, async () => {
     for (let round = 0; round < PROCESS_ROUNDS; round++) {
       const d = await startProcessDaemon({ dataDir, listen: LOOPBACK_DEFAULT_LISTEN })
-      const c = await d.client()
-      await banOne((m, p) => c.call(m, p))
-      await connectOverWebRTC(d.addrs)
-      await learntStrangers((m, p) => c.call(m, p))
+      try {
+        const c = await d.client()
+        await banOne((m, p) => c.call(m, p))
+        await connectOverWebRTC(d.addrs)
+        await learntStrangers((m, p) => c.call(m, p))
+      } catch (err) {
+        await d.stop('SIGKILL').catch(() => {})
+        throw err
+      }
       const exit = await d.stop('SIGTERM')
       // the one warning allowed: the port of last time was taken when this round started (this test's
       // own WebRTC-direct client sockets take ephemeral UDP ports, which may be the one just let go)
