@@ -60,7 +60,8 @@ export const peersMachine = setup({
     }),
     broadcast: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peers.broadcast') return
-      for (const peerId of context.peerIds) enqueue.sendTo(childIds.peer(context.slots.indexOf(peerId)), event.event)
+      // by slot: each running peer actor once, without a search of the slots per peer
+      for (const [slot, peerId] of context.slots.entries()) if (peerId !== null) enqueue.sendTo(childIds.peer(slot), event.event)
     }),
   },
 }).createMachine({
