@@ -1,8 +1,8 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createServer, type Server, type Socket, connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { type TcpRelay, tcpRelay } from '../support/tcp-relay.ts'
 
 /*
  * A peer on a loaded host answers a dial at once but takes seconds over its handshake. A dial cut
@@ -11,44 +11,12 @@ import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
  * keeps the dial's whole budget (src/actors/peer/peer.actors.ts).
  */
 
-/** A TCP relay to `port` on 127.0.0.1 that holds the first bytes the far end sends for `delayMs`. */
-async function slowRelay(port: number, delayMs: number): Promise<{ port: number; server: Server; sockets: Socket[] }> {
-  const sockets: Socket[] = []
-  const server = createServer((inbound) => {
-    const outbound = connect(port, '127.0.0.1')
-    sockets.push(inbound, outbound)
-    inbound.pipe(outbound)
-    let first = true
-    outbound.on('data', (chunk: Buffer) => {
-      if (!first) {
-        inbound.write(chunk)
-        return
-      }
-      first = false
-      outbound.pause()
-      setTimeout(() => {
-        inbound.write(chunk)
-        outbound.resume()
-      }, delayMs)
-    })
-    const end = () => {
-      inbound.destroy()
-      outbound.destroy()
-    }
-    inbound.on('error', end).on('close', end)
-    outbound.on('error', end).on('close', end)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { port: (server.address() as { port: number }).port, server, sockets }
-}
-
 describe('a peer that answers but is slow to finish the handshake', () => {
   let a: TestDaemon | undefined
   let b: NodeHandle | undefined
-  let relay: Awaited<ReturnType<typeof slowRelay>> | undefined
+  let relay: TcpRelay | undefined
   afterEach(async () => {
-    for (const s of relay?.sockets ?? []) s.destroy()
-    relay?.server.close()
+    await relay?.close()
     await b?.stop()
     await a?.destroy()
   })
@@ -66,7 +34,7 @@ describe('a peer that answers but is slow to finish the handshake', () => {
     })
     const bPort = Number(b.libp2p.getMultiaddrs()[0]?.toString().split('/')[4])
     // the handshake's first answer comes after 70% of the budget: past the half at which an address was cut
-    relay = await slowRelay(bPort, dialTimeoutMs * 0.7)
+    relay = await tcpRelay(bPort, { holdFirstReplyMs: dialTimeoutMs * 0.7 })
     const bId = b.libp2p.peerId.toString()
     a.core.stores.addressBook.add(`/ip4/127.0.0.1/tcp/${relay.port}`, { peerId: bId, source: 'manual' })
     const client = await a.client()

@@ -6,6 +6,7 @@ import { peerStatusOfTags } from '../../machines/peer/peer.machine.ts'
 import type { PeerEvent, PeerInput } from '../../machines/peer/peer.types.ts'
 import { dialOrder } from '../../p2p/address-book/dial-order.ts'
 import type { KnownPeer } from '../../p2p/known-peers.ts'
+import { StaleConnectionCheck } from '../../p2p/stale-connections.ts'
 import type { NodeRuntimes } from '../node/node-runtimes.ts'
 import { bestConnectionType } from './connection-type.ts'
 import { HEAL_PROBE_DEFAULTS, HealProbe } from './heal-probe.ts'
@@ -111,6 +112,23 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       lastClosed.set(c.remotePeer.toString(), { direction: c.direction, addr: c.remoteAddr.toString(), openedAt: c.timeline.open })
       onConnectionChange(e)
     }
+    // a peer that connects again while we hold an older connection may have restarted (stale-connections.ts)
+    const staleCheck = new StaleConnectionCheck({
+      connections: (peer) => libp2p.getConnections(peer),
+      timeoutMs: runtimes.shared.dialTimeoutMs,
+      now: Date.now,
+      onStale: (s) =>
+        activity.add({
+          type: 'info',
+          alias,
+          peerId: s.peerId,
+          message: `closed a stale ${s.direction} connection ${s.direction === 'inbound' ? 'from' : 'to'} ${s.addr} (open ${s.openMs} ms): ${s.reason}`,
+        }),
+    })
+    const onConnectionOpen = (e: CustomEvent<Connection>) => {
+      void staleCheck.opened(e.detail)
+      onConnectionChange(e)
+    }
     const onConnectionChange = (e: CustomEvent<{ remotePeer: PeerId }>) => {
       const peer = e.detail.remotePeer
       const type = bestConnectionType(libp2p.getConnections(peer))
@@ -122,7 +140,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
 
     libp2p.addEventListener('peer:connect', onConnect)
     libp2p.addEventListener('peer:disconnect', onDisconnect)
-    libp2p.addEventListener('connection:open', onConnectionChange as never)
+    libp2p.addEventListener('connection:open', onConnectionOpen as never)
     libp2p.addEventListener('connection:close', onConnectionClose as never)
     libp2p.addEventListener('peer:identify', onIdentify as never)
     // libp2p runs (bootstrap, mDNS, inbound dials) before this watch starts: on a loaded machine a
@@ -135,7 +153,7 @@ export function watchPeersActor(runtimes: NodeRuntimes) {
       probe.stop()
       libp2p.removeEventListener('peer:connect', onConnect)
       libp2p.removeEventListener('peer:disconnect', onDisconnect)
-      libp2p.removeEventListener('connection:open', onConnectionChange as never)
+      libp2p.removeEventListener('connection:open', onConnectionOpen as never)
       libp2p.removeEventListener('connection:close', onConnectionClose as never)
       libp2p.removeEventListener('peer:identify', onIdentify as never)
     }
