@@ -18,8 +18,8 @@ import { fmt, forceGc, markdownTable, median, publish, runIfMain } from './machi
  * (peer-route.ts: straight to a running peer actor, else `peers.route` to its running shard, which
  * spawns it, or through the node, which spawns the shard first; `peers.release` to the shard alike).
  * Baseline, the raw library: the same peer machine as root XState
- * actors, events sent straight to them. Both run with the daemon's actor registry attached, which
- * keeps every actor's client view. Phases, each timed until every actor has processed its event:
+ * actors, events sent straight to them. Both run with the daemon's actor registry attached and no
+ * listener on it: it builds an actor's client view when asked (the spawn phase lists them all). Phases, each timed until every actor has processed its event:
  * spawn, a burst of `peer.connected`, a burst of `peer.disconnected`, release, and spawning them all
  * again after the release (churn).
  */
@@ -144,7 +144,10 @@ interface Figures {
   /** Heap held per live actor (actor, snapshot, registry view), after a full GC. */
   bytesPerActor: number
   connectMs: number
+  /** CPU the process spent on the burst (all threads, GC included). */
+  connectCpuMs: number
   disconnectMs: number
+  disconnectCpuMs: number
   releaseMs: number
   /** Heap still held after every actor was released, against before the spawn. */
   leftAfterReleaseBytes: number
@@ -195,12 +198,18 @@ export async function measure(make: () => Promise<System>, ids: string[]): Promi
   const bytesPerActor = (process.memoryUsage().heapUsed - before) / ids.length
 
   const at = Date.now()
-  const connectMs = timed(() => {
-    for (const id of ids) system.send(route(id, { type: 'peer.connected', connectionType: 'direct', at }))
+  let connectMs = 0
+  const connectCpuMs = cpuTimed(() => {
+    connectMs = timed(() => {
+      for (const id of ids) system.send(route(id, { type: 'peer.connected', connectionType: 'direct', at }))
+    })
   })
   expectAll(system, ids, (ref) => ref?.getSnapshot().matches('connected') === true, 'connect')
-  const disconnectMs = timed(() => {
-    for (const id of ids) system.send(route(id, { type: 'peer.disconnected', at: at + 1 }))
+  let disconnectMs = 0
+  const disconnectCpuMs = cpuTimed(() => {
+    disconnectMs = timed(() => {
+      for (const id of ids) system.send(route(id, { type: 'peer.disconnected', at: at + 1 }))
+    })
   })
   expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'disconnect')
   // neither known nor added: watchPeers releases each one after its disconnect
@@ -218,7 +227,18 @@ export async function measure(make: () => Promise<System>, ids: string[]): Promi
   })
   expectAll(system, ids, (ref) => ref?.getSnapshot().value === 'disconnected', 'respawn')
   system.stop()
-  return { spawnMs, spawnCpuMs, bytesPerActor, connectMs, disconnectMs, releaseMs, leftAfterReleaseBytes, respawnMs }
+  return {
+    spawnMs,
+    spawnCpuMs,
+    bytesPerActor,
+    connectMs,
+    connectCpuMs,
+    disconnectMs,
+    disconnectCpuMs,
+    releaseMs,
+    leftAfterReleaseBytes,
+    respawnMs,
+  }
 }
 
 const medianOf = (runs: Figures[], key: keyof Figures) => median(runs.map((r) => r[key]))
@@ -257,7 +277,9 @@ function toMarkdown(r: { sharded: Figures[]; raw: Figures[]; gc: boolean }): str
       row('spawn, CPU ms (all threads)', 'spawnCpuMs', ms),
       row('heap per live actor, bytes', 'bytesPerActor', (n) => fmt(n, 0)),
       row('burst of peer.connected, ms (events/s)', 'connectMs', ms, true),
+      row('burst of peer.connected, CPU ms (events/CPU s)', 'connectCpuMs', ms, true),
       row('burst of peer.disconnected, ms (events/s)', 'disconnectMs', ms, true),
+      row('burst of peer.disconnected, CPU ms (events/CPU s)', 'disconnectCpuMs', ms, true),
       row('release all, ms (actors/s)', 'releaseMs', ms, true),
       row('heap left after release, KiB', 'leftAfterReleaseBytes', (n) => fmt(n / 1024, 0)),
       row('spawn again after the release, ms (actors/s)', 'respawnMs', ms, true),
@@ -266,7 +288,7 @@ function toMarkdown(r: { sharded: Figures[]; raw: Figures[]; gc: boolean }): str
   return [
     '### Remote-peer actors on fake connections',
     '',
-    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor hands on libp2p's connect and disconnect events as the daemon's does (straight to a running peer actor, else \`peers.route\` to its shard, which spawns it, through the node only while the shard does not exist yet); peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id, each peer actor its shard's child under a slot number (registered under its systemId). Raw XState: the same peer machine as root actors (createActor), events sent straight to them. Both with the daemon's actor registry attached (it keeps each actor's client view, part of the heap figure). Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
+    `Sharded: the daemon's layout, a node machine (fake libp2p actors) whose \`watchPeers\` actor hands on libp2p's connect and disconnect events as the daemon's does (straight to a running peer actor, else \`peers.route\` to its shard, which spawns it, through the node only while the shard does not exist yet); peers spread over ${PEER_SHARDS} \`peers\` shards by a hash of their id, each peer actor its shard's child under a slot number (registered under its systemId). Raw XState: the same peer machine as root actors (createActor), events sent straight to them. Both with the daemon's actor registry attached, no listener on it (as in a daemon no client watches): it builds an actor's client view when asked, and the bench lists every view after the spawn, so the views are part of the heap figure. Each phase sends one event per peer and ends when every actor has processed it (checked); the peers are neither known nor added, so none dials. Median of ${ROUNDS} rounds after a warm-up on a tenth of the peers${r.gc ? '; heap after a full GC' : '; no GC available, heap figures are rough'}.`,
     '',
     table,
   ].join('\n')

@@ -1,3 +1,4 @@
+import type { RegistryChange } from '../actors/supervisor/actor-registry.ts'
 import { parseSystemId, systemIds } from '../machines/actor-ids.ts'
 import { pairingStateName } from '../machines/pairing/pairing.machine.ts'
 import type { pairingPublicContext } from '../machines/pairing/pairing.machine.ts'
@@ -16,7 +17,8 @@ export function startFeeds(
   alias: string,
 ): () => void {
   const prefix = systemIds.peerPrefix(alias)
-  const stopPeers = deps.actors.registry.listen((change) => {
+  // the registry builds views only for actors some listener's prefix covers: this node's peers and pairings
+  const onChange = (change: RegistryChange) => {
     if (change.type !== 'snapshot') return
     const { snapshot } = change
     if (snapshot.systemId.startsWith(prefix)) {
@@ -37,7 +39,9 @@ export function startFeeds(
       error: c.error,
       ...(peer ? { peer: peerState(peer) } : {}),
     })
-  })
+  }
+  const stopPeerViews = deps.actors.registry.listen(onChange, prefix)
+  const stopPairingViews = deps.actors.registry.listen(onChange, systemIds.pairing(alias, ''))
   const stopActivity = deps.stores.activity.listen((a) => {
     if (a.alias !== alias && a.alias !== '*') return
     const { alias: _local, ...push } = a
@@ -45,7 +49,8 @@ export function startFeeds(
   })
   const stopPresence = deps.presence.listen(alias, (online) => session.push('presence.update', { online }))
   return () => {
-    stopPeers()
+    stopPeerViews()
+    stopPairingViews()
     stopActivity()
     stopPresence()
   }

@@ -84,4 +84,60 @@ describe('ActorRegistry', () => {
     expect(registry.get(id)).toBeUndefined()
     expect(changes.map((c) => (c.type === 'snapshot' ? c.snapshot.seq : `stopped ${c.seq}`))).toEqual([1, 2, 3, 4, 5, 'stopped 6'])
   })
+
+  it('builds the view of an actor no listener covers when asked, from its current snapshot, and counts what it saw', () => {
+    const registry = new ActorRegistry()
+    const nodes: RegistryChange[] = []
+    registry.listen((c) => nodes.push(c), 'node:')
+    const actor = createActor(machine, { systemId: 'peers:r:3', inspect: registry.inspect })
+    actor.start()
+    const id = 'peers:r:3'
+    actor.send({ type: 'bump' })
+    actor.send({ type: 'bump' })
+    actor.send({ type: 'go' })
+    // three changes nobody could see: the view asked for now is the current one, one change after the first
+    expect(registry.get(id)).toMatchObject({ value: 'b', tags: ['x'], context: { count: 2 }, seq: 1 })
+    expect(registry.list('peers:')).toEqual([registry.get(id)])
+    actor.send({ type: 'hide' })
+    expect(registry.get(id)?.seq).toBe(1)
+    actor.send({ type: 'go' })
+    expect(registry.get(id)).toMatchObject({ value: 'a', seq: 2 })
+    expect(registry.countByKindAndState()).toEqual(new Map([['peers\u0000a', 1]]))
+    // a listener that covers it from now on hears each change, seq following the last view
+    const shards: RegistryChange[] = []
+    const stop = registry.listen((c) => shards.push(c), 'peers:')
+    actor.send({ type: 'bump' })
+    actor.send({ type: 'hide' })
+    actor.send({ type: 'go' })
+    expect(shards.map((c) => (c.type === 'snapshot' ? [c.snapshot.value, c.snapshot.seq] : c.type))).toEqual([
+      ['a', 3],
+      ['b', 4],
+    ])
+    stop()
+    actor.send({ type: 'go' })
+    actor.stop()
+    expect(registry.get(id)).toBeUndefined()
+    expect(registry.list()).toEqual([])
+    expect(shards).toHaveLength(2)
+    expect(nodes).toEqual([])
+  })
+
+  it('tells a watched stop as its last snapshot, then the next seq; an unwatched one not at all', () => {
+    const registry = new ActorRegistry()
+    const changes: RegistryChange[] = []
+    registry.listen((c) => changes.push(c), 'peers:r:')
+    const watched = createActor(machine, { systemId: 'peers:r:3', inspect: registry.inspect }).start()
+    const other = createActor(machine, { systemId: 'peers:s:3', inspect: registry.inspect }).start()
+    watched.send({ type: 'bump' })
+    other.send({ type: 'bump' })
+    watched.stop()
+    other.stop()
+    expect(changes.map((c) => (c.type === 'snapshot' ? `${c.snapshot.status} ${c.snapshot.seq}` : `stopped ${c.seq}`))).toEqual([
+      'active 1',
+      'active 2',
+      'stopped 3',
+      'stopped 4',
+    ])
+    expect(registry.list()).toEqual([])
+  })
 })

@@ -108,7 +108,7 @@ export class LocalNodes<S extends NodeServiceMap> {
           void this.stop(r.spec.alias).catch(() => {})
         }
       }
-    })
+    }, 'node:')
   }
 
   /** Start a local node under the supervisor and wait until it runs; a node that fails throws its reason. */

@@ -20,10 +20,11 @@ export type RegistryChange =
 
 interface Entry {
   ref: AnyActor
-  snapshot: ActorSnapshot
+  /** The client view as last built; undefined until someone asks for it or watches the actor. */
+  snapshot: ActorSnapshot | undefined
   /** The kind's catalog entry, looked up once per actor (its id never changes). */
   kind: MachineKind
-  /** The machine snapshot's own context and value as last seen: unchanged, the view cannot have changed. */
+  /** The machine snapshot's own context and value the view was built from: unchanged, the view cannot have changed. */
   rawContext: unknown
   rawValue: unknown
 }
@@ -33,6 +34,11 @@ interface MachineSnapshotLike {
   status: string
   tags?: Set<string>
   context?: unknown
+}
+
+interface Listener {
+  fn: (change: RegistryChange) => void
+  prefix: string
 }
 
 /** Every actor this registry reports is a state machine; anything else (a bare promise actor) has no value to show. */
@@ -57,101 +63,137 @@ class StopObserver {
 /**
  * Derives the client view of every long-lived actor from XState's inspection stream: the one place
  * that turns snapshots into projections with a per-actor `seq`. It holds no state of its own beyond that.
+ *
+ * A view is built when someone can see it: on every snapshot of an actor a listener's prefix covers
+ * (each change is pushed), and on demand (`get`, `list`) from the actor's current snapshot for the
+ * others, whose snapshots after the first cost one prefix check each. Looking up and rebuilding the
+ * view of 100k peer actors nobody watched on each of their events was a sixth of the cost of an event
+ * (bench/peer-actors.ts). So `seq` grows by one for each change of the view a client can see: changes
+ * that came and went while nobody watched the actor or asked for it count as one.
  */
 export class ActorRegistry {
   readonly #entries = new Map<string, Entry>()
-  readonly #listeners = new Set<(change: RegistryChange) => void>()
+  readonly #listeners = new Set<Listener>()
   readonly #inspectors = new Set<(event: InspectionEvent) => void>()
   readonly #onStop = (systemId: string, ref: AnyActor): void => this.#stopped(systemId, ref)
 
   /** Pass as `inspect` to createActor. */
   readonly inspect = (event: InspectionEvent): void => {
     // inspection hands out the narrow ActorRefLike; the real actor (an `Actor`) carries its public systemId
-    if (event.type === '@xstate.snapshot' && event.actorRef instanceof Actor) this.#update(event.actorRef, event.snapshot)
-    for (const fn of this.#inspectors) fn(event)
+    if (event.type === '@xstate.snapshot' && event.actorRef instanceof Actor) {
+      const systemId = event.actorRef.systemId
+      // an actor's first snapshot (its start) makes its entry; a later one matters only to a watcher
+      if (systemId !== undefined && (event.event.type === 'xstate.init' || this.#isWatched(systemId)))
+        this.#update(event.actorRef, systemId, event.snapshot)
+    }
+    if (this.#inspectors.size !== 0) for (const fn of this.#inspectors) fn(event)
   }
 
-  #update(ref: AnyActor, snap: Snapshot<unknown> | undefined): void {
-    const systemId = ref.systemId
-    if (systemId === undefined || !isMachineSnapshot(snap)) return
+  #update(ref: AnyActor, systemId: string, snap: Snapshot<unknown> | undefined): void {
+    if (!isMachineSnapshot(snap)) return
     let entry = this.#entries.get(systemId)
+    if (entry !== undefined && entry.ref !== ref) {
+      // a restarted actor under the same id: the old one is gone
+      this.#entries.delete(systemId)
+      this.#emit({ type: 'stopped', systemId, kind: entry.kind.kind, seq: this.#view(entry).seq + 1 })
+      entry = undefined
+    }
+    if (entry === undefined) {
+      // an actor already reported stopped can still emit its last snapshot (e.g. when its parent stops it): do not resurrect it
+      if (snap.status !== 'active') return
+      const kind = kindOfSystemId(systemId)
+      if (!kind) return
+      entry = { ref, snapshot: undefined, kind, rawContext: undefined, rawValue: undefined }
+      this.#entries.set(systemId, entry)
+      ref.subscribe(new StopObserver(this.#onStop, systemId, ref))
+      if (!this.#isWatched(systemId)) return
+    }
+    if (this.#refresh(entry, snap)) this.#emit({ type: 'snapshot', snapshot: entry.snapshot as ActorSnapshot })
+  }
+
+  /** Brings the entry's view up to `snap`; true when the view changed (its seq grew). */
+  #refresh(entry: Entry, snap: MachineSnapshotLike): boolean {
+    const prev = entry.snapshot
     // the hot path (an event that changed nothing a client sees, e.g. one a node or a shard only
     // routes): XState keeps the context object when no assign ran, and the value fixes the tags
     if (
-      entry !== undefined &&
-      entry.ref === ref &&
+      prev !== undefined &&
       snap.context === entry.rawContext &&
-      snap.status === entry.snapshot.status &&
-      (snap.value === entry.rawValue || (typeof snap.value === 'object' && sameJson(snap.value, entry.snapshot.value)))
+      snap.status === prev.status &&
+      (snap.value === entry.rawValue || (typeof snap.value === 'object' && sameJson(snap.value, prev.value)))
     )
-      return
-    if (entry && entry.ref !== ref) {
-      // a restarted actor under the same id: the old one is gone
-      this.#entries.delete(systemId)
-      this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
-      entry = undefined
-    }
-    const kind = entry?.kind ?? kindOfSystemId(systemId)
-    if (!kind) return
+      return false
+    const systemId = entry.ref.systemId as string
     const next: ActorSnapshot = {
       systemId,
-      kind: kind.kind,
-      parent: entry ? entry.snapshot.parent : parentSystemId(systemId),
+      kind: entry.kind.kind,
+      parent: prev ? prev.parent : parentSystemId(systemId),
       value: snap.value,
       status: snap.status,
-      tags: sortedTags(ref.logic, snap.value, snap.tags),
-      context: snap.context === undefined ? null : kind.project(snap.context as never),
-      seq: entry ? entry.snapshot.seq : 0,
+      tags: sortedTags(entry.ref.logic, snap.value, snap.tags),
+      context: snap.context === undefined ? null : entry.kind.project(snap.context as never),
+      seq: prev ? prev.seq : 0,
     }
-    if (entry && sameView(entry.snapshot, next)) {
-      entry.rawContext = snap.context
-      entry.rawValue = snap.value
-      return
-    }
-    // an actor already reported stopped can still emit its last snapshot (e.g. when its parent stops it): do not resurrect it
-    if (!entry && snap.status !== 'active') return
+    entry.rawContext = snap.context
+    entry.rawValue = snap.value
+    if (prev && sameView(prev, next)) return false
     next.seq += 1
-    if (!entry) {
-      this.#entries.set(systemId, { ref, snapshot: next, kind, rawContext: snap.context, rawValue: snap.value })
-      ref.subscribe(new StopObserver(this.#onStop, systemId, ref))
-    } else {
-      entry.snapshot = next
-      entry.rawContext = snap.context
-      entry.rawValue = snap.value
-    }
-    this.#emit({ type: 'snapshot', snapshot: next })
+    entry.snapshot = next
+    return true
+  }
+
+  /** The entry's current view: the actor's current snapshot, unchanged or turned into a view again. */
+  #view(entry: Entry): ActorSnapshot {
+    const snap = entry.ref.getSnapshot() as Snapshot<unknown> | undefined
+    if (isMachineSnapshot(snap)) this.#refresh(entry, snap)
+    return entry.snapshot as ActorSnapshot
+  }
+
+  /** Whether a listener's prefix covers the actor: the few listeners are checked per snapshot, no lookup. */
+  #isWatched(systemId: string): boolean {
+    for (const l of this.#listeners) if (systemId.startsWith(l.prefix)) return true
+    return false
   }
 
   #stopped(systemId: string, ref: AnyActor): void {
     const entry = this.#entries.get(systemId)
     if (!entry || entry.ref !== ref) return
-    this.#update(ref, ref.getSnapshot())
+    // only a listener whose prefix covers the actor hears of it: its last snapshot, then the stop with the next seq
+    if (this.#isWatched(systemId)) this.#update(ref, systemId, ref.getSnapshot())
     this.#entries.delete(systemId)
-    this.#emit({ type: 'stopped', systemId, kind: entry.snapshot.kind, seq: entry.snapshot.seq + 1 })
+    if (!this.#isWatched(systemId)) return
+    this.#emit({ type: 'stopped', systemId, kind: entry.kind.kind, seq: this.#view(entry).seq + 1 })
   }
 
   #emit(change: RegistryChange): void {
-    for (const fn of this.#listeners) fn(change)
+    const systemId = change.type === 'snapshot' ? change.snapshot.systemId : change.systemId
+    for (const l of this.#listeners) if (systemId.startsWith(l.prefix)) l.fn(change)
   }
 
   list(prefix = ''): ActorSnapshot[] {
-    return [...this.#entries.values()]
-      .map((e) => e.snapshot)
-      .filter((s) => s.systemId.startsWith(prefix))
-      .sort((a, b) => a.systemId.localeCompare(b.systemId))
+    const views: ActorSnapshot[] = []
+    for (const [systemId, entry] of this.#entries) if (systemId.startsWith(prefix)) views.push(this.#view(entry))
+    return views.sort((a, b) => a.systemId.localeCompare(b.systemId))
   }
 
   get(systemId: string): ActorSnapshot | undefined {
-    return this.#entries.get(systemId)?.snapshot
+    const entry = this.#entries.get(systemId)
+    return entry && this.#view(entry)
   }
 
   ref(systemId: string): AnyActorRef | undefined {
     return this.#entries.get(systemId)?.ref
   }
 
-  listen(fn: (change: RegistryChange) => void): () => void {
-    this.#listeners.add(fn)
-    return () => this.#listeners.delete(fn)
+  /**
+   * Every change of a view whose systemId starts with `prefix` (all of them by default), and each
+   * stop. Views under no listener's prefix are built only when asked for: a listener should name
+   * the prefix it filters on.
+   */
+  listen(fn: (change: RegistryChange) => void, prefix = ''): () => void {
+    const listener: Listener = { fn, prefix }
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
   }
 
   onInspect(fn: (event: InspectionEvent) => void): () => void {
@@ -161,8 +203,9 @@ export class ActorRegistry {
 
   countByKindAndState(): Map<string, number> {
     const counts = new Map<string, number>()
-    for (const { snapshot } of this.#entries.values()) {
-      const key = `${snapshot.kind}\u0000${typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value)}`
+    for (const entry of this.#entries.values()) {
+      const value = (entry.ref.getSnapshot() as MachineSnapshotLike).value
+      const key = `${entry.kind.kind}\u0000${typeof value === 'string' ? value : JSON.stringify(value)}`
       counts.set(key, (counts.get(key) ?? 0) + 1)
     }
     return counts

@@ -58,7 +58,7 @@ export const actorsMethods = [
         } else if (change.systemId.startsWith(prefix)) {
           session.push('actor.stopped', { subscription, systemId: change.systemId, kind: change.kind, seq: change.seq })
         }
-      })
+      }, prefix)
       const dispose = session.onClose(stop)
       session.subscriptions.set(subscription, () => {
         stop()
