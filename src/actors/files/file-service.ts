@@ -15,8 +15,8 @@ import { InvalidInputError } from '../../p2p/validate.ts'
 import { treeSize } from '../../p2p/files/reachable.ts'
 import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
-import { type EditContext, type EntryKind, isNotFound, removePath, setPath } from './directory-edit.ts'
-import { CoalescedWrite } from '../../p2p/coalesced-write.ts'
+import { type EditContext, type EntryKind, fileBytesAt, isNotFound, removePath, setPath } from './directory-edit.ts'
+import { CoalescedWrite, SaveError } from '../../p2p/coalesced-write.ts'
 import { Serial } from '../../p2p/serial.ts'
 import type { FileStore } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
@@ -175,8 +175,7 @@ export class FileService {
     const { maxFileBytes, peerQuotaBytes, totalQuotaBytes } = this.init.config
     let replaced = 0
     try {
-      const stat = await this.#reader.stat(this.#root, { path: names.join('/'), offline: true, signal })
-      if (stat.type !== 'directory') replaced = Number(stat.size)
+      replaced = await fileBytesAt(this.#edit(undefined, this.#reader, signal), this.#root, names)
     } catch {
       // nothing there to replace (or a file in the way, which the edit itself reports as 409)
     }
@@ -227,7 +226,7 @@ export class FileService {
             : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
       const { root, cid, settle } = await this.#changes.run(async () => {
         signal?.throwIfAborted()
-        const { root, cid } = await setPath(this.#edit(writer, signal), this.#root, names, fileCid)
+        const { root, cid } = await setPath(this.#edit(op, writer, signal), this.#root, names, fileCid)
         if (root.equals(this.#root)) return { root, cid, settle: undefined }
         await this.#checkQuota(root, signal)
         return { root, cid, settle: this.#apply(root) }
@@ -269,7 +268,7 @@ export class FileService {
     try {
       const writer = unixfs({ blockstore: op.blocks })
       const { root, settle } = await this.#changes.run(async () => {
-        const root = await removePath(this.#edit(writer, signal), this.#root, names)
+        const root = await removePath(this.#edit(op, writer, signal), this.#root, names)
         return { root, settle: this.#apply(root) }
       })
       await settle()
@@ -319,19 +318,27 @@ export class FileService {
    * Under the change lock: `root` is the directory from now on (the next change builds on it).
    * Returns what the change awaits after the lock, before it is acknowledged: the root saved (saves
    * of changes made while one is being written are grouped into the next write: one fsync for all
-   * of them), then counted (what the old root alone used is freed only once the new one is on
-   * disk), then announced. A save that fails is thrown to the change; its root stays the running
-   * one, and the next save that lands includes it.
+   * of them) and counted, side by side (what the old root alone used is freed only once the new one
+   * is on disk: see FileStore.commit), then announced. A save that fails is thrown to the change
+   * (the counts stay with the saved root); its root stays the running one, and the next save that
+   * lands includes it.
    */
   #apply(root: CID): () => Promise<void> {
     this.#setRoot(root)
     const durable = this.#rootSaves?.changed()
     const settled = (async () => {
-      await durable
-      // the root is saved: should counting fail, the next commit or start-up repairs it
-      await this.init.store
-        .commit(this.peerId, root, undefined, { session: this.#session })
-        .catch((err: Error) => this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`))
+      // should counting fail once the root is saved, the next commit or start-up repairs it
+      const counted = this.init.store
+        .commit(this.peerId, root, undefined, { session: this.#session, ...(durable === undefined ? {} : { durable }) })
+        .then(
+          () => undefined,
+          (err: Error) => {
+            if (err instanceof SaveError) return
+            this.init.log(`files ${this.alias}: counting ${root} failed: ${err.message}`)
+          },
+        )
+      const [saved] = await Promise.allSettled([durable, counted])
+      if (saved.status === 'rejected') throw saved.reason
       this.#notify()
       for (const listener of this.#changeListeners) {
         try {
@@ -347,8 +354,20 @@ export class FileService {
     return () => settled
   }
 
-  #edit(writer: UnixFS, signal?: AbortSignal): EditContext {
-    return { writer, shardSplitThresholdBytes: this.init.config.shardSplitThresholdBytes, ...(signal === undefined ? {} : { signal }) }
+  /**
+   * What a directory edit works with: `writer` and `op` (the change's blockstore: none for a
+   * lookup, which writes nothing), the store's local reads (the blockstore itself, without the
+   * locking and network fallback of Helia's).
+   */
+  #edit(op: ReturnType<FileStore['begin']> | undefined, writer: UnixFS, signal?: AbortSignal): EditContext {
+    return {
+      writer,
+      blocks: op?.blocks ?? this.init.helia.blockstore,
+      get: this.init.store.init.getLocal,
+      ...(op === undefined ? {} : { rawSize: op.rawSize }),
+      shardSplitThresholdBytes: this.init.config.shardSplitThresholdBytes,
+      ...(signal === undefined ? {} : { signal }),
+    }
   }
 
   /** Tell the update topic, best effort, as p2p-webapp does: only when this peer is subscribed. */

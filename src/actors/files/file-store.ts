@@ -31,7 +31,7 @@ import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { type Datastore, Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { type BlockGetter, blockKey, diffTrees, isStored } from '../../p2p/files/directory.ts'
+import { type BlockGetter, blockKey, diffTrees, isStored, RAW_CODEC } from '../../p2p/files/directory.ts'
 import { newWalkMemo, treeSize, walkReachable, type WalkMemo } from '../../p2p/files/reachable.ts'
 import { Serial } from '../../p2p/serial.ts'
 import { type CacheEntry, CacheIndex } from './block-cache.ts'
@@ -96,6 +96,9 @@ export interface GcReport {
   ms: number
 }
 
+/** Unreferenced blocks a commit deletes side by side (each a pin lookup and a file removal). */
+const DELETES_AT_ONCE = 16
+
 /** A temp file older than this is no write in progress (a block write takes milliseconds). */
 const TEMP_FILE_AGE_MS = 10 * 60 * 1000
 
@@ -140,8 +143,10 @@ export class FileStore {
    * A blockstore for one change: every block it writes is protected from collection until
    * `release()`, which the change calls after it has committed (or failed).
    */
-  begin(blocks: BlockWriter): { blocks: BlockWriter; release(): void; written(): number } {
+  begin(blocks: BlockWriter): { blocks: BlockWriter; release(): void; written(): number; rawSize(cid: CID): number | undefined } {
     const held: string[] = []
+    /** Sizes of the raw blocks written, by key: a directory edit links a file without reading it back. */
+    const rawSizes = new Map<string, number>()
     const writing = this.#writing
     const deleting = this.#deleting
     const tracked: BlockWriter = {
@@ -152,6 +157,7 @@ export class FileStore {
         // registered before any await, so a collector that has not started yet sees it
         writing.set(key, (writing.get(key) ?? 0) + 1)
         held.push(key)
+        if (cid.code === RAW_CODEC && bytes instanceof Uint8Array) rawSizes.set(key, bytes.length)
         await deleting.get(key)
         return blocks.put(cid, bytes, options)
       },
@@ -160,6 +166,7 @@ export class FileStore {
     return {
       blocks: tracked,
       written: () => held.length,
+      rawSize: (cid) => (cid.code === RAW_CODEC ? rawSizes.get(blockKey(cid)) : undefined),
       release() {
         if (released) return
         released = true
@@ -194,43 +201,77 @@ export class FileStore {
   /**
    * Make `root` the peer's counted directory and free what the old one alone used. A `session`
    * peer's root expires `sessionRootRetentionMs` after its last commit or stop (see collectGarbage).
+   *
+   * `durable`: the save of `root` that recovery starts from (the peer's root file), written at the
+   * same time as the counts. Nothing is freed before it has landed, so a kill meanwhile leaves the
+   * old root's blocks for the start-up commit of the old root (which then counts the old root
+   * again); should the save fail, the counts go back to the old root, nothing is freed, and its
+   * error is thrown. The lock is held until then: no collection sees counts whose root is not saved.
    */
-  commit(peerId: string, root: CID, signal?: AbortSignal, opts: { session?: boolean } = {}): Promise<CommitResult> {
+  commit(
+    peerId: string,
+    root: CID,
+    signal?: AbortSignal,
+    opts: { session?: boolean; durable?: Promise<unknown> } = {},
+  ): Promise<CommitResult> {
     return this.#lock.run(async () => {
       const before = await this.appliedRoot(peerId)
       if (opts.session === true) await this.init.datastore.put(new Key(SESSIONS + peerId), new TextEncoder().encode(String(Date.now())))
       if (before?.equals(root)) return { freed: [] }
-      const diff = await diffTrees(before, root, this.init.getLocal, signal)
-      const delta = new Map<string, { cid: CID; n: number }>()
-      for (const cid of diff.added) {
-        const d = delta.get(blockKey(cid)) ?? { cid, n: 0 }
-        d.n += 1
-        delta.set(blockKey(cid), d)
-      }
-      for (const cid of diff.removed) {
-        const d = delta.get(blockKey(cid)) ?? { cid, n: 0 }
-        d.n -= 1
-        delta.set(blockKey(cid), d)
-      }
-      const batch = this.init.datastore.batch()
-      const zero: CID[] = []
-      const changed = [...delta].filter(([, d]) => d.n !== 0)
-      // the counts are read all at once, not one round trip to the datastore after another
-      const counts = await Promise.all(changed.map(([, { cid }]) => this.refCount(cid)))
-      for (const [i, [key, { cid, n }]] of changed.entries()) {
-        const count = Math.max(0, (counts[i] as number) + n)
-        if (count === 0) {
-          batch.delete(new Key(REFS + key))
-          zero.push(cid)
-        } else {
-          batch.put(new Key(REFS + key), new TextEncoder().encode(String(count)))
+      const zero = await this.#recount(peerId, before, root, signal)
+      if (opts.durable !== undefined) {
+        try {
+          await opts.durable
+        } catch (err) {
+          await this.#recount(peerId, root, before, signal).catch((e: Error) =>
+            this.init.log?.(`files: cannot count ${peerId}'s saved root ${before} again after its save failed: ${e.message}`),
+          )
+          throw err
         }
       }
-      batch.put(new Key(ROOTS + peerId), new TextEncoder().encode(root.toString()))
-      await batch.commit()
-      if (!isReplicaHolder(peerId)) this.#sizes?.set(peerId, await this.#rootBytes(root, signal))
       return { freed: await this.#collect(zero) }
     })
+  }
+
+  /**
+   * Move the counts of `peerId` from the tree of `from` to that of `to` (none: the peer counts
+   * nothing), in one batch with its counted root. Returns the blocks whose count fell to 0.
+   */
+  async #recount(peerId: string, from: CID | undefined, to: CID | undefined, signal?: AbortSignal): Promise<CID[]> {
+    const diff = await diffTrees(from, to, this.init.getLocal, signal)
+    const delta = new Map<string, { cid: CID; n: number }>()
+    for (const cid of diff.added) {
+      const d = delta.get(blockKey(cid)) ?? { cid, n: 0 }
+      d.n += 1
+      delta.set(blockKey(cid), d)
+    }
+    for (const cid of diff.removed) {
+      const d = delta.get(blockKey(cid)) ?? { cid, n: 0 }
+      d.n -= 1
+      delta.set(blockKey(cid), d)
+    }
+    const batch = this.init.datastore.batch()
+    const zero: CID[] = []
+    const changed = [...delta].filter(([, d]) => d.n !== 0)
+    // the counts are read all at once, not one round trip to the datastore after another
+    const counts = await Promise.all(changed.map(([, { cid }]) => this.refCount(cid)))
+    for (const [i, [key, { cid, n }]] of changed.entries()) {
+      const count = Math.max(0, (counts[i] as number) + n)
+      if (count === 0) {
+        batch.delete(new Key(REFS + key))
+        zero.push(cid)
+      } else {
+        batch.put(new Key(REFS + key), new TextEncoder().encode(String(count)))
+      }
+    }
+    if (to === undefined) batch.delete(new Key(ROOTS + peerId))
+    else batch.put(new Key(ROOTS + peerId), new TextEncoder().encode(to.toString()))
+    await batch.commit()
+    if (!isReplicaHolder(peerId)) {
+      if (to === undefined) this.#sizes?.delete(peerId)
+      else this.#sizes?.set(peerId, await this.#rootBytes(to, signal))
+    }
+    return zero
   }
 
   /**
@@ -278,10 +319,14 @@ export class FileStore {
     return out
   }
 
-  /** Delete blocks nothing references any more; runs under the commit lock. */
+  /** Delete blocks nothing references any more, several at once; runs under the commit lock. */
   async #collect(candidates: CID[]): Promise<CID[]> {
     const freed: CID[] = []
-    for (const cid of candidates) if ((await this.#delete(cid)) === 'deleted') freed.push(cid)
+    for (let i = 0; i < candidates.length; i += DELETES_AT_ONCE) {
+      const some = candidates.slice(i, i + DELETES_AT_ONCE)
+      const outcomes = await Promise.all(some.map((cid) => this.#delete(cid)))
+      for (const [j, outcome] of outcomes.entries()) if (outcome === 'deleted') freed.push(some[j] as CID)
+    }
     return freed
   }
 

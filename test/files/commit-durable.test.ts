@@ -1,0 +1,97 @@
+import { unixfs } from '@helia/unixfs'
+import { MemoryBlockstore } from 'blockstore-core'
+import { MemoryDatastore } from 'datastore-core'
+import toBuffer from 'it-to-buffer'
+import type { CID } from 'multiformats/cid'
+import { describe, expect, it } from 'vitest'
+import { FileStore } from '../../src/actors/files/file-store.ts'
+import { noise } from './support.ts'
+
+/**
+ * A directory change saves its root (the root file recovery starts from) and counts it side by
+ * side: FileStore.commit's `durable`. Nothing the old root alone used may go before the save has
+ * landed, and a save that fails leaves the counts with the old root and frees nothing.
+ */
+
+function deferred() {
+  let resolve!: () => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+async function setup() {
+  const blockstore = new MemoryBlockstore()
+  const store = new FileStore({
+    datastore: new MemoryDatastore(),
+    blockstore,
+    getLocal: (cid) => toBuffer(blockstore.get(cid)),
+  })
+  const fs = unixfs({ blockstore })
+  const a = await fs.addBytes(noise(1000, 1))
+  const b = await fs.addBytes(noise(1000, 2))
+  const empty = await fs.addDirectory()
+  const r0 = await fs.cp(a, empty, 'a.bin')
+  const r1 = await fs.cp(b, empty, 'b.bin')
+  await store.commit('peer', r0)
+  return { store, blockstore, a, b, r0, r1 }
+}
+
+const held = async (blockstore: MemoryBlockstore, cid: CID) => blockstore.has(cid)
+
+describe('FileStore.commit with the root save side by side', () => {
+  it('writes the counts at once but frees what the old root alone used only once the save has landed', async () => {
+    const { store, blockstore, a, b, r0, r1 } = await setup()
+    const save = deferred()
+    let done = false
+    const commit = store.commit('peer', r1, undefined, { durable: save.promise }).finally(() => {
+      done = true
+    })
+    // the counts move to the new root while the save is under way
+    while ((await store.refCount(b)) === 0) await new Promise((r) => setImmediate(r))
+    expect(await store.appliedRoot('peer')).toEqual(r1)
+    expect(await held(blockstore, a)).toBe(true)
+    expect(await held(blockstore, r0)).toBe(true)
+    expect(done).toBe(false)
+    save.resolve()
+    const { freed } = await commit
+    expect(freed.map(String).sort()).toEqual([a, r0].map(String).sort())
+    expect(await held(blockstore, a)).toBe(false)
+    expect(await store.refCount(b)).toBe(1)
+  })
+
+  it('a save that fails is thrown; the counts go back to the saved root and nothing is freed', async () => {
+    const { store, blockstore, a, b, r0, r1 } = await setup()
+    const save = deferred()
+    const commit = store.commit('peer', r1, undefined, { durable: save.promise })
+    while ((await store.refCount(b)) === 0) await new Promise((r) => setImmediate(r))
+    save.reject(new Error('disk full'))
+    await expect(commit).rejects.toThrow('disk full')
+    expect(await store.appliedRoot('peer')).toEqual(r0)
+    expect(await store.refCount(a)).toBe(1)
+    expect(await store.refCount(b)).toBe(0)
+    // nothing deleted: the new root's blocks are the running directory's, the old root's the saved one's
+    for (const cid of [a, b, r0, r1]) expect(await held(blockstore, cid)).toBe(true)
+    // the next commit counts from the saved root again
+    expect((await store.commit('peer', r1)).freed.map(String).sort()).toEqual([a, r0].map(String).sort())
+  })
+
+  it('a collection waits for a commit whose save is under way', async () => {
+    const { store, r1 } = await setup()
+    const save = deferred()
+    const commit = store.commit('peer', r1, undefined, { durable: save.promise })
+    let collected = false
+    const gc = store.collectGarbage().then(() => {
+      collected = true
+    })
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+    expect(collected).toBe(false)
+    save.resolve()
+    await commit
+    await gc
+    expect(collected).toBe(true)
+  })
+})
