@@ -1,11 +1,15 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
 import { MemoryBlockstore } from 'blockstore-core'
 import { MemoryDatastore } from 'datastore-core'
 import toBuffer from 'it-to-buffer'
-import type { CID } from 'multiformats/cid'
-import { describe, expect, it } from 'vitest'
+import { CID } from 'multiformats/cid'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FileStore } from '../../src/actors/files/file-store.ts'
-import { noise } from './support.ts'
+import { rootFile } from '../../src/actors/files/root-file.ts'
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { authHeaders, hasBlock, noise, type Stored } from './support.ts'
 
 /**
  * A directory change saves its root (the root file recovery starts from) and counts it side by
@@ -93,5 +97,44 @@ describe('FileStore.commit with the root save side by side', () => {
     await commit
     await gc
     expect(collected).toBe(true)
+  })
+})
+
+describe('a store whose root file cannot be saved (a daemon)', () => {
+  let d: TestDaemon
+  beforeAll(async () => {
+    d = await startTestDaemon()
+  })
+  afterAll(async () => {
+    await d?.destroy()
+  })
+
+  const put = (path: string, body: Uint8Array<ArrayBuffer>) =>
+    fetch(`${d.origin}/files/peer-a/${path}`, { method: 'PUT', headers: authHeaders(d), body })
+
+  it('answers 500 naming the root; the counts stay with the saved root, nothing is freed, and the next store that saves counts it all', async () => {
+    const store = d.core.nodes.services('peer-a').files.service.init.store
+    const first = (await (await put('a.bin', noise(1000, 1))).json()) as Stored
+    const path = rootFile(join(d.dataDir, 'nodes', 'peer-a'))
+    expect(JSON.stringify(JSON.parse(await readFile(path, 'utf8')))).toContain(first.rootCid)
+    // a non-empty directory where the root file goes: the rename onto it fails
+    await rm(path)
+    await mkdir(path)
+    await writeFile(join(path, 'in-the-way'), 'x')
+    const failed = await put('b.bin', noise(1000, 2))
+    expect(failed.status).toBe(500)
+    expect(await failed.text()).toMatch(/cannot save peer-a's directory root/)
+    expect((await store.appliedRoot(d.peerId))?.toString()).toBe(first.rootCid)
+    const running = d.core.nodes.services('peer-a').files.service.root
+    const b = await d.core.nodes.services('peer-a').files.service.resolve('b.bin')
+    expect(await store.refCount(b.cid)).toBe(0)
+    expect(await hasBlock(d, b.cid)).toBe(true)
+    expect(await hasBlock(d, running)).toBe(true)
+    await rm(path, { recursive: true })
+    const third = (await (await put('c.bin', noise(1000, 3))).json()) as Stored
+    expect((await store.appliedRoot(d.peerId))?.toString()).toBe(third.rootCid)
+    expect(await store.refCount(b.cid)).toBe(1)
+    expect(await store.refCount(CID.parse(third.fileCid))).toBe(1)
+    expect(JSON.stringify(JSON.parse(await readFile(path, 'utf8')))).toContain(third.rootCid)
   })
 })
