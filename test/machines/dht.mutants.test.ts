@@ -181,5 +181,19 @@ describe('dht edges', () => {
     expect(view).toMatchObject({ alias: 'a', queued: 25, running: 0, routingTableSize: 0, attempts: 1, lastError: null })
     expect(view.queue).toHaveLength(20)
     expect(view.queue[0]).toEqual({ id: 'o0', kind: 'provide', key: 'key-o0' })
+    expect(view.runningOps).toEqual([])
+  })
+
+  it('shows clients the running operations with the time each was enqueued', () => {
+    const d = dht({ concurrency: 2 })
+    d.actor.send({ type: 'dht.bootstrap' })
+    d.actor.send({ type: 'dht.peerConnected', routingTableSize: 1 })
+    for (let i = 0; i < 3; i++) d.actor.send({ type: 'dht.enqueue', op: dhtOp(`o${i}`, 'findPeer') })
+    const view = dhtPublicContext(d.actor.getSnapshot().context)
+    expect(view).toMatchObject({ queued: 1, running: 2 })
+    expect(view.runningOps).toEqual([
+      { id: 'o0', kind: 'findPeer', key: 'key-o0', enqueuedAt: expect.any(Number) },
+      { id: 'o1', kind: 'findPeer', key: 'key-o1', enqueuedAt: expect.any(Number) },
+    ])
   })
 })

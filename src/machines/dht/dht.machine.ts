@@ -184,6 +184,8 @@ export function dhtPublicContext(context: DhtContext) {
     queued: context.queue.length,
     running: context.running.length,
     queue: context.queue.slice(0, 20).map(({ id, kind, key }) => ({ id, kind, key })),
+    // what holds the slots (a lookup that waits behind long provides is a dial that times out)
+    runningOps: context.running.map(({ id, kind, key, enqueuedAt }) => ({ id, kind, key, enqueuedAt })),
     routingTableSize: context.routingTableSize,
     attempts: context.attempts,
     lastError: context.lastError ?? null,
