@@ -125,6 +125,12 @@ export class Member {
   }
 }
 
+/** `member` adds every other member (addpeers), as an app that wants them all connected does. */
+export const addOthers = (member: Member, members: Member[]) =>
+  member.client.call('addpeers', { peerIds: members.filter((o) => o !== member).map((o) => o.peerId) })
+
+export const addEachOther = (members: Member[]) => Promise.all(members.map((m) => addOthers(m, members)))
+
 /**
  * Short timings for the CI version: messages given up 6 s after their send. Peer retries keep their
  * default backoff (capped at 30 s), so the heal is found by the heal probe, as users get it.
@@ -333,7 +339,7 @@ export async function partitionAndHeal(
   let across = (m: Member) => members.filter((o) => side(o) !== side(m))
   const sameSide = (m: Member) => members.filter((o) => o !== m && side(o) === side(m))
   await Promise.all(members.map((m) => m.client.call('start', { protocol: PROTOCOL })))
-  await Promise.all(members.map((m) => m.client.call('addpeers', { peerIds: members.filter((o) => o !== m).map((o) => o.peerId) })))
+  await addEachOther(members)
   await Promise.all(members.map((m) => m.refreshPeers()))
   // every added peer connected before the cut; pairs that never connected are left out of the figures
   // and reported (with the dial's last error)
