@@ -12,6 +12,7 @@ import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { createNode, type NodeHandle } from '../src/p2p/node-factory.ts'
 import { tempDir } from '../test/support/daemon.ts'
 import { type ProcessDaemon, startProcessDaemon } from '../test/support/process-daemon.ts'
+import { bundleForThisRun } from '../scripts/build-daemon.ts'
 import { daemonArgs } from './support/default-daemon.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { noise } from '../test/files/support.ts'
@@ -207,7 +208,9 @@ export async function run() {
   const env = nodeOptions === undefined ? undefined : { NODE_OPTIONS: nodeOptions }
   // default listeners (every interface, TCP, WebSockets, WebRTC-direct), as `npm start` has them
   // as `npm start` runs it: the bundle (SWITCHBOARD_BENCH_TSX=1: tsx)
-  const command = await daemonArgs()
+  // BENCH_FILES_SOURCES=<dir>: the daemons from another checkout's sources (a before/after in the same minutes)
+  const sources = process.env.BENCH_FILES_SOURCES
+  const command = sources === undefined ? await daemonArgs() : [await bundleForThisRun('bench-files', sources)]
   const a = await startProcessDaemon({ listen: [], env, command })
   const seed = a.addrs.find((x) => x.startsWith('/ip4/127.0.0.1/tcp/') && !x.includes('/ws'))
   if (seed === undefined) throw new Error(`daemon A has no loopback TCP address: ${a.addrs.join(' ')}`)
