@@ -95,7 +95,7 @@ export class ActorRegistry {
     if (entry !== undefined && entry.ref !== ref) {
       // a restarted actor under the same id: the old one is gone
       this.#entries.delete(systemId)
-      this.#emit({ type: 'stopped', systemId, kind: entry.kind.kind, seq: this.#view(entry).seq + 1 })
+      if (this.#isWatched(systemId)) this.#emit({ type: 'stopped', systemId, kind: entry.kind.kind, seq: this.#view(entry).seq + 1 })
       entry = undefined
     }
     if (entry === undefined) {
