@@ -57,14 +57,14 @@ export class StaleConnectionCheck {
       const stream = await conn.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
       try {
         const bytes = byteStream(stream)
-        const sent = crypto.getRandomValues(new Uint8Array(PING_BYTES))
-        await bytes.write(sent, { signal })
+        await bytes.write(crypto.getRandomValues(new Uint8Array(PING_BYTES)), { signal })
         await bytes.read({ bytes: PING_BYTES, signal })
-        await stream.close({ signal })
       } catch (err) {
         stream.abort(err as Error)
         throw err
       }
+      // it answered: however its stream closes says nothing against the connection
+      await stream.close({ signal }).catch((err: Error) => stream.abort(err))
     } catch (err) {
       // closed meanwhile by either end (or the node stopping): nothing stale to abort
       if (conn.status !== 'open') return
