@@ -65,8 +65,10 @@ export class PeerRecordCache implements Datastore {
     if (this.#dirty.get(k)?.value === null) throw notFound(k)
     const value = await this.#inner.get(key, options)
     // a put or delete while the read was under way wins
-    if (!this.#records.has(k) && !this.#dirty.has(k)) this.#remember(k, value)
-    return this.#records.get(k) ?? value
+    const since = this.#dirty.get(k)
+    if (since === undefined) this.#remember(k, value)
+    else if (since.value === null) throw notFound(k)
+    return since?.value ?? value
   }
 
   async has(key: Key, options?: AbortOptions): Promise<boolean> {
@@ -85,10 +87,9 @@ export class PeerRecordCache implements Datastore {
     this.#schedule()
   }
 
-  // the peer store uses none of these with its keys; they see every record written first
+  // the peer store uses none of these; they go through the methods above, key by key
 
   async *putMany(source: Parameters<Datastore['putMany']>[0], options?: AbortOptions): AsyncGenerator<Key> {
-    await this.flush()
     for await (const { key, value } of source) yield await this.put(key, value, options)
   }
 
