@@ -106,7 +106,9 @@ async function dialPeer(
     }
     if (errors.length === 0) throw new NoAddressError(`no known address for ${id}`)
     throw new Error(
-      timeout.aborted && !signal.aborted ? `dial timed out after ${dialTimeoutMs} ms (${errors.at(-1)})` : errors.slice(-3).join('; '),
+      timeout.aborted && !signal.aborted
+        ? `dial timed out after ${dialTimeoutMs} ms (tried ${errors.length}, the last ${Math.min(3, errors.length)}: ${errors.slice(-3).join('; ')})`
+        : errors.slice(-3).join('; '),
     )
   } catch (err) {
     if (!signal.aborted) {
