@@ -4,17 +4,21 @@ import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { startTestDaemon } from '../test/support/daemon.ts'
 import { teachAddress } from '../test/support/peers.ts'
 import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
 import { loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
+import { startRawMessagesNode } from './support/raw-messages-node.ts'
 
 /**
  * Direct messages with end-to-end acks: two daemons on loopback, a WebSocket client on each; A's
  * client sends 1 KiB messages to B and times each from `send` to its `ack` push (B's daemon pushed
  * `peerData` to B's client and acked over libp2p). Baseline: two plain js-libp2p nodes (TCP, Noise,
  * Yamux), one stream, length-prefixed 1 KiB frames, the receiver echoing a 4-byte ack frame.
+ * A second baseline puts the raw libraries in the daemons' topology: each js-libp2p node in its own
+ * process behind a bare `ws` server (bench/support/raw-messages-node.ts), driven by the same client
+ * code, so the same WebSocket and libp2p hops between the same three processes.
  */
 
 const PLAN = {
@@ -135,6 +139,17 @@ async function clientSender(ca: SwitchboardClient, cb: SwitchboardClient, bPeerI
 }
 
 // ---- raw js-libp2p -------------------------------------------------------------------------
+
+/** The raw libraries in the daemons' topology: two processes, each a js-libp2p node behind a bare ws server; the same client calls. */
+async function rawProcessSender(): Promise<Sender> {
+  const a = await startRawMessagesNode(undefined, 'messages-raw-a')
+  const b = await startRawMessagesNode(a.addr, 'messages-raw-b')
+  const [ca, cb] = await Promise.all([SwitchboardClient.connect(a.wsUrl), SwitchboardClient.connect(b.wsUrl)])
+  return clientSender(ca, cb, b.peerId, async () => {
+    await Promise.all([ca.close(), cb.close()])
+    await Promise.all([a.stop(), b.stop()])
+  })
+}
 
 function rawNode(): Promise<Libp2p> {
   return createLibp2p({
@@ -257,35 +272,42 @@ function row(label: string, sbRuns: Figures[], rawRuns: Figures[]): (string | nu
 /** Whole runs per side, alternating so drift on the machine touches both alike; the table shows medians. */
 const REPEATS = 3
 
-export async function run(): Promise<{ switchboard: Side[]; raw: Side[] }> {
+export async function run(): Promise<{ switchboard: Side[]; raw: Side[]; rawProcesses: Side[] }> {
   const switchboardRuns: Side[] = []
   const rawRuns: Side[] = []
+  const rawProcessRuns: Side[] = []
+  // alternate the three so drift on the machine touches all alike
   for (let i = 0; i < REPEATS; i++) {
-    process.stdout.write(`messages: run ${i + 1}/${REPEATS}, Switchboard then raw js-libp2p...\n`)
+    process.stdout.write(`messages: run ${i + 1}/${REPEATS}, Switchboard, raw js-libp2p in one process, raw in two processes...\n`)
     switchboardRuns.push(await measure(switchboardSender))
     rawRuns.push(await measure(rawSender))
+    rawProcessRuns.push(await measure(rawProcessSender))
   }
-  const switchboard = {
-    sequential: switchboardRuns.map((r) => r.sequential),
-    pipelined: switchboardRuns.map((r) => r.pipelined),
-  }
-  const raw = { sequential: rawRuns.map((r) => r.sequential), pipelined: rawRuns.map((r) => r.pipelined) }
-  const table = markdownTable(
-    ['1 KiB messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'msg/s Switchboard/raw'],
-    [row('one at a time', switchboard.sequential, raw.sequential), row(`${PLAN.window} in flight`, switchboard.pipelined, raw.pipelined)],
-  )
+  const of = (runs: Side[], key: keyof Side) => runs.map((r) => r[key])
+  const table = (raw: Side[]) =>
+    markdownTable(
+      ['1 KiB messages', 'Messages', 'p50 ms', 'p99 ms', 'msg/s', 'raw p50 ms', 'raw p99 ms', 'raw msg/s', 'msg/s Switchboard/raw'],
+      [
+        row('one at a time', of(switchboardRuns, 'sequential'), of(raw, 'sequential')),
+        row(`${PLAN.window} in flight`, of(switchboardRuns, 'pipelined'), of(raw, 'pipelined')),
+      ],
+    )
   const body = [
     '### Direct messages with acks',
     '',
     `Switchboard: ${process.env.MESSAGES_IN_PROCESS === '1' ? 'two in-process daemons on the loopback test config' : "two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on), A's client connecting them with `peers.connect` to B's 127.0.0.1 TCP address"}, a WebSocket client on each, in the bench process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first. Median of ${REPEATS} runs per side, alternating. The per-connection request rate limit is lifted for the run (config.json).`,
     'raw: two plain js-libp2p nodes (TCP, Noise, Yamux) in the same process, one stream, 1 KiB length-prefixed frames; the receiver answers each with a 4-byte ack frame. No WebSocket, no JSON, no retries or ordering bookkeeping.',
     '',
-    table,
+    table(rawRuns),
+    '',
+    'The same Switchboard runs against the raw libraries in the same topology: each js-libp2p node (TCP, Noise, Yamux, identify) in its own process behind a bare `ws` server that only starts the protocol, sends and pushes (bench/support/raw-messages-node.ts): one stream per peer, each message a length-prefixed frame (a 4-byte number, then the JSON text of `data`), the receiver pushing `peerData` to its client and answering with the number, the sender then pushing `ack {ack, delivered: true}`; driven by the same client code: the same three processes and the same WebSocket and libp2p hops. No envelope checks, limits, retries or dedup; each push and each frame is written on its own, nothing batched.',
+    '',
+    table(rawProcessRuns),
   ].join('\n')
   // BENCH_DRY=1 (profiling runs): print, do not record
   if (process.env.BENCH_DRY === '1') process.stdout.write(`load ${machineInfo().load}\n${body}\n`)
   else await publish('messages', body)
-  return { switchboard: switchboardRuns, raw: rawRuns }
+  return { switchboard: switchboardRuns, raw: rawRuns, rawProcesses: rawProcessRuns }
 }
 
 runIfMain(import.meta.url, run)

@@ -1,16 +1,8 @@
 import '../../src/shims.ts'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
-import { WebSocketServer } from 'ws'
-import { CLI_ARGS } from '../../test/support/process-daemon.ts'
-import { spawnBenchChild } from './bench-child.ts'
+import { type RawWsNode, rawLibp2p, serveRawWsNode, startRawWsNode } from './raw-ws-node.ts'
 
 /**
  * The raw libraries in the daemons' topology, for bench/pubsub.ts: one js-libp2p node (TCP, Noise,
@@ -23,43 +15,19 @@ import { spawnBenchChild } from './bench-child.ts'
  * dials another such node first.
  */
 
-export interface RawPubsubNode {
-  wsUrl: string
-  peerId: string
-  addr: string
-  stop(): Promise<void>
-}
+export type RawPubsubNode = RawWsNode
 
-/** Start one node in its own process (from the current sources through tsx, as the daemons run). */
-export async function startRawPubsubNode(dial?: string, profileName?: string): Promise<RawPubsubNode> {
-  // SWITCHBOARD_BENCH_CPU_PROF=<dir>: profiled as the daemons are (bench/support/default-daemon.ts), in
-  // <dir>/<profileName>/ with Node's own file names: one per thread (tsx's loader runs in a worker)
-  const profDir = process.env.SWITCHBOARD_BENCH_CPU_PROF
-  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, profileName ?? 'raw-pubsub')}`] : []
-  const child = spawnBenchChild([...nodeArgs, ...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url), ...(dial ? ['--dial', dial] : [])], {
-    what: 'raw pubsub node',
-  })
-  const [, wsUrl = '', peerId = '', addr = ''] = (await child.line('raw-pubsub ')).split(' ')
-  return { wsUrl, peerId, addr, stop: () => child.stop() }
+/** Start one node in its own process. */
+export function startRawPubsubNode(dial?: string, profileName?: string): Promise<RawPubsubNode> {
+  return startRawWsNode(fileURLToPath(import.meta.url), 'raw-pubsub', dial, profileName)
 }
 
 async function main(): Promise<void> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) },
-  })
+  const node = await rawLibp2p({ identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) })
   const pubsub = node.services.pubsub
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
-  let pushes = 0
-  wss.on('connection', (socket) => {
-    const push = (method: string, params: unknown) =>
-      socket.send(JSON.stringify({ requestid: ++pushes, isresponse: false, method, params }))
+  await serveRawWsNode(node, 'raw-pubsub', ({ push, onClose }) => {
     const known = new Set<string>()
     const onChange = () => {
       for (const topic of pubsub.getTopics()) {
@@ -77,35 +45,20 @@ async function main(): Promise<void> {
     }
     pubsub.addEventListener('subscription-change', onChange)
     pubsub.addEventListener('message', onMessage as never)
-    socket.on('close', () => {
+    onClose(() => {
       pubsub.removeEventListener('subscription-change', onChange)
       pubsub.removeEventListener('message', onMessage as never)
     })
-    socket.on('message', (data) => {
-      const { requestid, method, params } = JSON.parse(String(data)) as {
-        requestid: number
-        method: string
-        params: { topic: string; data?: unknown }
-      }
-      const answer = (result: unknown) => socket.send(JSON.stringify({ requestid, isresponse: true, result }))
-      if (method === 'subscribe') {
+    return {
+      subscribe: (params: { topic: string }) => {
         pubsub.subscribe(params.topic)
-        answer(null)
-        onChange()
-      } else if (method === 'publish') {
-        void pubsub.publish(params.topic, encoder.encode(JSON.stringify(params.data))).then(() => answer(null))
-      } else {
-        socket.send(JSON.stringify({ requestid, isresponse: true, error: { code: 404, message: `unknown method ${method}` } }))
-      }
-    })
-  })
-  const dialAt = process.argv.indexOf('--dial')
-  if (dialAt >= 0) await node.dial(multiaddr(process.argv[dialAt + 1] as string))
-  const { port } = wss.address() as { port: number }
-  process.stdout.write(`raw-pubsub ws://127.0.0.1:${port} ${node.peerId} ${node.getMultiaddrs()[0]}\n`)
-  process.once('SIGTERM', () => {
-    wss.close()
-    void Promise.resolve(node.stop()).then(() => process.exit(0))
+        // after the answer, as before
+        queueMicrotask(onChange)
+        return null
+      },
+      publish: (params: { topic: string; data?: unknown }) =>
+        pubsub.publish(params.topic, encoder.encode(JSON.stringify(params.data))).then(() => null),
+    }
   })
 }
 
