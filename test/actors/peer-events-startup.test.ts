@@ -1,9 +1,9 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createActor, createMachine, type EventObject } from 'xstate'
 import type { NodeRuntimes } from '../../src/actors/node/node-runtimes.ts'
 import { watchPeersActor } from '../../src/actors/peer/peer-events.ts'
-import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
+import { startRawNode } from '../support/raw-node.ts'
 
 /*
  * libp2p runs (bootstrap, mDNS, inbound dials) before a node's peer watch starts. Under churn in the
@@ -16,14 +16,7 @@ afterEach(async () => {
 })
 
 const start = async () => {
-  const node = await createNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-    dhtProtocol: `/sb-test-watch-${process.pid}/kad/1.0.0`,
-    allowPrivateAddresses: true,
-  })
+  const node = await startRawNode()
   nodes.push(node)
   return node
 }

@@ -1,7 +1,7 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startRawNode } from '../support/raw-node.ts'
 import { type TcpRelay, tcpRelay } from '../support/tcp-relay.ts'
 
 /*
@@ -24,14 +24,7 @@ describe('a peer that answers but is slow to finish the handshake', () => {
   it('is connected within the dial budget, not cut at half of it', async () => {
     const dialTimeoutMs = 3_000
     a = await startTestDaemon({ dialTimeoutMs, connectTries: 1 })
-    b = await createNode({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      mdns: false,
-      dhtProtocol: `/sb-test-slow-${process.pid}/kad/1.0.0`,
-      allowPrivateAddresses: true,
-    })
+    b = await startRawNode()
     const bPort = Number(b.libp2p.getMultiaddrs()[0]?.toString().split('/')[4])
     // the handshake's first answer comes after 70% of the budget: past the half at which an address was cut
     relay = await tcpRelay(bPort, { holdFirstReplyMs: dialTimeoutMs * 0.7 })

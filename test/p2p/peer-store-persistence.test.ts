@@ -1,9 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
+import { tempDir } from '../support/daemon.ts'
+import { startRawNode } from '../support/raw-node.ts'
 
 describe('a node with a data directory keeps what its peer store learnt across a restart', () => {
   const nodes: NodeHandle[] = []
@@ -14,20 +14,11 @@ describe('a node with a data directory keeps what its peer store learnt across a
   })
 
   it('the peer it met, with its addresses and protocols, is in the peer store after a stop and start', async () => {
-    const options = async (storageDir?: string) => ({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      mdns: false,
-      dhtProtocol: `/sb-test-peer-records-${process.pid}/kad/1.0.0`,
-      allowPrivateAddresses: true,
-      ...(storageDir ? { storageDir } : {}),
-    })
-    const dir = await mkdtemp(join(tmpdir(), 'sb-peer-records-'))
-    dirs.push(dir)
-    const aOptions = await options(dir)
-    const a = await createNode(aOptions)
-    const b = await createNode(await options())
+    const storageDir = await tempDir('sb-peer-records-')
+    dirs.push(storageDir)
+    const key = await generateKeyPair('Ed25519')
+    const a = await startRawNode(key, { storageDir })
+    const b = await startRawNode()
     nodes.push(b)
     const identified = new Promise<void>((resolve) => a.libp2p.addEventListener('peer:identify', () => resolve(), { once: true }))
     await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
@@ -37,7 +28,7 @@ describe('a node with a data directory keeps what its peer store learnt across a
     expect(before.protocols).toContain('/ipfs/id/1.0.0')
     await a.stop()
 
-    const again = await createNode(aOptions)
+    const again = await startRawNode(key, { storageDir })
     nodes.push(again)
     const after = await again.libp2p.peerStore.get(b.libp2p.peerId)
     expect(after.addresses.map((x) => x.multiaddr.toString())).toEqual(before.addresses.map((x) => x.multiaddr.toString()))

@@ -1,9 +1,9 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, type NodeHandle } from '../../src/p2p/node-factory.ts'
+import type { NodeHandle } from '../../src/p2p/node-factory.ts'
 import { type StaleConnection, StaleConnectionCheck } from '../../src/p2p/stale-connections.ts'
+import { startRawNode } from '../support/raw-node.ts'
 import { type TcpRelay, tcpRelay } from '../support/tcp-relay.ts'
 
 /*
@@ -18,14 +18,7 @@ describe('StaleConnectionCheck: a peer that connects again', () => {
     await Promise.all(nodes.splice(0).map((n) => n.stop()))
   })
   const node = async () => {
-    const n = await createNode({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      mdns: false,
-      dhtProtocol: `/sb-test-stale-${process.pid}/kad/1.0.0`,
-      allowPrivateAddresses: true,
-    })
+    const n = await startRawNode()
     nodes.push(n)
     return n
   }

@@ -7,53 +7,21 @@ import type { PeersEvent } from '../../machines/peers/peers.types.ts'
 
 type Lookup = Pick<AnyActorRef['system'], 'get'>
 
-/**
- * Hand a libp2p-derived event to a peer's actor: straight to it when it runs, else straight to its
- * shard when that runs (which spawns it), else through the node (`peers.route`), which spawns the
- * shard first. The node only forwards to a shard that exists, so going through it costs a machine
- * step per event (and its inspection) for nothing; through the shard too when the actor exists:
- * with 100k peers that was two thirds of the cost of an event and a third of a spawn
- * (bench/peer-actors.ts). Order per peer holds: libp2p emits from I/O callbacks, when no actor is
- * mid-step (every mailbox is empty), so a routed event has been processed by the time the next one
- * looks the actor up.
- */
-export function routePeerEvent(
-  system: Lookup,
-  sendBack: (event: NodeEvent) => void,
-  input: PeerInput,
-  event: PeerEvent | undefined,
-  spawn: boolean,
-): void {
-  if (event !== undefined) {
-    const ref = system.get(systemIds.peer(input.alias, input.peerId)) as PeerRef | undefined
-    if (ref !== undefined) {
-      ref.send(event)
-      return
-    }
-  }
-  const shard = shardRef(system, input.alias, input.peerId)
-  // no actor and none to spawn: its shard would drop the event (a node without that shard spawns it, as before)
-  if (shard !== undefined && !spawn) return
-  const routed: PeersEvent = { type: 'peers.route', peerId: input.peerId, spawn, input, ...(event ? { event } : {}) }
-  if (shard !== undefined) shard.send(routed)
-  else sendBack(routed)
-}
-
-/** Stop a peer's actor (`peers.release`): straight to its shard when that runs, else through the node (which has nothing to release). */
-export function releasePeer(system: Lookup, sendBack: (event: NodeEvent) => void, alias: string, peerId: string): void {
-  const release: PeersEvent = { type: 'peers.release', peerId }
-  const shard = shardRef(system, alias, peerId)
-  if (shard !== undefined) shard.send(release)
-  else sendBack(release)
-}
-
 function shardRef(system: Lookup, alias: string, peerId: string): AnyActorRef | undefined {
   return system.get(systemIds.peers(alias, shardOf(peerId)))
 }
 
 /**
- * The same routing for one node's watch (peer-events.ts), with the refs it found kept by peer id and
- * shard number: `system.get` takes the systemId, a 63-character string built per event, which V8
+ * Hands libp2p-derived events to peers' actors for one node's watch (peer-events.ts): straight to a
+ * peer's actor when it runs, else straight to its shard when that runs (which spawns it), else through
+ * the node (`peers.route`), which spawns the shard first. The node only forwards to a shard that
+ * exists, so going through it costs a machine step per event (and its inspection) for nothing; through
+ * the shard too when the actor exists: with 100k peers that was two thirds of the cost of an event and
+ * a third of a spawn (bench/peer-actors.ts). Order per peer holds: libp2p emits from I/O callbacks,
+ * when no actor is mid-step (every mailbox is empty), so a routed event has been processed by the time
+ * the next one looks the actor up.
+ *
+ * The refs it finds are kept by peer id and shard number: `system.get` takes the systemId, a 63-character string built per event, which V8
  * flattens and hashes on every call before probing a map of every actor (~2 µs an event at 100k peer
  * actors, measured; a lookup by the libp2p peer id, whose hash its string keeps, ~0.2 µs). A kept ref
  * is used only while it runs; a stopped one is looked up again. Made per watch, so what it keeps goes
@@ -80,7 +48,7 @@ export class PeerRoutes {
     return ref
   }
 
-  /** As routePeerEvent. */
+  /** An event for the peer's actor; `spawn`: the actor may be made for it (else, without an actor, the event is dropped). */
   route(input: PeerInput, event: PeerEvent | undefined, spawn: boolean): void {
     if (event !== undefined) {
       const ref = this.peer(input.peerId)
@@ -90,6 +58,7 @@ export class PeerRoutes {
       }
     }
     const shard = this.#shard(input.peerId)
+    // no actor and none to spawn: its shard would drop the event (a node without that shard spawns it)
     if (shard !== undefined && !spawn) return
     const systemId = systemIds.peer(this.alias, input.peerId)
     const routed: PeersEvent = { type: 'peers.route', peerId: input.peerId, spawn, input, systemId, ...(event ? { event } : {}) }
@@ -104,7 +73,7 @@ export class PeerRoutes {
     if (ref !== undefined) this.#peers.set(input.peerId, ref)
   }
 
-  /** As releasePeer. */
+  /** Stop the peer's actor (`peers.release`): to its shard when that runs, else through the node (which has nothing to release). */
   release(peerId: string): void {
     this.#peers.delete(peerId)
     const release: PeersEvent = { type: 'peers.release', peerId }
