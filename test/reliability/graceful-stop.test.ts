@@ -35,7 +35,9 @@ describe('graceful stops with WebRTC-direct peers connected, on the default list
 
   beforeAll(async () => {
     dataDir = await tempDir('sb-stop-')
-    strangers = await Promise.all([startRawNode(), startRawNode()])
+    // their WebRTC-direct dials get 30 s, not libp2p's 5 s: on a loaded CI machine one round's dial
+    // timed out before the handshake ended (TimeoutError), which is not what this test is about
+    strangers = await Promise.all([startRawNode(undefined, { dialTimeoutMs: 30_000 }), startRawNode(undefined, { dialTimeoutMs: 30_000 })])
   })
   afterAll(async () => {
     await Promise.all(strangers.map((s) => s.stop()))
