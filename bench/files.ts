@@ -32,8 +32,13 @@ const MiB = 1024 * 1024
 const SIZES = process.env.BENCH_FILES_SIZES?.split(',').map(Number) ?? [1, 10, 100]
 /** BENCH_FILES_STORE_ONLY=1 measures the stores only (for profiling the store path). */
 const STORE_ONLY = process.env.BENCH_FILES_STORE_ONLY === '1'
-/** Rounds per size: small sizes are noisy (a 1 MiB store is tens of ms, at the mercy of the box's load), 100 MiB is slow. */
-const ROUNDS: Record<number, number> = { 1: 15, 10: 5, 100: 5 }
+/**
+ * Rounds per size: small sizes are noisy (a 1 MiB store is tens of ms, at the mercy of the box's load), 100 MiB is slow.
+ * BENCH_FILES_ROUNDS=<n>: that many rounds of every size instead (for profiling under a longer loop).
+ */
+const ROUNDS: Record<number, number> = process.env.BENCH_FILES_ROUNDS
+  ? Object.fromEntries(SIZES.map((s) => [s, Number(process.env.BENCH_FILES_ROUNDS)]))
+  : { 1: 15, 10: 5, 100: 5 }
 /**
  * The WebSocket carries base64 in one frame, 1 MiB on the default configuration (maxFrameBytes):
  * not even the 1 MiB file fits, so on defaults files go over HTTP and no WebSocket row is measured.

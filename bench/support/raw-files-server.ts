@@ -29,8 +29,9 @@ export interface RawFilesServer {
 export async function startRawFilesServer(): Promise<RawFilesServer> {
   const child = spawnBenchChild([...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
     what: 'raw files server',
-    // the daemons' profiling preload (BENCH_DAEMON_NODE_OPTIONS) is not for this process
-    env: { ...process.env, NODE_OPTIONS: '' },
+    // the daemons' profiling preload (BENCH_DAEMON_NODE_OPTIONS) is not for this process;
+    // BENCH_RAW_NODE_OPTIONS profiles it the same way (CPU_PROF_DIR and the preload)
+    env: { ...process.env, NODE_OPTIONS: process.env.BENCH_RAW_NODE_OPTIONS ?? '' },
   })
   const line = await child.line('raw-files ')
   return { origin: line.split(' ')[1] ?? '', stop: () => child.stop() }

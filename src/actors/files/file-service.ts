@@ -20,6 +20,7 @@ import { CoalescedWrite, SaveError } from '../../p2p/coalesced-write.ts'
 import { Serial } from '../../p2p/serial.ts'
 import type { FileStore } from './file-store.ts'
 import { type OnViolation, type ProtocolLimits, requestFile, requestFileList, serveP2pWebapp } from './p2p-webapp.ts'
+import { eagerRawLeaves } from './eager-import.ts'
 import { readAhead } from './read-ahead.ts'
 import { acceptReply, type GotFile } from './received.ts'
 import { checkUploadSize, limitedUpload, type UploadLimits } from './upload-limits.ts'
@@ -215,18 +216,24 @@ export class FileService {
     }
     const op = this.init.store.begin(this.init.helia.blockstore)
     let failed = false
+    const leaves = eagerRawLeaves()
     try {
       const writer = unixfs({ blockstore: op.blocks })
-      // the content is imported outside the lock: only the directory update is serialised
+      // the content is imported outside the lock: only the directory update is serialised; its
+      // leaves are written as they come in, behind the import (eager-import.ts)
+      const options = { signal, bufferImporter: leaves.bufferImporter }
       const fileCid =
         content === undefined
           ? undefined
           : content instanceof Uint8Array
-            ? await writer.addBytes(content, { signal })
-            : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, { signal })
+            ? await writer.addBytes(content, options)
+            : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, options)
       const { root, cid, settle } = await this.#changes.run(async () => {
         signal?.throwIfAborted()
         const { root, cid } = await setPath(this.#edit(op, writer, signal), this.#root, names, fileCid)
+        // the file's leaves are written behind the import (eager-import.ts): all on disk before a
+        // root that names them is saved
+        await leaves.written()
         if (root.equals(this.#root)) return { root, cid, settle: undefined }
         await this.#checkQuota(root, signal)
         return { root, cid, settle: this.#apply(root) }
@@ -237,6 +244,8 @@ export class FileService {
       failed = true
       throw err
     } finally {
+      // a failed import may leave leaf writes running: they are the change's until they end
+      if (failed) await leaves.settled()
       op.release()
       // what the failed change wrote is referenced by nothing: collect it
       if (failed && op.written() > 0) this.init.store.collector.request()
