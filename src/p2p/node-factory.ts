@@ -1,24 +1,24 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p'
+import { type HeliaWithLibp2p, withLibp2pLight } from '@helia/libp2p'
 import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
-import { ping, type Ping } from '@libp2p/ping'
+import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import type { FsBlockstore } from 'blockstore-fs'
 import { MemoryBlockstore } from 'blockstore-core'
+import type { FsBlockstore } from 'blockstore-fs'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
@@ -36,6 +36,7 @@ import {
   scheduleWebRTCCertificateRenewal,
   type WebRTCCertificate,
 } from './webrtc-certificate.ts'
+import { closeAbandonedWebSockets } from './ws-dial-abort.ts'
 
 export type SwitchboardServices = {
   identify: ReturnType<ReturnType<typeof identify>>
@@ -106,6 +107,9 @@ export interface NodeHandle {
   datastore: Datastore
   stop(): Promise<void>
 }
+
+/** Inbound connections in their handshake at once, at most (libp2p's default is 10). */
+export const MAX_INCOMING_PENDING_CONNECTIONS = 64
 
 /** The least time a connection's heartbeat ping is given before libp2p aborts the connection. */
 export const HEARTBEAT_MIN_TIMEOUT_MS = 20_000
@@ -179,7 +183,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     transports: [
       tcp(),
       // with a certificate and key, a `/tls/ws` listen address is served over https
-      webSockets(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+      mapTransport(webSockets(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}), closeAbandonedWebSockets),
       keepTransport(webRTCDirect({ rtcConfiguration: { iceServers: [] }, ...(certificate ? { certificate } : {}) }), (t) => {
         webrtcTransport = t
       }),
@@ -192,6 +196,10 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     // our peer actors own redialling wanted peers; libp2p's reconnect queue is switched off below
     connectionManager: {
       maxConnections: opts.maxConnections ?? 1000,
+      // libp2p refuses an inbound connection while 10 others are still in their handshake: when a
+      // partition heals every peer of a node dials it within a second or two, and on a busy host the
+      // handshakes take seconds, so the refused ones started over (172 in one twenty-daemon heal)
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
       reconnectRetries: 0,
       ...(opts.dialTimeoutMs !== undefined ? { dialTimeout: opts.dialTimeoutMs, addressDialTimeout: opts.dialTimeoutMs } : {}),
     },
@@ -272,6 +280,11 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       }
     },
   }
+}
+
+/** A libp2p transport factory whose transport `fn` gets (and returns) as it is built. */
+function mapTransport<C, T>(factory: (components: C) => T, fn: (transport: T) => T): (components: C) => T {
+  return (components) => fn(factory(components))
 }
 
 /** Let `keep` hold the transport a libp2p transport factory builds (to reach it once the node runs). */

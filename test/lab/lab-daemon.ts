@@ -75,8 +75,10 @@ export async function startLabDaemon(lab: Lab, host: LabHost, opts: LabDaemonOpt
   ]
   const [cmd = 'ip', ...prefix] = host.prefix
   const node = await daemonCommand()
+  // LAB_NODE_ARGS='--cpu-prof --cpu-prof-dir=<dir>': options for each daemon's node (NODE_OPTIONS refuses --cpu-prof)
+  const nodeArgs = (process.env.LAB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
   const spawnedAt = performance.now()
-  const child = spawn(cmd, [...prefix, process.execPath, ...node, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(cmd, [...prefix, process.execPath, ...nodeArgs, ...node, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out = tail(out + d)))

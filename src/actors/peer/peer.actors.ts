@@ -6,6 +6,7 @@ import { OperationFailedError } from '../../errors.ts'
 import { actorLookup, type DhtRef } from '../../machines/actor-refs.ts'
 import type { DialResult, PeerEvent, SyncProgress } from '../../machines/peer/peer.types.ts'
 import { dialOrder } from '../../p2p/address-book/dial-order.ts'
+import { hostOf, hostVerdict, isLoopbackAddr, loopbackMayBePeer } from '../../p2p/dial-host.ts'
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
@@ -46,15 +47,33 @@ async function dialPeer(
   const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, connected)
   const confirmations = watchConfirmations(libp2p, id)
   const errors: string[] = []
+  // a host that answered, or that the network cannot reach, is not tried again on another of its
+  // transports within this dial; a peer's loopback addresses only while they may be it (dial-host.ts)
+  const judged = new Set<string>()
+  const tried = new Set<string>()
+  const book = dialOrder(addressBook.forPeer(id))
+  const peerAddrs = new Set(book.map((e) => e.multiaddr))
+  const ownHosts = new Set(libp2p.getMultiaddrs().flatMap((a) => hostOf(a.toString()) ?? []))
+  const worthTrying = (addr: string) => {
+    if (tried.has(addr) || (isLoopbackAddr(addr) && !loopbackMayBePeer(peerAddrs, ownHosts))) return false
+    const host = hostOf(addr)
+    return host === undefined || !judged.has(host)
+  }
   const tryAddr = async (addr: string): Promise<DialResult | undefined> => {
+    if (!worthTrying(addr)) return undefined
+    tried.add(addr)
     addressBook.markAttempt(addr, id)
     // one address that hangs (a black hole, a WebRTC handshake nobody answers) leaves time for the
     // next; one that answered (its handshake began) keeps the whole budget: on a loaded host a
     // handshake may take seconds, and cutting it at half the budget threw the work away and started
     // again elsewhere (a twenty-daemon heal aborted 153 handshakes at 5 s, docs/lab.md)
     const deadline = dialSignal(timeout, Math.max(1, Math.floor(dialTimeoutMs / 2)), connected)
+    let handshakeBegan = false
     const onProgress = (e: { type: string }) => {
-      if (e.type.startsWith('upgrader:')) deadline.disarm()
+      if (e.type.startsWith('upgrader:')) {
+        handshakeBegan = true
+        deadline.disarm()
+      }
     }
     try {
       const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline.signal, onProgress })
@@ -64,6 +83,8 @@ async function dialPeer(
     } catch (err) {
       addressBook.markFailure(addr, id)
       errors.push(`${addr}: ${(err as Error).message}`)
+      const host = hostOf(addr)
+      if (host !== undefined && hostVerdict(err, handshakeBegan) !== 'unknown') judged.add(host)
       return undefined
     } finally {
       deadline.release()
@@ -73,16 +94,22 @@ async function dialPeer(
   runtime.dials.inFlight += 1
   runtime.dials.max = Math.max(runtime.dials.max, runtime.dials.inFlight)
   try {
-    for (const entry of dialOrder(addressBook.forPeer(id)).slice(0, 8)) {
+    for (const entry of book.slice(0, 8)) {
       const result = await tryAddr(entry.multiaddr)
       if (result) return result
       if (timeout.aborted) break
     }
     if (!timeout.aborted) {
       const known = await libp2p.peerStore.get(peerId).catch(() => undefined)
-      if (known && known.addresses.length > 0) {
+      const stored = (known?.addresses ?? []).map((a) => a.multiaddr.toString())
+      for (const a of stored) peerAddrs.add(a)
+      const untried = stored.filter(worthTrying)
+      if (untried.length > 0) {
         try {
-          const conn = await libp2p.dial(peerId, { signal: timeout })
+          const conn = await libp2p.dial(
+            untried.map((a) => multiaddr(withPeer(a, id))),
+            { signal: timeout },
+          )
           await confirmations.confirm(conn, timeout)
           return { connectionType: bestConnectionType([conn]), at: Date.now() }
         } catch (err) {
@@ -98,6 +125,7 @@ async function dialPeer(
         errors.push(`DHT lookup: ${err.message}`)
         return undefined
       })
+      for (const addr of found?.addrs ?? []) peerAddrs.add(addr)
       for (const addr of found?.addrs ?? []) {
         addressBook.add(addr, { peerId: id, source: 'dht' })
         const result = await tryAddr(addr)
