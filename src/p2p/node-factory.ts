@@ -108,6 +108,9 @@ export interface NodeHandle {
   stop(): Promise<void>
 }
 
+/** How long identify may take on a new connection when no dial budget is given (libp2p's default is 5 s). */
+export const IDENTIFY_TIMEOUT_MS = 10_000
+
 /** Inbound connections in their handshake at once, at most (libp2p's default is 10). */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 64
 
@@ -209,7 +212,9 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     connectionMonitor: { pingTimeout: { minTimeout: HEARTBEAT_MIN_TIMEOUT_MS } },
     peerDiscovery: [...(opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap })] : []), ...(opts.mdns ? [mdns()] : [])],
     services: {
-      identify: identify(),
+      // a busy host answers identify late: cut at libp2p's 5 s, hundreds were lost in one twenty-daemon
+      // heal (the peer's record, addresses and protocols not refreshed); the dial budget suits it
+      identify: identify({ timeout: opts.dialTimeoutMs ?? IDENTIFY_TIMEOUT_MS }),
       identifyPush: identifyPush(),
       // a heartbeat still running when the next starts is a second outbound ping stream (default limit 1)
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),

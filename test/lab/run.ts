@@ -145,6 +145,7 @@ async function scenario2(lab: Lab, fleet: Fleet) {
     `- before the cut, added peers that never connected (left out): ${r.notConnected.length}${r.notConnected.length > 0 ? `, e.g. ${r.notConnected.slice(0, 3).join('; ')}` : ''}`,
     `- every added peer across the cut in \`backoff\` ${r.detectMs} ms after the cut (libp2p's connection monitor: a ping every 10 s)`,
     `- back to \`connected\` after the heal, over ${r.pairs} (daemon, peer) pairs: ${dist(r.reconnectMs)}; goal p50 < 1000 ms, p99 < 2000 ms: **${goal(r.reconnectMs)}**`,
+    `- connections held once all were back: ${r.connections.held} (one per peer at each end: ${r.connections.onePerPeer}); the daemons used ${fmt(r.healCpu.cpuS, 1)} s of CPU in the ${fmt(r.healCpu.wallS, 1)} s from the heal until then`,
     `- direct messages across the cut: ${r.direct.sent} sent, ${r.direct.delivered} delivered (acked), ${r.direct.nacked} nacked (\`delivered: false\`), ${r.direct.unsettled} unsettled or acked but not received, ${r.direct.duplicates} duplicated`,
     `- topic messages during the partition: ${r.topic.published} published; on the publisher's side ${r.topic.sameSideDelivered}/${r.topic.sameSideExpected} delivered, across the cut after the heal ${r.topic.crossDelivered}/${r.topic.crossExpected} (the heal came ${fmt(r.publishToHealMs / 1000, 0)} s after them; GossipSub keeps no messages for unreachable peers and gossips ids for 3 heartbeats)`,
     `- topic messages after the heal: a round reached every daemon ${r.afterHealTopicMs < 0 ? 'NEVER' : `${r.afterHealTopicMs} ms after the heal`}`,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
@@ -304,6 +305,10 @@ export interface PartitionResult {
   /** ms from the heal until a round of topic messages (one a second) reached every member; -1: none did. */
   afterHealTopicMs: number
   partitionMs: number
+  /** Connections the members held, summed, once every cross-cut pair was connected again; one per peer at each end would be `onePerPeer`. */
+  connections: { held: number; onePerPeer: number }
+  /** CPU the members' processes used from the heal until every cross-cut pair was back, and that wall time. */
+  healCpu: { cpuS: number; wallS: number }
   /** Added peers that did not connect before the cut (left out of the figures), with their last error. */
   notConnected: string[]
   /** The pair that took longest to reconnect after the heal. */
@@ -458,6 +463,7 @@ export async function partitionAndHeal(
   if (remaining > 0) await new Promise((r) => setTimeout(r, remaining))
 
   log('healing')
+  const cpuAtHeal = cpuSeconds(members)
   const healAt = now()
   await lab.heal(opts.cut)
   await Promise.all(
@@ -478,7 +484,22 @@ export async function partitionAndHeal(
   )
   const reconnectMs = reconnects.map((r) => r.ms)
   const slowest = reconnects.sort((a, b) => b.ms - a.ms)[0]
-  log(`every cross-cut peer connected again ${ms(now() - healAt)} ms after the heal`)
+  const backAt = now()
+  const healCpuS = cpuSeconds(members) - cpuAtHeal
+  log(
+    `every cross-cut peer connected again ${ms(backAt - healAt)} ms after the heal; the daemons used ${healCpuS.toFixed(1)} s of CPU meanwhile`,
+  )
+  // connections each daemon holds then: one per peer, unless two dials crossed (or a stale one lives)
+  const connections = (
+    await Promise.all(
+      members.map((m) =>
+        m.client.call<{ connections: number }>('node.info', {}).then(
+          (i) => i.connections,
+          () => 0,
+        ),
+      ),
+    )
+  ).reduce((a, b) => a + b, 0)
   // a marker after the heal reaches everyone: the mesh is whole again
   const afterHeal = (await topicRoundsUntilComplete(members, opts.topic, opts.settleTimeoutMs)).find((r) => r.missing.length === 0)
 
@@ -529,10 +550,25 @@ export async function partitionAndHeal(
     topic: { published: published.filter(Boolean).length, sameSideDelivered, sameSideExpected, crossDelivered, crossExpected },
     afterHealTopicMs: afterHeal ? ms(afterHeal.publishedAt + afterHeal.allDeliveredMs - healAt) : -1,
     partitionMs: ms(healAt - cutAt),
+    connections: { held: connections, onePerPeer: members.length * (members.length - 1) },
+    healCpu: { cpuS: healCpuS, wallS: (backAt - healAt) / 1000 },
     notConnected,
     slowest,
     publishToHealMs: ms(healAt - publishedAt),
   }
+}
+
+/** CPU seconds (user + system) the members' daemon processes have used so far; 0 for one that is gone. */
+function cpuSeconds(members: Member[]): number {
+  let ticks = 0
+  for (const m of members) {
+    try {
+      // fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+      const fields = readFileSync(`/proc/${m.daemon.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {}
+  }
+  return ticks / 100
 }
 
 /** Nearest-rank percentile. */

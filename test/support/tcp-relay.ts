@@ -8,6 +8,10 @@ export interface TcpRelay {
    * looks like over a transport that brings no close (UDP), on TCP.
    */
   freeze(): void
+  /** Connections relayed now (each is two sockets, in and out). */
+  open(): number
+  /** Connections the dialling end closed (not ended because the far end closed or failed). */
+  closedByDialer(): number
   close(): Promise<void>
 }
 
@@ -19,6 +23,7 @@ export interface TcpRelay {
 export async function tcpRelay(port: number, opts: { holdFirstReplyMs?: number } = {}): Promise<TcpRelay> {
   const sockets: Socket[] = []
   let frozen = false
+  let closedByDialer = 0
   const server = createServer((inbound) => {
     const outbound = connect(port, '127.0.0.1')
     sockets.push(inbound, outbound)
@@ -39,11 +44,16 @@ export async function tcpRelay(port: number, opts: { holdFirstReplyMs?: number }
         outbound.resume()
       }, opts.holdFirstReplyMs)
     })
+    let ended = false
     const end = () => {
+      ended = true
       inbound.destroy()
       outbound.destroy()
     }
-    inbound.on('error', end).on('close', end)
+    inbound.on('error', end).on('close', () => {
+      if (!ended) closedByDialer++
+      end()
+    })
     outbound.on('error', end).on('close', end)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -52,6 +62,8 @@ export async function tcpRelay(port: number, opts: { holdFirstReplyMs?: number }
     freeze: () => {
       frozen = true
     },
+    open: () => sockets.filter((s) => !s.destroyed).length / 2,
+    closedByDialer: () => closedByDialer,
     close: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

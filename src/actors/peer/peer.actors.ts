@@ -43,8 +43,12 @@ async function dialPeer(
   if (reputation.isBanned(id)) throw new PeerBannedError(`peer ${id} is banned`)
   activity.add({ type: 'info', alias, peerId: id, message: `connecting to ${id}` })
 
-  const connected = () => libp2p.getConnections(peerId).length > 0
-  const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, connected)
+  // When the actor stops this dial (the peer connected) or a deadline passes, an outbound connection
+  // to the peer may be this dial's own, which libp2p closes with the dial's signal: the dial goes on.
+  // A peer that connected only inbound came in on its own dial: ours is cut, or the pair would pay a
+  // second handshake (both ends dial after a heal)
+  const mayBeOurs = () => libp2p.getConnections(peerId).some((c) => c.direction === 'outbound')
+  const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, mayBeOurs)
   const confirmations = watchConfirmations(libp2p, id)
   const errors: string[] = []
   // a host that answered, or that the network cannot reach, is not tried again on another of its
@@ -67,7 +71,7 @@ async function dialPeer(
     // next; one that answered (its handshake began) keeps the whole budget: on a loaded host a
     // handshake may take seconds, and cutting it at half the budget threw the work away and started
     // again elsewhere (a twenty-daemon heal aborted 153 handshakes at 5 s, docs/lab.md)
-    const deadline = dialSignal(timeout, Math.max(1, Math.floor(dialTimeoutMs / 2)), connected)
+    const deadline = dialSignal(timeout, Math.max(1, Math.floor(dialTimeoutMs / 2)), mayBeOurs)
     let handshakeBegan = false
     const onProgress = (e: { type: string }) => {
       if (e.type.startsWith('upgrader:')) {
@@ -139,6 +143,9 @@ async function dialPeer(
         : errors.slice(-3).join('; '),
     )
   } catch (err) {
+    // cut because the peer came in on its own connection (mayBeOurs): the peer is reached all the same
+    const open = libp2p.getConnections(peerId)
+    if (signal.aborted && open.length > 0) return { connectionType: bestConnectionType(open), at: Date.now() }
     if (!signal.aborted) {
       reputation.localFailure(id)
       activity.add({ type: 'error', alias, peerId: id, message: `cannot connect to ${id}: ${(err as Error).message}` })
