@@ -240,7 +240,7 @@ async function rounds(hub: Hub, peers: Peer[], side: string): Promise<{ rounds: 
     }
     if (round > 0) out.push(r)
     process.stdout.write(
-      `reconnect ${side} ${round === 0 ? 'warm-up' : `round ${round}`}: ${fmt(connectedMs)} ms, hub ${fmt(r.hubCpuSettled)} ms CPU, peers ${fmt(r.peersCpu)} ms CPU; hang-up ${fmt(hangupMs)} ms\n`,
+      `reconnect ${side} ${round === 0 ? 'warm-up' : `round ${round}`}: ${fmt(identifiedMs)} ms to all connected and identified, hub ${fmt(r.hubCpuSettled)} ms CPU, peers ${fmt(r.peersCpu)} ms CPU; hang-up ${fmt(hangupMs)} ms\n`,
     )
   }
   return { rounds: out, windowUs: [from, nowUs()] }
