@@ -2,6 +2,7 @@ import '../src/shims.ts'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
@@ -340,6 +341,8 @@ async function side(which: 'switchboard' | 'raw', profDir: string | undefined): 
 
 export interface ReconnectResult {
   peers: number
+  /** 1-minute load average as the run started (the published table has it as the run ended). */
+  loadAtStart: number
   switchboard: Side
   raw: Side
 }
@@ -376,11 +379,13 @@ function toMarkdown(r: ReconnectResult): string {
     '',
     table,
     '',
+    `Load (1 min) as the run started: ${r.loadAtStart}.`,
     `raw, dials → all N dials resolved (identify still running): p50 ${fmt(col(r.raw, (x) => x.connectedMs))} ms.`,
   ].join('\n')
 }
 
 export async function run(): Promise<ReconnectResult> {
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100
   const profDir = process.env.SWITCHBOARD_BENCH_CPU_PROF
   if (profDir) await mkdir(profDir, { recursive: true })
   // bundled and compiled before any clock starts
@@ -394,7 +399,7 @@ export async function run(): Promise<ReconnectResult> {
       `${JSON.stringify({ switchboard: switchboard.windowUs, raw: raw.windowUs })}\n`,
     )
   }
-  const result = { peers: PEERS, switchboard, raw }
+  const result = { peers: PEERS, loadAtStart, switchboard, raw }
   await publish('reconnect', toMarkdown(result))
   return result
 }
