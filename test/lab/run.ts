@@ -157,6 +157,19 @@ async function scenario3(lab: Lab, fleet: Fleet) {
   const mover = members.at(-1)!
   const others = members.filter((m) => m !== mover)
   const oldAddr = mover.daemon.host.addr
+  // every daemon wants every other and is connected to it (as after scenario 2): run alone, nobody
+  // would redial the mover
+  await addEachOther(members)
+  await Promise.all(members.map((m) => m.refreshPeers()))
+  await Promise.all(
+    members.map((m) =>
+      m.untilStatus(
+        members.filter((o) => o !== m).map((o) => o.peerId),
+        ['connected', 'syncing'],
+        120_000,
+      ),
+    ),
+  )
   const to = (mover.daemon.host.site % lab.sites.length) + 1
   const t0 = now()
   await lab.move(mover.daemon.host, to)
