@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startTestDaemon, type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 import { type TcpRelay, tcpRelay } from '../support/tcp-relay.ts'
-
-const tcpOf = (d: TestDaemon) => {
-  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\//.test(a))
-  if (addr === undefined) throw new Error('no TCP address')
-  return addr
-}
 
 /**
  * Two ends dial each other (as after a heal): A's dial to B is slow (through a relay that holds B's
@@ -25,7 +19,7 @@ describe('a dial crossed by the peer’s own', () => {
     // a budget long enough that only the cut, not a deadline, ends A's dial within the test
     ;[a, b] = await Promise.all([startTestDaemon({ dialTimeoutMs: 60_000 }), startTestDaemon({ dialTimeoutMs: 60_000 })])
     ;[ca, cb] = await Promise.all([a.client(), b.client()])
-    const port = Number(/\/tcp\/(\d+)\//.exec(tcpOf(b))?.[1])
+    const port = Number(/\/tcp\/(\d+)\//.exec(tcpAddrOf(b))?.[1])
     relay = await tcpRelay(port, { holdFirstReplyMs: 60_000 })
   })
   afterAll(async () => {
@@ -39,7 +33,9 @@ describe('a dial crossed by the peer’s own', () => {
       addrs: [`/ip4/127.0.0.1/tcp/${relay.port}/p2p/${b.peerId}`],
     })
     await vi.waitFor(() => expect(relay.open()).toBe(1), { timeout: 10_000 })
-    expect(await cb.call<{ success: boolean }>('peers.connect', { peerId: a.peerId, addrs: [tcpOf(a)] })).toMatchObject({ success: true })
+    expect(await cb.call<{ success: boolean }>('peers.connect', { peerId: a.peerId, addrs: [tcpAddrOf(a)] })).toMatchObject({
+      success: true,
+    })
     expect(await slow).toMatchObject({ success: true })
     // A gives its handshake through the relay up (B would end it only at its inbound upgrade timeout)
     await vi.waitFor(() => expect(relay.closedByDialer()).toBe(1), { timeout: 20_000 })

@@ -1,20 +1,15 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SwitchboardError, type SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { type SwitchboardClient, SwitchboardError } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startTestDaemon, type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 import { listFiles, store } from './support.ts'
 
 /** `d`'s TCP address with its /p2p/ part. */
-const tcpOf = (d: TestDaemon) => {
-  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\//.test(a))
-  if (addr === undefined) throw new Error('no TCP address')
-  return addr
-}
 
 /** Connect `from` to `to` by address, as a user would. */
 async function connect(from: SwitchboardClient, to: TestDaemon): Promise<void> {
-  expect(await from.call('peers.connect', { peerId: to.peerId, addrs: [tcpOf(to)] })).toMatchObject({ success: true })
+  expect(await from.call('peers.connect', { peerId: to.peerId, addrs: [tcpAddrOf(to)] })).toMatchObject({ success: true })
 }
 
 /**
@@ -58,7 +53,7 @@ describe('fileAccess', () => {
   })
 
   it("known: an added peer's listfiles works", async () => {
-    expect(await ca.call('addpeers', { peerIds: [tcpOf(p)] })).toBeNull()
+    expect(await ca.call('addpeers', { peerIds: [tcpAddrOf(p)] })).toBeNull()
     const own = await listFiles(ca, a.peerId)
     expect(Object.keys(own.entries)).toContain('private/notes.txt')
     expect(await listFiles(cp, a.peerId)).toEqual(own)

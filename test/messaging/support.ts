@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { decodeMessageFrame, type MessageFrame, messageFrameDecoder } from '../../src/p2p/message-codec.ts'
 import type { NodeHandle } from '../../src/p2p/node-factory.ts'
-import type { TestDaemon } from '../support/daemon.ts'
+import { type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 
 /** A frame as a p2p-webapp Go peer writes it (writeMessage): 4-byte big-endian length, then the JSON. */
 export function goFrame(json: string): Uint8Array {
@@ -29,7 +29,6 @@ export interface PeerData {
 }
 
 /** A daemon's plain TCP listen address. */
-export const tcpAddr = (d: TestDaemon) => d.core.nodes.info('peer-a').addrs.find((x) => x.includes('/tcp/') && !x.includes('/ws')) as string
 
 /** `raw` dials `daemon` and opens a `protocol` stream; every frame the daemon answers lands in `answers`. */
 export async function openRawStream(
@@ -37,7 +36,7 @@ export async function openRawStream(
   daemon: TestDaemon,
   protocol: string,
 ): Promise<{ stream: Stream; answers: MessageFrame[] }> {
-  await raw.libp2p.dial(multiaddr(tcpAddr(daemon)))
+  await raw.libp2p.dial(multiaddr(tcpAddrOf(daemon)))
   const stream = await raw.libp2p.dialProtocol(peerIdFromString(daemon.peerId), protocol)
   const decoder = messageFrameDecoder()
   const answers: MessageFrame[] = []

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startTestDaemon, type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 import { PeerStates } from '../support/peers.ts'
 
 interface ConnectResult {
@@ -11,11 +11,6 @@ interface ConnectResult {
 }
 
 /** `d`'s TCP address with its /p2p/ part. */
-const tcpOf = (d: TestDaemon) => {
-  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\//.test(a))
-  if (addr === undefined) throw new Error('no TCP address')
-  return addr
-}
 
 const connectionsOf = (from: TestDaemon, to: TestDaemon) =>
   from.core.nodes.handle('peer-a').libp2p.getConnections(peerIdFromString(to.peerId)).length
@@ -44,7 +39,7 @@ describe('unknownPeers: reject', () => {
   })
 
   it("a stranger's dial is refused", async () => {
-    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpOf(a)] })
+    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpAddrOf(a)] })
     expect(result).toMatchObject({ success: false, connectionType: 'none' })
     expect(connectionsOf(a, s)).toBe(0)
     expect(connectionsOf(s, a)).toBe(0)
@@ -55,7 +50,7 @@ describe('unknownPeers: reject', () => {
 
   it('the same peer gets in once it is known', async () => {
     expect(await ca.call('peers.update', { peerId: s.peerId, known: true })).toMatchObject({ known: true })
-    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpOf(a)] })
+    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpAddrOf(a)] })
     expect(result).toEqual({ success: true, connectionType: 'direct' })
     await statesA.until(s.peerId, (x) => x.status === 'connected')
     expect(connectionsOf(a, s)).toBeGreaterThan(0)
@@ -65,7 +60,7 @@ describe('unknownPeers: reject', () => {
     // by id alone: A cannot dial D (no address, no DHT), so D's dial in is what connects them
     expect(await ca.call('addpeers', { peerIds: [d.peerId] })).toBeNull()
     expect(a.core.peers.isAdded('peer-a', d.peerId)).toBe(true)
-    const result = await cd.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpOf(a)] })
+    const result = await cd.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpAddrOf(a)] })
     expect(result).toEqual({ success: true, connectionType: 'direct' })
     await statesA.until(d.peerId, (x) => x.status === 'connected' && x.added)
     expect(connectionsOf(a, d)).toBeGreaterThan(0)
@@ -74,7 +69,7 @@ describe('unknownPeers: reject', () => {
   it('a peer no longer known or added is refused again', async () => {
     await ca.call('peers.forget', { peerId: s.peerId })
     expect(connectionsOf(a, s)).toBe(0)
-    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpOf(a)] })
+    const result = await cs.call<ConnectResult>('peers.connect', { peerId: a.peerId, addrs: [tcpAddrOf(a)] })
     expect(result).toMatchObject({ success: false })
     expect(connectionsOf(a, s)).toBe(0)
   })

@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { PeerState } from '../../src/server/peer-state.ts'
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startTestDaemon, type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 import { LOOPBACK_DEFAULT_LISTEN } from '../support/listen.ts'
 import { PeerStates } from '../support/peers.ts'
 import { watchActors } from '../support/watch-actors.ts'
@@ -11,12 +11,6 @@ interface ConnectResult {
   success: boolean
   connectionType: string
   error?: string
-}
-
-const tcpOf = (d: TestDaemon) => {
-  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\/[^/]+$/.test(a))
-  if (addr === undefined) throw new Error('no TCP address')
-  return addr
 }
 
 /**
@@ -45,7 +39,7 @@ describe('circuit relay', () => {
     const relayId = `relay:peer-a`
     const watch = await watchActors(cr, relayId)
     expect(watch.latest(relayId)).toMatchObject({ value: { on: 'idle' }, context: { reservations: 0 } })
-    expect(await ca.call<ConnectResult>('peers.connect', { peerId: r.peerId, addrs: [tcpOf(r)] })).toMatchObject({ success: true })
+    expect(await ca.call<ConnectResult>('peers.connect', { peerId: r.peerId, addrs: [tcpAddrOf(r)] })).toMatchObject({ success: true })
     const reserved = await watch.until(relayId, (s) => (s.context as { reservations: number }).reservations === 1, 30_000)
     expect(reserved.value).toEqual({ on: 'reserved' })
     expect(reserved.context).toMatchObject({ limits: { maxReservations: 32, durationLimitSeconds: 120, dataLimitBytes: 1048576 } })

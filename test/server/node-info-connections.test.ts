@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
+import { startTestDaemon, type TestDaemon, tcpAddrOf } from '../support/daemon.ts'
 
 /** `d`'s TCP address with its /p2p/ part. */
-const tcpOf = (d: TestDaemon) => {
-  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\//.test(a))
-  if (addr === undefined) throw new Error('no TCP address')
-  return addr
-}
 
 /** node.info keeps its connection count between connection events: it must follow every open and close. */
 describe('node.info connections', () => {
@@ -27,7 +22,7 @@ describe('node.info connections', () => {
     const before = counted()
     const opened = new Promise<void>((resolve) => libp2p.addEventListener('connection:open', () => resolve(), { once: true }))
     const c = await a.client()
-    const result = await c.call<{ success: boolean }>('peers.connect', { peerId: b.peerId, addrs: [tcpOf(b)] })
+    const result = await c.call<{ success: boolean }>('peers.connect', { peerId: b.peerId, addrs: [tcpAddrOf(b)] })
     expect(result.success).toBe(true)
     await opened
     expect(counted()).toBe(libp2p.getConnections().length)

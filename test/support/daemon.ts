@@ -32,6 +32,13 @@ export interface TestDaemon extends Daemon {
   destroy(): Promise<void>
 }
 
+/** The daemon's plain TCP address (not WebSockets, not through a relay), with its /p2p/ part. */
+export function tcpAddrOf(d: Pick<Daemon, 'core'>): string {
+  const addr = d.core.nodes.info('peer-a').addrs.find((a) => /\/tcp\/\d+\/p2p\/[^/]+$/.test(a))
+  if (addr === undefined) throw new Error('no TCP address')
+  return addr
+}
+
 /** An in-process daemon on 127.0.0.1 with its own temp data directory. */
 export async function startTestDaemon(overrides: Partial<Config> = {}, dataDir?: string): Promise<TestDaemon> {
   const dir = dataDir ?? (await tempDir())
