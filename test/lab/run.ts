@@ -209,20 +209,30 @@ async function scenario3(lab: Lab, fleet: Fleet) {
     .map((x) => Math.round(x - t0))
   const info = await mover.client.call<{ addrs: string[] }>('node.info')
   const advertises = info.addrs.some((a) => a.includes(`/ip4/${newAddr}/`))
-  // the stale address in the others' address books
+  // the stale address in the others' address books, once each holds a new one: the mover's new
+  // addresses come with identify on the connection it makes, a moment after that connection counts
+  // (read at once, most books did not have them yet)
+  type Book = { entries: Array<{ multiaddr: string; peerId?: string; quality: number; failures: number; successes: number }> }
+  const moverEntries = (book: Book) => book.entries.filter((e) => e.peerId === mover.peerId || e.multiaddr.endsWith(mover.peerId))
+  const hasNew = (book: Book) => moverEntries(book).some((e) => e.multiaddr.includes(`/ip4/${newAddr}/`))
+  const readBook = (m: Member) => m.client.call<Book>('addressbook.list', {})
+  const booksFrom = now()
   const books = await Promise.all(
-    others.map((m) =>
-      m.client.call<{ entries: Array<{ multiaddr: string; peerId?: string; quality: number; failures: number; successes: number }> }>(
-        'addressbook.list',
-        {},
-      ),
-    ),
+    others.map(async (m) => {
+      let book = await readBook(m)
+      while (!hasNew(book) && now() - booksFrom < 15_000) {
+        await new Promise((r) => setTimeout(r, 250))
+        book = await readBook(m)
+      }
+      return book
+    }),
   )
+  const newInBooks = books.filter(hasNew).length
   let staleLower = 0
   let staleSeen = 0
   const samples: string[] = []
   for (const book of books) {
-    const mine = book.entries.filter((e) => e.peerId === mover.peerId || e.multiaddr.endsWith(mover.peerId))
+    const mine = moverEntries(book)
     const stale = mine.filter((e) => e.multiaddr.includes(`/ip4/${oldAddr}/tcp/`))
     const fresh = mine.filter((e) => e.multiaddr.includes(`/ip4/${newAddr}/tcp/`))
     if (stale.length === 0) continue
@@ -235,6 +245,7 @@ async function scenario3(lab: Lab, fleet: Fleet) {
   section('Scenario 3: a host changes its address (moves to another site), no restart', [
     `- its ${others.length} peers lost the old connection (\`backoff\` on one side of the pair or both) within ${lostMs} ms of the move; found again (connected on both sides): ${foundMs.length} of ${others.length}, ${foundMs.length > 0 ? dist(foundMs) : ''} after the move`,
     `- it advertises its new address without a restart: ${advertises ? 'yes' : 'NO'} (${info.addrs.filter((a) => a.includes(newAddr)).length} addresses on ${newAddr})`,
+    `- the new address is in ${newInBooks} of the ${others.length} others' address books within ${fmt((now() - booksFrom) / 1000, 1)} s of all being found again`,
     `- the stale address ranks below the new one in ${staleLower} of the ${staleSeen} address books that hold it (e.g. ${samples.join('; ')})`,
   ])
 }
