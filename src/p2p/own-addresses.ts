@@ -15,6 +15,8 @@ export interface OwnAddresses {
 /** The parts of libp2p's components the cache reads. */
 export interface OwnAddressComponents {
   addressManager: { getAddressesWithMetadata(): NodeAddress[]; getAddresses(): Multiaddr[] }
+  /** Its listener addresses are cached too (cacheTransportAddrs). */
+  transportManager?: { getAddrs(): Multiaddr[] }
   events: { addEventListener(type: string, fn: () => void): void }
   peerId: { toString(): string }
 }
@@ -33,6 +35,7 @@ export const OWN_ADDRESSES_MAX_AGE_MS = 1_000
  * copies of the lists.
  */
 export function ownAddresses(components: OwnAddressComponents, maxAgeMs = OWN_ADDRESSES_MAX_AGE_MS): OwnAddresses {
+  if (components.transportManager !== undefined) cacheTransportAddrs(components.transportManager, components.events, maxAgeMs)
   let metadata: { at: number; list: NodeAddress[] } | undefined
   let strings: { at: number; list: string[] } | undefined
   let reachability: { of: NodeAddress[]; info: ReachabilityInfo } | undefined
@@ -63,5 +66,27 @@ export function ownAddresses(components: OwnAddressComponents, maxAgeMs = OWN_AD
       if (!fresh(strings, now)) strings = { at: now, list: components.addressManager.getAddresses().map(String) }
       return [...(strings as { list: string[] }).list]
     },
+  }
+}
+
+/**
+ * libp2p's transport manager expands each wildcard listener into the host's interface addresses
+ * (os.networkInterfaces) on every getAddrs(), and libp2p asks for them on every connection (identify
+ * sends them; 2% of a reconnecting daemon's CPU, bench/reconnect.ts). They change only when a
+ * listener opens or closes, which libp2p announces, or an interface changes, which it does not: the
+ * list is kept until the first, and at most `maxAgeMs`.
+ */
+export function cacheTransportAddrs(
+  transportManager: { getAddrs(): Multiaddr[] },
+  events: OwnAddressComponents['events'],
+  maxAgeMs = OWN_ADDRESSES_MAX_AGE_MS,
+): void {
+  const expand = transportManager.getAddrs.bind(transportManager)
+  let cached: { at: number; list: Multiaddr[] } | undefined
+  for (const event of ['transport:listening', 'transport:close']) events.addEventListener(event, () => (cached = undefined))
+  transportManager.getAddrs = () => {
+    const now = performance.now()
+    if (cached === undefined || now - cached.at >= maxAgeMs) cached = { at: now, list: expand() }
+    return [...cached.list]
   }
 }

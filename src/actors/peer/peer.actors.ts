@@ -57,7 +57,8 @@ async function dialPeer(
   const tried = new Set<string>()
   const book = dialOrder(addressBook.forPeer(id))
   const peerAddrs = new Set(book.map((e) => e.multiaddr))
-  const ownHosts = new Set(libp2p.getMultiaddrs().flatMap((a) => hostOf(a.toString()) ?? []))
+  // the node's cached list: libp2p.getMultiaddrs() reads every network interface on each call
+  const ownHosts = new Set(libp2p.services.addresses.multiaddrs().flatMap((a) => hostOf(a) ?? []))
   const worthTrying = (addr: string) => {
     if (tried.has(addr) || (isLoopbackAddr(addr) && !loopbackMayBePeer(peerAddrs, ownHosts))) return false
     const host = hostOf(addr)
