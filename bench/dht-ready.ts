@@ -1,9 +1,7 @@
 import '../src/shims.ts'
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { build } from 'esbuild'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { type BenchChild, spawnBenchChild } from './support/bench-child.ts'
+import { compiledOnce } from './support/compiled-once.ts'
 import { type DefaultDaemon, daemonArgs, loopbackTcp, startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
@@ -23,26 +21,7 @@ const TIMEOUT_MS = 60_000
 
 // ---- the raw node: bench/support/raw-dht-child.ts, compiled once, run by plain Node ----
 
-let rawScript: Promise<string> | undefined
-function rawChildScript(): Promise<string> {
-  rawScript ??= (async () => {
-    const dir = join(import.meta.dirname, '..', 'node_modules', '.cache', `sb-bench-raw-${process.pid}`)
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-    const outfile = join(dir, 'raw-dht-child.mjs')
-    await build({
-      entryPoints: [join(import.meta.dirname, 'support', 'raw-dht-child.ts')],
-      outfile,
-      bundle: true,
-      packages: 'external',
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'warning',
-    })
-    return outfile
-  })()
-  return rawScript
-}
+const rawChildScript = compiledOnce('raw-dht-child.ts', 'raw')
 
 async function rawNetwork(): Promise<number[]> {
   const script = await rawChildScript() // compiled before the clock starts

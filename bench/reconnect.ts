@@ -1,12 +1,12 @@
 import '../src/shims.ts'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { build } from 'esbuild'
 import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { compiledOnce } from './support/compiled-once.ts'
 import { daemonArgs, startDefaultDaemon } from './support/default-daemon.ts'
 
 /**
@@ -134,27 +134,8 @@ function spawnRaw(script: string, args: string[], what: string, nodeArgs: string
   }
 }
 
-let rawScript: Promise<string> | undefined
 /** raw-reconnect-node.ts compiled once per run, run by plain Node as a js-libp2p app runs (packages from node_modules). */
-function rawNodeScript(): Promise<string> {
-  rawScript ??= (async () => {
-    const dir = join(import.meta.dirname, '..', 'node_modules', '.cache', `sb-bench-reconnect-${process.pid}`)
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-    const outfile = join(dir, 'raw-reconnect-node.mjs')
-    await build({
-      entryPoints: [join(import.meta.dirname, 'support', 'raw-reconnect-node.ts')],
-      outfile,
-      bundle: true,
-      packages: 'external',
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'warning',
-    })
-    return outfile
-  })()
-  return rawScript
-}
+const rawNodeScript = compiledOnce('raw-reconnect-node.ts', 'reconnect')
 
 interface Peer {
   process: RawProcess
