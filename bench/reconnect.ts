@@ -1,11 +1,12 @@
 import '../src/shims.ts'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { SwitchboardClient } from '../src/client/switchboard-client.ts'
+import { CLK_TCK, processCpuMs } from '../test/support/proc-cpu.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
+import { type BenchChild, spawnBenchChild } from './support/bench-child.ts'
 import { compiledOnce } from './support/compiled-once.ts'
 import { daemonArgs, startDefaultDaemon } from './support/default-daemon.ts'
 
@@ -43,20 +44,10 @@ import { daemonArgs, startDefaultDaemon } from './support/default-daemon.ts'
 const PEERS = Number(process.env.BENCH_RECONNECT_PEERS ?? 8)
 const ROUNDS = Number(process.env.BENCH_RECONNECT_ROUNDS ?? 10)
 const TIMEOUT_MS = 60_000
-const CLK_TCK = 100
 const QUIET_WINDOW_MS = 100
 const QUIET_MAX_MS = 3_000
 
 // ---- processes and their CPU ----
-
-/** utime + stime of a process in ms (all its threads), from /proc/<pid>/stat. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // the command name is in parentheses and may hold spaces: count fields after the last ')'
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
-}
 
 /** Ids of this process's live children. */
 function childPids(): Set<number> {
@@ -70,75 +61,11 @@ function childPids(): Set<number> {
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n)
 
-/** A child on the raw program: lines it printed, commands to its stdin, its pid. */
-interface RawProcess {
-  pid: number
-  /** The first line not yet taken that starts with one of `prefixes`. */
-  line(...prefixes: string[]): Promise<string>
-  send(command: string): void
-  stop(): Promise<void>
-}
-
-function spawnRaw(script: string, args: string[], what: string, nodeArgs: string[] = []): RawProcess {
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  /** Lines not yet taken by line(). */
-  const lines: string[] = []
-  const waiters = new Set<() => void>()
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d
-    const parts = stdout.split('\n')
-    stdout = parts.pop() ?? ''
-    lines.push(...parts)
-    for (const w of waiters) w()
-  })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-  return {
-    pid: child.pid as number,
-    line(...prefixes) {
-      const prefix = prefixes.join('" or "')
-      return new Promise<string>((resolve, reject) => {
-        const check = () => {
-          const i = lines.findIndex((l) => prefixes.some((p) => l.startsWith(p)))
-          if (i < 0) return
-          const [found] = lines.splice(i, 1)
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve(found as string)
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`${what}: no "${prefix}" line within ${TIMEOUT_MS} ms\n${lines.join('\n')}\n${stderr}`))
-        }, TIMEOUT_MS)
-        waiters.add(check)
-        void exited.then(() => {
-          if (!waiters.has(check)) return
-          waiters.delete(check)
-          clearTimeout(timer)
-          reject(new Error(`${what}: exited before "${prefix}"\n${lines.join('\n')}\n${stderr}`))
-        })
-        check()
-      })
-    },
-    send(command) {
-      child.stdin?.write(`${command}\n`)
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    },
-  }
-}
-
 /** raw-reconnect-node.ts compiled once per run, run by plain Node as a js-libp2p app runs (packages from node_modules). */
 const rawNodeScript = compiledOnce('raw-reconnect-node.ts', 'reconnect')
 
 interface Peer {
-  process: RawProcess
+  process: BenchChild
   peerId: string
   addr: string
 }
@@ -147,7 +74,7 @@ async function startPeers(n: number): Promise<Peer[]> {
   const script = await rawNodeScript()
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const p = spawnRaw(script, ['peer'], `peer ${i}`)
+      const p = spawnBenchChild([script, 'peer'], { what: `peer ${i}` })
       const [, peerId = '', addr = ''] = (await p.line('peer ')).split(' ')
       return { process: p, peerId, addr: addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}` }
     }),
@@ -158,10 +85,10 @@ async function startPeers(n: number): Promise<Peer[]> {
 async function settle(pid: number): Promise<number> {
   const t0 = performance.now()
   let quiet = 0
-  let last = cpuMs(pid)
+  let last = processCpuMs(pid)
   while (quiet < 2 && performance.now() - t0 < QUIET_MAX_MS) {
     await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS))
-    const now = cpuMs(pid)
+    const now = processCpuMs(pid)
     quiet = now - last <= 1000 / CLK_TCK ? quiet + 1 : 0
     last = now
   }
@@ -195,20 +122,20 @@ interface Hub {
 
 async function rounds(hub: Hub, peers: Peer[], side: string): Promise<{ rounds: Round[]; windowUs: [number, number] }> {
   const out: Round[] = []
-  const peersCpu = () => peers.reduce((sum, p) => sum + cpuMs(p.process.pid), 0)
+  const peersCpu = () => peers.reduce((sum, p) => sum + processCpuMs(p.process.pid), 0)
   let from = 0
   for (let round = 0; round <= ROUNDS; round++) {
     if (round === 1) from = nowUs()
     // the peers too: after a connection they look each other up in the DHT and may dial each other,
     // and libp2p refuses more than 5 inbound connections a second from one host (all are 127.0.0.1)
     await Promise.all([hub.pid, ...peers.map((p) => p.process.pid)].map(settle))
-    const h0 = cpuMs(hub.pid)
+    const h0 = processCpuMs(hub.pid)
     const th = performance.now()
     await hub.hangup()
     const hangupMs = performance.now() - th
     await settle(hub.pid)
-    const hubCpuHangup = cpuMs(hub.pid) - h0
-    const c0 = cpuMs(hub.pid)
+    const hubCpuHangup = processCpuMs(hub.pid) - h0
+    const c0 = processCpuMs(hub.pid)
     const p0 = peersCpu()
     // the warm-up round may meet what the first connections set off (see above): up to 3 tries, as a
     // daemon's peers.connect has; a counted round gets one
@@ -221,13 +148,13 @@ async function rounds(hub: Hub, peers: Peer[], side: string): Promise<{ rounds: 
       })
     }
     const [connectedMs, identifiedMs] = answer
-    const hubCpuConnected = cpuMs(hub.pid) - c0
+    const hubCpuConnected = processCpuMs(hub.pid) - c0
     await settle(hub.pid)
     const r: Round = {
       connectedMs,
       identifiedMs,
       hubCpuConnected,
-      hubCpuSettled: cpuMs(hub.pid) - c0,
+      hubCpuSettled: processCpuMs(hub.pid) - c0,
       peersCpu: peersCpu() - p0,
       hangupMs,
       hubCpuHangup,
@@ -284,12 +211,12 @@ async function switchboardHub(peers: Peer[]): Promise<Hub> {
 async function rawHub(peers: Peer[], profDir: string | undefined): Promise<Hub> {
   const script = await rawNodeScript()
   const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=reconnect-hub-raw-${Date.now()}.cpuprofile`] : []
-  const hub = spawnRaw(script, ['hub', ...peers.map((p) => p.addr)], 'raw hub', nodeArgs)
+  const hub = spawnBenchChild([...nodeArgs, script, 'hub', ...peers.map((p) => p.addr)], { what: 'raw hub' })
   await hub.line('hub ')
   /** Send `dial`; the line it answers, `up ...` or `fail ...`. */
   const dial = async () => {
     hub.send('dial')
-    return hub.line('up ', 'fail ')
+    return hub.line(['up ', 'fail '])
   }
   // meet each peer once, as the daemon's warm-up does, with as many tries as its peers.connect (connectTries 3)
   for (let tries = 1; !(await dial()).startsWith('up '); tries++) {

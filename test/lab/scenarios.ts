@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import type { ActorSnapshot } from '../../src/actors/supervisor/actor-registry.ts'
 import type { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import type { Config } from '../../src/config.ts'
+import { processCpuMs } from '../support/proc-cpu.ts'
 import { watchActors } from '../support/watch-actors.ts'
 import type { Lab } from './lab.ts'
 import { type LabDaemon, startLabDaemon, tcpAddrOf } from './lab-daemon.ts'
@@ -560,15 +560,13 @@ export async function partitionAndHeal(
 
 /** CPU seconds (user + system) the members' daemon processes have used so far; 0 for one that is gone. */
 function cpuSeconds(members: Member[]): number {
-  let ticks = 0
+  let ms = 0
   for (const m of members) {
     try {
-      // fields after the command's closing parenthesis: utime and stime are the 12th and 13th
-      const fields = readFileSync(`/proc/${m.daemon.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      ticks += Number(fields[11]) + Number(fields[12])
+      if (m.daemon.child.pid !== undefined) ms += processCpuMs(m.daemon.child.pid)
     } catch {}
   }
-  return ticks / 100
+  return ms / 1000
 }
 
 /** Nearest-rank percentile. */

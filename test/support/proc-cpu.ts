@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs'
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100
+
+/** CPU ms (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // the command name is in parentheses and may hold spaces: count fields after the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+}
