@@ -16,6 +16,7 @@ import { UnixFS as UnixFSData } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type BlockGetter, DAG_PB_CODEC, decodeNode, isStored, RAW_CODEC } from '../../p2p/files/directory.ts'
+import { decodePb, rememberPb } from '../../p2p/files/pb-cache.ts'
 import { FileNotFoundError, PathConflictError } from './errors.ts'
 import type { BlockWriter } from './file-store.ts'
 
@@ -23,7 +24,7 @@ export type EntryKind = 'file' | 'directory'
 
 export interface EditContext {
   writer: UnixFS
-  /** Where the blocks made are written (the change's blockstore, which `writer` writes to as well). */
+  /** Where the nodes the edit makes are written (the change's, straight to the store: FileStore.begin's `local`). */
   blocks: Pick<BlockWriter, 'put'>
   /** Reads a local block (never the network). */
   get: BlockGetter
@@ -142,7 +143,7 @@ async function linkSize(ctx: EditContext, cid: CID | NewNode): Promise<number | 
   if (!isStored(cid)) return undefined
   if (cid.code === RAW_CODEC) return ctx.rawSize?.(cid) ?? (await read(ctx, cid)).length
   if (cid.code !== DAG_PB_CODEC) return undefined
-  const node = dagPb.decode(await read(ctx, cid))
+  const node = decodePb(cid, await read(ctx, cid))
   let size = dagPb.encode(node).byteLength
   for (const l of node.Links) size += l.Tsize ?? 0
   return size
@@ -156,7 +157,7 @@ async function linkSize(ctx: EditContext, cid: CID | NewNode): Promise<number | 
 async function linked(ctx: EditContext, child: CID | NewNode, dir: CID, name: string): Promise<NewNode | undefined> {
   const bytes = await read(ctx, dir)
   if (decodeNode(dir, bytes).kind !== 'directory') return undefined
-  const node = dagPb.decode(bytes)
+  const node = decodePb(dir, bytes)
   if (node.Data === undefined) return undefined
   const tsize = await linkSize(ctx, child)
   if (tsize === undefined) return undefined
@@ -178,7 +179,10 @@ async function linked(ctx: EditContext, child: CID | NewNode, dir: CID, name: st
   const encoded = dagPb.encode(next)
   let size = encoded.byteLength
   for (const l of next.Links) size += l.Tsize ?? 0
-  return { cid: CID.create(dir.version, DAG_PB_CODEC, await sha256.digest(encoded)), bytes: encoded, tsize: size }
+  const cid = CID.create(dir.version, DAG_PB_CODEC, await sha256.digest(encoded))
+  // the quota, the counting and the next edit read this node again
+  rememberPb(cid, encoded, next)
+  return { cid, bytes: encoded, tsize: size }
 }
 
 /** Link `child` into `dir`: in memory when it can (written with the others), else through cp once what it links is written. */

@@ -371,7 +371,8 @@ export class FileService {
   #edit(op: ReturnType<FileStore['begin']> | undefined, writer: UnixFS, signal?: AbortSignal): EditContext {
     return {
       writer,
-      blocks: op?.blocks ?? this.init.helia.blockstore,
+      // the nodes an edit makes go straight to the store (FileStore.begin)
+      blocks: op?.local ?? this.init.helia.blockstore,
       get: this.init.store.init.getLocal,
       ...(op === undefined ? {} : { rawSize: op.rawSize }),
       shardSplitThresholdBytes: this.init.config.shardSplitThresholdBytes,

@@ -140,16 +140,25 @@ export class FileStore {
   }
 
   /**
-   * A blockstore for one change: every block it writes is protected from collection until
-   * `release()`, which the change calls after it has committed (or failed).
+   * Blockstores for one change: every block it writes is protected from collection until
+   * `release()`, which the change calls after it has committed (or failed). `blocks` writes through
+   * `through` (Helia's, so a peer that wants a block hears of it); `local` writes to the store itself,
+   * for the directory nodes an edit makes: no peer can want them before the change is known, and
+   * Helia's lock and `has` check are two thread-pool trips per node on the way to the reply.
    */
-  begin(blocks: BlockWriter): { blocks: BlockWriter; release(): void; written(): number; rawSize(cid: CID): number | undefined } {
+  begin(through: BlockWriter): {
+    blocks: BlockWriter
+    local: BlockWriter
+    release(): void
+    written(): number
+    rawSize(cid: CID): number | undefined
+  } {
     const held: string[] = []
     /** Sizes of the raw blocks written, by key: a directory edit links a file without reading it back. */
     const rawSizes = new Map<string, number>()
     const writing = this.#writing
     const deleting = this.#deleting
-    const tracked: BlockWriter = {
+    const tracked = (blocks: BlockWriter): BlockWriter => ({
       get: (cid, options) => blocks.get(cid, options),
       has: (cid, options) => blocks.has(cid, options),
       put: async (cid, bytes, options) => {
@@ -161,10 +170,11 @@ export class FileStore {
         await deleting.get(key)
         return blocks.put(cid, bytes, options)
       },
-    }
+    })
     let released = false
     return {
-      blocks: tracked,
+      blocks: tracked(through),
+      local: tracked(this.init.blockstore),
       written: () => held.length,
       rawSize: (cid) => (cid.code === RAW_CODEC ? rawSizes.get(blockKey(cid)) : undefined),
       release() {

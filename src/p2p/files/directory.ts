@@ -3,11 +3,12 @@
  * directory version references, what changed between two versions). Pure over a block getter, so
  * the store that counts references and the tests can use it alike.
  */
-import * as dagPb from '@ipld/dag-pb'
+import type * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { base32 } from 'multiformats/bases/base32'
 import type { CID } from 'multiformats/cid'
 import { InvalidInputError } from '../validate.ts'
+import { decodePb } from './pb-cache.ts'
 
 /** Longest path accepted, in UTF-8 bytes. */
 export const MAX_PATH_BYTES = 4096
@@ -48,7 +49,7 @@ export interface DecodedNode {
 export function decodeNode(cid: CID, bytes: Uint8Array): DecodedNode {
   if (cid.code === RAW_CODEC) return { kind: 'raw', links: [] }
   if (cid.code !== DAG_PB_CODEC) return { kind: 'other', links: [] }
-  const node = dagPb.decode(bytes)
+  const node = decodePb(cid, bytes)
   if (node.Data === undefined) return { kind: 'other', links: node.Links }
   const unixfs = UnixFS.unmarshal(node.Data)
   const kind: NodeKind =
@@ -80,7 +81,7 @@ export async function walkBlocks(root: CID, get: BlockGetter, out: CID[], signal
     out.push(cid)
     if (cid.code !== DAG_PB_CODEC) continue
     signal?.throwIfAborted()
-    const node = dagPb.decode(await get(cid, signal))
+    const node = decodePb(cid, await get(cid, signal))
     for (const link of node.Links) stack.push(link.Hash)
   }
 }

@@ -3,9 +3,10 @@
  * size where it is known without reading it (a raw leaf's size is its link's Tsize), the links of
  * dag-pb nodes read once per collection and remembered. Pure over a block getter.
  */
-import * as dagPb from '@ipld/dag-pb'
+import type * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
 import { type BlockGetter, blockKey, DAG_PB_CODEC, isStored } from './directory.ts'
+import { decodePb } from './pb-cache.ts'
 
 export interface ReachedBlock {
   cid: CID
@@ -69,7 +70,7 @@ export async function walkReachable(
         opts.onMissing(cid)
         continue
       }
-      links = dagPb.decode(bytes).Links
+      links = decodePb(cid, bytes).Links
       memo.links.set(key, links)
       memo.sizes.set(key, bytes.length)
     }
@@ -84,5 +85,5 @@ export async function walkReachable(
  */
 export function treeSize(rootBytes: Uint8Array, cid: CID): number {
   if (cid.code !== DAG_PB_CODEC) return rootBytes.length
-  return dagPb.decode(rootBytes).Links.reduce((sum, l) => sum + (l.Tsize ?? 0), rootBytes.length)
+  return decodePb(cid, rootBytes).Links.reduce((sum, l) => sum + (l.Tsize ?? 0), rootBytes.length)
 }
