@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AddressBook, chanceOf, isTerrible } from '../../src/p2p/address-book.ts'
 import type { AddressBookOptions } from '../../src/p2p/address-book.ts'
 import { addressGroup, parseAddress, tryParseAddress } from '../../src/p2p/address-group.ts'
+import type { Entry, Group } from '../../src/p2p/address-book/entry.ts'
 import { seeded, syntheticPeerId } from '../support/synthetic-peers.ts'
 
 // ---- helpers ----
@@ -583,6 +584,94 @@ describe('AddressBook.best', () => {
     expect(b.forPeer(pid(1)).map((e) => e.multiaddr.split('/p2p/')[0])).toEqual([x, z, y])
     expect(b.forPeer(pid(9))).toEqual([])
   })
+
+  /** The sampling loop over the entries themselves, as it was before the draw columns (selection.ts). */
+  function referencePick(groups: readonly Group[], n: number, perGroup: number, now: number, random: () => number): string[] {
+    const out: Entry[] = []
+    const chosen = new Set<Entry>()
+    const perG = new Map<Group, number>()
+    const peers = new Set<string>()
+    let factor = 1
+    for (let draw = 0; draw < 100 + 50 * n && out.length < n; draw++) {
+      const g = groups[Math.floor(random() * groups.length)]
+      if (g === undefined) break
+      const e = g.entries[Math.floor(random() * g.entries.length)]
+      if (e === undefined || chosen.has(e)) continue
+      const count = perG.get(g) ?? 0
+      if (count >= perGroup) continue
+      if (e.peerId !== undefined && peers.has(e.peerId)) continue
+      if (random() >= chanceOf(e, now) * factor) {
+        factor *= 1.2
+        continue
+      }
+      factor = 1
+      chosen.add(e)
+      perG.set(g, count + 1)
+      if (e.peerId !== undefined) peers.add(e.peerId)
+      out.push(e)
+    }
+    return out.map((e) => e.multiaddr)
+  }
+
+  /** Random base58 peer ids (syntheticPeerId's share their last characters, so their peer tags all collide). */
+  function randomPeerIds(count: number, rnd: () => number): string[] {
+    const b58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+    return Array.from({ length: count }, () => `12D3KooW${Array.from({ length: 44 }, () => b58[Math.floor(rnd() * 58)]).join('')}`)
+  }
+
+  it.each([
+    ['random peer ids', false],
+    ['synthetic peer ids (equal peer tags)', true],
+  ])(
+    'large books: best() gives exactly what the sampling loop over the entries gives, through changes and a load: %s',
+    async (_label, synthetic) => {
+      const dir = await tempDir()
+      const c = clock()
+      let random = seeded(1)
+      const path = join(dir, 'addressbook.bin')
+      const b = new AddressBook({ path, now: c.now, random: () => random(), capacity: 3000, maxPerGroup: 40, log: () => {} })
+      const rnd = seeded(9)
+      const ids = synthetic ? Array.from({ length: 1500 }, (_, i) => pid(i)) : randomPeerIds(1500, rnd)
+      // 60 groups; most peers with one address, some with several (in other groups), some addresses without a peer id
+      for (let i = 0; i < 2400; i++) {
+        const ma = tcp(publicIp(i % 60, Math.floor(i / 60)))
+        const u = rnd()
+        if (u < 0.1) b.add(ma, { source: 'dht' })
+        else b.add(ma, { peerId: ids[u < 0.3 ? i % 50 : i % 1500] as string, source: 'identify' })
+        if (u > 0.6) {
+          b.markAttempt(ma)
+          if (u > 0.8) b.markSuccess(ma)
+          else b.markFailure(ma)
+        }
+      }
+      const internals = (book: AddressBook) => (book as unknown as { store: { buckets: { list: Group[] } } }).store.buckets.list
+      const compare = (book: AddressBook, calls: number, seed: number) => {
+        for (let i = 0; i < calls; i++) {
+          const expected = referencePick(internals(book), 8, 2, c.now(), seeded(seed + i))
+          random = seeded(seed + i)
+          const picked = book.best(8)
+          expect(picked.map((e) => e.multiaddr)).toEqual(expected)
+          // changes every field a draw reads: attempts (recent), outcomes, refreshes, a peer learnt, removals, new entries
+          for (const e of picked) book.markAttempt(e.multiaddr)
+          const first = picked[0]
+          if (first !== undefined && i % 3 === 0) book.markFailure(first.multiaddr)
+          if (first !== undefined && i % 5 === 0) book.markSuccess(first.multiaddr)
+          if (first !== undefined && i % 7 === 0) book.remove(first.multiaddr)
+          const fresh = tcp(publicIp(60 + (i % 40), 200 + i))
+          book.add(fresh, { source: 'dht' })
+          if (i % 2 === 0) book.add(fresh, { peerId: ids[(i * 7) % 1500] as string, source: 'identify' }) // the bare entry learns its peer
+          if (i % 4 === 0) book.add(tcp(publicIp(i % 60, 0)), { source: 'dht' }) // a refresh (lastSeen)
+          c.advance(i % 10 === 0 ? 11 * MIN : 20_000)
+        }
+      }
+      expect(b.size).toBeGreaterThan(1024) // sampled, not ranked exactly
+      compare(b, 300, 1000)
+      await b.save()
+      const loaded = await AddressBook.load(path, { now: c.now, random: () => random(), capacity: 3000, maxPerGroup: 40, log: () => {} })
+      expect(loaded.size).toBe(b.size)
+      compare(loaded, 300, 5000)
+    },
+  )
 })
 
 describe('AddressBook.list', () => {

@@ -176,6 +176,7 @@ export class AddressBook {
     if (existing !== undefined) {
       existing.lastSeen = Math.max(existing.lastSeen, now)
       if (c.source === 'manual' || c.source === 'pairing') existing.source = c.source
+      this.store.touch(existing)
       this.writer.changed()
       return { added: false, reason: 'exists' }
     }
@@ -216,6 +217,7 @@ export class AddressBook {
     if (e === undefined) return false
     e.attempts++
     e.lastAttempt = this.now()
+    this.store.touch(e)
     this.eviction.noteChanged(e) // more attempts can make an entry terrible
     this.writer.changed()
     return true
@@ -231,6 +233,7 @@ export class AddressBook {
     e.lastSuccess = now
     e.lastSeen = now
     e.consecutiveFailures = 0
+    this.store.touch(e)
     const p = this.pending.of(e.multiaddr)
     if (p !== undefined) this.pending.drop(p) // it passed its test: keep it, forget the newcomer
     this.writer.changed()
@@ -248,6 +251,7 @@ export class AddressBook {
     if (e.failureTimes === NO_FAILURES) e.failureTimes = []
     e.failureTimes.push(now)
     if (e.failureTimes.length > FAILURE_HISTORY) e.failureTimes.splice(0, e.failureTimes.length - FAILURE_HISTORY)
+    this.store.touch(e)
     this.eviction.noteChanged(e)
     const p = this.pending.of(e.multiaddr)
     if (p !== undefined) {
@@ -296,7 +300,7 @@ export class AddressBook {
     const picked =
       this.store.size <= EXACT_SELECTION_MAX
         ? exactPick([...this.store.values()], want, perGroup, true, now, this.random)
-        : sampledPick(this.store.buckets.list, want, perGroup, now, this.random)
+        : sampledPick(this.store.buckets.withRecords(), want, perGroup, now, this.random)
     return picked.map(snapshotOf)
   }
 

@@ -1,13 +1,45 @@
 /**
  * Entries bucketed by network group (eclipse resistance): the size of each group, for the
  * per-group limit, and a dense group list so that selection can draw a group uniformly in O(1).
+ * Each group keeps its entries' draw records (draw-records.ts) in the same order as the entries.
  */
+import { moveLastRecord, pushRecord } from './draw-records.ts'
 import type { Entry, Group } from './entry.ts'
 
 export class GroupBuckets {
   private readonly byKey = new Map<string, Group>()
   /** Every non-empty group; removal swaps the last one into the hole. */
   readonly list: Group[] = []
+  /**
+   * Whether the groups hold their entries' draw records (draw-records.ts). A load turns them off
+   * (dropRecords: 100k records are not made while the daemon starts) and the first draw makes them
+   * (withRecords).
+   */
+  private recorded = true
+
+  /** The group list with every group's draw records made. */
+  withRecords(): readonly Group[] {
+    if (!this.recorded) {
+      for (const g of this.list) {
+        g.records = []
+        for (const e of g.entries) pushRecord(e)
+      }
+      this.recorded = true
+    }
+    return this.list
+  }
+
+  /** Stop keeping draw records until withRecords() is next called. */
+  dropRecords(): void {
+    if (!this.recorded) return
+    this.recorded = false
+    for (const g of this.list) g.records = []
+  }
+
+  /** Whether the groups' draw records are kept (then the store rewrites an entry's when it changes). */
+  get recording(): boolean {
+    return this.recorded
+  }
 
   get count(): number {
     return this.list.length
@@ -26,7 +58,7 @@ export class GroupBuckets {
   open(key: string): Group {
     let group = this.byKey.get(key)
     if (group === undefined) {
-      group = { key, entries: [], li: this.list.length }
+      group = { key, entries: [], records: [], li: this.list.length }
       this.byKey.set(key, group)
       this.list.push(group)
     }
@@ -48,10 +80,11 @@ export class GroupBuckets {
     return detached
   }
 
-  /** Put an entry into its group (e.group). */
+  /** Put an entry into its group (e.group), with its draw record (from its fields as they are). */
   attach(e: Entry): void {
     e.gi = e.group.entries.length
     e.group.entries.push(e)
+    if (this.recorded) pushRecord(e)
   }
 
   /** Take an entry out of its group, dropping the group when it empties. Idempotent. */
@@ -59,6 +92,7 @@ export class GroupBuckets {
     if (e.gi < 0) return
     const g = e.group
     const last = g.entries.pop() as Entry
+    if (this.recorded) moveLastRecord(g.records, e.gi)
     if (last !== e) {
       g.entries[e.gi] = last
       last.gi = e.gi

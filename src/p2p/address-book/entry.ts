@@ -52,6 +52,8 @@ export type AddressBookWireEntry = Pick<
 export interface Group {
   key: string
   entries: Entry[]
+  /** What selection reads of each entry, in the order of `entries` (draw-records.ts). */
+  records: number[]
   /** Index in GroupBuckets.list. */
   li: number
 }
@@ -171,7 +173,7 @@ export function settle(e: Entry, now: number): void {
 
 /** A group an entry points at before it joins the book (a loaded entry); the store swaps in its own. */
 export function detachedGroup(key: string): Group {
-  return { key, entries: [], li: -1 }
+  return { key, entries: [], records: [], li: -1 }
 }
 
 /**

@@ -29,8 +29,28 @@ export function chanceOf(
   e: { successes: number; failures: number; lastSeen: number; consecutiveFailures: number; lastAttempt?: number | undefined },
   now: number,
 ): number {
-  const recent = e.lastAttempt !== undefined && now - e.lastAttempt < RECENT_ATTEMPT_MS
-  return keepValueOf(e, now) * (recent ? 0.01 : 1)
+  return chanceFrom(qualityOf(e), e.lastSeen, e.lastAttempt ?? Number.NaN, e.consecutiveFailures, now)
+}
+
+/**
+ * chanceOf from the fields it reads (a draw-columns record, see draw-columns.ts): `lastAttempt` is NaN
+ * when there was none. The same arithmetic in the same order as keepValueOf x the recent-attempt factor,
+ * so both give the same number to the last bit.
+ */
+export function chanceFrom(quality: number, lastSeen: number, lastAttempt: number, consecutiveFailures: number, now: number): number {
+  const age = Math.max(0, now - lastSeen)
+  const recency = Math.max(0.1, 0.5 ** (age / RECENCY_HALF_LIFE_MS))
+  const recent = now - lastAttempt < RECENT_ATTEMPT_MS // false for NaN
+  return quality * recency * 0.66 ** Math.min(consecutiveFailures, 8) * (recent ? 0.01 : 1)
+}
+
+/**
+ * An upper bound of chanceFrom with the same arguments, exact in floating point (recency and the
+ * failure factor are at most 1, and rounding is monotonic): a draw whose random number is at or above
+ * it is rejected without the two powers.
+ */
+export function chanceCeiling(quality: number, lastAttempt: number, now: number): number {
+  return quality * (now - lastAttempt < RECENT_ATTEMPT_MS ? 0.01 : 1)
 }
 
 /** Terrible: not seen for 30 days, or 3+ attempts and never a success, or 10+ failures in the last 7 days. */

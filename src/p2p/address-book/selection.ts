@@ -2,8 +2,9 @@
  * Picking addresses to dial without letting one network group or one peer dominate: exact
  * weighted sampling for small books, rejection sampling (cost independent of size) for large ones.
  */
+import { RECORD, STEP_MASK } from './draw-records.ts'
 import type { Entry, Group } from './entry.ts'
-import { chanceOf } from './scoring.ts'
+import { chanceCeiling, chanceFrom, chanceOf } from './scoring.ts'
 
 /**
  * Exact weighted sampling without replacement (exponential race: key = -ln(u) / weight, smallest
@@ -39,31 +40,69 @@ export function exactPick(entries: Entry[], n: number, perGroup: number, onePerP
  * random group, then a random entry in it, and accept it with probability chance x factor,
  * where factor grows by 1.2 after each rejection so that even poor entries are eventually taken.
  * Gives up after 100 + 50n draws, returning what it has.
+ *
+ * A draw reads the entry's record in its group (draw-records.ts), not the entry: one 32-byte
+ * record. The entry itself is read only when it is taken, or when its peer tag equals a taken
+ * one's (then the peer ids are compared). The result, and each call of `random`, are
+ * those of the same loop over the entries (test/p2p/address-book.test.ts compares them).
  */
 export function sampledPick(groups: readonly Group[], n: number, perGroup: number, now: number, random: () => number): Entry[] {
   const out: Entry[] = []
-  const chosen = new Set<Entry>()
-  const perG = new Map<Group, number>()
-  const peers = new Set<string>()
+  // per taken entry (at most n: arrays scanned, no hashing): its group, its index there, its peer tag
+  const takenIn: Group[] = []
+  const takenAt: number[] = []
+  const takenTags: number[] = []
+  const takenGroups: Group[] = []
+  const takenPerGroup: number[] = []
   let factor = 1
   const maxDraws = 100 + 50 * n
   for (let draw = 0; draw < maxDraws && out.length < n; draw++) {
     const g = groups[Math.floor(random() * groups.length)]
     if (g === undefined) break
-    const e = g.entries[Math.floor(random() * g.entries.length)]
-    if (e === undefined || chosen.has(e)) continue
-    const count = perG.get(g) ?? 0
+    const entries = g.entries
+    const i = Math.floor(random() * entries.length)
+    if (i >= entries.length || isTaken(takenIn, takenAt, g, i)) continue
+    const gi = takenGroups.indexOf(g)
+    const count = gi < 0 ? 0 : (takenPerGroup[gi] as number)
     if (count >= perGroup) continue
-    if (e.peerId !== undefined && peers.has(e.peerId)) continue
-    if (random() >= chanceOf(e, now) * factor) {
+    const records = g.records
+    const o = i * RECORD
+    const stepAndTag = records[o + 3] as number
+    const tag = stepAndTag >> 4
+    if (tag !== 0 && takenTags.includes(tag) && samePeerTaken(out, entries[i] as Entry)) continue
+    const quality = records[o + 2] as number
+    const lastAttempt = records[o + 1] as number
+    const u = random()
+    // the ceiling first: it rejects most draws that chanceFrom would, without its powers
+    if (
+      u >= chanceCeiling(quality, lastAttempt, now) * factor ||
+      u >= chanceFrom(quality, records[o] as number, lastAttempt, stepAndTag & STEP_MASK, now) * factor
+    ) {
       factor *= 1.2
       continue
     }
     factor = 1
-    chosen.add(e)
-    perG.set(g, count + 1)
-    if (e.peerId !== undefined) peers.add(e.peerId)
-    out.push(e)
+    out.push(entries[i] as Entry)
+    takenIn.push(g)
+    takenAt.push(i)
+    takenTags.push(tag)
+    if (gi < 0) {
+      takenGroups.push(g)
+      takenPerGroup.push(1)
+    } else takenPerGroup[gi] = count + 1
   }
   return out
+}
+
+/** Whether entry i of group g is taken already (the groups do not change during a pick). */
+function isTaken(takenIn: readonly Group[], takenAt: readonly number[], g: Group, i: number): boolean {
+  for (let k = 0; k < takenIn.length; k++) if (takenIn[k] === g && takenAt[k] === i) return true
+  return false
+}
+
+/** Whether a taken entry has e's peer id (e has one: its tag is not 0). */
+function samePeerTaken(out: readonly Entry[], e: Entry): boolean {
+  const peerId = e.peerId
+  for (const t of out) if (t.peerId === peerId) return true
+  return false
 }

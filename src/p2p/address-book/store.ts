@@ -1,9 +1,11 @@
 /**
  * Entry storage and indexes: by key (canonical multiaddr, ending in `/p2p/<id>` when the peer is
- * known), by peer id, and by network group (buckets.ts). Knows nothing of scores or limits.
+ * known), by peer id, and by network group (buckets.ts, with each entry's draw record: the book
+ * calls touch() when it changes a field the record holds). Knows nothing of scores or limits.
  */
 import { type AddressScope, tryParseAddress } from '../address-group.ts'
 import { GroupBuckets } from './buckets.ts'
+import { refreshRecord, retagRecord } from './draw-records.ts'
 import { type AddressSource, Entry } from './entry.ts'
 
 export class EntryStore {
@@ -61,13 +63,20 @@ export class EntryStore {
     return e
   }
 
+  /** The book changed an entry's times or counts: rewrite its draw record (draw-records.ts). */
+  touch(e: Entry): void {
+    if (e.gi >= 0 && this.buckets.recording) refreshRecord(e)
+  }
+
   /**
    * Put a loaded entry (its group detached, see detachedGroup) into the indexes, unless its key is
    * already held or its group holds `maxPerGroup` entries; true when it went in. A load's entries share
    * one detached group per network group, which becomes the book's own: one group lookup per group.
+   * Draw records are left out like the by-peer index: the first draw makes them (GroupBuckets.withRecords).
    */
   adopt(e: Entry, maxPerGroup: number): boolean {
     if (this.byKey.has(e.multiaddr)) return false
+    this.buckets.dropRecords()
     const group = this.buckets.resolve(e.group)
     if (group.entries.length >= maxPerGroup) return false
     e.group = group
@@ -105,6 +114,7 @@ export class EntryStore {
 
   private setPeer(e: Entry, peerId: string): void {
     e.peerId = peerId
+    if (e.gi >= 0 && this.buckets.recording) retagRecord(e)
     if (this.byPeer !== undefined) indexPeer(this.byPeer, e, peerId)
   }
 
