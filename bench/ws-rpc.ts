@@ -27,19 +27,35 @@ import { rawDhtNode } from './support/raw-dht-node.ts'
 
 const PLAN = {
   warmup: 2_000,
-  sequential: 5_000,
+  /**
+   * Before the sequential figures, this many sequential calls to each server, unmeasured: a freshly
+   * started daemon (the bundle) takes 4-6k sequential node.info calls before its per-call time settles
+   * (JIT tiers; the raw server 2-3k), and a first run measured inside that span read 10-30% low.
+   */
+  warmupSequential: 6_000,
+  /**
+   * Sequential calls per server, taken in chunks that alternate between the two servers (ABBA) from
+   * one worker holding a client of each. On this 2-core VM a round trip costs ~0.05 ms when both ends
+   * share a vCPU and ~0.12-0.17 ms when the scheduler puts them on different ones (waking a halted
+   * vCPU); which of the two happens changes with everything else on the box, from second to second.
+   * Whole runs a few seconds apart compared one server in one regime with the other in the other
+   * (0.4-2.6x between runs of one bench); chunks of ~50 ms see the same machine.
+   */
+  sequential: 10_000,
+  sequentialChunk: 500,
   pipelined: 20_000,
   window: 64,
   sockets: 100,
   perSocket: 200,
 }
-/** Whole load runs per server; the table shows the median of each figure. */
-const RPC_REPEATS = 3
+/** Whole load runs per server, alternating; the table shows the median of each figure. */
+const RPC_REPEATS = 5
 /** 5-node networks built per side; rounds alternate Switchboard and raw so both see the same machine state. */
 const DHT_ROUNDS = 5
 const NETWORK_SIZE = 5
 const READY_TIMEOUT_MS = 30_000
 const LOAD_ROLE = 'ws-rpc-load'
+const SEQUENTIAL_ROLE = 'ws-rpc-sequential'
 
 type LoadPlan = typeof PLAN
 interface Target {
@@ -57,6 +73,8 @@ interface LoadResult {
   pipelined: LoadStats
   fanout: LoadStats
 }
+/** One whole run's figures with many calls in flight (the sequential ones are taken apart, interleaved). */
+type ConcurrentResult = Omit<LoadResult, 'sequential'>
 
 // ---- load generator (runs in a worker thread so the server under test keeps its own event loop) ----
 
@@ -86,27 +104,65 @@ async function drive(clients: SwitchboardClient[], perClient: number, inFlight: 
   }
 }
 
-async function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
+async function runLoad(target: Target, plan: LoadPlan): Promise<ConcurrentResult> {
   const connect = () => SwitchboardClient.connect(target.url, target.token ? { token: target.token } : {})
   const one = await connect()
   await drive([one], plan.warmup, 16)
-  const sequential = await drive([one], plan.sequential, 1)
   const pipelined = await drive([one], plan.pipelined, plan.window)
   await one.close()
   const many = await Promise.all(Array.from({ length: plan.sockets }, connect))
   const fanout = await drive(many, plan.perSocket, 1)
   await Promise.all(many.map((c) => c.close()))
-  return { sequential, pipelined, fanout }
+  return { pipelined, fanout }
 }
 
-/** Run the load in a worker thread; tsx must be registered there by hand (workers do not inherit --import on Node 20). */
-function loadInWorker(target: Target, plan: LoadPlan): Promise<LoadResult> {
+const connectTo = (target: Target) => SwitchboardClient.connect(target.url, target.token ? { token: target.token } : {})
+
+/**
+ * One socket, one call at a time, to each of the two servers: both clients connected and warmed in
+ * this worker, then `sequential` calls each in chunks alternating A B B A ...; latencies pooled per
+ * server, req/s = its calls over the time its chunks took.
+ */
+async function runSequential(targets: [Target, Target], plan: LoadPlan): Promise<[LoadStats, LoadStats]> {
+  const clients = await Promise.all(targets.map(connectTo))
+  for (const c of clients) {
+    await drive([c], plan.warmup, 16)
+    await drive([c], plan.warmupSequential, 1)
+  }
+  const latencies: [number[], number[]] = [[], []]
+  const wall = [0, 0]
+  const chunks = Math.ceil(plan.sequential / plan.sequentialChunk)
+  for (let k = 0; k < chunks; k++) {
+    for (const side of k % 2 === 0 ? [0, 1] : [1, 0]) {
+      const client = clients[side] as SwitchboardClient
+      const into = latencies[side] as number[]
+      const started = performance.now()
+      for (let i = 0; i < plan.sequentialChunk; i++) {
+        const t = performance.now()
+        await client.call('node.info')
+        into.push(performance.now() - t)
+      }
+      wall[side] = (wall[side] as number) + performance.now() - started
+    }
+  }
+  await Promise.all(clients.map((c) => c.close()))
+  const stats = (side: 0 | 1): LoadStats => ({
+    calls: latencies[side].length,
+    p50: percentile(latencies[side], 50),
+    p99: percentile(latencies[side], 99),
+    rps: latencies[side].length / ((wall[side] as number) / 1000),
+  })
+  return [stats(0), stats(1)]
+}
+
+/** Run `role` in a worker thread; tsx must be registered there by hand (workers do not inherit --import on Node 20). */
+function inWorker<T>(data: { role: string; plan: LoadPlan; target?: Target; targets?: [Target, Target] }): Promise<T> {
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
   const self = JSON.stringify(import.meta.url)
   const boot = `import(${tsx}).then(({ register }) => { register(); return import(${self}) })`
-  const worker = new Worker(boot, { eval: true, workerData: { role: LOAD_ROLE, target, plan } })
-  return new Promise<LoadResult>((resolve, reject) => {
-    worker.once('message', (result: LoadResult) => {
+  const worker = new Worker(boot, { eval: true, workerData: data })
+  return new Promise<T>((resolve, reject) => {
+    worker.once('message', (result: T) => {
       resolve(result)
       void worker.terminate()
     })
@@ -133,15 +189,23 @@ async function rawEchoServer(result: unknown): Promise<{ url: string; close: () 
   return { url: `ws://127.0.0.1:${port}/ws`, close: () => app.close() }
 }
 
+const runLine = (r: Partial<LoadResult>) =>
+  (['sequential', 'pipelined', 'fanout'] as const)
+    .flatMap((k) => {
+      const x = r[k]
+      return x ? [`${k} p50 ${x.p50.toFixed(3)} p99 ${x.p99.toFixed(3)} ${x.rps.toFixed(0)}/s`] : []
+    })
+    .join(' | ')
+
 /** Per scenario, the median of each figure over the repeats: one run on a shared 2-core box is noisy. */
-function medianOfRuns(runs: LoadResult[]): LoadResult {
-  const pick = (key: keyof LoadResult): LoadStats => ({
+function medianOfRuns(runs: ConcurrentResult[]): ConcurrentResult {
+  const pick = (key: keyof ConcurrentResult): LoadStats => ({
     calls: runs[0]?.[key].calls ?? 0,
     p50: median(runs.map((r) => r[key].p50)),
     p99: median(runs.map((r) => r[key].p99)),
     rps: median(runs.map((r) => r[key].rps)),
   })
-  return { sequential: pick('sequential'), pipelined: pick('pipelined'), fanout: pick('fanout') }
+  return { pipelined: pick('pipelined'), fanout: pick('fanout') }
 }
 
 /** The raw server in its own process, as the daemon is: this module started with WS_RPC_RAW_RESULT set prints its URL. */
@@ -195,14 +259,27 @@ async function rpcFigures(inProcess = process.env.WS_RPC_IN_PROCESS === '1'): Pr
   let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
   try {
     echo = inProcess ? await rawEchoServer(info) : await rawEchoProcess(info)
-    const sb: LoadResult[] = []
-    const raw: LoadResult[] = []
+    const rawTarget = { url: echo.url }
+    const [sbSequential, rawSequential] = await inWorker<[LoadStats, LoadStats]>({
+      role: SEQUENTIAL_ROLE,
+      targets: [target, rawTarget],
+      plan: PLAN,
+    })
+    const sb: ConcurrentResult[] = []
+    const raw: ConcurrentResult[] = []
     // alternate the two servers so drift on the machine touches both alike
     for (let i = 0; i < RPC_REPEATS; i++) {
-      sb.push(await loadInWorker(target, PLAN))
-      raw.push(await loadInWorker({ url: echo.url }, PLAN))
+      sb.push(await inWorker<ConcurrentResult>({ role: LOAD_ROLE, target, plan: PLAN }))
+      raw.push(await inWorker<ConcurrentResult>({ role: LOAD_ROLE, target: rawTarget, plan: PLAN }))
+      // WS_RPC_VERBOSE=1: each run's figures on stderr, to see the spread behind the medians
+      if (process.env.WS_RPC_VERBOSE === '1')
+        for (const [side, r] of [
+          ['sb', sb[i]],
+          ['raw', raw[i]],
+        ] as const)
+          process.stderr.write(`run ${i} ${side}: ${runLine(r ?? {})}\n`)
     }
-    return { sb: medianOfRuns(sb), raw: medianOfRuns(raw) }
+    return { sb: { sequential: sbSequential, ...medianOfRuns(sb) }, raw: { sequential: rawSequential, ...medianOfRuns(raw) } }
   } finally {
     await echo?.close()
     await stopDaemon()
@@ -403,7 +480,7 @@ export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult };
     process.env.WS_RPC_IN_PROCESS === '1'
       ? 'Switchboard: an in-process daemon on the loopback test config; raw: in the same process.'
       : 'Switchboard: a daemon in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0 for TCP, WebSocket and WebRTC-direct, mDNS on), the request rate limit lifted in its config.json; raw: its own process too.',
-    `Client: the typed SwitchboardClient in a worker thread of the bench process. ${fmt(PLAN.warmup, 0)} warm-up calls first. Median of ${RPC_REPEATS} runs per server, alternating.`,
+    `Client: the typed SwitchboardClient in a worker thread of the bench process, ${fmt(PLAN.warmup, 0)} warm-up calls (16 in flight) first. Sequential: one worker with a client of each server, ${fmt(PLAN.warmupSequential, 0)} more warm-up calls each, then chunks of ${fmt(PLAN.sequentialChunk, 0)} calls alternating between the servers (ABBA), latencies pooled per server. In flight and sockets: median of ${RPC_REPEATS} whole runs per server, alternating.`,
     'raw = Fastify + @fastify/websocket parsing each frame and answering with the same node.info result (no envelope validation, no method dispatch, no metrics).',
     '',
     rpcTable(rpc),
@@ -430,6 +507,9 @@ if (process.env.WS_RPC_RAW_RESULT !== undefined && isMainThread) {
   const { target, plan } = workerData as { target: Target; plan: LoadPlan }
   // a rejection here surfaces as the worker's 'error' event in the main thread
   void runLoad(target, plan).then((result) => parentPort?.postMessage(result))
+} else if (!isMainThread && (workerData as { role?: string } | null)?.role === SEQUENTIAL_ROLE) {
+  const { targets, plan } = workerData as { targets: [Target, Target]; plan: LoadPlan }
+  void runSequential(targets, plan).then((result) => parentPort?.postMessage(result))
 } else {
   runIfMain(import.meta.url, process.env.WS_RPC_ONLY === '1' ? rpcOnly : run)
 }

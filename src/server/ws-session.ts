@@ -255,6 +255,9 @@ export class Session implements ClientSession {
   /** Refuse a frame whose shape alone is too costly; measured before parsing, as parse time and memory grow with nesting and element count, not just bytes. */
   #measure(bytes: Buffer, frame: FrameState): void {
     const { maxFrameElements, maxFrameKeys } = this.deps.config
+    // each level, element and member the pass counts takes a byte of its own: a frame no longer than
+    // the smallest limit cannot pass any (most requests, e.g. node.info's 50 bytes, skip the pass)
+    if (bytes.length <= Math.min(MAX_FRAME_DEPTH, maxFrameElements, maxFrameKeys)) return
     const shape = frameShape(bytes, { maxDepth: MAX_FRAME_DEPTH, maxElements: maxFrameElements, maxKeys: maxFrameKeys })
     if (shape.ok) return
     frame.requestid = leadingRequestId(bytes)
