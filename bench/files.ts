@@ -33,12 +33,13 @@ const SIZES = process.env.BENCH_FILES_SIZES?.split(',').map(Number) ?? [1, 10, 1
 /** BENCH_FILES_STORE_ONLY=1 measures the stores only (for profiling the store path). */
 const STORE_ONLY = process.env.BENCH_FILES_STORE_ONLY === '1'
 /**
- * Rounds per size: small sizes are noisy (a 1 MiB store is tens of ms, at the mercy of the box's load), 100 MiB is slow.
+ * Rounds per size: small sizes are noisy (a 1 MiB store is ~10-20 ms, at the mercy of the box's load: the raw
+ * store's median moved 64-119 MB/s between runs minutes apart), 100 MiB is slow.
  * BENCH_FILES_ROUNDS=<n>: that many rounds of every size instead (for profiling under a longer loop).
  */
 const ROUNDS: Record<number, number> = process.env.BENCH_FILES_ROUNDS
   ? Object.fromEntries(SIZES.map((s) => [s, Number(process.env.BENCH_FILES_ROUNDS)]))
-  : { 1: 15, 10: 5, 100: 5 }
+  : { 1: 40, 10: 5, 100: 5 }
 /**
  * The WebSocket carries base64 in one frame, 1 MiB on the default configuration (maxFrameBytes):
  * not even the 1 MiB file fits, so on defaults files go over HTTP and no WebSocket row is measured.
