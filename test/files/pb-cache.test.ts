@@ -34,4 +34,13 @@ describe('decoded dag-pb nodes', () => {
     expect(decodePb(a.cid, forged.bytes).Links.map((l) => l.Name)).toEqual(['forged'])
     expect(decodePb(a.cid, a.bytes).Links.map((l) => l.Name)).toEqual(['kept'])
   })
+
+  it('keeps what it decoded when the caller reuses its buffer', async () => {
+    const a = await node(['first'])
+    const buffer = a.bytes.slice()
+    const decoded = decodePb(a.cid, buffer)
+    const other = await node(['other'])
+    buffer.set(other.bytes.subarray(0, buffer.length))
+    expect(decodePb(a.cid, a.bytes)).toBe(decoded)
+  })
 })

@@ -8,8 +8,8 @@
 import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
 
-/** Nodes kept; a directory node is at most a few KiB to ~64 KiB (the shard threshold). */
-const MAX_NODES = 512
+/** Bytes of encoded nodes kept in all (a decoded node takes a few times its bytes), least recently used dropped first. */
+const MAX_TOTAL_BYTES = 2 * 1024 * 1024
 /** Larger blocks are decoded each time rather than held. */
 const MAX_BYTES = 64 * 1024
 
@@ -18,10 +18,21 @@ const nodes = new Map<string, { bytes: Uint8Array; node: dagPb.PBNode }>()
 const sameBytes = (a: Uint8Array, b: Uint8Array) =>
   a === b || (a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b))
 
+let totalBytes = 0
+
 function keep(key: string, bytes: Uint8Array, node: dagPb.PBNode): void {
-  nodes.delete(key)
+  const old = nodes.get(key)
+  if (old !== undefined) {
+    totalBytes -= old.bytes.length
+    nodes.delete(key)
+  }
   nodes.set(key, { bytes, node })
-  if (nodes.size > MAX_NODES) nodes.delete(nodes.keys().next().value as string)
+  totalBytes += bytes.length
+  for (const [oldest, kept] of nodes) {
+    if (totalBytes <= MAX_TOTAL_BYTES) break
+    nodes.delete(oldest)
+    totalBytes -= kept.bytes.length
+  }
 }
 
 /** `bytes` (the block `cid`) decoded as dag-pb, from the cache when the same bytes were decoded before. */
@@ -34,7 +45,8 @@ export function decodePb(cid: CID, bytes: Uint8Array): dagPb.PBNode {
     return hit.node
   }
   const node = dagPb.decode(bytes)
-  keep(key, bytes, node)
+  // a copy: the caller's bytes may be a view into a larger buffer, or reused
+  keep(key, bytes.slice(), node)
   return node
 }
 
