@@ -35,6 +35,8 @@ export interface AddressBookBenchResult {
   addMicros: number
   best8MedianMicros: number
   best8P99Micros: number
+  /** `bestCalls` more calls on the loaded book: best(8) once V8 has optimized it (the first calls include its compilation). */
+  best8NextMedianMicros: number
   bestCalls: number
   addAtCapacityMedianMicros: number
   /** Includes the periodic full scan that refills the eviction cache. */
@@ -171,6 +173,17 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
     const ofPeer = loaded.forPeer(peerId(0))
     const firstForPeerMs = performance.now() - s4
     if (ofPeer.length !== 1) throw new Error(`forPeer after load gave ${ofPeer.length} entries`)
+    // best(8) again, now optimized by V8, on the loaded book (the one the eviction figures below do not use)
+    const nextTimes: number[] = []
+    const clockBefore = clock
+    for (let i = 0; i < bestCalls; i++) {
+      const s = performance.now()
+      const picked = loaded.best(8)
+      nextTimes.push(performance.now() - s)
+      for (const e of picked) loaded.markAttempt(e.multiaddr)
+      clock += 1000
+    }
+    clock = clockBefore // the figures below as before this loop was added
 
     // the baseline: the same book as the JSON file of version 1, loaded (and migrated) as a daemon's first start does
     const jsonPath = join(dir, 'addressbook.json')
@@ -215,6 +228,7 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
       addMicros: round((fillMs * 1000) / entries, 2),
       best8MedianMicros: round(quantile(times, 0.5) * 1000, 1),
       best8P99Micros: round(quantile(times, 0.99) * 1000, 1),
+      best8NextMedianMicros: round(quantile(nextTimes, 0.5) * 1000, 1),
       bestCalls,
       addAtCapacityMedianMicros: round(quantile(addTimes, 0.5) * 1000, 1),
       addAtCapacityMeanMicros: round((addTimes.reduce((a, b) => a + b, 0) / addTimes.length) * 1000, 1),
@@ -238,6 +252,7 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     ['heap used', `${r.heapUsedMB} MB (${r.heapPerEntryBytes} B/entry)`],
     ['fill (add + marks)', `${r.fillMs} ms (${r.addMicros} µs/entry)`],
     [`best(8), median of ${r.bestCalls}`, `${r.best8MedianMicros} µs (p99 ${r.best8P99Micros} µs)`],
+    [`best(8), median of ${r.bestCalls} more on the loaded book (optimized by then)`, `${r.best8NextMedianMicros} µs`],
     ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
     ['save', `${r.saveMs} ms`],
     ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],

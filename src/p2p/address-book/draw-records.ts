@@ -1,5 +1,5 @@
 /**
- * What selection reads of each entry, packed beside its group: `group.records` holds 4 doubles per
+ * What selection reads of each entry, packed beside its group: `group.records` holds 3 doubles per
  * entry, in the order of `group.entries` (an unboxed double array). A draw of `sampledPick`
  * (selection.ts) on a large book then reads one record in its group's array instead of chasing the
  * entry object, its boxed times and its peer id string through a heap far larger than the CPU's caches
@@ -7,15 +7,17 @@
  * entries; the store rewrites an entry's record whenever the book changes one of these fields
  * (EntryStore.touch). The entry stays the truth.
  *
- * Record of entry i at 4i: lastSeen, lastAttempt (NaN when never), quality (qualityOf), and
- * min(consecutiveFailures, 8) + 16 x peer tag. The peer tag is 0 for an entry without a peer id, else
+ * Record of entry i at 3i: lastAttempt (NaN when never), quality (qualityOf), and
+ * min(consecutiveFailures, 8) + 16 x peer tag. Enough for the ceiling of an entry's chance
+ * (scoring.ts chanceCeiling), which rejects most draws; lastSeen, which only the exact chance needs,
+ * is read from the entry (mostly one being taken, whose snapshot reads it anyway). The peer tag is 0 for an entry without a peer id, else
  * a hash of the peer id's last characters in [1, 2^26]: different tags mean different peers; equal
  * tags are checked against the peer ids themselves.
  */
 import type { Entry } from './entry.ts'
 import { qualityOf } from './scoring.ts'
 
-export const RECORD = 4
+export const RECORD = 3
 /** The failure step (scoring caps it at 8) in the low 4 bits of a record's last field. */
 export const STEP_MASK = 15
 const TAG_CHARS = 8
@@ -46,23 +48,22 @@ export function peerTagOf(e: Entry): number {
 
 /** Append the entry's record to its group's (the entry is being put at the end of group.entries). */
 export function pushRecord(e: Entry): void {
-  e.group.records.push(e.lastSeen, e.lastAttempt ?? Number.NaN, qualityOf(e), Math.min(e.consecutiveFailures, 8) + 16 * peerTagOf(e))
+  e.group.records.push(e.lastAttempt ?? Number.NaN, qualityOf(e), Math.min(e.consecutiveFailures, 8) + 16 * peerTagOf(e))
 }
 
 /** Rewrite the record of an entry in its group after its times or counts changed (its peer tag kept). */
 export function refreshRecord(e: Entry): void {
   const r = e.group.records
   const o = e.gi * RECORD
-  r[o] = e.lastSeen
-  r[o + 1] = e.lastAttempt ?? Number.NaN
-  r[o + 2] = qualityOf(e)
-  r[o + 3] = Math.min(e.consecutiveFailures, 8) + 16 * ((r[o + 3] as number) >> 4)
+  r[o] = e.lastAttempt ?? Number.NaN
+  r[o + 1] = qualityOf(e)
+  r[o + 2] = Math.min(e.consecutiveFailures, 8) + 16 * ((r[o + 2] as number) >> 4)
 }
 
 /** Rewrite the record's peer tag after the entry's peer id changed. */
 export function retagRecord(e: Entry): void {
   const r = e.group.records
-  const o = e.gi * RECORD + 3
+  const o = e.gi * RECORD + 2
   r[o] = ((r[o] as number) & STEP_MASK) + 16 * peerTagOf(e)
 }
 

@@ -41,10 +41,11 @@ export function exactPick(entries: Entry[], n: number, perGroup: number, onePerP
  * where factor grows by 1.2 after each rejection so that even poor entries are eventually taken.
  * Gives up after 100 + 50n draws, returning what it has.
  *
- * A draw reads the entry's record in its group (draw-records.ts), not the entry: one 32-byte
- * record. The entry itself is read only when it is taken, or when its peer tag equals a taken
- * one's (then the peer ids are compared). The result, and each call of `random`, are
- * those of the same loop over the entries (test/p2p/address-book.test.ts compares them).
+ * A draw reads the entry's record in its group (draw-records.ts), one 24-byte record, and reads
+ * the entry itself only when the record's ceiling of its chance does not reject it (mostly an entry
+ * being taken), or when its peer tag equals a taken one's (then the peer ids are compared). The
+ * result, and each call of `random`, are those of the same loop over the entries
+ * (test/p2p/address-book.test.ts compares them).
  */
 export function sampledPick(groups: readonly Group[], n: number, perGroup: number, now: number, random: () => number): Entry[] {
   const out: Entry[] = []
@@ -52,8 +53,6 @@ export function sampledPick(groups: readonly Group[], n: number, perGroup: numbe
   const takenIn: Group[] = []
   const takenAt: number[] = []
   const takenTags: number[] = []
-  const takenGroups: Group[] = []
-  const takenPerGroup: number[] = []
   let factor = 1
   const maxDraws = 100 + 50 * n
   for (let draw = 0; draw < maxDraws && out.length < n; draw++) {
@@ -61,22 +60,30 @@ export function sampledPick(groups: readonly Group[], n: number, perGroup: numbe
     if (g === undefined) break
     const entries = g.entries
     const i = Math.floor(random() * entries.length)
-    if (i >= entries.length || isTaken(takenIn, takenAt, g, i)) continue
-    const gi = takenGroups.indexOf(g)
-    const count = gi < 0 ? 0 : (takenPerGroup[gi] as number)
-    if (count >= perGroup) continue
+    if (i >= entries.length) continue
+    // taken already, and how many of its group are: one scan, no branch that only a rare draw takes
+    // (optimized code compiled before such a branch ever ran is thrown away when it first does)
+    let count = 0
+    let taken = false
+    for (let k = 0; k < takenIn.length; k++) {
+      const sameGroup = takenIn[k] === g
+      const sameEntry = takenAt[k] === i
+      count += sameGroup ? 1 : 0
+      taken ||= sameGroup && sameEntry
+    }
+    if (taken || count >= perGroup) continue
     const records = g.records
     const o = i * RECORD
-    const stepAndTag = records[o + 3] as number
+    const stepAndTag = records[o + 2] as number
     const tag = stepAndTag >> 4
     if (tag !== 0 && takenTags.includes(tag) && samePeerTaken(out, entries[i] as Entry)) continue
-    const quality = records[o + 2] as number
-    const lastAttempt = records[o + 1] as number
+    const quality = records[o + 1] as number
+    const lastAttempt = records[o] as number
     const u = random()
     // the ceiling first: it rejects most draws that chanceFrom would, without its powers
     if (
       u >= chanceCeiling(quality, lastAttempt, now) * factor ||
-      u >= chanceFrom(quality, records[o] as number, lastAttempt, stepAndTag & STEP_MASK, now) * factor
+      u >= chanceFrom(quality, (entries[i] as Entry).lastSeen, lastAttempt, stepAndTag & STEP_MASK, now) * factor
     ) {
       factor *= 1.2
       continue
@@ -86,18 +93,8 @@ export function sampledPick(groups: readonly Group[], n: number, perGroup: numbe
     takenIn.push(g)
     takenAt.push(i)
     takenTags.push(tag)
-    if (gi < 0) {
-      takenGroups.push(g)
-      takenPerGroup.push(1)
-    } else takenPerGroup[gi] = count + 1
   }
   return out
-}
-
-/** Whether entry i of group g is taken already (the groups do not change during a pick). */
-function isTaken(takenIn: readonly Group[], takenAt: readonly number[], g: Group, i: number): boolean {
-  for (let k = 0; k < takenIn.length; k++) if (takenIn[k] === g && takenAt[k] === i) return true
-  return false
 }
 
 /** Whether a taken entry has e's peer id (e has one: its tag is not 0). */
