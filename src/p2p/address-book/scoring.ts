@@ -9,6 +9,14 @@ const TERRIBLE_FAILURES = 10
 const TERRIBLE_FAILURE_WINDOW_MS = 7 * DAY
 const RECENCY_HALF_LIFE_MS = 7 * DAY
 
+/** 0.66^k for k = 0..8, computed once by the same power the scores used to compute each time. */
+const FAILURE_FACTORS: readonly number[] = Array.from({ length: 9 }, (_, k) => 0.66 ** k)
+
+/** 0.66 per failure since the last success, up to 8. */
+function failureFactor(consecutiveFailures: number): number {
+  return FAILURE_FACTORS[consecutiveFailures] ?? 0.66 ** Math.min(consecutiveFailures, 8)
+}
+
 /** (successes + 1) / (successes + failures + 2). */
 export function qualityOf(e: { successes: number; failures: number }): number {
   return (e.successes + 1) / (e.successes + e.failures + 2)
@@ -21,7 +29,7 @@ export function keepValueOf(
 ): number {
   const age = Math.max(0, now - e.lastSeen)
   const recency = Math.max(0.1, 0.5 ** (age / RECENCY_HALF_LIFE_MS))
-  return qualityOf(e) * recency * 0.66 ** Math.min(e.consecutiveFailures, 8)
+  return qualityOf(e) * recency * failureFactor(e.consecutiveFailures)
 }
 
 /** Selection weight: keep value, x0.01 when tried in the last 10 minutes. */
@@ -33,7 +41,7 @@ export function chanceOf(
 }
 
 /**
- * chanceOf from the fields it reads (a draw-columns record, see draw-columns.ts): `lastAttempt` is NaN
+ * chanceOf from the fields it reads (a draw record, see draw-records.ts): `lastAttempt` is NaN
  * when there was none. The same arithmetic in the same order as keepValueOf x the recent-attempt factor,
  * so both give the same number to the last bit.
  */
@@ -41,16 +49,16 @@ export function chanceFrom(quality: number, lastSeen: number, lastAttempt: numbe
   const age = Math.max(0, now - lastSeen)
   const recency = Math.max(0.1, 0.5 ** (age / RECENCY_HALF_LIFE_MS))
   const recent = now - lastAttempt < RECENT_ATTEMPT_MS // false for NaN
-  return quality * recency * 0.66 ** Math.min(consecutiveFailures, 8) * (recent ? 0.01 : 1)
+  return quality * recency * failureFactor(consecutiveFailures) * (recent ? 0.01 : 1)
 }
 
 /**
- * An upper bound of chanceFrom with the same arguments, exact in floating point (recency and the
- * failure factor are at most 1, and rounding is monotonic): a draw whose random number is at or above
- * it is rejected without the two powers.
+ * An upper bound of chanceFrom with the same arguments but lastSeen, exact in floating point (recency
+ * is at most 1, and rounding is monotonic): a draw whose random number is at or above it is rejected
+ * without lastSeen (which a draw record does not hold) and its power.
  */
-export function chanceCeiling(quality: number, lastAttempt: number, now: number): number {
-  return quality * (now - lastAttempt < RECENT_ATTEMPT_MS ? 0.01 : 1)
+export function chanceCeiling(quality: number, lastAttempt: number, consecutiveFailures: number, now: number): number {
+  return quality * failureFactor(consecutiveFailures) * (now - lastAttempt < RECENT_ATTEMPT_MS ? 0.01 : 1)
 }
 
 /** Terrible: not seen for 30 days, or 3+ attempts and never a success, or 10+ failures in the last 7 days. */

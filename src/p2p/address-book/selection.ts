@@ -80,9 +80,9 @@ export function sampledPick(groups: readonly Group[], n: number, perGroup: numbe
     const quality = records[o + 1] as number
     const lastAttempt = records[o] as number
     const u = random()
-    // the ceiling first: it rejects most draws that chanceFrom would, without its powers
+    // the ceiling first: it rejects most draws that chanceFrom would, without reading the entry
     if (
-      u >= chanceCeiling(quality, lastAttempt, now) * factor ||
+      u >= chanceCeiling(quality, lastAttempt, stepAndTag & STEP_MASK, now) * factor ||
       u >= chanceFrom(quality, (entries[i] as Entry).lastSeen, lastAttempt, stepAndTag & STEP_MASK, now) * factor
     ) {
       factor *= 1.2
