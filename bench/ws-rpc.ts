@@ -146,6 +146,18 @@ async function runSequential(targets: [Target, Target], plan: LoadPlan): Promise
     }
   }
   await Promise.all(clients.map((c) => c.close()))
+  if (process.env.WS_RPC_VERBOSE === '1')
+    for (const side of [0, 1] as const) {
+      const xs = latencies[side]
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length
+      const over = (ms: number) => xs.filter((x) => x > ms).length
+      process.stderr.write(
+        `sequential ${side === 0 ? 'sb' : 'raw'}: mean ${mean.toFixed(3)} p90 ${percentile(xs, 90).toFixed(3)} p99.9 ${percentile(xs, 99.9).toFixed(3)} max ${Math.max(...xs).toFixed(2)} ms; >0.5 ms ${over(0.5)}, >2 ms ${over(2)} (their time ${xs
+          .filter((x) => x > 0.5)
+          .reduce((a, b) => a + b, 0)
+          .toFixed(0)} ms)\n`,
+      )
+    }
   const stats = (side: 0 | 1): LoadStats => ({
     calls: latencies[side].length,
     p50: percentile(latencies[side], 50),
