@@ -24,17 +24,23 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
- * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat): with the pid
+ * Fields of /proc/<pid>/stat: the state (field 3: `Z` a zombie, killed or exited but not yet reaped
+ * by its parent) and when the process started, in clock ticks since boot (field 22): with the pid
  * it names one process for good, since a pid is reused only by a later process. Undefined where
  * /proc is not available or the process is gone.
  */
-export async function processStartTime(pid: number | 'self'): Promise<string | undefined> {
+async function procStat(pid: number | 'self'): Promise<{ state: string; start: string | undefined } | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
   if (stat === undefined) return undefined
   // the command name (field 2) is in parentheses and may hold spaces: count from after it
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const start = fields[22 - 3]
-  return start !== undefined && /^\d+$/.test(start) ? start : undefined
+  return { state: fields[0] ?? '', start: start !== undefined && /^\d+$/.test(start) ? start : undefined }
+}
+
+/** When the process started (see procStat); undefined where /proc is not available or the process is gone. */
+export async function processStartTime(pid: number | 'self'): Promise<string | undefined> {
+  return (await procStat(pid))?.start
 }
 
 /** What a lock file holds: `<pid> <start time>` (older locks: the pid alone). */
@@ -45,12 +51,17 @@ function parseLock(text: string): { pid: number; start: string | undefined } | u
   return { pid, start: start !== undefined && /^\d+$/.test(start) ? start : undefined }
 }
 
-/** Is the process that wrote this lock still running? A live pid with another start time is a reused pid. */
+/**
+ * Is the process that wrote this lock still running? A live pid with another start time is a reused
+ * pid. A zombie is not running: a daemon killed with -9 stays one until its parent reaps it, and in a
+ * container whose first process never reaps, that is for good.
+ */
 async function holderRunning(lock: { pid: number; start: string | undefined }): Promise<boolean> {
   if (lock.pid === process.pid || !isAlive(lock.pid)) return false
+  const now = await procStat(lock.pid)
+  if (now?.state === 'Z' || now?.state === 'X') return false
   if (lock.start === undefined) return true
-  const now = await processStartTime(lock.pid)
-  return now === undefined || now === lock.start
+  return now?.start === undefined || now.start === lock.start
 }
 
 /** Data directories locked (or being locked) by daemons of this process. */

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process'
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { lockDataDir, processStartTime, takeLockFile } from '../../src/p2p/data-dir.ts'
 import { tempDir } from '../support/daemon.ts'
 
@@ -30,6 +31,22 @@ describe('data directory lock', () => {
       await writeFile(join(dir, 'daemon.lock'), stale)
       const release = await lockDataDir(dir)
       await release()
+    }
+  })
+
+  it('takes over a lock whose process is a zombie: killed, and never reaped by its parent', async () => {
+    // the shell's background child exits; its parent becomes `sleep`, which never reaps it
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))))
+      const start = await processStartTime(pid)
+      await vi.waitFor(async () => expect((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z'), { timeout: 5_000 })
+      const dir = await tempDir()
+      await writeFile(join(dir, 'daemon.lock'), `${pid} ${start}\n`)
+      const release = await lockDataDir(dir)
+      await release()
+    } finally {
+      parent.kill('SIGKILL')
     }
   })
 
