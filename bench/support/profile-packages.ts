@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs'
-import { gunzipSync } from 'node:zlib'
+import { type ProfileNode, readProfile } from './cpu-profile-file.ts'
 
 /**
  * Summarise a V8 .cpuprofile (or .cpuprofile.gz) by package, optionally over a time window only:
@@ -11,20 +10,7 @@ import { gunzipSync } from 'node:zlib'
  * in the profile's clock (CLOCK_MONOTONIC µs), as bench/reconnect.ts writes it to reconnect-windows.json.
  */
 
-interface Node {
-  id: number
-  callFrame: { functionName: string; url: string }
-  children?: number[]
-}
-interface Profile {
-  nodes: Node[]
-  startTime: number
-  endTime: number
-  samples: number[]
-  timeDeltas: number[]
-}
-
-export function packageOf(frame: Node['callFrame']): string {
+export function packageOf(frame: ProfileNode['callFrame']): string {
   const url = frame.url
   if (url === '') {
     const name = frame.functionName
@@ -56,11 +42,7 @@ export interface Tally {
 
 /** Add up a profile's samples (within `window`, when given) by package. */
 export function tally(file: string, window?: [number, number]): Tally {
-  const raw = readFileSync(file)
-  const profile = JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')) as Profile
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const parent = new Map<number, number>()
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const { profile, byId, parent } = readProfile(file)
   const self = new Map<string, number>()
   const inclusive = new Map<string, number>()
   let t = profile.startTime

@@ -1,35 +1,18 @@
-import { readFileSync } from 'node:fs'
+import { type ProfileNode, readProfile } from './cpu-profile-file.ts'
 
 /**
- * Summarise a V8 .cpuprofile: self and total time per function (top N), as text for bench/profiles/.
+ * Summarise a V8 .cpuprofile (or .cpuprofile.gz): self and total time per function (top N), as text for bench/profiles/.
  * `node --import tsx bench/support/profile-top.ts <file.cpuprofile> [N]`
  */
 
-interface Node {
-  id: number
-  callFrame: { functionName: string; url: string; lineNumber: number }
-  hitCount?: number
-  children?: number[]
-}
-interface Profile {
-  nodes: Node[]
-  startTime: number
-  endTime: number
-  samples: number[]
-  timeDeltas: number[]
-}
-
 const [file, n = '30'] = process.argv.slice(2)
 if (!file) throw new Error('usage: profile-top.ts <file.cpuprofile> [N]')
-const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
-const byId = new Map(profile.nodes.map((x) => [x.id, x]))
-const parent = new Map<number, number>()
-for (const x of profile.nodes) for (const c of x.children ?? []) parent.set(c, x.id)
+const { profile, byId, parent } = readProfile(file)
 const selfUs = new Map<number, number>()
 for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
 const short = (url: string) => url.replace(/^.*\/node_modules\//, '~/').replace(/^file:\/\/\/[^ ]*?\/src\//, 'src/')
-const label = (x: Node) => `${x.callFrame.functionName || '(anonymous)'} ${short(x.callFrame.url)}:${x.callFrame.lineNumber + 1}`
+const label = (x: ProfileNode) => `${x.callFrame.functionName || '(anonymous)'} ${short(x.callFrame.url)}:${x.callFrame.lineNumber + 1}`
 const self = new Map<string, number>()
 const incl = new Map<string, number>()
 for (const [id, us] of selfUs) {
@@ -38,7 +21,7 @@ for (const [id, us] of selfUs) {
   self.set(label(node), (self.get(label(node)) ?? 0) + us)
   const seen = new Set<string>()
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-    const l = label(byId.get(cur) as Node)
+    const l = label(byId.get(cur) as ProfileNode)
     if (seen.has(l)) continue
     seen.add(l)
     incl.set(l, (incl.get(l) ?? 0) + us)

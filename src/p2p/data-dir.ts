@@ -24,6 +24,14 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
+ * The fields of a /proc/<pid>/stat text from field 3 (the state) on: the command name (field 2) is
+ * in parentheses and may hold spaces, so they are counted from after its closing one.
+ */
+export function procStatFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+/**
  * Fields of /proc/<pid>/stat: the state (field 3: `Z` a zombie, killed or exited but not yet reaped
  * by its parent) and when the process started, in clock ticks since boot (field 22): with the pid
  * it names one process for good, since a pid is reused only by a later process. Undefined where
@@ -32,8 +40,7 @@ export function isAlive(pid: number): boolean {
 async function procStat(pid: number | 'self'): Promise<{ state: string; start: string | undefined } | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
   if (stat === undefined) return undefined
-  // the command name (field 2) is in parentheses and may hold spaces: count from after it
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const fields = procStatFields(stat)
   const start = fields[22 - 3]
   return { state: fields[0] ?? '', start: start !== undefined && /^\d+$/.test(start) ? start : undefined }
 }
