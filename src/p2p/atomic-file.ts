@@ -16,8 +16,20 @@ export class CorruptFileError extends Error {
 /** The temp names writeFileAtomic uses, `.<name>.<pid>.<12 hex>.tmp`: what a kill may leave behind. */
 export const isAtomicTempName = (name: string) => /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/.test(name)
 
-/** Write a file so that a kill at any moment leaves either the old or the new content: temp, fsync, rename, fsync dir. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/** A file written and fsynced under a temp name, not yet in place. */
+export interface StagedFile {
+  /** Rename it into place and fsync the directory: from then on the file is the new content. */
+  commit(): Promise<void>
+  /** Remove the temp file; the file in place is left as it was. */
+  discard(): Promise<void>
+}
+
+/**
+ * The first half of writeFileAtomic: the content written to a temp file beside `path` and fsynced.
+ * A caller that must not replace the file before something else has landed stages it meanwhile
+ * and commits after, so only the rename and the directory's fsync wait.
+ */
+export async function stageFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<StagedFile> {
   // unique even for two writes of one file in the same millisecond
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(tmp, 'w', mode)
@@ -31,20 +43,30 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     throw err
   }
   await fh.close()
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
+  return {
+    async commit() {
+      try {
+        await rename(tmp, path)
+      } catch (err) {
+        await unlink(tmp).catch(() => {})
+        throw err
+      }
+      const dir = await open(dirname(path), 'r')
+      try {
+        await dir.sync()
+      } catch {
+        // some filesystems refuse fsync on a directory; the rename is still atomic
+      } finally {
+        await dir.close()
+      }
+    },
+    discard: () => unlink(tmp).catch(() => {}),
   }
-  const dir = await open(dirname(path), 'r')
-  try {
-    await dir.sync()
-  } catch {
-    // some filesystems refuse fsync on a directory; the rename is still atomic
-  } finally {
-    await dir.close()
-  }
+}
+
+/** Write a file so that a kill at any moment leaves either the old or the new content: temp, fsync, rename, fsync dir. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await (await stageFileAtomic(path, data, mode)).commit()
 }
 
 /** Move a corrupt file aside (kept for inspection) and return the new name. */

@@ -53,6 +53,11 @@ export class CoalescedWrite {
     private readonly opts: CoalescedWriteOptions,
   ) {}
 
+  /** No write is in flight or waiting. */
+  get idle(): boolean {
+    return !this.#inFlight && this.#next === undefined
+  }
+
   /** Record a change; resolves once it is on disk. */
   changed(): Promise<void> {
     this.#version++

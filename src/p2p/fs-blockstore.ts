@@ -18,6 +18,10 @@
  * size), each a file open and read through the thread pool: 10-20 ms a store under load. A block is
  * cached only once its file is written (or read from it), and dropped before its file is deleted,
  * so what the cache answers is what the disk holds. Raw leaves (file content) are never cached.
+ *
+ * A read of a block whose write is under way waits for that write (then reads what it wrote), so
+ * a store can go on with a directory node whose write it has started (the quota, the counting)
+ * rather than wait for the write first, and no reader sees the block missing meanwhile.
  */
 import type { AbortOptions } from '@libp2p/interface'
 import { FsBlockstore } from 'blockstore-fs'
@@ -79,6 +83,9 @@ export class FsBlockstoreWritingOnce extends FsBlockstore {
 
   override async *get(key: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
     const id = idOf(key)
+    const writing = this.#writing.get(id)
+    // its failure is the writer's: the read then finds the block missing, or an earlier copy
+    if (writing !== undefined) await raced(writing, options?.signal).catch(() => options?.signal?.throwIfAborted())
     const hit = this.#small.get(id)
     if (hit !== undefined) {
       options?.signal?.throwIfAborted()
@@ -103,7 +110,10 @@ export class FsBlockstoreWritingOnce extends FsBlockstore {
   }
 
   override async has(key: CID, options?: AbortOptions): Promise<boolean> {
-    if (this.#small.has(idOf(key))) return true
+    const id = idOf(key)
+    const writing = this.#writing.get(id)
+    if (writing !== undefined) await raced(writing, options?.signal).catch(() => options?.signal?.throwIfAborted())
+    if (this.#small.has(id)) return true
     return super.has(key, options)
   }
 

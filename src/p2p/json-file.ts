@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { CorruptFileError, quarantine, writeFileAtomic } from './atomic-file.ts'
+import { CorruptFileError, quarantine, type StagedFile, stageFileAtomic, writeFileAtomic } from './atomic-file.ts'
 
 interface Envelope {
   format: unknown
@@ -19,11 +19,15 @@ interface Envelope {
 
 const digest = (json: string) => createHash('sha256').update(json).digest('hex')
 
+/** `data` wrapped with a format name, a version and a checksum of its JSON: a file's bytes. */
+function envelope(format: string, version: number, data: unknown): string {
+  const json = JSON.stringify(data)
+  return `{"format":${JSON.stringify(format)},"version":${version},"sha256":"${digest(json)}","data":${json}}\n`
+}
+
 /** Save `data` wrapped with a format name, a version and a checksum of its JSON. */
 export async function saveVersioned(path: string, format: string, version: number, data: unknown): Promise<void> {
-  const json = JSON.stringify(data)
-  const envelope = `{"format":${JSON.stringify(format)},"version":${version},"sha256":"${digest(json)}","data":${json}}\n`
-  await writeFileAtomic(path, envelope)
+  await writeFileAtomic(path, envelope(format, version, data))
 }
 
 /**
@@ -85,6 +89,8 @@ export interface JsonFile<T> {
   loadOrQuarantine<R = T>(policy: QuarantinePolicy<T, R>): Promise<R | undefined>
   /** Write atomically: a kill leaves the old file or the new one. */
   save(data: T): Promise<void>
+  /** save's first half: written and fsynced beside the file, in place once committed (stageFileAtomic). */
+  stage(data: T): Promise<StagedFile>
 }
 
 /** A versioned, checksummed JSON file whose data has the shape of `schema`. */
@@ -120,5 +126,11 @@ export function jsonFile<S extends TSchema>(spec: JsonFileSpec<S>): JsonFile<Sta
     }
   }
 
-  return { path, load, loadOrQuarantine, save: (data) => saveVersioned(path, format, version, data) }
+  return {
+    path,
+    load,
+    loadOrQuarantine,
+    save: (data) => saveVersioned(path, format, version, data),
+    stage: (data) => stageFileAtomic(path, envelope(format, version, data)),
+  }
 }

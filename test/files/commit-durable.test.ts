@@ -1,13 +1,16 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
 import { MemoryBlockstore } from 'blockstore-core'
 import { MemoryDatastore } from 'datastore-core'
 import toBuffer from 'it-to-buffer'
 import { CID } from 'multiformats/cid'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FsBlockstore } from 'blockstore-fs'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { FileStore } from '../../src/actors/files/file-store.ts'
 import { rootFile } from '../../src/actors/files/root-file.ts'
+import { isAtomicTempName } from '../../src/p2p/atomic-file.ts'
+import { DAG_PB_CODEC } from '../../src/p2p/files/directory.ts'
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts'
 import { authHeaders, hasBlock, noise, type Stored } from './support.ts'
 
@@ -111,6 +114,44 @@ describe('a store whose root file cannot be saved (a daemon)', () => {
 
   const put = (path: string, body: Uint8Array<ArrayBuffer>) =>
     fetch(`${d.origin}/files/peer-a/${path}`, { method: 'PUT', headers: authHeaders(d), body })
+
+  it('the root file is written while the blocks it names are, and replaces the saved root only once they are on disk', async () => {
+    const path = rootFile(join(d.dataDir, 'nodes', 'peer-a'))
+    const saved = (await (await put('first.bin', noise(1000, 5))).json()) as Stored
+    const before = await readFile(path, 'utf8')
+    expect(before).toContain(saved.rootCid)
+    // the directory nodes the next store makes (dag-pb) are held back on their way to disk
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const held: string[] = []
+    const write = FsBlockstore.prototype.put
+    const spy = vi.spyOn(FsBlockstore.prototype, 'put').mockImplementation(async function (this: FsBlockstore, ...args) {
+      if (args[0].code === DAG_PB_CODEC) {
+        held.push(args[0].toString())
+        await gate
+      }
+      return write.apply(this, args)
+    })
+    try {
+      const pending = put('second.bin', noise(1000, 6))
+      // its root file is staged meanwhile (a temp file beside it), and the saved root is still the old one
+      await vi.waitFor(async () => {
+        expect(held.length).toBeGreaterThan(0)
+        expect((await readdir(dirname(path))).some(isAtomicTempName)).toBe(true)
+      })
+      expect(await readFile(path, 'utf8')).toBe(before)
+      release()
+      const stored = (await (await pending).json()) as Stored
+      expect(held).toContain(stored.rootCid)
+      expect(await readFile(path, 'utf8')).toContain(stored.rootCid)
+      expect((await readdir(dirname(path))).some(isAtomicTempName)).toBe(false)
+    } finally {
+      release()
+      spy.mockRestore()
+    }
+  })
 
   it('answers 500 naming the root; the counts stay with the saved root, nothing is freed, and the next store that saves counts it all', async () => {
     const store = d.core.nodes.services('peer-a').files.service.init.store

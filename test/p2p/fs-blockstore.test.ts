@@ -49,6 +49,32 @@ describe('FsBlockstoreWritingOnce', () => {
     expect(writes).toHaveBeenCalledTimes(3)
   })
 
+  it('a read of a block being written waits for the write and gets its bytes, where it found the block missing before', async () => {
+    const store = await open()
+    const { cid, bytes } = await dagPbBlock(7)
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const write = FsBlockstore.prototype.put
+    vi.spyOn(FsBlockstore.prototype, 'put').mockImplementation(async function (this: FsBlockstore, ...args) {
+      await gate
+      return write.apply(this, args)
+    })
+    const put = store.put(cid, bytes)
+    let answered = false
+    const read = toBuffer(store.get(cid)).finally(() => {
+      answered = true
+    })
+    const has = store.has(cid)
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+    expect(answered).toBe(false)
+    release()
+    await put
+    expect(Buffer.compare(await read, bytes)).toBe(0)
+    expect(await has).toBe(true)
+  })
+
   it('writes the block itself when the write it waited for failed, and stops at its own abort', async () => {
     const store = await open()
     const { cid, bytes } = await block(3)

@@ -26,6 +26,22 @@ describe('jsonFile: a versioned, checksummed JSON file with a schema', () => {
     )
   })
 
+  it('stage writes beside the file and replaces it only on commit; discard leaves the old file and no temp file', async () => {
+    const path = fresh()
+    const file = jsonFile(spec(path))
+    await file.save({ items: [{ name: 'old', size: 1 }] })
+    const name = path.split('/').at(-1) as string
+    const staged = await file.stage({ items: [{ name: 'new', size: 2 }] })
+    expect(await file.load()).toEqual({ items: [{ name: 'old', size: 1 }] })
+    expect((await readdir(dir())).filter((f) => f.startsWith(`.${name}.`)).length).toBe(1)
+    await staged.commit()
+    expect(await file.load()).toEqual({ items: [{ name: 'new', size: 2 }] })
+    const dropped = await file.stage({ items: [{ name: 'dropped', size: 3 }] })
+    await dropped.discard()
+    expect(await file.load()).toEqual({ items: [{ name: 'new', size: 2 }] })
+    expect((await readdir(dir())).filter((f) => f.startsWith(`.${name}.`))).toEqual([])
+  })
+
   it('a missing file loads as undefined, and loadOrQuarantine neither logs nor moves anything', async () => {
     const path = fresh()
     const logs: string[] = []

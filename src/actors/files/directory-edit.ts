@@ -119,7 +119,7 @@ interface NewNode {
   tsize: number
 }
 
-/** Blocks of one setPath, written side by side; awaited before the root is returned. */
+/** Blocks of one setPath, written side by side; setPath's `written`. */
 class Writes {
   readonly #puts: Promise<unknown>[] = []
 
@@ -202,16 +202,28 @@ const cidOf = (x: CID | NewNode) => (x instanceof CID ? x : x.cid)
 /**
  * Put `file` (or, when undefined, a directory) at `names` under `dir`. A directory that already
  * exists there is kept with its content (the root does not change); a file in the way of a parent
- * is a conflict (409). Returns the new root and the CID now at the path, once every block the edit
- * made is written.
+ * is a conflict (409). Returns the new root and the CID now at the path as soon as they are hashed,
+ * and `written`: every block the edit made is on disk (or the first write that failed). Their
+ * writes run meanwhile, so the caller can start what does not need them (the root file's save);
+ * a read of one of them waits for its write (fs-blockstore.ts). A failed edit returns once its
+ * writes have ended.
  */
-export async function setPath(ctx: EditContext, dir: CID, names: string[], file: CID | undefined): Promise<{ root: CID; cid: CID }> {
+export async function setPath(
+  ctx: EditContext,
+  dir: CID,
+  names: string[],
+  file: CID | undefined,
+): Promise<{ root: CID; cid: CID; written: Promise<void> }> {
   const writes = new Writes(ctx)
   try {
     const { root, cid } = await setIn(ctx, writes, dir, names, file, [])
-    return { root: cidOf(root), cid }
-  } finally {
-    await writes.done()
+    const written = writes.done()
+    // awaited by the caller; a failure before then must not be an unhandled rejection
+    written.catch(() => {})
+    return { root: cidOf(root), cid, written }
+  } catch (err) {
+    await writes.done().catch(() => {})
+    throw err
   }
 }
 

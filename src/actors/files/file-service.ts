@@ -16,6 +16,7 @@ import { treeSize } from '../../p2p/files/reachable.ts'
 import { ContentTooLargeError, FileNotFoundError, FilesError, NotUnixFsError } from './errors.ts'
 import { deadline, IdleDeadline } from './deadline.ts'
 import { type EditContext, type EntryKind, fileBytesAt, isNotFound, removePath, setPath } from './directory-edit.ts'
+import type { StagedFile } from '../../p2p/atomic-file.ts'
 import { CoalescedWrite, SaveError } from '../../p2p/coalesced-write.ts'
 import { Serial } from '../../p2p/serial.ts'
 import type { FileStore } from './file-store.ts'
@@ -44,13 +45,19 @@ export interface FilesConfig {
   totalQuotaBytes: number
 }
 
+/** Where a persistent peer's root is saved (root-file.ts): whole, or staged and committed later. */
+export interface RootPersistence {
+  save(root: CID): Promise<void>
+  stage(root: CID): Promise<StagedFile>
+}
+
 export interface FileServiceInit {
   alias: string
   helia: SwitchboardHelia
   store: FileStore
   config: FilesConfig
   /** Saves the root before it counts (persistent peers); absent for session peers, whose saved root expires. */
-  persistRoot?: (root: CID) => Promise<void>
+  persistRoot?: RootPersistence
   onViolation: OnViolation
   /** `fileAccess: known`: whether a remote peer may list and fetch over /p2p-webapp/1.0.0; absent: everyone may. */
   mayRead?: (peerId: string) => boolean
@@ -76,6 +83,8 @@ export class FileService {
   readonly #changeListeners = new Set<(root: CID) => void>()
   /** Saves of the directory root, grouped (persistent peers only): each writes the root current when it starts. */
   readonly #rootSaves: CoalescedWrite | undefined
+  /** The root file of a change not yet applied, written ahead while its blocks are (see #stageRoot). */
+  #staged: { root: CID; file: Promise<StagedFile | undefined> } | undefined
   /** Changes applied and not yet saved, counted and announced. */
   readonly #settling = new Set<Promise<void>>()
 
@@ -85,7 +94,7 @@ export class FileService {
     this.#reader = unixfs(init.helia)
     const persist = init.persistRoot
     this.#rootSaves =
-      persist === undefined ? undefined : new CoalescedWrite(() => persist(this.#root), { what: `${init.alias}'s directory root` })
+      persist === undefined ? undefined : new CoalescedWrite(() => this.#saveRoot(persist), { what: `${init.alias}'s directory root` })
   }
 
   get root(): CID {
@@ -230,13 +239,20 @@ export class FileService {
             : await writer.addByteStream(stream as AsyncIterable<Uint8Array>, options)
       const { root, cid, settle } = await this.#changes.run(async () => {
         signal?.throwIfAborted()
-        const { root, cid } = await setPath(this.#edit(op, writer, signal), this.#root, names, fileCid)
-        // the file's leaves are written behind the import (eager-import.ts): all on disk before a
-        // root that names them is saved
-        await leaves.written()
-        if (root.equals(this.#root)) return { root, cid, settle: undefined }
-        await this.#checkQuota(root, signal)
-        return { root, cid, settle: this.#apply(root) }
+        const { root, cid, written } = await setPath(this.#edit(op, writer, signal), this.#root, names, fileCid)
+        const changed = !root.equals(this.#root)
+        if (changed) this.#stageRoot(root)
+        try {
+          // the file's leaves are written behind the import (eager-import.ts) and the edit's nodes
+          // behind the edit: all on disk before a root that names them is saved
+          await written
+          await leaves.written()
+          if (changed) await this.#checkQuota(root, signal)
+        } catch (err) {
+          this.#dropStaged(root)
+          throw err
+        }
+        return { root, cid, settle: changed ? this.#apply(root) : undefined }
       })
       await settle?.()
       return { fileCid: cid, rootCid: root }
@@ -361,6 +377,45 @@ export class FileService {
     const forget = () => this.#settling.delete(settled)
     settled.then(forget, forget)
     return () => settled
+  }
+
+  /**
+   * Start writing the root file for `root` before its change is applied: the temp file and its
+   * fsync run while the blocks it names are still being written, and the save (#saveRoot) only
+   * renames it into place once they have landed. Only when no save is under way: saves of changes
+   * made meanwhile are grouped into one write, which this would only add an fsync to.
+   */
+  #stageRoot(root: CID): void {
+    const persist = this.init.persistRoot
+    if (persist === undefined || this.#rootSaves?.idle !== true) return
+    this.#dropStaged()
+    this.#staged = {
+      root,
+      // a staging that fails is no error yet: the save writes the file whole
+      file: persist.stage(root).catch(() => undefined),
+    }
+  }
+
+  /** Remove the staged root file: the one for `root` (its change failed), or whichever there is. */
+  #dropStaged(root?: CID): void {
+    const staged = this.#staged
+    if (staged === undefined || (root !== undefined && !staged.root.equals(root))) return
+    this.#staged = undefined
+    void staged.file.then((file) => file?.discard())
+  }
+
+  /** The coalesced save: the running root, from the file staged for it when there is one. */
+  async #saveRoot(persist: RootPersistence): Promise<void> {
+    const root = this.#root
+    const staged = this.#staged
+    if (staged?.root.equals(root) === true) {
+      this.#staged = undefined
+      const file = await staged.file
+      if (file !== undefined) return file.commit()
+    } else {
+      this.#dropStaged()
+    }
+    return persist.save(root)
   }
 
   /**

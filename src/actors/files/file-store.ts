@@ -167,7 +167,10 @@ export class FileStore {
         writing.set(key, (writing.get(key) ?? 0) + 1)
         held.push(key)
         if (cid.code === RAW_CODEC && bytes instanceof Uint8Array) rawSizes.set(key, bytes.length)
-        await deleting.get(key)
+        // handed on in the same tick when nothing deletes it: the store sees the write under way at
+        // once, and a read of the block waits for it (fs-blockstore.ts)
+        const deletion = deleting.get(key)
+        if (deletion !== undefined) await deletion
         return blocks.put(cid, bytes, options)
       },
     })

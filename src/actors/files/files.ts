@@ -91,7 +91,7 @@ export const filesService =
       helia: handle.helia,
       store,
       config: deps.config,
-      ...(path === undefined ? {} : { persistRoot: savedRoot(path).save }),
+      ...(path === undefined ? {} : { persistRoot: savedRoot(path) }),
       onViolation: violations(deps, alias),
       ...(deps.mayRead === undefined ? {} : { mayRead: (peerId: string) => deps.mayRead?.(alias, peerId) === true }),
       log: deps.log,

@@ -17,6 +17,8 @@ export function savedRoot(path: string) {
   const file = jsonFile({ path, format: 'switchboard.files-root', version: 1, schema: RootSchema })
   return {
     save: (root: CID) => file.save({ root: root.toString() }),
+    /** save's first half: written and fsynced beside the file, replacing it once committed. */
+    stage: (root: CID) => file.stage({ root: root.toString() }),
     /** The saved root; undefined when there is none, or the file was corrupt (moved aside, reported to `report`). */
     load: (report: (msg: string) => void) =>
       file.loadOrQuarantine({
