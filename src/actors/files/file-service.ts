@@ -242,15 +242,14 @@ export class FileService {
         const { root, cid, written } = await setPath(this.#edit(op, writer, signal), this.#root, names, fileCid)
         const changed = !root.equals(this.#root)
         if (changed) this.#stageRoot(root)
-        try {
-          // the file's leaves are written behind the import (eager-import.ts) and the edit's nodes
-          // behind the edit: all on disk before a root that names them is saved
-          await written
-          await leaves.written()
-          if (changed) await this.#checkQuota(root, signal)
-        } catch (err) {
+        // the file's leaves are written behind the import (eager-import.ts) and the edit's nodes
+        // behind the edit: all on disk before a root that names them is saved. The quota check
+        // reads the new root as soon as it lands. All three end before the change does.
+        const checks = await Promise.allSettled([written, leaves.written(), changed ? this.#checkQuota(root, signal) : undefined])
+        const failed = checks.find((c) => c.status === 'rejected')
+        if (failed !== undefined) {
           this.#dropStaged(root)
-          throw err
+          throw failed.reason
         }
         return { root, cid, settle: changed ? this.#apply(root) : undefined }
       })
