@@ -1,6 +1,9 @@
 import '../src/shims.ts'
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
+import { type AddressInfo, type Socket, connect as tcpConnect, createServer as createTcpServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import websocket from '@fastify/websocket'
@@ -16,13 +19,17 @@ import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
 import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
 import { CLI_ARGS } from '../test/support/process-daemon.ts'
 import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
+import { affinityOf, childPids, pinningUnavailable, pinProcess, threadAffinity } from './support/cpu-affinity.ts'
 import { startDefaultDaemon } from './support/default-daemon.ts'
 import { rawDhtNode } from './support/raw-dht-node.ts'
 
 /**
  * WebSocket RPC and start-up figures: node.info round trips (one socket sequential and pipelined,
  * many sockets at once) against a plain Fastify+ws server answering the same frame, and the time a
- * daemon joining a 5-node loopback network takes to reach dhtReady against raw js-libp2p.
+ * daemon joining a 5-node loopback network takes to reach dhtReady against raw js-libp2p. The
+ * sequential figures are taken a second time, last, with the client, the daemon and the raw server
+ * pinned to one CPU (WS_RPC_PIN_CPUS, default 0; skipped where taskset cannot run), each beside a
+ * plain TCP echo's round trip.
  */
 
 const PLAN = {
@@ -56,6 +63,10 @@ const NETWORK_SIZE = 5
 const READY_TIMEOUT_MS = 30_000
 const LOAD_ROLE = 'ws-rpc-load'
 const SEQUENTIAL_ROLE = 'ws-rpc-sequential'
+/** The CPU list of the same-CPU sequential variant (`WS_RPC_PIN_CPUS`, taskset -c syntax). */
+const PIN_CPUS = process.env.WS_RPC_PIN_CPUS ?? '0'
+/** The TCP echo floor's request: the size of the frame SwitchboardClient sends for node.info. */
+const ECHO_REQUEST_BYTES = 50
 
 type LoadPlan = typeof PLAN
 interface Target {
@@ -68,13 +79,37 @@ interface LoadStats {
   p99: number
   rps: number
 }
-interface LoadResult {
-  sequential: LoadStats
+/** One whole run's figures with many calls in flight (the sequential ones are taken apart, interleaved). */
+interface ConcurrentResult {
   pipelined: LoadStats
   fanout: LoadStats
 }
-/** One whole run's figures with many calls in flight (the sequential ones are taken apart, interleaved). */
-type ConcurrentResult = Omit<LoadResult, 'sequential'>
+/** The in-flight figures are absent when only the sequential ones were asked for (WS_RPC_SEQUENTIAL_ONLY=1). */
+type LoadResult = { sequential: LoadStats } & Partial<ConcurrentResult>
+/** A plain TCP server in the raw server's process answering each ECHO_REQUEST_BYTES with `replyBytes` bytes. */
+interface EchoTarget {
+  port: number
+  replyBytes: number
+}
+interface SequentialResult {
+  sb: LoadStats
+  raw: LoadStats
+  /** The TCP echo floor, measured by the same worker right after the interleaved chunks. */
+  echo?: LoadStats
+  /** Where the client worker's thread may run (Cpus_allowed_list), read in that thread. */
+  clientCpus: string
+}
+/** The sequential figures again with every thread of the client, the daemon and the raw server on PIN_CPUS. */
+type SameCpu = (SequentialResult & { cpus: string; pinned: string[] }) | { skipped: string }
+interface RpcFigures {
+  sb: LoadResult
+  raw: LoadResult
+  /** The main sequential run's TCP echo floor and client CPUs (no pinning). */
+  sequential: SequentialResult
+  sameCpu: SameCpu
+  /** The TCP echo floor's reply size: the raw server's answer to node.info. */
+  echoReplyBytes: number
+}
 
 // ---- load generator (runs in a worker thread so the server under test keeps its own event loop) ----
 
@@ -118,12 +153,70 @@ async function runLoad(target: Target, plan: LoadPlan): Promise<ConcurrentResult
 
 const connectTo = (target: Target) => SwitchboardClient.connect(target.url, target.token ? { token: target.token } : {})
 
+/** A TCP client of the echo server: call() sends one request and resolves once the whole reply is in. */
+async function connectEcho(echo: EchoTarget): Promise<{ call: () => Promise<void>; close: () => void }> {
+  const socket = tcpConnect(echo.port, '127.0.0.1')
+  socket.setNoDelay(true)
+  await once(socket, 'connect')
+  const request = Buffer.alloc(ECHO_REQUEST_BYTES, 0x20)
+  let missing = 0
+  let done: (() => void) | undefined
+  socket.on('data', (chunk: Buffer) => {
+    missing -= chunk.length
+    if (missing <= 0 && done) {
+      const resolve = done
+      done = undefined
+      resolve()
+    }
+  })
+  return {
+    call: () =>
+      new Promise<void>((resolve) => {
+        missing += echo.replyBytes
+        done = resolve
+        socket.write(request)
+      }),
+    close: () => socket.destroy(),
+  }
+}
+
+/** `warmup` unmeasured then `calls` measured sequential round trips to the TCP echo server. */
+async function runEcho(echo: EchoTarget, warmup: number, calls: number): Promise<LoadStats> {
+  const client = await connectEcho(echo)
+  for (let i = 0; i < warmup; i++) await client.call()
+  const latencies: number[] = []
+  const started = performance.now()
+  for (let i = 0; i < calls; i++) {
+    const t = performance.now()
+    await client.call()
+    latencies.push(performance.now() - t)
+  }
+  const wallMs = performance.now() - started
+  client.close()
+  return {
+    calls,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    rps: calls / (wallMs / 1000),
+  }
+}
+
+/** The CPU list the calling thread may run on, from /proc/thread-self (Linux), or '?' elsewhere. */
+function threadCpus(): string {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '?'
+  } catch {
+    return '?'
+  }
+}
+
 /**
  * One socket, one call at a time, to each of the two servers: both clients connected and warmed in
  * this worker, then `sequential` calls each in chunks alternating A B B A ...; latencies pooled per
- * server, req/s = its calls over the time its chunks took.
+ * server, req/s = its calls over the time its chunks took. Then, with `echo`, as many round trips to
+ * the plain TCP echo server (after the chunks, so they are as they were without it).
  */
-async function runSequential(targets: [Target, Target], plan: LoadPlan): Promise<[LoadStats, LoadStats]> {
+async function runSequential(targets: [Target, Target], plan: LoadPlan, echo?: EchoTarget): Promise<SequentialResult> {
   const clients = await Promise.all(targets.map(connectTo))
   for (const c of clients) {
     await drive([c], plan.warmup, 16)
@@ -146,6 +239,7 @@ async function runSequential(targets: [Target, Target], plan: LoadPlan): Promise
     }
   }
   await Promise.all(clients.map((c) => c.close()))
+  const echoStats = echo ? await runEcho(echo, plan.warmup, plan.sequential) : undefined
   if (process.env.WS_RPC_VERBOSE === '1')
     for (const side of [0, 1] as const) {
       const xs = latencies[side]
@@ -164,11 +258,11 @@ async function runSequential(targets: [Target, Target], plan: LoadPlan): Promise
     p99: percentile(latencies[side], 99),
     rps: latencies[side].length / ((wall[side] as number) / 1000),
   })
-  return [stats(0), stats(1)]
+  return { sb: stats(0), raw: stats(1), ...(echoStats ? { echo: echoStats } : {}), clientCpus: threadCpus() }
 }
 
 /** Run `role` in a worker thread; tsx must be registered there by hand (workers do not inherit --import on Node 20). */
-function inWorker<T>(data: { role: string; plan: LoadPlan; target?: Target; targets?: [Target, Target] }): Promise<T> {
+function inWorker<T>(data: { role: string; plan: LoadPlan; target?: Target; targets?: [Target, Target]; echo?: EchoTarget }): Promise<T> {
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
   const self = JSON.stringify(import.meta.url)
   const boot = `import(${tsx}).then(({ register }) => { register(); return import(${self}) })`
@@ -201,6 +295,37 @@ async function rawEchoServer(result: unknown): Promise<{ url: string; close: () 
   return { url: `ws://127.0.0.1:${port}/ws`, close: () => app.close() }
 }
 
+/** The TCP echo floor's server: answers every ECHO_REQUEST_BYTES received with `replyBytes` bytes, no parsing. */
+async function tcpEchoServer(replyBytes: number): Promise<EchoTarget & { close: () => Promise<void> }> {
+  const reply = Buffer.alloc(replyBytes, 0x20)
+  const sockets = new Set<Socket>()
+  const server = createTcpServer((socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    socket.setNoDelay(true)
+    let received = 0
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      for (; received >= ECHO_REQUEST_BYTES; received -= ECHO_REQUEST_BYTES) socket.write(reply)
+    })
+    socket.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as AddressInfo).port,
+    replyBytes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const socket of sockets) socket.destroy()
+      }),
+  }
+}
+
+/** The size of the raw server's answer to node.info, which the TCP echo floor sends back. */
+const replyBytesOf = (result: unknown) => Buffer.byteLength(JSON.stringify({ requestid: 1, isresponse: true, result }))
+
 const runLine = (r: Partial<LoadResult>) =>
   (['sequential', 'pipelined', 'fanout'] as const)
     .flatMap((k) => {
@@ -220,24 +345,32 @@ function medianOfRuns(runs: ConcurrentResult[]): ConcurrentResult {
   return { pipelined: pick('pipelined'), fanout: pick('fanout') }
 }
 
-/** The raw server in its own process, as the daemon is: this module started with WS_RPC_RAW_RESULT set prints its URL. */
-async function rawEchoProcess(result: unknown): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * The raw server in its own process, as the daemon is: this module started with WS_RPC_RAW_RESULT set
+ * prints its URL, and the port of the TCP echo floor's server it also runs.
+ */
+async function rawEchoProcess(
+  result: unknown,
+): Promise<{ url: string; pid: number | undefined; echo: EchoTarget; close: () => Promise<void> }> {
   const child = spawn(process.execPath, [...CLI_ARGS.slice(0, 2), fileURLToPath(import.meta.url)], {
     env: { ...process.env, WS_RPC_RAW_RESULT: JSON.stringify(result) },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, echo] = await new Promise<[string, EchoTarget]>((resolve, reject) => {
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d
       const line = /^raw (ws:\S+)$/m.exec(out)?.[1]
-      if (line) resolve(line)
+      const echoLine = /^echo (\d+) (\d+)$/m.exec(out)
+      if (line && echoLine) resolve([line, { port: Number(echoLine[1]), replyBytes: Number(echoLine[2]) }])
     })
     void exited.then(() => reject(new Error(`raw server exited before listening: ${out}`)))
   })
   return {
     url,
+    pid: child.pid,
+    echo,
     close: async () => {
       child.kill('SIGTERM')
       await exited
@@ -246,14 +379,46 @@ async function rawEchoProcess(result: unknown): Promise<{ url: string; close: ()
 }
 
 /**
+ * The sequential run again with every thread of the bench process (so its client worker), the daemon
+ * and the raw server allowed only PIN_CPUS (`taskset -a -c -p`). The bench process's own list is put
+ * back after; the servers stay pinned until they stop. Skipped, with the reason, where taskset cannot run.
+ */
+async function sameCpuSequential(servers: Array<[string, number | undefined]>, run: () => Promise<SequentialResult>): Promise<SameCpu> {
+  const unavailable = pinningUnavailable()
+  if (unavailable) return { skipped: unavailable }
+  const missing = servers.find(([, pid]) => pid === undefined)
+  if (missing) return { skipped: `no pid found for the ${missing[0]}` }
+  const bench = servers.length > 0 ? 'bench process (client worker)' : 'bench process (daemon, raw server, client worker)'
+  const processes: Array<[string, number]> = [...(servers as Array<[string, number]>), [bench, process.pid]]
+  const own = affinityOf(process.pid)
+  for (const [, pid] of processes) pinProcess(pid, PIN_CPUS)
+  try {
+    const result = await run()
+    // read after the run: threads started meanwhile inherit their creator's list
+    const pinned = processes.map(([label, pid]) => {
+      const { threads, cpus } = threadAffinity(pid)
+      return `${label} pid ${pid}: ${threads} threads on ${cpus.join(' / ')}`
+    })
+    return { ...result, cpus: PIN_CPUS, pinned }
+  } finally {
+    pinProcess(process.pid, own)
+  }
+}
+
+/**
  * What users run: the daemon in its own process on its defaults (bench/support/default-daemon.ts),
  * the raw server in its own process, the client in a worker of this one. `inProcess`: the daemon and
  * the raw server in this process on the loopback test config, the client in a worker (for profiling).
+ * `sequentialOnly`: no in-flight or many-socket runs. Last, the sequential run on one CPU (sameCpu).
  */
-async function rpcFigures(inProcess = process.env.WS_RPC_IN_PROCESS === '1'): Promise<{ sb: LoadResult; raw: LoadResult }> {
+async function rpcFigures(
+  inProcess = process.env.WS_RPC_IN_PROCESS === '1',
+  sequentialOnly = process.env.WS_RPC_SEQUENTIAL_ONLY === '1',
+): Promise<RpcFigures> {
   let target: Target
   let info: unknown
   let stopDaemon: () => Promise<void>
+  let daemonPid: number | undefined
   if (inProcess) {
     // the per-connection request budget (429 above it) would cap what is measured here: lift it
     const daemon = await startTestDaemon({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 })
@@ -267,20 +432,32 @@ async function rpcFigures(inProcess = process.env.WS_RPC_IN_PROCESS === '1'): Pr
     info = await c.call('node.info')
     await c.close()
     stopDaemon = () => daemon.stop()
+    const pids = childPids(process.pid, (argv) => argv.includes('start') && argv.includes('--data-dir'))
+    daemonPid = pids.length === 1 ? pids[0] : undefined
   }
   let echo: Awaited<ReturnType<typeof rawEchoServer>> | undefined
+  let tcpEcho: Awaited<ReturnType<typeof tcpEchoServer>> | undefined
   try {
-    echo = inProcess ? await rawEchoServer(info) : await rawEchoProcess(info)
+    let echoTarget: EchoTarget
+    let rawPid: number | undefined
+    if (inProcess) {
+      echo = await rawEchoServer(info)
+      tcpEcho = await tcpEchoServer(replyBytesOf(info))
+      echoTarget = { port: tcpEcho.port, replyBytes: tcpEcho.replyBytes }
+    } else {
+      const child = await rawEchoProcess(info)
+      echo = child
+      echoTarget = child.echo
+      rawPid = child.pid
+    }
     const rawTarget = { url: echo.url }
-    const [sbSequential, rawSequential] = await inWorker<[LoadStats, LoadStats]>({
-      role: SEQUENTIAL_ROLE,
-      targets: [target, rawTarget],
-      plan: PLAN,
-    })
+    const sequentialRun = () =>
+      inWorker<SequentialResult>({ role: SEQUENTIAL_ROLE, targets: [target, rawTarget], plan: PLAN, echo: echoTarget })
+    const sequential = await sequentialRun()
     const sb: ConcurrentResult[] = []
     const raw: ConcurrentResult[] = []
     // alternate the two servers so drift on the machine touches both alike
-    for (let i = 0; i < RPC_REPEATS; i++) {
+    for (let i = 0; i < (sequentialOnly ? 0 : RPC_REPEATS); i++) {
       sb.push(await inWorker<ConcurrentResult>({ role: LOAD_ROLE, target, plan: PLAN }))
       raw.push(await inWorker<ConcurrentResult>({ role: LOAD_ROLE, target: rawTarget, plan: PLAN }))
       // WS_RPC_VERBOSE=1: each run's figures on stderr, to see the spread behind the medians
@@ -291,8 +468,24 @@ async function rpcFigures(inProcess = process.env.WS_RPC_IN_PROCESS === '1'): Pr
         ] as const)
           process.stderr.write(`run ${i} ${side}: ${runLine(r ?? {})}\n`)
     }
-    return { sb: { sequential: sbSequential, ...medianOfRuns(sb) }, raw: { sequential: rawSequential, ...medianOfRuns(raw) } }
+    // after everything above, so pinning the servers touches none of those figures
+    const servers: Array<[string, number | undefined]> = inProcess
+      ? []
+      : [
+          ['daemon', daemonPid],
+          ['raw server', rawPid],
+        ]
+    const sameCpu = await sameCpuSequential(servers, sequentialRun)
+    const concurrent = (runs: ConcurrentResult[]) => (runs.length > 0 ? medianOfRuns(runs) : {})
+    return {
+      sb: { sequential: sequential.sb, ...concurrent(sb) },
+      raw: { sequential: sequential.raw, ...concurrent(raw) },
+      sequential,
+      sameCpu,
+      echoReplyBytes: echoTarget.replyBytes,
+    }
   } finally {
+    await tcpEcho?.close()
     await echo?.close()
     await stopDaemon()
   }
@@ -445,18 +638,59 @@ function rpcTable({ sb, raw }: { sb: LoadResult; raw: LoadResult }): string {
   ]
   return markdownTable(
     ['node.info', 'Calls', 'p50 ms', 'p99 ms', 'req/s', 'raw p50 ms', 'raw p99 ms', 'raw req/s', 'req/s Switchboard/raw'],
-    scenarios.map(([key, label]) => [
-      label,
-      fmt(sb[key].calls, 0),
-      ms(sb[key].p50),
-      ms(sb[key].p99),
-      fmt(sb[key].rps, 0),
-      ms(raw[key].p50),
-      ms(raw[key].p99),
-      fmt(raw[key].rps, 0),
-      ratio(sb[key].rps, raw[key].rps),
-    ]),
+    scenarios.flatMap(([key, label]) => {
+      const [s, r] = [sb[key], raw[key]]
+      if (!s || !r) return []
+      return [[label, fmt(s.calls, 0), ms(s.p50), ms(s.p99), fmt(s.rps, 0), ms(r.p50), ms(r.p99), fmt(r.rps, 0), ratio(s.rps, r.rps)]]
+    }),
   )
+}
+
+/**
+ * The sequential figures above beside the same run with everything on one CPU, and the TCP echo
+ * floor of each: why the second exists, and which processes and threads were pinned where.
+ */
+function sameCpuSection({ sequential, sameCpu, echoReplyBytes }: RpcFigures): string {
+  const echo = sequential.echo
+  const why = `**1 socket, sequential, same CPU.** The row's figures are the ones above, where the scheduler places the client and the servers. On this VM a vCPU with nothing to run halts and the host takes ~40 µs to wake it, so a round trip between threads on different vCPUs pays that twice, and a run lands in that regime or in the same-vCPU one depending on what else keeps the second vCPU busy (a plain Node TCP echo has p50 0.107-0.124 ms across vCPUs, bench/profiles/ws-rpc-sequential.txt). The TCP echo figures (${ECHO_REQUEST_BYTES}-byte request, ${fmt(echoReplyBytes, 0)}-byte reply, no parsing, from the same worker to the raw server's process, right after each run's chunks) show which floor a run had${echo ? `: p50 ${ms(echo.p50)} ms, p99 ${ms(echo.p99)} ms in the run above` : ''}.`
+  if ('skipped' in sameCpu) return `${why} The same-CPU run was skipped: ${sameCpu.skipped}.`
+  const row = (label: string, r: SequentialResult) => [
+    label,
+    r.clientCpus,
+    fmt(r.sb.calls, 0),
+    ms(r.sb.p50),
+    ms(r.sb.p99),
+    fmt(r.sb.rps, 0),
+    ms(r.raw.p50),
+    ms(r.raw.p99),
+    fmt(r.raw.rps, 0),
+    ratio(r.sb.rps, r.raw.rps),
+    r.echo ? ms(r.echo.p50) : '–',
+    r.echo ? ms(r.echo.p99) : '–',
+  ]
+  return [
+    `${why} Below, the same sequential plan run again after all the figures above, with every thread of the daemon, the raw server and the bench process (so its client worker) allowed CPU ${sameCpu.cpus} only (\`taskset -a -c -p ${sameCpu.cpus}\`): the round trip is then the two ends' CPU time.`,
+    '',
+    markdownTable(
+      [
+        'node.info, 1 socket, sequential',
+        'client CPUs',
+        'Calls',
+        'p50 ms',
+        'p99 ms',
+        'req/s',
+        'raw p50 ms',
+        'raw p99 ms',
+        'raw req/s',
+        'req/s Switchboard/raw',
+        'TCP echo p50 ms',
+        'TCP echo p99 ms',
+      ],
+      [row('any CPU (the figures above)', sequential), row(`same CPU (${sameCpu.cpus})`, sameCpu)],
+    ),
+    '',
+    `Affinity in the same-CPU run: ${sameCpu.pinned.join('; ')}; client worker thread on ${sameCpu.clientCpus}.`,
+  ].join('\n')
 }
 
 function dhtTable({ up, ready, raw }: { up: number[]; ready: number[]; raw: number[] }): string {
@@ -475,13 +709,16 @@ function dhtTable({ up, ready, raw }: { up: number[]; ready: number[]; raw: numb
   ].join('\n')
 }
 
-/** Only the node.info figures, printed and not recorded: `WS_RPC_ONLY=1 node --import tsx bench/ws-rpc.ts` (profiling runs). */
+/**
+ * Only the node.info figures, printed and not recorded: `WS_RPC_ONLY=1 node --import tsx bench/ws-rpc.ts`
+ * (profiling runs); `WS_RPC_SEQUENTIAL_ONLY=1` instead: only the sequential ones (any CPU, then same CPU).
+ */
 async function rpcOnly(): Promise<void> {
   const rpc = await rpcFigures()
-  process.stdout.write(`load ${machineInfo().load}\n${rpcTable(rpc)}\n`)
+  process.stdout.write(`load ${machineInfo().load}\n${rpcTable(rpc)}\n\n${sameCpuSection(rpc)}\n`)
 }
 
-export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult }; dht: { up: number[]; ready: number[]; raw: number[] } }> {
+export async function run(): Promise<{ rpc: RpcFigures; dht: { up: number[]; ready: number[]; raw: number[] } }> {
   process.stdout.write('ws-rpc: node.info load (Switchboard, then raw Fastify+ws)...\n')
   const rpc = await rpcFigures()
   process.stdout.write(`ws-rpc: ${DHT_ROUNDS} rounds of ${NETWORK_SIZE}-node networks (Switchboard, then raw libp2p)...\n`)
@@ -496,6 +733,8 @@ export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult };
     'raw = Fastify + @fastify/websocket parsing each frame and answering with the same node.info result (no envelope validation, no method dispatch, no metrics).',
     '',
     rpcTable(rpc),
+    '',
+    sameCpuSection(rpc),
     '',
     '### Start to dhtReady, in process (kept for profiling start-up)',
     '',
@@ -512,17 +751,18 @@ export async function run(): Promise<{ rpc: { sb: LoadResult; raw: LoadResult };
 
 if (process.env.WS_RPC_RAW_RESULT !== undefined && isMainThread) {
   const result: unknown = JSON.parse(process.env.WS_RPC_RAW_RESULT)
-  void rawEchoServer(result).then((server) => {
-    process.stdout.write(`raw ${server.url}\n`)
-    process.once('SIGTERM', () => void server.close().then(() => process.exit(0)))
+  void Promise.all([rawEchoServer(result), tcpEchoServer(replyBytesOf(result))]).then(([server, echo]) => {
+    process.stdout.write(`raw ${server.url}\necho ${echo.port} ${echo.replyBytes}\n`)
+    process.once('SIGTERM', () => void Promise.all([server.close(), echo.close()]).then(() => process.exit(0)))
   })
 } else if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
   const { target, plan } = workerData as { target: Target; plan: LoadPlan }
   // a rejection here surfaces as the worker's 'error' event in the main thread
   void runLoad(target, plan).then((result) => parentPort?.postMessage(result))
 } else if (!isMainThread && (workerData as { role?: string } | null)?.role === SEQUENTIAL_ROLE) {
-  const { targets, plan } = workerData as { targets: [Target, Target]; plan: LoadPlan }
-  void runSequential(targets, plan).then((result) => parentPort?.postMessage(result))
+  const { targets, plan, echo } = workerData as { targets: [Target, Target]; plan: LoadPlan; echo?: EchoTarget }
+  void runSequential(targets, plan, echo).then((result) => parentPort?.postMessage(result))
 } else {
-  runIfMain(import.meta.url, process.env.WS_RPC_ONLY === '1' ? rpcOnly : run)
+  const only = process.env.WS_RPC_ONLY === '1' || process.env.WS_RPC_SEQUENTIAL_ONLY === '1'
+  runIfMain(import.meta.url, only ? rpcOnly : run)
 }
