@@ -44,6 +44,39 @@ export function clientTopicName(topic: string): string {
   return topic
 }
 
+/** A signed message's author: a PeerId that GossipSub makes anew for every message it delivers. */
+export interface MessageAuthor {
+  toString(): string
+  toMultihash?(): { bytes: Uint8Array }
+}
+
+/** Authors remembered at most; past that the names start over (a topic rarely has this many publishers). */
+const AUTHOR_NAMES_MAX = 1024
+
+/**
+ * The text of message authors' peer ids, by their multihash bytes. A PeerId keeps its text once made,
+ * but GossipSub decodes a new PeerId for every message, so each `toString()` was a base58 encoding
+ * of its multihash again (38 bytes for Ed25519; base58 is quadratic in them: ~5 µs and ~1.8 KB of
+ * garbage per delivered message); the bytes as a latin1 key cost a short string. The same text,
+ * made once per author.
+ */
+export class AuthorNames {
+  readonly #names = new Map<string, string>()
+
+  text(author: MessageAuthor): string {
+    const bytes = author.toMultihash?.().bytes
+    if (bytes === undefined) return author.toString()
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+    let name = this.#names.get(key)
+    if (name === undefined) {
+      name = author.toString()
+      if (this.#names.size >= AUTHOR_NAMES_MAX) this.#names.clear()
+      this.#names.set(key, name)
+    }
+    return name
+  }
+}
+
 /** The node service factory: every local node gets its topics service. */
 export const topicsService =
   (deps: TopicsDeps) =>
@@ -62,7 +95,8 @@ export class TopicsService implements NodeService {
   /** Listeners told the topic's current peers, who from then on get every peerChange. */
   readonly #peerWatchers = new Map<string, Set<TopicListener>>()
   readonly #watched = new WeakSet<TopicRef>()
-  readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string }; type: string }>) => void
+  readonly #onMessage: (e: CustomEvent<{ topic: string; data: Uint8Array; from?: MessageAuthor; type: string }>) => void
+  readonly #authors = new AuthorNames()
 
   constructor(
     private readonly alias: string,
@@ -82,10 +116,10 @@ export class TopicsService implements NodeService {
     return node && actorLookup(node.system).topic(this.alias, topic)
   }
 
-  #deliver(msg: { topic: string; data: Uint8Array; from?: { toString(): string }; type: string }): void {
+  #deliver(msg: { topic: string; data: Uint8Array; from?: MessageAuthor; type: string }): void {
     const listeners = this.#listeners.get(msg.topic)
     if (!listeners || listeners.size === 0) return
-    const from = msg.type === 'signed' && msg.from ? msg.from.toString() : ''
+    const from = msg.type === 'signed' && msg.from ? this.#authors.text(msg.from) : ''
     // JSON as p2p-webapp delivers it; text or bytes from stock libp2p apps with their encoding
     const { data, encoding } = decodeTopicPayload(msg.data)
     const push = encoding === undefined ? { topic: msg.topic, peerid: from, data } : { topic: msg.topic, peerid: from, data, encoding }
