@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    setupFiles: ['./src/shims.ts'],
+    setupFiles: ['./src/shims.ts', './test/support/remove-temp-dirs.ts'],
     // the daemon bundled as `npm start` runs it, for the tests that start it in its own process
     globalSetup: ['./test/support/global-setup.ts'],
     testTimeout: 60_000,

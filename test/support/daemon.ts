@@ -1,13 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { type Config, defaultConfig } from '../../src/config.ts'
 import { type Daemon, startDaemon } from '../../src/daemon.ts'
+import { tempDir } from './temp-dirs.ts'
 
-export async function tempDir(prefix = 'sb-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
-}
+export { tempDir }
 
 /** Loopback-only settings for tests: no mDNS, ephemeral ports, short DHT timeout. */
 export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Config {
