@@ -1,7 +1,6 @@
 import '../src/shims.ts'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { type AddressInfo, type Socket, connect as tcpConnect, createServer as createTcpServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +18,7 @@ import type { SwitchboardLibp2p } from '../src/p2p/node-factory.ts'
 import { startTestDaemon, tempDir, testConfig } from '../test/support/daemon.ts'
 import { CLI_ARGS } from '../test/support/process-daemon.ts'
 import { fmt, machineInfo, markdownTable, median, percentile, publish, runIfMain } from './machine.ts'
-import { affinityOf, childPids, pinningUnavailable, pinProcess, threadAffinity } from './support/cpu-affinity.ts'
+import { affinityOf, childPids, pinningUnavailable, pinProcess, threadAffinity, threadCpus } from './support/cpu-affinity.ts'
 import { startDefaultDaemon } from './support/default-daemon.ts'
 import { rawDhtNode } from './support/raw-dht-node.ts'
 
@@ -198,15 +197,6 @@ async function runEcho(echo: EchoTarget, warmup: number, calls: number): Promise
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     rps: calls / (wallMs / 1000),
-  }
-}
-
-/** The CPU list the calling thread may run on, from /proc/thread-self (Linux), or '?' elsewhere. */
-function threadCpus(): string {
-  try {
-    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '?'
-  } catch {
-    return '?'
   }
 }
 

@@ -43,7 +43,7 @@ export function threadAffinity(pid: number): { threads: number; cpus: string[] }
   let threads = 0
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8')
-    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1]
+    const list = cpusAllowed(status)
     if (list === undefined) continue
     threads += 1
     cpus.add(list)
@@ -68,4 +68,18 @@ export function childPids(parent: number, match: (argv: string[]) => boolean): n
     }
   }
   return found
+}
+
+/** The Cpus_allowed_list of a /proc status text. */
+function cpusAllowed(status: string): string | undefined {
+  return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1]
+}
+
+/** The CPU list the calling thread may run on, from /proc/thread-self (Linux), or '?' elsewhere. */
+export function threadCpus(): string {
+  try {
+    return cpusAllowed(readFileSync('/proc/thread-self/status', 'utf8')) ?? '?'
+  } catch {
+    return '?'
+  }
 }

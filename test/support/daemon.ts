@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
 import { type Config, defaultConfig } from '../../src/config.ts'
 import { type Daemon, startDaemon } from '../../src/daemon.ts'
-import { tempDir } from './temp-dirs.ts'
+import { tempDir } from './temp-dir.ts'
 
 export { tempDir }
 
