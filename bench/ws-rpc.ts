@@ -129,7 +129,11 @@ async function drive(clients: SwitchboardClient[], perClient: number, inFlight: 
       })
     }),
   )
-  const wallMs = performance.now() - started
+  return loadStats(latencies, performance.now() - started)
+}
+
+/** The figures of `latencies` (ms) taken over `wallMs`. */
+function loadStats(latencies: number[], wallMs: number): LoadStats {
   return {
     calls: latencies.length,
     p50: percentile(latencies, 50),
@@ -192,12 +196,7 @@ async function runEcho(echo: EchoTarget, warmup: number, calls: number): Promise
   }
   const wallMs = performance.now() - started
   client.close()
-  return {
-    calls,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    rps: calls / (wallMs / 1000),
-  }
+  return loadStats(latencies, wallMs)
 }
 
 /**
@@ -242,12 +241,7 @@ async function runSequential(targets: [Target, Target], plan: LoadPlan, echo?: E
           .toFixed(0)} ms)\n`,
       )
     }
-  const stats = (side: 0 | 1): LoadStats => ({
-    calls: latencies[side].length,
-    p50: percentile(latencies[side], 50),
-    p99: percentile(latencies[side], 99),
-    rps: latencies[side].length / ((wall[side] as number) / 1000),
-  })
+  const stats = (side: 0 | 1): LoadStats => loadStats(latencies[side], wall[side] as number)
   return { sb: stats(0), raw: stats(1), ...(echoStats ? { echo: echoStats } : {}), clientCpus: threadCpus() }
 }
 
