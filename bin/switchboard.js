@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs the bundled daemon and CLI, dist/switchboard.mjs, which `npm run build` makes from src/ (`npm install`
-// runs it through `prepare`, `npm start` through `prestart`; scripts/build-daemon.ts). Tests run src/ through
-// tsx instead (test/support/process-daemon.ts).
+// Runs the bundled daemon and CLI, dist/switchboard.cjs, through its launcher dist/switchboard.mjs (its V8 code
+// cache: src/cli/code-cache.ts), both of which `npm run build` makes from src/ (`npm install` runs it through
+// `prepare`, `npm start` through `prestart`; scripts/build-daemon.ts). Tests run src/ through tsx instead
+// (test/support/process-daemon.ts).
 import { existsSync } from 'node:fs'
 
 const main = new URL('../dist/switchboard.mjs', import.meta.url)

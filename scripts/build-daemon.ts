@@ -1,14 +1,15 @@
 /**
- * Bundles the daemon and its CLI (src/cli/main.ts with every package it imports) into one file,
- * dist/switchboard.mjs, which bin/switchboard.js runs. Node then reads, resolves and compiles one
- * module instead of about 2,300: `switchboard start` prints its banner in a third of the time the
- * module graph of dist/ takes (bench/dht-ready.ts). `npm run build` runs it after tsc; the network lab
- * bundles the current sources the same way (test/lab/lab-daemon.ts).
+ * Bundles the daemon and its CLI (src/cli/main.ts with every package it imports) into one CommonJS file,
+ * dist/switchboard.cjs, and its launcher (src/cli/launch.ts) into dist/switchboard.mjs, which
+ * bin/switchboard.js runs. Node then reads and compiles one file instead of about 2,300 modules, and
+ * from the second run on not even that: the launcher keeps a V8 code cache of the bundle beside it
+ * (src/cli/code-cache.ts). `npm run build` runs it after tsc; the network lab, the benchmarks and the
+ * tests that start daemons in their own processes bundle the current sources the same way.
  *
  * Kept outside the bundle: packages with native code, found from dist/ in node_modules as before.
  */
-import { rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { build } from 'esbuild'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -19,31 +20,39 @@ export const DAEMON_EXTERNAL = ['classic-level', 'node-datachannel']
 export interface DaemonBundleOptions {
   /** The sources' root (default: this checkout); the lab bundles another revision's sources with it. */
   root?: string
-  /** Default: dist/switchboard.mjs. */
+  /** The launcher, what `node` runs (default: dist/switchboard.mjs); the bundle is written beside it as switchboard.cjs. */
   outfile?: string
   sourcemap?: boolean
 }
 
 export async function buildDaemon(opts: DaemonBundleOptions = {}): Promise<string> {
   const outfile = opts.outfile ?? resolve(ROOT, 'dist', 'switchboard.mjs')
+  const src = resolve(opts.root ?? ROOT, 'src')
+  const dir = dirname(outfile)
+  mkdirSync(dir, { recursive: true })
+  // the code caches of an earlier bundle would only be refused (their key is the source's hash)
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.v8cache'))) rmSync(join(dir, name), { force: true })
+  const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' } as const
   await build({
-    entryPoints: [resolve(opts.root ?? ROOT, 'src', 'cli', 'main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
+    ...common,
+    entryPoints: [join(src, 'cli', 'main.ts')],
+    outfile: join(dir, 'switchboard.cjs'),
+    // CommonJS, for the code cache (a vm.Script); strict, as the ES modules it is made of are
+    format: 'cjs',
     external: DAEMON_EXTERNAL,
-    // the CommonJS packages inside call require() for Node's built-ins and for the externals above
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    banner: { js: "'use strict'; const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__importMetaUrl', 'import.meta.dirname': '__dirname', 'import.meta.filename': '__filename' },
     sourcemap: opts.sourcemap ?? true,
     sourcesContent: false,
     // class and function names stay as written, as they do unbundled: asn1js (the WebRTC certificate)
     // compares constructor.name with 'Sequence', and a class renamed to avoid a clash would fail it. It
     // costs a defineProperty per closure made on a hot path: 1-1.6% of a busy daemon's samples
     keepNames: true,
-    logLevel: 'warning',
+    minifyWhitespace: true,
+    legalComments: 'external',
   })
+  // this checkout's launcher, whatever `root` is: it runs any revision's bundle
+  await build({ ...common, entryPoints: [join(ROOT, 'src', 'cli', 'launch.ts')], outfile, format: 'esm' })
   return outfile
 }
 

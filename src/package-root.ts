@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 
 /**
  * The package's root: the nearest directory above `from` that holds package.json. The same from
- * src/ (tsx), dist/ (tsc) and dist/switchboard.mjs (the bundle, whose modules all share its location).
+ * src/ (tsx), dist/ (tsc) and dist/switchboard.cjs (the bundle, whose modules all share its location).
  */
 export function packageRootOf(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { useTempDir } from '../support/temp-dir.ts'
 
 /**
- * What `npm start` runs: bin/switchboard.js on the bundle dist/switchboard.mjs (the other tests run src/
+ * What `npm start` runs: bin/switchboard.js on the launcher dist/switchboard.mjs and its bundle dist/switchboard.cjs (the other tests run src/
  * through tsx). Built here the way `npm install` (prepare) and `npm start` (prestart) build it: tsc
  * (incremental, about a second when the install already built it), then the bundle of the current sources.
  */
@@ -38,12 +39,21 @@ describe('the built daemon (bin/switchboard.js on the bundle in dist/)', () => {
       const health = await fetch(`${run.origin}/health`)
       expect(health.status).toBe(200)
       expect(await health.json()).toMatchObject({ status: 'ok', nodes: 1 })
-      const status = spawnSync(process.execPath, [BIN, 'status', '--data-dir', dataDir], { encoding: 'utf8' })
-      expect(status.status, status.stderr).toBe(0)
-      expect(status.stdout).toMatch(/^Switchboard .*: peer-a 12D3KooW/)
-      expect(status.stdout).toMatch(/node:peer-a +"running"/)
+      const status = () => spawnSync(process.execPath, [BIN, 'status', '--data-dir', dataDir], { encoding: 'utf8' })
+      const first = status()
+      expect(first.status, first.stderr).toBe(0)
+      expect(first.stdout).toMatch(/^Switchboard .*: peer-a 12D3KooW/)
+      expect(first.stdout).toMatch(/node:peer-a +"running"/)
+      // the launcher's code cache (src/cli/code-cache.ts): written when a run without it ends well, then used
+      // (not written again: a cache missing, stale or refused by V8 would be replaced by a new file)
+      const cliCache = join(ROOT, 'dist', 'switchboard.cli.v8cache')
+      const made = statSync(cliCache)
+      expect(status().status).toBe(0)
+      expect(statSync(cliCache)).toMatchObject({ ino: made.ino, mtimeMs: made.mtimeMs })
+      expect(existsSync(join(ROOT, 'dist', 'switchboard.start.v8cache'))).toBe(false)
       daemon.kill('SIGTERM')
       expect(await exited, out).toBe(0)
+      expect(statSync(join(ROOT, 'dist', 'switchboard.start.v8cache')).size).toBeGreaterThan(1_000_000)
     } finally {
       if (daemon.exitCode === null) daemon.kill('SIGKILL')
     }
