@@ -62,6 +62,11 @@ export interface AddressBookBenchResult {
   /** The same entries in the JSON file of version 1 (what the book wrote before): its size and its load, for the ratio. */
   jsonFileSizeMB: number
   jsonLoadMs: number
+  /** The machine's floor for any load of these entries: see floorLoadMs(). */
+  floorLoadMs: number
+  /** First touch of new memory (64 MiB, allocated then written), and a second write over the same memory. */
+  newMemoryMsPerMiB: number
+  touchedMemoryMsPerMiB: number
 }
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
@@ -104,6 +109,62 @@ const quantile = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN
 }
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d
+
+/**
+ * The floor under any load of these entries on this machine: the same keys, already in memory (one
+ * latin1 buffer, as an inflated file would be), made into one string, each sliced out and set into a Map
+ * to a plain object with the book entry's 15 fields (two of them times). Nothing read, checked or decoded,
+ * no groups, no draw records.
+ */
+function floorLoadMs(keys: readonly string[], gc: () => void): number {
+  class Plain {
+    pid = null
+    lastAttempt = undefined
+    lastSuccess = undefined
+    attempts = 0
+    successes = 0
+    failures = 0
+    consecutiveFailures = 0
+    failureTimes = []
+    gi = -1
+    constructor(
+      readonly multiaddr: string,
+      readonly source: string,
+      readonly group: null,
+      readonly scope: string,
+      readonly firstSeen: number,
+      readonly lastSeen: number,
+    ) {}
+  }
+  const bytes = Buffer.from(keys.join(''), 'latin1')
+  const lengths = keys.map((k) => k.length)
+  const base = Date.UTC(2025, 0, 1)
+  gc()
+  const t = performance.now()
+  const text = bytes.toString('latin1')
+  const map = new Map<string, Plain>()
+  let at = 0
+  for (let i = 0; i < lengths.length; i++) {
+    const key = text.slice(at, at + (lengths[i] as number))
+    at += lengths[i] as number
+    map.set(key, new Plain(key, 'dht', null, 'public', base + i, base + 2 * i))
+  }
+  const ms = performance.now() - t
+  if (map.size !== keys.length) throw new Error(`floor: ${map.size} of ${keys.length} keys`)
+  return ms
+}
+
+/** ms per MiB to write 64 MiB of memory just allocated, and then to write it again. */
+function memoryWriteMsPerMiB(): { fresh: number; touched: number } {
+  const mib = 64
+  const t0 = performance.now()
+  const b = Buffer.allocUnsafeSlow(mib * 1048576)
+  b.fill(1)
+  const t1 = performance.now()
+  b.fill(2)
+  const t2 = performance.now()
+  return { fresh: (t1 - t0) / mib, touched: (t2 - t1) / mib }
+}
 
 export async function run(options: AddressBookBenchOptions = {}): Promise<AddressBookBenchResult> {
   const entries = options.entries ?? 100_000
@@ -202,6 +263,12 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
     const json = { size: jsonSize, loadMs: performance.now() - s3 }
     if (migrated.size !== book.size) throw new Error(`migration gave ${migrated.size} of ${book.size}`)
 
+    const floor = floorLoadMs(
+      book.list().map((w) => w.multiaddr),
+      gc,
+    )
+    const memory = memoryWriteMsPerMiB()
+
     const groupCount = book.groupCount
     // adds into a full book: each needs an eviction
     const addTimes: number[] = []
@@ -243,6 +310,9 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
       fileSizeMB: round(size / 1048576, 2),
       jsonFileSizeMB: round(json.size / 1048576, 2),
       jsonLoadMs: round(json.loadMs, 0),
+      floorLoadMs: round(floor, 0),
+      newMemoryMsPerMiB: round(memory.fresh, 2),
+      touchedMemoryMsPerMiB: round(memory.touched, 2),
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -259,6 +329,14 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
     ['save', `${r.saveMs} ms`],
     ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
+    [
+      'floor: the same keys from one string in memory into a Map of plain 15-field objects (no file, no decode)',
+      `${r.floorLoadMs} ms (load / floor ${(r.loadMs / r.floorLoadMs).toFixed(2)}×)`,
+    ],
+    [
+      'writing 64 MiB just allocated / the same memory again (page faults)',
+      `${r.newMemoryMsPerMiB} / ${r.touchedMemoryMsPerMiB} ms per MiB`,
+    ],
     ['first forPeer after the load (builds the by-peer index)', `${r.firstForPeerMs} ms`],
     ['first best(8) after the load (makes the draw records)', `${r.firstBestMs} ms`],
     ['file size (binary, version 2)', `${r.fileSizeMB} MB (${Math.round((r.fileSizeMB * 1048576) / r.entries)} B/entry)`],
