@@ -8,7 +8,7 @@
  *
  * Kept outside the bundle: packages with native code, found from dist/ in node_modules as before.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { build } from 'esbuild'
 
@@ -29,9 +29,6 @@ export async function buildDaemon(opts: DaemonBundleOptions = {}): Promise<strin
   const outfile = opts.outfile ?? resolve(ROOT, 'dist', 'switchboard.mjs')
   const src = resolve(opts.root ?? ROOT, 'src')
   const dir = dirname(outfile)
-  mkdirSync(dir, { recursive: true })
-  // the code caches of an earlier bundle would only be refused (their key is the source's hash)
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.v8cache'))) rmSync(join(dir, name), { force: true })
   const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' } as const
   await build({
     ...common,

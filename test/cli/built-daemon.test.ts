@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, rmSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
@@ -24,6 +24,9 @@ describe('the built daemon (bin/switchboard.js on the bundle in dist/)', () => {
     expect(build.status, build.stdout + build.stderr).toBe(0)
     const bundle = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/build-daemon.ts')], { cwd: ROOT, encoding: 'utf8' })
     expect(bundle.status, bundle.stdout + bundle.stderr).toBe(0)
+    // the launcher's code caches (src/cli/code-cache.ts) as after a build of changed sources: none yet
+    const caches = { cli: join(ROOT, 'dist', 'switchboard.cli.v8cache'), start: join(ROOT, 'dist', 'switchboard.start.v8cache') }
+    for (const f of Object.values(caches)) rmSync(f, { force: true })
     const dataDir = join(temp(), 'data')
     const args = ['start', '--no-mdns', '--port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dataDir]
     const daemon = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -44,16 +47,15 @@ describe('the built daemon (bin/switchboard.js on the bundle in dist/)', () => {
       expect(first.status, first.stderr).toBe(0)
       expect(first.stdout).toMatch(/^Switchboard .*: peer-a 12D3KooW/)
       expect(first.stdout).toMatch(/node:peer-a +"running"/)
-      // the launcher's code cache (src/cli/code-cache.ts): written when a run without it ends well, then used
-      // (not written again: a cache missing, stale or refused by V8 would be replaced by a new file)
-      const cliCache = join(ROOT, 'dist', 'switchboard.cli.v8cache')
-      const made = statSync(cliCache)
+      // the code cache is written when a run without it ends well, then used (not written again: a cache
+      // missing, stale or refused by V8 would be replaced by a new file); the daemon's own at its stop
+      const made = statSync(caches.cli)
       expect(status().status).toBe(0)
-      expect(statSync(cliCache)).toMatchObject({ ino: made.ino, mtimeMs: made.mtimeMs })
-      expect(existsSync(join(ROOT, 'dist', 'switchboard.start.v8cache'))).toBe(false)
+      expect(statSync(caches.cli)).toMatchObject({ ino: made.ino, mtimeMs: made.mtimeMs })
+      expect(existsSync(caches.start)).toBe(false)
       daemon.kill('SIGTERM')
       expect(await exited, out).toBe(0)
-      expect(statSync(join(ROOT, 'dist', 'switchboard.start.v8cache')).size).toBeGreaterThan(1_000_000)
+      expect(statSync(caches.start).size).toBeGreaterThan(1_000_000)
     } finally {
       if (daemon.exitCode === null) daemon.kill('SIGKILL')
     }
