@@ -2,6 +2,7 @@ import '../src/shims.ts'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { cacheFileOf } from '../src/cli/code-cache.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { type BenchChild, spawnBenchChild } from './support/bench-child.ts'
 import { compiledOnce } from './support/compiled-once.ts'
@@ -89,7 +90,7 @@ async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> 
  */
 async function firstStart(): Promise<{ upMs: number; cacheWritten: boolean }> {
   const [launcher] = await daemonArgs()
-  const cache = join(dirname(launcher as string), 'switchboard.start.v8cache')
+  const cache = cacheFileOf(join(dirname(launcher as string), 'switchboard.cjs'), 'start')
   await rm(cache, { force: true })
   const t0 = performance.now()
   const d = await startDefaultDaemon({ args: ['--no-mdns'] })

@@ -101,18 +101,22 @@ export function compileBundle(file: string, cacheFile: string): CompiledBundle {
   }
 }
 
+/** The cache file of a bundle for one kind of run: the daemon's (`start`) or a client command's (`cli`). */
+export const cacheFileOf = (bundle: string, kind: 'start' | 'cli') => `${bundle.replace(/\.cjs$/, '')}.${kind}.v8cache`
+
 /**
- * Run the bundle as the process's program: with the cache for its kind of run (the daemon's `start`, or a
- * client command: each compiles different functions), written at exit when it was not used and the process
- * ends with code 0. With --enable-source-maps, plain require() instead, so that Node maps stack traces.
+ * Run the bundle as the process's program, with the cache of its kind of run: `start` when the arguments name
+ * it, else `cli` (the client commands compile other functions than the daemon; `switchboard` alone starts the
+ * daemon with the client commands' cache, which only makes that cache less apt). Written at exit when it was
+ * not used and the process ends with code 0. With --enable-source-maps, plain require() instead, so that Node
+ * maps stack traces.
  */
 export function runBundle(file: string, argv: readonly string[]): void {
   if (process.sourceMapsEnabled) {
     createRequire(file)(file)
     return
   }
-  const kind = argv.includes('start') ? 'start' : 'cli'
-  const bundle = compileBundle(file, `${file.replace(/\.cjs$/, '')}.${kind}.v8cache`)
+  const bundle = compileBundle(file, cacheFileOf(file, argv.includes('start') ? 'start' : 'cli'))
   if (bundle.cache !== 'used') {
     process.once('exit', (code) => {
       if (code === 0) bundle.save()

@@ -3,6 +3,7 @@ import { existsSync, rmSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
+import { cacheFileOf } from '../../src/cli/code-cache.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 /**
@@ -25,7 +26,8 @@ describe('the built daemon (bin/switchboard.js on the bundle in dist/)', () => {
     const bundle = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/build-daemon.ts')], { cwd: ROOT, encoding: 'utf8' })
     expect(bundle.status, bundle.stdout + bundle.stderr).toBe(0)
     // the launcher's code caches (src/cli/code-cache.ts) as after a build of changed sources: none yet
-    const caches = { cli: join(ROOT, 'dist', 'switchboard.cli.v8cache'), start: join(ROOT, 'dist', 'switchboard.start.v8cache') }
+    const bundled = join(ROOT, 'dist', 'switchboard.cjs')
+    const caches = { cli: cacheFileOf(bundled, 'cli'), start: cacheFileOf(bundled, 'start') }
     for (const f of Object.values(caches)) rmSync(f, { force: true })
     const dataDir = join(temp(), 'data')
     const args = ['start', '--no-mdns', '--port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dataDir]
