@@ -8,7 +8,9 @@
  *
  * Kept outside the bundle: packages with native code, found from dist/ in node_modules as before.
  */
-import { rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { build } from 'esbuild'
 
@@ -56,9 +58,10 @@ export async function buildDaemon(opts: DaemonBundleOptions = {}): Promise<strin
 const bundles = new Map<string, Promise<string>>()
 
 /**
- * The current sources (or `root`'s) bundled once per process, for the lab and the benchmarks to start
- * daemons as `npm start` does without a build of the checkout: under node_modules/.cache (so that the
- * externals resolve and the package root is found above it), removed when the process exits.
+ * The current sources (or `root`'s) bundled once per process, for the lab, the benchmarks and the tests to
+ * start daemons as `npm start` does without a build of the checkout: under node_modules/.cache (so that the
+ * externals resolve and the package root is found above it), removed when the process exits. Its code cache
+ * is warmed (warmCodeCache), so their daemons start as a user's do after the first.
  */
 export function bundleForThisRun(label: string, root?: string): Promise<string> {
   const key = `${label}:${root ?? ''}`
@@ -66,10 +69,47 @@ export function bundleForThisRun(label: string, root?: string): Promise<string> 
   if (bundle === undefined) {
     const dir = join(ROOT, 'node_modules', '.cache', `sb-${label}-${process.pid}-${bundles.size}`)
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-    bundle = buildDaemon({ root, outfile: join(dir, 'switchboard.mjs'), sourcemap: false })
+    bundle = buildDaemon({ root, outfile: join(dir, 'switchboard.mjs'), sourcemap: false }).then(async (launcher) => {
+      await warmCodeCache(launcher)
+      return launcher
+    })
     bundles.set(key, bundle)
   }
   return bundle
+}
+
+/**
+ * Start the daemon of `launcher` once and stop it (SIGTERM), so that the launcher writes the code cache of a
+ * start (src/cli/code-cache.ts): what a user's daemon has after its first stop. The default listeners but
+ * mDNS, a new data directory, any HTTP port. Best effort: without it, each daemon compiles the bundle.
+ */
+export async function warmCodeCache(launcher: string): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'sb-warm-'))
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const child = spawn(process.execPath, [launcher, 'start', '--data-dir', home, '--port', '0', '--no-mdns'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
+  const started = new Promise<boolean>((done) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      if (out.includes('websocket ')) done(true)
+    })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
+    void exited.then(() => done(false))
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  try {
+    if (await started) child.kill('SIGTERM')
+    const code = await exited
+    if (code !== 0) process.stderr.write(`code cache warm-up of ${launcher}: the daemon exited with ${code}\n${out}\n`)
+  } finally {
+    clearTimeout(timer)
+    rmSync(home, { recursive: true, force: true })
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
