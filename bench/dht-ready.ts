@@ -1,7 +1,7 @@
 import '../src/shims.ts'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { bundleBeside } from '../scripts/build-daemon.ts'
 import { cacheFileOf } from '../src/cli/code-cache.ts'
 import { fmt, markdownTable, median, publish, runIfMain } from './machine.ts'
 import { type BenchChild, spawnBenchChild } from './support/bench-child.ts'
@@ -90,7 +90,7 @@ async function switchboardNetwork(): Promise<{ up: number[]; ready: number[] }> 
  */
 async function firstStart(): Promise<{ upMs: number; cacheWritten: boolean }> {
   const [launcher] = await daemonArgs()
-  const cache = cacheFileOf(join(dirname(launcher as string), 'switchboard.cjs'), 'start')
+  const cache = cacheFileOf(bundleBeside(launcher as string), 'start')
   await rm(cache, { force: true })
   const t0 = performance.now()
   const d = await startDefaultDaemon({ args: ['--no-mdns'] })

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { build } from 'esbuild'
+import { envWithoutSwitchboard } from '../src/config.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -27,15 +28,17 @@ export interface DaemonBundleOptions {
   sourcemap?: boolean
 }
 
+/** The bundle a launcher runs: switchboard.cjs beside it (src/cli/launch.ts looks for it there). */
+export const bundleBeside = (launcher: string) => join(dirname(launcher), 'switchboard.cjs')
+
 export async function buildDaemon(opts: DaemonBundleOptions = {}): Promise<string> {
   const outfile = opts.outfile ?? resolve(ROOT, 'dist', 'switchboard.mjs')
   const src = resolve(opts.root ?? ROOT, 'src')
-  const dir = dirname(outfile)
   const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' } as const
   await build({
     ...common,
     entryPoints: [join(src, 'cli', 'main.ts')],
-    outfile: join(dir, 'switchboard.cjs'),
+    outfile: bundleBeside(outfile),
     // CommonJS, for the code cache (a vm.Script); strict, as the ES modules it is made of are
     format: 'cjs',
     external: DAEMON_EXTERNAL,
@@ -85,8 +88,7 @@ export function bundleForThisRun(label: string, root?: string): Promise<string> 
  */
 export async function warmCodeCache(launcher: string): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'sb-warm-'))
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const env = envWithoutSwitchboard()
   const child = spawn(process.execPath, [launcher, 'start', '--data-dir', home, '--port', '0', '--no-mdns'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

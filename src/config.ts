@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { multiaddr } from '@multiformats/multiaddr'
 
 /** Everything the daemon can be told; one schema validates config.json, the environment and flags alike. */
 export const ConfigSchema = Type.Object(
@@ -253,6 +253,16 @@ export async function readConfigFile(dataDir: string): Promise<Partial<Config>> 
     throw new ConfigError(`${path}: ${describeErrors(PartialConfig, parsed)}`)
   }
   return parsed
+}
+
+/**
+ * `env` without any SWITCHBOARD_* variable: for a daemon or CLI started as a child process (tests, lab,
+ * benchmarks) that must run on its own flags and data directory, not on the developer's settings.
+ */
+export function envWithoutSwitchboard(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(env)) if (!k.startsWith('SWITCHBOARD_')) out[k] = v
+  return out
 }
 
 /** The environment variable behind each field it can set; errors name the variable, not the field. */

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import type { Config } from '../../src/config.ts'
 import { bundleForThisRun } from '../../scripts/build-daemon.ts'
+import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { type Config, envWithoutSwitchboard } from '../../src/config.ts'
 import { CLI_ARGS, parseBanner, type StartBanner } from '../../test/support/process-daemon.ts'
 
 /**
@@ -46,8 +46,7 @@ export async function startDefaultDaemon(
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`)
     if (opts.profileName) nodeArgs.push(`--cpu-prof-name=${opts.profileName}-${Date.now()}.cpuprofile`)
   }
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const env = envWithoutSwitchboard()
   const child = spawn(
     process.execPath,
     [...nodeArgs, ...(await daemonArgs()), 'start', '--data-dir', dataDir, ...(opts.args ?? []), ...extraArgs()],

@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
+import { envWithoutSwitchboard } from '../../src/config.ts'
 import {
-  DAEMON_ARGS,
   closeServer,
+  DAEMON_ARGS,
+  freePorts,
   newPeerId,
   occupyPort,
-  freePorts,
   type ProcessDaemon,
   runCli,
   startProcessDaemon,
@@ -31,9 +32,10 @@ async function freshDir(): Promise<string> {
 
 /** A CLI process that keeps running (pair, topics sub, actors watch): its output line by line as it comes. */
 function spawnCli(args: string[]) {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-  const child: ChildProcess = spawn(process.execPath, [...DAEMON_ARGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, [...DAEMON_ARGS, ...args], {
+    env: envWithoutSwitchboard(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   const waiters: Array<() => void> = []

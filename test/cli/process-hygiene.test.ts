@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { request } from 'node:http'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.ts'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { envWithoutSwitchboard } from '../../src/config.ts'
 import { processStartTime } from '../../src/p2p/data-dir.ts'
 import { closeServer, DAEMON_ARGS, freePorts, newPeerId, occupyPort, runCli, startProcessDaemon } from '../support/process-daemon.ts'
 
@@ -40,9 +41,7 @@ describe('process hygiene', () => {
   it('`switchboard start | head -1`: the daemon outlives its reader, serves, and stops cleanly (exit 0)', async () => {
     const dir = await freshDir()
     const command = `set -o pipefail; "${process.execPath}" ${DAEMON_ARGS.map((a) => `"${a}"`).join(' ')} ${loopback(dir).join(' ')} --log-level debug 2>&1 | head -1`
-    const env: NodeJS.ProcessEnv = {}
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-    const shell = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    const shell = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: envWithoutSwitchboard() })
     let printed = ''
     shell.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d))
     const exited = new Promise<number | null>((r) => shell.once('close', (code) => r(code)))

@@ -4,9 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
-import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
-import type { Config } from '../../src/config.ts'
 import { bundleForThisRun } from '../../scripts/build-daemon.ts'
+import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { type Config, envWithoutSwitchboard } from '../../src/config.ts'
 import { CLI_ARGS, type StartBanner, waitForBanner } from '../support/process-daemon.ts'
 import type { Lab, LabHost } from './lab.ts'
 
@@ -62,8 +62,7 @@ const tail = (s: string) => (s.length > 65_536 ? s.slice(-65_536) : s)
 export async function startLabDaemon(lab: Lab, host: LabHost, opts: LabDaemonOptions = {}): Promise<LabDaemon> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `sblab-${host.name.split('-').at(-1)}-`)))
   if (opts.config && !opts.dataDir) await writeFile(join(dataDir, 'config.json'), JSON.stringify(opts.config))
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const env = envWithoutSwitchboard()
   const args = [
     'start',
     '--data-dir',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
+import { envWithoutSwitchboard } from '../../src/config.ts'
 import { CHROMIUM_ARGS, findChromium } from './chromium.ts'
 import { DAEMON_ARGS, type StartBanner, waitForBanner } from './process-daemon.ts'
 
@@ -105,8 +106,7 @@ export interface NetnsDaemon extends StartBanner {
  */
 export async function startDaemonIn(ns: Netns, args: string[] = [], reuseDataDir?: string): Promise<NetnsDaemon> {
   const dataDir = reuseDataDir ?? (await mkdtemp(join(tmpdir(), 'sb-netns-daemon-')))
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
+  const env = envWithoutSwitchboard()
   const [cmd = 'ip', ...prefixArgs] = ns.prefix
   const child = spawn(cmd, [...prefixArgs, process.execPath, ...DAEMON_ARGS, 'start', '--data-dir', dataDir, ...args], {
     env,

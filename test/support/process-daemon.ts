@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SwitchboardClient } from '../../src/client/switchboard-client.ts'
+import { envWithoutSwitchboard } from '../../src/config.ts'
 
 /**
  * Node's arguments that start the CLI from the sources (`process.execPath ...CLI_ARGS ...cliArguments`):
@@ -28,9 +29,7 @@ export const DAEMON_ARGS: readonly string[] = process.env.SB_TEST_DAEMON_BUNDLE 
 
 /** Environment for child daemons: nothing from the developer's own SWITCHBOARD_* settings leaks in. */
 function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v
-  return { ...env, ...extra }
+  return { ...envWithoutSwitchboard(), ...extra }
 }
 
 export interface CliResult {
