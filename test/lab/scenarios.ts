@@ -230,6 +230,8 @@ export interface TopicRound {
   missing: string[]
 }
 
+const monotonicUs = () => process.hrtime.bigint() / 1000n
+
 const tagged = (x: { data: unknown }, tag: string) => (x.data as { tag?: string } | null)?.tag === tag
 const fromOf = (x: { data: unknown }) => (x.data as { from?: number }).from
 
@@ -462,7 +464,8 @@ export async function partitionAndHeal(
   const remaining = opts.holdMs - (now() - cutAt)
   if (remaining > 0) await new Promise((r) => setTimeout(r, remaining))
 
-  log('healing')
+  // the monotonic clock is the one a daemon's --cpu-prof stamps its samples with (LAB_NODE_ARGS): the heal's window in them
+  log(`healing (monotonic ${monotonicUs()} µs)`)
   const cpuAtHeal = cpuSeconds(members)
   const healAt = now()
   await lab.heal(opts.cut)
@@ -487,7 +490,7 @@ export async function partitionAndHeal(
   const backAt = now()
   const healCpuS = cpuSeconds(members) - cpuAtHeal
   log(
-    `every cross-cut peer connected again ${ms(backAt - healAt)} ms after the heal; the daemons used ${healCpuS.toFixed(1)} s of CPU meanwhile`,
+    `every cross-cut peer connected again ${ms(backAt - healAt)} ms after the heal (monotonic ${monotonicUs()} µs); the daemons used ${healCpuS.toFixed(1)} s of CPU meanwhile`,
   )
   // connections each daemon holds then: one per peer, unless two dials crossed (or a stale one lives)
   const connections = (
