@@ -96,6 +96,9 @@ describe('remote peers across restarts', () => {
     expect(values.slice(0, left)).not.toContain('"connecting"')
     expect(values.slice(left)).toContain('"connecting"')
     // pushed to the client as they are: backoff while B is away, connecting for each retry, then connected
+    // (B, known, is synced on arrival: the pushes may still be at `syncing` when the actor is back, so
+    // wait for the refused sync to end)
+    await states.until(bId, (s) => s.status === 'connected')
     const statuses = states.statuses(bId)
     const away = statuses.indexOf('backoff')
     // B may leave during a retried sync of its (refused) directory: connected or syncing before that
