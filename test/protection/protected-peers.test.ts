@@ -136,8 +136,10 @@ describe('protected peers and our connection pruner', () => {
     }
 
     expect(a.core.nodes.services('peer-a').protection.pruner.pruned).toBeGreaterThanOrEqual(3)
-    const pruned = activity.filter((x) => x.type === 'info' && x.message.startsWith('pruned '))
-    expect(pruned.length).toBeGreaterThanOrEqual(3)
+    // the feed's push of the last prune may reach the client after the filler saw its connection close
+    const prunedLines = () => activity.filter((x) => x.type === 'info' && x.message.startsWith('pruned '))
+    await vi.waitFor(() => expect(prunedLines().length).toBeGreaterThanOrEqual(3))
+    const pruned = prunedLines()
     expect(pruned[0]?.message).toMatch(/spared 2 protected/)
     for (const p of protectedPeers) {
       // not one state change since they connected, and no disconnect in the feed
