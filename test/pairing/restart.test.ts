@@ -174,8 +174,13 @@ describe('paired devices across restarts', () => {
     for (let i = 0; i < 5; i++) await put(b, `large/part-${i}.bin`, noise(10 * MiB, 300 + i))
     const bKeys = new Set((await dagBlocks(b.daemon, filesOf(b).root.toString())).map(blockKey))
     const heldBefore = await storedKeys(a.daemon)
-    // A forgets B as soon as its peer actor has fetched a few blocks of B's directory
-    const midSync = a.states.until(b.peerId, (s) => s.status === 'syncing' && (s.sync?.blocksFetched ?? 0) >= 3, 120_000)
+    // A forgets B as soon as its peer actor has fetched a few blocks of B's directory and knows of more
+    // (blocksTotal counts the blocks found lacking so far: a push between two levels of the walk can show them equal)
+    const midSync = a.states.until(
+      b.peerId,
+      (s) => s.status === 'syncing' && (s.sync?.blocksFetched ?? 0) >= 3 && (s.sync?.blocksTotal ?? 0) > (s.sync?.blocksFetched ?? 0),
+      120_000,
+    )
     await pair(a, b)
     const during = await midSync
     expect(during.sync?.blocksTotal).toBeGreaterThan(during.sync?.blocksFetched ?? 0)
