@@ -26,7 +26,7 @@ import { daemonArgs, startDefaultDaemon } from './support/default-daemon.ts'
  * the warm-up round), then per round: `peers.disconnect` for each peer (all at once) until `node.info`
  * counts no connection, then `peers.connectMany {peerIds, concurrency: N}`; connected = that answer
  * (every result a success; a peer actor is connected once the remote identified on the connection,
- * src/actors/peer/confirm-connection.ts), checked by `node.info` counting N connections.
+ * src/p2p/connection-confirmations.ts), checked by `node.info` counting N connections.
  * raw: the hub is the same program in `hub` mode: `hangUp` on each peer, then `dial` of all N at once;
  * connected = every dial resolved and every connection's identify finished (`peer:identify`).
  * CPU: utime+stime of each process from /proc/<pid>/stat (10 ms ticks), from just before the dials to

@@ -27,6 +27,7 @@ import type { Datastore } from 'interface-datastore'
 import { mendBitswapWants } from './bitswap-wants.ts'
 import { withImportedSigningKey } from './ed25519-signer.ts'
 import { FsBlockstoreWritingOnce } from './fs-blockstore.ts'
+import { type ConnectionConfirmations, connectionConfirmations } from './connection-confirmations.ts'
 import { ListenPorts } from './listen-ports.ts'
 import { type OwnAddressComponents, type OwnAddresses, ownAddresses } from './own-addresses.ts'
 import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
@@ -46,6 +47,7 @@ export type SwitchboardServices = {
   pubsub: GossipSub
   reconnectOff: ReconnectOff
   addresses: OwnAddresses
+  confirmations: ConnectionConfirmations
   dcutr: unknown
   /** The circuit relay server: on the persistent node only (session peers never relay). */
   relay?: CircuitRelayService
@@ -236,6 +238,8 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
       reconnectOff: (components: unknown) => disableReconnectQueue(components),
       // cached: expanding the 0.0.0.0 listeners reads every interface (see own-addresses.ts)
       addresses: (components: OwnAddressComponents) => ownAddresses(components),
+      // which connections the remote accepted (identify on them): a refused one looks open for a moment
+      confirmations: connectionConfirmations,
       // upgrade a relayed connection to a direct one where both sides can (hole punching)
       dcutr: dcutr(),
       ...(opts.relay

@@ -200,8 +200,30 @@ export class PeerControl {
     const dialError = await dialSettled(this.runtimes.get(alias), peerId)
     const snap = ref.getSnapshot()
     const ctx = snap.context
-    if (snap.matches('connected') && dialError === undefined) return { success: true, connectionType: ctx.connectionType }
-    return { success: false, connectionType: 'none', error: dialError?.message ?? ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}` }
+    const connected = snap.matches('connected') && dialError === undefined
+    const refused = connected ? await this.#refused(alias, peerId, signal) : undefined
+    if (connected && refused === undefined) return { success: true, connectionType: ctx.connectionType }
+    return {
+      success: false,
+      connectionType: 'none',
+      error: dialError?.message ?? refused?.message ?? ctx.lastError ?? `peer is ${JSON.stringify(snap.value)}`,
+    }
+  }
+
+  /**
+   * Why the peer's connections do not count, if they do not: a connection someone else opened (the
+   * DHT, a probe, the remote) makes the actor connected at once, and a remote that refuses us closes
+   * it only after the handshake. So the answer waits for the remote to confirm one (confirmations).
+   */
+  #refused(alias: string, peerId: string, signal?: AbortSignal): Promise<Error | undefined> {
+    const libp2p = this.runtimes.handle(alias).libp2p
+    const deadline = AbortSignal.timeout(this.runtimes.shared.dialTimeoutMs)
+    return libp2p.services.confirmations
+      .confirmAny(libp2p.getConnections(peerIdFromString(peerId)), signal ? AbortSignal.any([signal, deadline]) : deadline)
+      .then(
+        () => undefined,
+        (err: Error) => err,
+      )
   }
 
   async connectMany(alias: string, peerIds: string[], concurrency: number, signal?: AbortSignal): Promise<Record<string, ConnectResult>> {

@@ -10,7 +10,6 @@ import { hostOf, hostVerdict, isLoopbackAddr, loopbackMayBePeer } from '../../p2
 import { dialSignal } from '../../p2p/dial-signal.ts'
 import { enqueueDhtOp } from '../dht/dht-queue.ts'
 import type { NodeRuntime, NodeRuntimes } from '../node/node-runtimes.ts'
-import { watchConfirmations } from './confirm-connection.ts'
 import { bestConnectionType } from './connection-type.ts'
 
 export class PeerBannedError extends OperationFailedError {
@@ -49,7 +48,7 @@ async function dialPeer(
   // second handshake (both ends dial after a heal)
   const mayBeOurs = () => libp2p.getConnections(peerId).some((c) => c.direction === 'outbound')
   const { signal: timeout, release } = dialSignal(signal, dialTimeoutMs, mayBeOurs)
-  const confirmations = watchConfirmations(libp2p, id)
+  const confirmations = libp2p.services.confirmations
   const errors: string[] = []
   // a host that answered, or that the network cannot reach, is not tried again on another of its
   // transports within this dial; a peer's loopback addresses only while they may be it (dial-host.ts)
@@ -82,7 +81,7 @@ async function dialPeer(
     }
     try {
       const conn = await libp2p.dial(multiaddr(withPeer(addr, id)), { signal: deadline.signal, onProgress })
-      await confirmations.confirm(conn, deadline.signal)
+      await confirmations.confirmAny([conn], deadline.signal)
       addressBook.markSuccess(addr, id)
       return { connectionType: bestConnectionType([conn]), at: Date.now() }
     } catch (err) {
@@ -115,7 +114,7 @@ async function dialPeer(
             untried.map((a) => multiaddr(withPeer(a, id))),
             { signal: timeout },
           )
-          await confirmations.confirm(conn, timeout)
+          await confirmations.confirmAny([conn], timeout)
           return { connectionType: bestConnectionType([conn]), at: Date.now() }
         } catch (err) {
           errors.push(`peer store: ${(err as Error).message}`)
@@ -154,7 +153,6 @@ async function dialPeer(
     throw err
   } finally {
     release()
-    confirmations.stop()
     runtime.dials.inFlight -= 1
   }
 }
