@@ -51,7 +51,9 @@ describe('a connection the remote refuses after the handshake', () => {
 
   it('is no connect success, though it made the peer connected for a moment; one the remote accepts is', async () => {
     const { node: remote, refusing } = await slowGatekeeper()
-    stops.push(() => remote.stop())
+    stops.push(async () => {
+      await remote.stop()
+    })
     const B: TestDaemon = await startTestDaemon()
     stops.push(() => B.destroy())
     const remoteId = remote.peerId.toString()
