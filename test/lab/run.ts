@@ -4,7 +4,9 @@
  * bench/results.md beside the goals.
  *
  *   npm run lab -- [--hosts 20] [--sites 3] [--partition-s 60] [--churn-s 300] [--churn-every-s 5]
- *                  [--attackers 200] [--only 1,2,3,4,5] [--no-record] [--config '{"peerRetryMaxMs":1000}']
+ *                  [--attackers 200] [--only 1,2,3,4,5,6] [--no-record] [--config '{"peerRetryMaxMs":1000}']
+ *
+ * Scenario 6 is the plain library's heal on the same network (raw-heal.ts), once the daemons are stopped.
  */
 import { readFileSync } from 'node:fs'
 import { get } from 'node:http'
@@ -16,6 +18,7 @@ import type { DhtOp } from '../../src/machines/dht/dht.types.ts'
 import { runEclipse } from './eclipse.ts'
 import { createLab, type Lab, labUnavailable, removeStaleLabs } from './lab.ts'
 import { startLabDaemon, tcpAddrOf } from './lab-daemon.ts'
+import { rawHeal } from './raw-heal.ts'
 import {
   addEachOther,
   addOthers,
@@ -39,7 +42,7 @@ const { values } = parseArgs({
     'churn-s': { type: 'string', default: '300' },
     'churn-every-s': { type: 'string', default: '5' },
     attackers: { type: 'string', default: '200' },
-    only: { type: 'string', default: '1,2,3,4,5' },
+    only: { type: 'string', default: '1,2,3,4,5,6' },
     config: { type: 'string', default: '{}' },
     'no-record': { type: 'boolean', default: false },
   },
@@ -122,6 +125,9 @@ async function scenario1(fleet: Fleet) {
   ])
 }
 
+/** Scenario 2's reconnect times, for scenario 6's ratio. */
+let daemonHealMs: number[] | undefined
+
 async function scenario2(lab: Lab, fleet: Fleet) {
   const cut = lab.sites.map((_, i) => i + 1)
   const r = await partitionAndHeal(lab, fleet.members, {
@@ -134,6 +140,7 @@ async function scenario2(lab: Lab, fleet: Fleet) {
     settleTimeoutMs: 120_000,
     log,
   })
+  daemonHealMs = r.reconnectMs
   log(`reconnect times after the heal (ms, sorted): ${[...r.reconnectMs].sort((a, b) => a - b).join(' ')}`)
   if (r.slowest) {
     const about = (await activityAbout(r.slowest.member, r.slowest.peerId)).slice(-6)
@@ -407,6 +414,47 @@ async function scenario4(lab: Lab, fleet: Fleet) {
   )
 }
 
+async function scenario6(lab: Lab) {
+  const r = await rawHeal(lab, HOSTS, PARTITION_MS, log)
+  log(`raw reconnect times after the heal (ms, sorted): ${[...r.reconnectMs].sort((a, b) => a - b).join(' ')}`)
+  const ratio = (p: number) => `${(pct(daemonHealMs ?? [], p) / Math.max(1, pct(r.reconnectMs, p))).toFixed(1)}×`
+  const ratios =
+    daemonHealMs === undefined || r.reconnectMs.length === 0
+      ? ''
+      : `; scenario 2's daemons / the plain library: ${ratio(50)} at p50, ${ratio(99)} at p99`
+  section(`Scenario 6: the plain library's heal on the same network (the floor under scenario 2)`, [
+    `- ${HOSTS} js-libp2p nodes (bench/support/raw-lab-node.ts: the daemon's default transports and services, in-memory stores, nothing redials by itself), one per host, connected to each other; the connections across the cut hung up, the ${lab.sites.length} sites partitioned for ${fmt(PARTITION_MS / 1000, 0)} s, then healed; at the heal the lower-index end of each pair across the cut dials it, all at once (told the moment of the heal, which no daemon is)`,
+    `- up after the heal, over ${r.connections} connections (each counted once; scenario 2 counts each at both ends): ${r.reconnectMs.length > 0 ? dist(r.reconnectMs) : 'none'}${ratios}; goal p50 < 1000 ms, p99 < 2000 ms: **${r.reconnectMs.length > 0 ? goal(r.reconnectMs) : 'n/a'}**`,
+    `- dials that failed: ${r.failures.length}${r.failures.length > 0 ? `, e.g. ${r.failures.slice(0, 3).join('; ')}` : ''}`,
+    `- the nodes used ${fmt(r.cpuS, 1)} s of CPU in the ${fmt(r.wallS, 1)} s from the heal until the last dial settled`,
+  ])
+}
+
+async function stopFleet(fleet: Fleet | undefined) {
+  if (!fleet) return
+  for (const m of fleet.members) ours.add(m.daemon)
+  await fleet.stop()
+}
+
+async function daemonScenarios(lab: Lab, fleet: Fleet) {
+  for (const m of fleet.members) watchCrash(m)
+  log(`${HOSTS} daemons started`)
+  if (ONLY.has(1)) await scenario1(fleet)
+  if (ONLY.has(2)) await scenario2(lab, fleet)
+  if (ONLY.has(3)) await scenario3(lab, fleet)
+  if (ONLY.has(4)) await scenario4(lab, fleet)
+  if (ONLY.has(5)) {
+    const lines = await runEclipse(lab, fleet.members[1]!, lab.hosts[HOSTS]!, ATTACKERS).catch((err: Error) => [
+      `- did not complete: ${err.message.split('\n')[0]}`,
+    ])
+    section(`Scenario 5: eclipse attempt, ${ATTACKERS} attacker identities on one /16`, lines)
+  }
+  const alive = fleet.members.filter((m) => m.daemon.child.exitCode === null && m.daemon.child.signalCode === null).length
+  section('Daemons', [
+    `- ${alive} of ${HOSTS} running at the end; ${crashes.length} died by themselves${crashes.length ? `:\n${crashes.join('\n')}` : ''}`,
+  ])
+}
+
 async function main() {
   const unavailable = await labUnavailable()
   if (unavailable) {
@@ -420,26 +468,17 @@ async function main() {
   log(`lab ${lab.id}: ${SITES} sites, ${lab.hosts.length} hosts in ${Math.round(now() - t0)} ms`)
   let fleet: Fleet | undefined
   try {
-    fleet = await startFleet(lab, HOSTS, CONFIG)
-    for (const m of fleet.members) watchCrash(m)
-    log(`${HOSTS} daemons started`)
-    if (ONLY.has(1)) await scenario1(fleet)
-    if (ONLY.has(2)) await scenario2(lab, fleet)
-    if (ONLY.has(3)) await scenario3(lab, fleet)
-    if (ONLY.has(4)) await scenario4(lab, fleet)
-    if (ONLY.has(5)) {
-      const lines = await runEclipse(lab, fleet.members[1]!, lab.hosts[HOSTS]!, ATTACKERS).catch((err: Error) => [
-        `- did not complete: ${err.message.split('\n')[0]}`,
-      ])
-      section(`Scenario 5: eclipse attempt, ${ATTACKERS} attacker identities on one /16`, lines)
+    // scenario 6 alone needs no daemons
+    if ([1, 2, 3, 4, 5].some((n) => ONLY.has(n))) {
+      fleet = await startFleet(lab, HOSTS, CONFIG)
+      await daemonScenarios(lab, fleet)
     }
-    const alive = fleet.members.filter((m) => m.daemon.child.exitCode === null && m.daemon.child.signalCode === null).length
-    section('Daemons', [
-      `- ${alive} of ${HOSTS} running at the end; ${crashes.length} died by themselves${crashes.length ? `:\n${crashes.join('\n')}` : ''}`,
-    ])
+    // the daemons stop first: they would take CPU from the plain library's heal
+    await stopFleet(fleet)
+    fleet = undefined
+    if (ONLY.has(6)) await scenario6(lab)
   } finally {
-    if (fleet) for (const m of fleet.members) ours.add(m.daemon)
-    await fleet?.stop()
+    await stopFleet(fleet)
     await lab.destroy()
   }
   const body = [

@@ -65,7 +65,7 @@ describe('which connections the remote accepted', () => {
   })
 
   it('at the deadline an open connection is kept (a busy remote answers late); a closed one fails with the reason', async () => {
-    const { conn, close, confirm } = setup()
+    const { conn, confirm } = setup()
     const a = conn('a')
     const open = new AbortController()
     const kept = confirm([a], open.signal)
