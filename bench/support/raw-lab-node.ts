@@ -37,7 +37,11 @@ const node = await createLibp2p({
   connectionGater: { denyDialMultiaddr: async () => false },
   // nothing redials on its own, as in the daemon (its peer actors own redialling): with no parallel
   // reconnects allowed libp2p's reconnect queue never runs one
-  connectionManager: { maxParallelReconnects: 0 },
+  connectionManager: {
+    maxParallelReconnects: 0,
+    // the daemon's figure (node-factory.ts): libp2p's default, 10, refuses the rest of a heal's inbound dials
+    maxIncomingPendingConnections: 64,
+  },
   services: {
     identify: identify(),
     identifyPush: identifyPush(),

@@ -52,7 +52,7 @@ export class ConnectionConfirmations {
         else if (!anyOpen()) {
           finish(
             new ConnectionRefusedError(
-              'the peer closed the connection right after the handshake; it does not accept us (banned, or not a peer it knows)',
+              'the connection closed before the peer answered on it: the peer does not accept us (banned, or not a peer it knows), or the handshake was cut short',
             ),
           )
         }

@@ -5,6 +5,9 @@ import { processCpuMs } from '../support/proc-cpu.ts'
 import type { Lab, LabHost } from './lab.ts'
 import { now } from './scenarios.ts'
 
+/** Dials of one pair at most, the first included. */
+const DIAL_TRIES = 3
+
 /** raw-lab-node.ts compiled once per run, run by plain Node as a js-libp2p app runs. */
 const rawNodeScript = compiledOnce('raw-lab-node.ts', 'lab')
 
@@ -82,6 +85,9 @@ export interface RawHealResult {
   connections: number
   /** Heal to each cross-cut connection up, ms. */
   reconnectMs: number[]
+  /** Pairs that were not up after DIAL_TRIES dials. */
+  neverUp: number
+  /** Every failed dial (a pair may fail and then come up at its next try). */
   failures: string[]
   cpuS: number
   wallS: number
@@ -92,7 +98,7 @@ export interface RawHealResult {
  * js-libp2p node per host (raw-lab-node.ts: the daemon's default transports and services), all
  * connected to each other; the connections across the cut are hung up before the cut (so none is
  * left to die of failed pings, and nothing crosses the cut while it lasts); at the heal the end with
- * the lower index dials its peers across the cut, all at once, one dial per pair. What it measures is
+ * the lower index dials its peers across the cut, all at once, a pair whose dial fails again at once. What it measures is
  * how fast this machine lets the library itself bring those connections up when all of them are
  * wanted at once: a floor for the daemons' figure, which adds finding out that the network is back.
  */
@@ -103,37 +109,53 @@ export async function rawHeal(lab: Lab, hostCount: number, holdMs: number, log: 
   try {
     for (const h of hosts) nodes.push(await startRawNode(h, script))
     const across = (a: RawNode, b: RawNode) => a.host.site !== b.host.site
-    // everyone connected to everyone: the lower index dials
-    const dialAll = async (pairs: (i: number, j: number) => boolean, timeoutMs: number) => {
-      const expected = new Map<RawNode, Set<string>>()
-      nodes.forEach((a, i) => {
-        const targets = nodes.filter((_, j) => j > i && pairs(i, j))
-        expected.set(a, new Set(targets.map((t) => t.peerId)))
-        if (targets.length > 0) a.send(`dial ${targets.map((t) => t.tcpAddr).join(' ')}`)
-      })
+    // each pair dialled by its lower-index end; a failed dial is tried again at once, up to
+    // maxTries in all (a busy peer refuses or resets some handshakes, as it does the daemons')
+    const dialAll = async (pairs: (i: number, j: number) => boolean, maxTries: number, timeoutMs: number) => {
       await Promise.all(
-        [...expected].map(
-          ([a, ids]) =>
+        nodes.map(
+          (a, i) =>
             new Promise<void>((resolve, reject) => {
+              const targets = new Map(nodes.filter((_, j) => j > i && pairs(i, j)).map((t) => [t.peerId, t.tcpAddr]))
+              const tries = new Map<string, number>()
+              const dial = (ids: string[]) => {
+                for (const id of ids) tries.set(id, (tries.get(id) ?? 0) + 1)
+                if (ids.length > 0) a.send(`dial ${ids.map((id) => targets.get(id)).join(' ')}`)
+              }
               const timer = setTimeout(
                 () => reject(new Error(`raw node on ${a.host.name}: dials not settled within ${timeoutMs} ms`)),
                 timeoutMs,
               )
               a.onOutcome = () => {
-                if ([...ids].every((id) => a.outcomes.some((o) => o.peerId === id))) {
+                const last = a.outcomes.at(-1)
+                if (last && !last.up && targets.has(last.peerId) && (tries.get(last.peerId) ?? 0) < maxTries) dial([last.peerId])
+                const settled = [...targets.keys()].every((id) => {
+                  const of = a.outcomes.filter((o) => o.peerId === id)
+                  return of.some((o) => o.up) || of.length >= maxTries
+                })
+                if (settled) {
                   clearTimeout(timer)
                   resolve()
                 }
               }
-              a.onOutcome()
+              dial([...targets.keys()])
+              if (targets.size === 0) a.onOutcome()
             }),
         ),
       )
     }
-    await dialAll(() => true, 120_000)
-    const meshFailures = nodes.flatMap((n) => n.outcomes.filter((o) => !o.up))
+    /** Each dialled pair once: when it came up, or its last failure. */
+    const results = () =>
+      nodes.flatMap((n) => {
+        const byPeer = new Map<string, RawNode['outcomes'][number]>()
+        for (const o of n.outcomes) if (!byPeer.get(o.peerId)?.up) byPeer.set(o.peerId, o)
+        return [...byPeer.values()]
+      })
+    // the mesh is only the starting point: 20 nodes that just started time some dials out
+    await dialAll(() => true, 10, 300_000)
+    const meshFailures = results().filter((o) => !o.up)
     if (meshFailures.length > 0)
-      throw new Error(`raw nodes: ${meshFailures.length} dials of the mesh failed, e.g. ${meshFailures[0]?.message}`)
+      throw new Error(`raw nodes: ${meshFailures.length} pairs of the mesh never connected, e.g. ${meshFailures[0]?.message}`)
     log(`raw: ${nodes.length} js-libp2p nodes connected to each other`)
     for (const n of nodes) n.outcomes.length = 0
     await Promise.all(
@@ -154,13 +176,15 @@ export async function rawHeal(lab: Lab, hostCount: number, holdMs: number, log: 
     const cpuAtHeal = cpu()
     const healAt = now()
     await lab.heal()
-    await dialAll((i, j) => across(nodes[i] as RawNode, nodes[j] as RawNode), 120_000)
-    const outcomes = nodes.flatMap((n) => n.outcomes)
+    await dialAll((i, j) => across(nodes[i] as RawNode, nodes[j] as RawNode), DIAL_TRIES, 120_000)
+    const outcomes = results()
     const backAt = Math.max(...outcomes.map((o) => o.at))
+    const failed = nodes.flatMap((n) => n.outcomes.filter((o) => !o.up))
     return {
       connections: outcomes.length,
       reconnectMs: outcomes.filter((o) => o.up).map((o) => Math.round(o.at - healAt)),
-      failures: outcomes.filter((o) => !o.up).map((o) => `${o.peerId.slice(-6)}: ${o.message}`),
+      neverUp: outcomes.filter((o) => !o.up).length,
+      failures: failed.map((o) => `${o.peerId.slice(-6)}: ${o.message}`),
       cpuS: cpu() - cpuAtHeal,
       wallS: (backAt - healAt) / 1000,
     }
