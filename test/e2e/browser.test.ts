@@ -55,11 +55,11 @@ describe('in a real browser (Chromium)', () => {
           ws.addEventListener('message', onMessage)
           ws.send(JSON.stringify({ requestid, method, params }))
         })
-      const push = (ws: WebSocket, method: string) =>
+      const push = (ws: WebSocket, method: string, where: (params: unknown) => boolean = () => true) =>
         new Promise<unknown>((resolve) => {
           const onMessage = (m: MessageEvent) => {
             const f = JSON.parse(m.data as string)
-            if (f.isresponse || f.method !== method) return
+            if (f.isresponse || f.method !== method || !where(f.params)) return
             ws.removeEventListener('message', onMessage)
             resolve(f.params)
           }
@@ -69,8 +69,15 @@ describe('in a real browser (Chromium)', () => {
       const tab2 = await open()
       const p1 = (await call(tab1, 'peer', {})) as { peerid: string }
       const p2 = (await call(tab2, 'peer', {})) as { peerid: string }
+      // as an app does: publish once the other tab is on the topic (its peerChange), since GossipSub
+      // sends a message only to the subscribers it knows, and the session peers meet in the background
+      const tab2Joined = push(tab1, 'peerChange', (p) => {
+        const change = p as { peerid: string; joined: boolean }
+        return change.peerid === p2.peerid && change.joined
+      })
       await call(tab1, 'subscribe', { topic: 'chat' })
       await call(tab2, 'subscribe', { topic: 'chat' })
+      await tab2Joined
       const got = push(tab2, 'topicData')
       await call(tab1, 'publish', { topic: 'chat', data: { text: 'hello from tab 1' } })
       const message = await got
