@@ -30,7 +30,6 @@ import { FsBlockstoreWritingOnce } from './fs-blockstore.ts'
 import { type ConnectionConfirmations, connectionConfirmations } from './connection-confirmations.ts'
 import { ListenPorts } from './listen-ports.ts'
 import { type OwnAddressComponents, type OwnAddresses, ownAddresses } from './own-addresses.ts'
-import { PeerRecordCache } from './peer-record-cache.ts'
 import { type TlsCredentials, watchTlsCredentials } from './tls-files.ts'
 import {
   type CertificateOptions,
@@ -161,14 +160,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
     datastore = new MemoryDatastore()
     blockstore = opts.blockstore ?? new MemoryBlockstore()
   }
-  // libp2p's peer store reads and rewrites a peer's record on every identify and protocol: kept in
-  // memory and written behind (peer-record-cache.ts); Helia and the DHT use LevelDB as it is
-  const peerRecords =
-    level === undefined
-      ? undefined
-      : new PeerRecordCache(level, { onError: (err) => opts.log?.(`peer store write failed: ${err.message}`) })
   const closeStores = async () => {
-    await peerRecords?.flush()
     await level?.close().catch(() => {})
     await fsBlocks?.close().catch(() => {})
   }
@@ -191,7 +183,7 @@ export async function createNode(opts: NodeOptions, signal?: AbortSignal): Promi
   const helia = withLibp2pLight(createHeliaLight({ datastore, blockstore, start: false } as never), {
     // signs with a key imported once, not once per signature (GossipSub signs every publish)
     privateKey: withImportedSigningKey(opts.privateKey),
-    datastore: peerRecords ?? datastore,
+    datastore,
     addresses: { listen, ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}) },
     transports: [
       tcp(),
