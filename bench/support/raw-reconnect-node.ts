@@ -1,9 +1,7 @@
 /**
  * The plain-library side of bench/reconnect.ts as its own program: a js-libp2p node (createLibp2p) with
- * the transports, encrypter, muxer and services a daemon runs on its defaults (TCP, WebSockets,
- * WebRTC-direct; Noise; Yamux; identify, identifyPush, ping, a server-mode kad-dht on the daemon's
- * protocol, gossipsub), each from its package with the package's defaults, in-memory stores (as
- * createLibp2p has them), libp2p's reconnect queue held (below). Nothing of Switchboard's runs in it but the Node 20 shims.
+ * the transports, encrypter, muxer and services a daemon runs on its defaults (raw-daemon-like-node.ts),
+ * libp2p's reconnect queue held.
  * reconnect.ts compiles it to JavaScript once per run and runs it with plain Node.
  *
  * `peer`: listens on 127.0.0.1 TCP only (so every hub dials the same address) and prints
@@ -14,46 +12,15 @@
  * once each connection's identify has finished (`fail <count> <errors as JSON>` when a dial failed); `hangup` hangs up on every peer and prints `down`.
  * Both stop on SIGTERM.
  */
-// the Node 20 shims a js-libp2p app needs there, as the daemon has them (design.md)
+// the Node 20 shims first, before any libp2p module loads (design.md)
 import '../../src/shims.ts'
 import { createInterface } from 'node:readline'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { noise } from '@libp2p/noise'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { webRTCDirect } from '@libp2p/webrtc'
-import { webSockets } from '@libp2p/websockets'
-import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
-
-/** The daemon's default DHT protocol (config.ts `dhtProtocol`), so both hubs speak it to the same peers. */
-const DHT_PROTOCOL = '/switchboard/kad/1.0.0'
+import { DAEMON_LISTEN, startDaemonLikeNode } from './raw-daemon-like-node.ts'
 
 const [mode = 'peer', ...peerAddrs] = process.argv.slice(2)
 
-const node = await createLibp2p({
-  addresses: {
-    listen: mode === 'hub' ? ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws', '/ip4/0.0.0.0/udp/0/webrtc-direct'] : ['/ip4/127.0.0.1/tcp/0'],
-  },
-  transports: [tcp(), webSockets(), webRTCDirect()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  // nothing redials on its own, as in the daemon (its peer actors own redialling): kad-dht tags its
-  // closest peers keep-alive and libp2p's reconnect queue would redial them after every hang-up;
-  // with no parallel reconnects allowed the queue never runs one
-  connectionManager: { maxParallelReconnects: 0 },
-  services: {
-    identify: identify(),
-    identifyPush: identifyPush(),
-    ping: ping(),
-    // loopback addresses kept, as the daemon's default (allowLoopbackAddresses) keeps them
-    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
-    pubsub: gossipsub(),
-  },
-})
+const node = await startDaemonLikeNode({ listen: mode === 'hub' ? DAEMON_LISTEN : ['/ip4/127.0.0.1/tcp/0'] })
 process.once('SIGTERM', () => void Promise.resolve(node.stop()).finally(() => process.exit(0)))
 
 if (mode === 'peer') {

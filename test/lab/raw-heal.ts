@@ -30,14 +30,32 @@ async function startRawNode(host: LabHost, script: string): Promise<RawNode> {
   const child = spawn(cmd, [...prefix, process.execPath, script], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8192)))
-  const waiting: Array<{ prefix: string; resolve: (words: string[]) => void }> = []
+  const waiting: Array<{ prefix: string; resolve: (words: string[]) => void; reject: (err: Error) => void }> = []
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`raw node on ${host.name} exited (${code}); stderr: ${stderr}`))
+  })
+  const next = (word: string, timeoutMs: number) =>
+    new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`raw node on ${host.name}: no "${word}" within ${timeoutMs} ms; stderr: ${stderr}`)),
+        timeoutMs,
+      )
+      waiting.push({
+        prefix: word,
+        resolve: (w) => {
+          clearTimeout(timer)
+          resolve(w)
+        },
+        reject,
+      })
+    })
   const outcomes: RawNode['outcomes'] = []
   const self: RawNode = {
     host,
     child,
     peerId: '',
     tcpAddr: '',
-    next: (word, timeoutMs) => next(word, timeoutMs),
+    next,
     outcomes,
     onOutcome: () => {},
     send: (line) => child.stdin?.write(`${line}\n`),
@@ -56,21 +74,6 @@ async function startRawNode(host: LabHost, script: string): Promise<RawNode> {
     const i = waiting.findIndex((w) => w.prefix === word)
     if (i >= 0) waiting.splice(i, 1)[0]?.resolve(rest)
   })
-  const next = (word: string, timeoutMs: number) =>
-    new Promise<string[]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`raw node on ${host.name}: no "${word}" within ${timeoutMs} ms; stderr: ${stderr}`)),
-        timeoutMs,
-      )
-      waiting.push({
-        prefix: word,
-        resolve: (w) => {
-          clearTimeout(timer)
-          resolve(w)
-        },
-      })
-      child.once('exit', (code) => reject(new Error(`raw node on ${host.name} exited (${code}); stderr: ${stderr}`)))
-    })
   const [peerId = '', addrsJson = '[]'] = await next('node', 60_000)
   const addrs = JSON.parse(addrsJson) as string[]
   const tcp = addrs.find((a) => a.startsWith(`/ip4/${host.addr}/tcp/`) && !a.includes('/ws'))
