@@ -50,7 +50,7 @@ export interface AddressBookBenchResult {
   loadCpuMs: number
   /**
    * The first per-peer query after the load (forPeer): it builds the by-peer index the load leaves out
-   * (slicing each peer id out of its key), so this is load work done later, not saved.
+   * (a hash of each loaded peer id, read in the file's bytes), so this is load work done later, not saved.
    */
   firstForPeerMs: number
   /**
@@ -62,7 +62,7 @@ export interface AddressBookBenchResult {
   /** The same entries in the JSON file of version 1 (what the book wrote before): its size and its load, for the ratio. */
   jsonFileSizeMB: number
   jsonLoadMs: number
-  /** The machine's floor for any load of these entries: see floorLoadMs(). */
+  /** The machine's floor for a load that makes an object per entry: see floorLoadMs(). */
   floorLoadMs: number
   /** First touch of new memory (64 MiB, allocated then written), and a second write over the same memory. */
   newMemoryMsPerMiB: number
@@ -111,9 +111,10 @@ const quantile = (xs: number[], q: number) => {
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d
 
 /**
- * The floor under any load of these entries on this machine: the same keys, already in memory (one
- * latin1 buffer, as an inflated file would be), made into one string, each sliced out and set into a Map
- * to a plain object with the book entry's 15 fields (two of them times). Nothing read, checked or decoded,
+ * The floor under any load that makes an object per entry (as the book's did until session 28; it now
+ * keeps columns, see src/p2p/address-book/columns.ts): the same keys, already in memory (one latin1
+ * buffer, as an inflated file would be), made into one string, each sliced out and set into a Map to a
+ * plain object with the book entry's 15 fields (two of them times). Nothing read, checked or decoded,
  * no groups, no draw records.
  */
 function floorLoadMs(keys: readonly string[], gc: () => void): number {
@@ -331,7 +332,7 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     ['save', `${r.saveMs} ms`],
     ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
     [
-      'floor: the same keys from one string in memory into a Map of plain 15-field objects (no file, no decode)',
+      'floor of a load that makes objects: the same keys from one string in memory into a Map of plain 15-field objects (no file, no decode)',
       `${r.floorLoadMs} ms (load / floor ${(r.loadMs / r.floorLoadMs).toFixed(2)}×)`,
     ],
     [

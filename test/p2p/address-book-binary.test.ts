@@ -1,12 +1,14 @@
-import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { encodeBook } from '../../src/p2p/address-book/binary.ts'
 import {
   ADDRESS_BOOK_FORMAT,
   ADDRESS_BOOK_JSON_VERSION,
   ADDRESS_BOOK_VERSION,
   AddressBook,
+  type AddressEntry,
   readBookFile,
 } from '../../src/p2p/address-book.ts'
 import { saveVersioned } from '../../src/p2p/json-file.ts'
@@ -57,6 +59,9 @@ function variedBook(path: string, now: () => number, advance: (ms: number) => vo
   }
   advance(0.5) // a fractional clock: times that are not integers are kept as they are
   b.markAttempt(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`)
+  b.add('/ip4/1.2.3.7/tcp/4001', { peerId: pid(11), source: 'dht' })
+  for (let i = 0; i < 300; i++) b.markAttempt('/ip4/1.2.3.7/tcp/4001', pid(11)) // counts past a byte
+  b.markSuccess('/ip4/1.2.3.7/tcp/4001', pid(11))
   return b
 }
 
@@ -167,6 +172,75 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.groupCount).toBe(2)
   })
 
+  it('keeps a loaded book as it changes: removals, a bare entry learning its peer, outcomes and newcomers, saved and loaded again', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = variedBook(path, c.now, c.advance)
+    await b.save()
+    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} }
+    const loaded = await AddressBook.load(path, opts)
+    // the same changes to both books; the loaded one has made no entry of its own yet
+    for (const book of [b, loaded]) {
+      c.advance(0) // (both see the same clock)
+      expect(book.remove('/ip4/1.2.3.5/tcp/4001', pid(2))).toBe(true)
+      expect(book.add('/ip4/5.6.7.8/udp/4001/quic-v1', { peerId: pid(12), source: 'dht' }).reason).toBe('exists')
+      expect(book.markFailure(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`)).toBe(true)
+      expect(book.add('/ip4/1.2.3.6/tcp/4001', { peerId: pid(2), source: 'identify' }).added).toBe(true)
+      expect(book.add('/ip4/1.2.3.5/tcp/4001', { peerId: pid(2), source: 'dht' }).added).toBe(true) // back after its removal
+    }
+    expect(everything(loaded)).toEqual(everything(b))
+    expect(loaded.has('/ip4/5.6.7.8/udp/4001/quic-v1')).toBe(false) // moved to its key with the peer id
+    expect(loaded.forPeer(pid(12)).map((e) => e.multiaddr)).toEqual([`/ip4/5.6.7.8/udp/4001/quic-v1/p2p/${pid(12)}`])
+    expect(loaded.forPeer(pid(2))).toEqual(b.forPeer(pid(2)))
+    await loaded.save()
+    const again = await AddressBook.load(path, opts)
+    expect(again.size).toBe(b.size)
+    expect(everything(again)).toEqual(everything(b))
+    for (let p = 1; p <= 12; p++) expect(again.forPeer(pid(p))).toEqual(b.forPeer(pid(p)))
+  })
+
+  it('evicts from a full loaded book as from the book it was saved from', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = new AddressBook({ path, now: c.now, capacity: 200, log: () => {} })
+    for (let i = 0; i < 200; i++) {
+      const ma = `/ip4/${20 + (i % 40)}.1.0.${i}/tcp/4001`
+      b.add(ma, { peerId: pid(i), source: 'dht' })
+      if (i % 3 === 0) b.markAttempt(ma, pid(i))
+      if (i % 6 === 0) b.markSuccess(ma, pid(i))
+      else if (i % 3 === 0) b.markFailure(ma, pid(i))
+      c.advance(1000)
+    }
+    await b.save()
+    const loaded = await AddressBook.load(path, { now: c.now, capacity: 200, log: () => {} })
+    for (let i = 0; i < 20; i++) {
+      const ma = `/ip4/90.${i}.0.1/tcp/4001`
+      expect(loaded.add(ma, { peerId: pid(1000 + i), source: 'dht' })).toEqual(b.add(ma, { peerId: pid(1000 + i), source: 'dht' }))
+    }
+    expect(loaded.pendingTests()).toEqual(b.pendingTests())
+    expect(everything(loaded)).toEqual(everything(b))
+  })
+
+  it('skips a key that a file repeats, and says so', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'address-book.bin')
+    const c = clock()
+    const b = new AddressBook({ now: c.now, log: () => {} })
+    b.add('/ip4/1.2.3.4/tcp/4001', { peerId: pid(1), source: 'dht' })
+    b.add('/ip4/1.2.3.5/tcp/4001', { peerId: pid(2), source: 'dht' })
+    const one = b.get('/ip4/1.2.3.4/tcp/4001', pid(1)) as AddressEntry
+    const writable = (e: AddressEntry) => ({ ...e, group: { key: e.group }, scope: 'public' as const })
+    const two = b.get('/ip4/1.2.3.5/tcp/4001', pid(2)) as AddressEntry
+    await writeFile(path, await encodeBook([one, two, one].map(writable), START, ADDRESS_BOOK_FORMAT))
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, { now: c.now, log: (m) => logs.push(m) })
+    expect(loaded.size).toBe(2)
+    expect(loaded.forPeer(pid(1))).toHaveLength(1)
+    expect(logs.join('\n')).toMatch(/skipped 1 of 3/)
+  })
+
   it('is binary, starts with its magic, format name and version, and is written atomically', async () => {
     const dir = await tempDir()
     const path = join(dir, 'address-book.bin')
@@ -192,7 +266,7 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.has('/ip4/192.168.1.2/tcp/4001', pid(7))).toBe(false)
     expect(loaded.has('/ip4/127.0.0.1/tcp/4001', pid(8))).toBe(false)
     expect(loaded.has('/ip6/fe80::1/tcp/4001', pid(9))).toBe(false)
-    expect(logs.join('\n')).toMatch(/skipped 3 of 10/)
+    expect(logs.join('\n')).toMatch(/skipped 3 of 11/)
   })
 
   it.each([

@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AddressBook, chanceOf, isTerrible } from '../../src/p2p/address-book.ts'
-import type { AddressBookOptions } from '../../src/p2p/address-book.ts'
-import { addressGroup, parseAddress, tryParseAddress } from '../../src/p2p/address-group.ts'
 import type { Entry, Group } from '../../src/p2p/address-book/entry.ts'
+import type { AddressBookOptions } from '../../src/p2p/address-book.ts'
+import { AddressBook, chanceOf, isTerrible } from '../../src/p2p/address-book.ts'
+import { addressGroup, parseAddress, tryParseAddress } from '../../src/p2p/address-group.ts'
 import { seeded, syntheticPeerId } from '../support/synthetic-peers.ts'
 
 // ---- helpers ----
@@ -586,7 +586,14 @@ describe('AddressBook.best', () => {
   })
 
   /** The sampling loop over the entries themselves, as it was before the draw columns (selection.ts). */
-  function referencePick(groups: readonly Group[], n: number, perGroup: number, now: number, random: () => number): string[] {
+  function referencePick(
+    groups: readonly Group[],
+    at: (g: Group, i: number) => Entry,
+    n: number,
+    perGroup: number,
+    now: number,
+    random: () => number,
+  ): string[] {
     const out: Entry[] = []
     const chosen = new Set<Entry>()
     const perG = new Map<Group, number>()
@@ -595,8 +602,10 @@ describe('AddressBook.best', () => {
     for (let draw = 0; draw < 100 + 50 * n && out.length < n; draw++) {
       const g = groups[Math.floor(random() * groups.length)]
       if (g === undefined) break
-      const e = g.entries[Math.floor(random() * g.entries.length)]
-      if (e === undefined || chosen.has(e)) continue
+      const i = Math.floor(random() * g.entries.length)
+      if (i >= g.entries.length) continue
+      const e = at(g, i)
+      if (chosen.has(e)) continue
       const count = perG.get(g) ?? 0
       if (count >= perGroup) continue
       if (e.peerId !== undefined && peers.has(e.peerId)) continue
@@ -644,10 +653,11 @@ describe('AddressBook.best', () => {
           else b.markFailure(ma)
         }
       }
-      const internals = (book: AddressBook) => (book as unknown as { store: { buckets: { list: Group[] } } }).store.buckets.list
+      const store = (book: AddressBook) =>
+        (book as unknown as { store: { buckets: { list: Group[] }; at: (g: Group, i: number) => Entry } }).store
       const compare = (book: AddressBook, calls: number, seed: number) => {
         for (let i = 0; i < calls; i++) {
-          const expected = referencePick(internals(book), 8, 2, c.now(), seeded(seed + i))
+          const expected = referencePick(store(book).buckets.list, (g, i) => store(book).at(g, i), 8, 2, c.now(), seeded(seed + i))
           random = seeded(seed + i)
           const picked = book.best(8)
           expect(picked.map((e) => e.multiaddr)).toEqual(expected)

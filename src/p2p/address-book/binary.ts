@@ -2,7 +2,8 @@
  * The address book's compact on-disk form (format `switchboard.addressbook`, version 2): a small
  * header, then the entries column by column (one column per field, so alike values sit together),
  * deflated. Loading it needs no multiaddr parsing: each entry carries its canonical key, network
- * group and scope, so 100k entries load in well under 200 ms (bench/address-book.ts).
+ * group and scope. It decodes into columns (columns.ts), not objects, and hashes each key on the way
+ * for the book's index (loaded-slots.ts), so 100k entries load in about 110 ms (bench/address-book.ts).
  *
  *   offset  size  field
  *   0       4     magic "SWAB"
@@ -21,35 +22,17 @@
  * keeps them as f64 in a column of their own). Version 1 is the JSON envelope of json-file.ts,
  * still read once to migrate (persistence.ts).
  */
-import { isAscii } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { deflateRaw, inflateRawSync } from 'node:zlib'
-import type { AddressScope } from '../address-group.ts'
 import { CorruptFileError } from '../atomic-file.ts'
-import { ADDRESS_SOURCES, type AddressSource, Entry, type EntryRecord, type Group, detachedGroup } from './entry.ts'
+import { BIG_COUNT, BookColumns, F_ATTEMPT, F_FLOAT, F_PEER, F_SUCCESS, F_SUFFIX, STORED_SCOPES } from './columns.ts'
+import { ADDRESS_SOURCES, FAILURE_HISTORY, type WritableEntry } from './entry.ts'
 
 export const BINARY_MAGIC = Buffer.from('SWAB', 'latin1')
 export const BINARY_VERSION = 2
 
-/** The scopes an entry can have in the book (unspecified and reserved addresses are never stored). */
-export const STORED_SCOPES: readonly AddressScope[] = ['public', 'private', 'linkLocal', 'loopback']
-
-/** One entry as the writer sees it: the book's Entry shape. */
-export interface WritableEntry extends EntryRecord {
-  group: { key: string }
-  scope: AddressScope
-  /** True when the peer id is known to be the key's `/p2p/<id>` suffix (Entry.peerInKey): no need to read it. */
-  readonly peerInKey?: boolean
-}
-
 const deflateRawAsync = promisify(deflateRaw)
-
-const F_PEER = 1
-const F_SUFFIX = 2
-const F_ATTEMPT = 4
-const F_SUCCESS = 8
-const F_FLOAT = 16
 
 /** Column order in the body; each column is a length-prefixed run of bytes. `addr` holds the keys; `peer` indexes
  * the peer table for entries whose key does not end in their `/p2p/<id>` (bare addresses never have one). */
@@ -177,27 +160,22 @@ class Reader {
     this.pos += n
     return s
   }
-  /**
-   * A reader of this column's strings that slices them out of one string decoded up front, when the
-   * column is ASCII (byte offsets are then character offsets): one decode instead of one per string,
-   * and each string a slice of it. Multiaddr keys are ASCII but for unusual DNS names.
-   */
-  strings(): () => string {
-    const bytes = this.buf.subarray(this.pos, this.end)
-    if (!isAscii(bytes)) return () => this.str()
-    const text = bytes.toString('latin1')
-    const base = this.pos
-    return () => {
-      const n = this.uv()
-      this.need(n)
-      const from = this.pos - base
-      this.pos += n
-      return text.slice(from, from + n)
-    }
+  /** Skip the next string; its bytes are buf[returned .. pos). */
+  skipStr(): number {
+    const n = this.uv()
+    this.need(n)
+    const from = this.pos
+    this.pos += n
+    return from
   }
 }
 
 const isTime = (t: number | undefined) => t === undefined || Number.isSafeInteger(t)
+
+function allSafeIntegers(times: ArrayLike<number>): boolean {
+  for (let i = 0; i < times.length; i++) if (!Number.isSafeInteger(times[i])) return false
+  return true
+}
 
 function headerOf(count: number, savedAt: number, rawLength: number, deflatedLength: number, format: string): Buffer {
   const name = Buffer.from(format, 'latin1')
@@ -243,7 +221,7 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
       !Number.isSafeInteger(e.lastSeen) ||
       !isTime(e.lastAttempt) ||
       !isTime(e.lastSuccess) ||
-      !e.failureTimes.every((t) => Number.isSafeInteger(t))
+      !allSafeIntegers(e.failureTimes)
     if (float) flags |= F_FLOAT
     col.flags.u8(flags)
     col.sourceScope.u8(ADDRESS_SOURCES.indexOf(e.source) | (STORED_SCOPES.indexOf(e.scope) << 4))
@@ -270,7 +248,7 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
       col.floats.f64(e.lastSeen)
       if (e.lastAttempt !== undefined) col.floats.f64(e.lastAttempt)
       if (e.lastSuccess !== undefined) col.floats.f64(e.lastSuccess)
-      for (const t of e.failureTimes) col.floats.f64(t)
+      for (let k = 0; k < e.failureTimes.length; k++) col.floats.f64(e.failureTimes[k] as number)
       continue
     }
     col.first.sv(e.firstSeen - prevFirst)
@@ -279,7 +257,8 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
     if (e.lastAttempt !== undefined) col.attempt.sv(e.lastAttempt - e.firstSeen)
     if (e.lastSuccess !== undefined) col.success.sv(e.lastSuccess - e.firstSeen)
     let prev = e.firstSeen
-    for (const t of e.failureTimes) {
+    for (let k = 0; k < e.failureTimes.length; k++) {
+      const t = e.failureTimes[k] as number
       col.failures.sv(t - prev)
       prev = t
     }
@@ -308,12 +287,12 @@ export async function encodeBook(entries: Iterable<WritableEntry>, savedAt: numb
 export const isBinaryBook = (bytes: Buffer) => bytes.length >= 4 && bytes.subarray(0, 4).equals(BINARY_MAGIC)
 
 /**
- * The entries of a binary book file, as Entry objects not yet in any book: each points at a detached
- * group (see detachedGroup) and carries its key, scope and counters as saved (times not yet clamped).
- * Throws CorruptFileError naming `path` and the problem: another format, an unsupported version, a
- * truncated file, a checksum mismatch, a body that does not decode.
+ * The entries of a binary book file, as columns (columns.ts: no object per entry) with their keys,
+ * scopes and counters as saved (times not yet clamped). Throws CorruptFileError naming `path` and the
+ * problem: another format, an unsupported version, a truncated file, a checksum mismatch, a body that
+ * does not decode.
  */
-export function decodeBook(bytes: Buffer, path: string, format: string): { savedAt: number; entries: Entry[] } {
+export function decodeBook(bytes: Buffer, path: string, format: string): { savedAt: number; columns: BookColumns } {
   const corrupt = (why: string) => new CorruptFileError(path, why)
   if (!isBinaryBook(bytes)) throw corrupt('not a binary address book (bad magic)')
   const n = bytes[4] ?? 0
@@ -349,13 +328,17 @@ export function decodeBook(bytes: Buffer, path: string, format: string): { saved
   }
   if (body.length !== rawLength) throw corrupt(`body is ${body.length} bytes, header says ${rawLength}`)
   try {
-    return { savedAt, entries: decodeBody(body, count) }
+    return { savedAt, columns: decodeBody(body, count) }
   } catch (err) {
     throw corrupt(`body does not decode (${(err as Error).message})`)
   }
 }
 
-function decodeBody(body: Buffer, count: number): Entry[] {
+const SLASH = 47
+const P = 112
+const TWO = 50
+
+function decodeBody(body: Buffer, count: number): BookColumns {
   const head = new Reader(body, 0, body.length)
   const groupCount = head.uv()
   const peerCount = head.uv()
@@ -371,70 +354,132 @@ function decodeBody(body: Buffer, count: number): Entry[] {
   if (at !== body.length) throw new Error('bytes after the last column')
   const [groupR, peerR, ...cols] = readers as [Reader, Reader, ...Reader[]]
   const c = Object.fromEntries(COLUMNS.map((name, i) => [name, cols[i] as Reader])) as Record<Column, Reader>
-  const groups: Group[] = []
-  for (let i = 0; i < groupCount; i++) groups.push(detachedGroup(groupR.str()))
+  const groupKeys: string[] = []
+  for (let i = 0; i < groupCount; i++) groupKeys.push(groupR.str())
+  if (new Set(groupKeys).size !== groupKeys.length) throw new Error('the group table repeats a group')
   const peers: string[] = []
   for (let i = 0; i < peerCount; i++) peers.push(peerR.str())
   if (count > body.length) throw new Error(`${count} entries cannot fit in ${body.length} bytes`)
-  const entries: Entry[] = new Array(count)
-  const nextKey = c.addr.strings()
-  const { flags: flagsR, sourceScope, group: groupIx, peer: peerIx, counts, failures, floats, first, seen, attempt, success } = c
+  const {
+    flags: flagsR,
+    sourceScope: sourceScopeR,
+    group: groupIx,
+    peer: peerIx,
+    addr,
+    counts: countsR,
+    failures,
+    floats,
+    first: first_,
+    seen,
+    attempt,
+    success,
+  } = c
+  // every extra time takes at least one byte of its column (or 8 of the floats)
+  const extraRoom =
+    failures.end - failures.pos + attempt.end - attempt.pos + success.end - success.pos + Math.floor((floats.end - floats.pos) / 8)
+  const out = new BookColumns(count, body, groupKeys, peers, extraRoom)
+  const {
+    firstSeen,
+    lastSeen,
+    extraFrom,
+    extra,
+    counts,
+    bigCounts,
+    flags: flagsC,
+    sourceScope,
+    group,
+    peer,
+    keyStart,
+    keyLength,
+    keyHashes,
+    peerLength,
+  } = out
   let prevFirst = 0
-  // each failure history is copied out of this one array (Array.prototype.slice): an array literal in the
-  // loop is an allocation site that V8 decides to pretenure mid-load, which throws away the loop's optimized code
-  const scratch: number[] = [0.5]
+  let x = 0
+  let bits = 0 // of every key byte: bit 7 set when a key is not ASCII
   for (let i = 0; i < count; i++) {
     const flags = flagsR.u8()
-    const ss = sourceScope.u8()
-    const source = ADDRESS_SOURCES[ss & 0x0f] as AddressSource | undefined
-    const scope = STORED_SCOPES[ss >> 4]
-    if (source === undefined || scope === undefined) throw new Error(`entry ${i}: unknown source or scope ${ss}`)
-    const group = groups[groupIx.uv()]
-    if (group === undefined) throw new Error(`entry ${i}: group index out of range`)
-    const key = nextKey()
-    const attempts = counts.uv()
-    const successes = counts.uv()
-    const nFailed = counts.uv()
-    const consecutive = counts.uv()
-    const nFailures = failures.uv()
-    const float = (flags & F_FLOAT) !== 0
-    // the times first, so that the entry is built with them (no second store into its boxed doubles)
-    const firstSeen = float ? floats.f64() : prevFirst + first.sv()
-    const e = new Entry(key, source, group, scope, firstSeen, float ? floats.f64() : firstSeen + seen.sv())
+    const ss = sourceScopeR.u8()
+    if (ADDRESS_SOURCES[ss & 0x0f] === undefined || STORED_SCOPES[ss >> 4] === undefined)
+      throw new Error(`entry ${i}: unknown source or scope ${ss}`)
+    flagsC[i] = flags
+    sourceScope[i] = ss
+    const g = groupIx.uv()
+    if (g >= groupCount) throw new Error(`entry ${i}: group index out of range`)
+    group[i] = g
+    const from = addr.skipStr()
+    const to = addr.pos
+    if (to - from > 0xffff) throw new Error(`entry ${i}: a key of ${to - from} bytes`)
+    keyStart[i] = from
+    keyLength[i] = to - from
+    // the key's hash (columns.ts hashChars: last byte first) and where its last `/p2p/` ends, in one pass from its end
+    let h = 0x811c9dc5
+    let peerAt = -1
+    for (let k = to - 1; k >= from; k--) {
+      const b = body[k] as number
+      h = Math.imul(h ^ b, 0x01000193)
+      bits |= b
+      if (b === SLASH && peerAt < 0 && k + 4 < to && body[k + 1] === P && body[k + 2] === TWO && body[k + 3] === P && body[k + 4] === SLASH)
+        peerAt = k + 5
+    }
+    keyHashes[i] = h >>> 0
     if (flags & F_SUFFIX) {
-      if (!key.includes('/p2p/')) throw new Error(`entry ${i}: key has no /p2p/ suffix`) // (a forward search stops early)
-      e.peerFromKey() // sliced out when first read
+      if (peerAt < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
+      if (to - peerAt > 0xff) throw new Error(`entry ${i}: a peer id of ${to - peerAt} bytes`)
+      peerLength[i] = to - peerAt
     } else if (flags & F_PEER) {
-      const peerId = peers[peerIx.uv()]
-      if (peerId === undefined) throw new Error(`entry ${i}: peer index out of range`)
-      e.peerId = peerId
+      const p = peerIx.uv()
+      if (p >= peerCount) throw new Error(`entry ${i}: peer index out of range`)
+      peer[i] = p + 1
     }
-    e.attempts = attempts
-    e.successes = successes
-    e.failures = nFailed
-    e.consecutiveFailures = consecutive
-    if (float) {
-      if (flags & F_ATTEMPT) e.lastAttempt = floats.f64()
-      if (flags & F_SUCCESS) e.lastSuccess = floats.f64()
-      if (nFailures > 0) {
-        for (let k = 0; k < nFailures; k++) scratch[k] = floats.f64()
-        e.failureTimes = scratch.slice(0, nFailures)
-      }
+    // the counts' invariants restored as entry.ts settle() does: attempts >= successes + failures, consecutive <= failures
+    const a = countsR.uv()
+    const sc = countsR.uv()
+    const f = countsR.uv()
+    const cf = countsR.uv()
+    const attempts = Math.max(a, sc + f)
+    const consecutive = Math.min(cf, f)
+    const k = i * 4
+    if (attempts < BIG_COUNT && sc < BIG_COUNT && f < BIG_COUNT && consecutive < BIG_COUNT) {
+      counts[k] = attempts
+      counts[k + 1] = sc
+      counts[k + 2] = f
+      counts[k + 3] = consecutive
     } else {
-      prevFirst = firstSeen
-      if (flags & F_ATTEMPT) e.lastAttempt = firstSeen + attempt.sv()
-      if (flags & F_SUCCESS) e.lastSuccess = firstSeen + success.sv()
-      if (nFailures > 0) {
-        let prev = firstSeen
-        for (let k = 0; k < nFailures; k++) {
-          prev += failures.sv()
-          scratch[k] = prev
-        }
-        e.failureTimes = scratch.slice(0, nFailures)
+      counts[k] = BIG_COUNT
+      bigCounts.set(i, [attempts, sc, f, consecutive])
+    }
+    const nFailures = failures.uv()
+    if (x + (flags & F_ATTEMPT ? 1 : 0) + (flags & F_SUCCESS ? 1 : 0) + nFailures > extra.length)
+      throw new Error(`entry ${i}: more times than the columns hold`)
+    extraFrom[i] = x
+    if (flags & F_FLOAT) {
+      firstSeen[i] = floats.f64()
+      lastSeen[i] = floats.f64()
+      if (flags & F_ATTEMPT) extra[x++] = floats.f64()
+      if (flags & F_SUCCESS) extra[x++] = floats.f64()
+      for (let n = 0; n < nFailures; n++) extra[x++] = floats.f64()
+    } else {
+      const first = prevFirst + first_.sv()
+      prevFirst = first
+      firstSeen[i] = first
+      lastSeen[i] = first + seen.sv()
+      if (flags & F_ATTEMPT) extra[x++] = first + attempt.sv()
+      if (flags & F_SUCCESS) extra[x++] = first + success.sv()
+      let prev = first
+      for (let n = 0; n < nFailures; n++) {
+        prev += failures.sv()
+        extra[x++] = prev
       }
     }
-    entries[i] = e
+    if (nFailures > FAILURE_HISTORY) {
+      // only the most recent are kept
+      extra.copyWithin(x - nFailures, x - FAILURE_HISTORY, x)
+      x -= nFailures - FAILURE_HISTORY
+    }
   }
+  extraFrom[count] = x
+  out.ascii = (bits & 0x80) === 0
   for (const r of [groupR, peerR, ...cols]) if (r.pos !== r.end) throw new Error('a column has bytes left over')
-  return entries
+  return out
 }

@@ -38,15 +38,19 @@
  * - Invariant: `attempts >= successes + failures`; an outcome reported without a prior
  *   `markAttempt` counts as an attempt.
  */
+import { unlink } from 'node:fs/promises'
+import type { AddressScope } from '../address-group.ts'
+import { CorruptFileError, quarantine } from '../atomic-file.ts'
 import {
   type AddressBookWireEntry,
   type AddressEntry,
   type AddressSource,
-  Entry,
-  FAILURE_HISTORY,
-  NO_FAILURES,
   applyRecord,
   detachedGroup,
+  Entry,
+  FAILURE_HISTORY,
+  type Group,
+  NO_FAILURES,
   settle,
   snapshotOf,
   wireOf,
@@ -54,8 +58,6 @@ import {
 import { EvictionRanking } from './eviction.ts'
 import type { PendingTest } from './pending-tests.ts'
 import { PendingTests } from './pending-tests.ts'
-import { unlink } from 'node:fs/promises'
-import { CorruptFileError, quarantine } from '../atomic-file.ts'
 import { type BookFileContent, BookWriter, readBookFile, restorable, validRecords } from './persistence.ts'
 import { chanceOf, qualityOf } from './scoring.ts'
 import { exactPick, sampledPick } from './selection.ts'
@@ -110,6 +112,8 @@ export interface BestOptions {
 export const DEFAULT_CAPACITY = 10_000
 export const DEFAULT_MAX_PER_GROUP = 64
 
+const savedCount = (data: BookFileContent) => (data.kind === 'binary' ? data.columns.count : data.entries.length)
+
 /** Books up to this size are ranked exactly in best(); larger ones are sampled. */
 const EXACT_SELECTION_MAX = 1024
 
@@ -128,6 +132,7 @@ export class AddressBook {
   private readonly pending = new PendingTests()
   private readonly eviction = new EvictionRanking(
     () => this.store.values(),
+    (group) => this.store.entriesOf(group),
     (key) => this.pending.isVictim(key),
   )
   private readonly writer: BookWriter
@@ -146,7 +151,7 @@ export class AddressBook {
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random
     this.log = options.log ?? ((msg) => console.warn(msg))
-    this.writer = new BookWriter(this.path, () => this.store.values(), this.now, options.saveDelayMs ?? 500)
+    this.writer = new BookWriter(this.path, () => this.store.writable(), this.now, options.saveDelayMs ?? 500)
   }
 
   /**
@@ -300,7 +305,7 @@ export class AddressBook {
     const picked =
       this.store.size <= EXACT_SELECTION_MAX
         ? exactPick([...this.store.values()], want, perGroup, true, now, this.random)
-        : sampledPick(this.store.buckets.withRecords(), want, perGroup, now, this.random)
+        : sampledPick(this.store.buckets.withRecords(), (g, i) => this.store.at(g, i), want, perGroup, now, this.random)
     return picked.map(snapshotOf)
   }
 
@@ -343,7 +348,7 @@ export class AddressBook {
       data = await book.readOrQuarantine(migrateFrom)
       if (data === undefined) return book
       const skipped = book.restore(data)
-      if (skipped > 0) book.logSkipped(from, skipped, data.entries.length)
+      if (skipped > 0) book.logSkipped(from, skipped, savedCount(data))
       // the new file first: a kill between the two leaves both, and the next start reads the new one
       await book.save()
       await unlink(migrateFrom).catch((err: NodeJS.ErrnoException) => {
@@ -354,7 +359,7 @@ export class AddressBook {
     }
     if (data === undefined) return book
     const skipped = book.restore(data)
-    if (skipped > 0) book.logSkipped(from, skipped, data.entries.length)
+    if (skipped > 0) book.logSkipped(from, skipped, savedCount(data))
     return book
   }
 
@@ -422,8 +427,17 @@ export class AddressBook {
     let loaded: Entry[]
     if (data.kind === 'binary') {
       // checked when written (and by the checksum since): only the options may refuse an entry now
-      if (data.entries.length <= this.capacity) return data.entries.length - this.restoreAll(data.entries, now)
-      loaded = data.entries.filter((e) => scopeRefusal(e.scope, this.scope) === undefined)
+      const columns = data.columns
+      const admits = (scope: AddressScope) => scopeRefusal(scope, this.scope) === undefined
+      if (columns.count <= this.capacity && columns.ascii) {
+        columns.settle(now)
+        return columns.count - this.store.adoptLoaded(columns, admits, this.maxPerGroup)
+      }
+      // more than fit (the best are kept), or keys that are not ASCII (the columns' key index reads bytes): as objects
+      const groups = columns.groupKeys.map(detachedGroup)
+      loaded = []
+      for (let i = 0; i < columns.count; i++)
+        if (admits(columns.scopeOf(i))) loaded.push(columns.entryOf(i, groups[columns.group[i] as number] as Group))
     } else {
       loaded = []
       for (const r of validRecords(data.entries)) {
@@ -442,19 +456,6 @@ export class AddressBook {
       settle(e, now)
       restored++
     }
-    return data.entries.length - restored
-  }
-
-  /** Binary entries that all fit: the scope filter in the same pass (no filtered copy); returns how many went in. */
-  private restoreAll(entries: Entry[], now: number): number {
-    const scope = this.scope
-    let restored = 0
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i] as Entry
-      if (scopeRefusal(e.scope, scope) !== undefined || !this.store.adopt(e, this.maxPerGroup)) continue
-      settle(e, now)
-      restored++
-    }
-    return restored
+    return savedCount(data) - restored
   }
 }

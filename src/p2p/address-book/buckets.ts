@@ -5,6 +5,7 @@
  */
 import { moveLastRecord, pushRecord } from './draw-records.ts'
 import type { Entry, Group } from './entry.ts'
+import type { LoadedSlots } from './loaded-slots.ts'
 
 export class GroupBuckets {
   private readonly byKey = new Map<string, Group>()
@@ -16,13 +17,24 @@ export class GroupBuckets {
    * (withRecords).
    */
   private recorded = true
+  /** The loaded slots among the groups' members (store.ts adoptLoaded): their places are kept there. */
+  private loaded: LoadedSlots | undefined
+
+  holdLoaded(loaded: LoadedSlots): void {
+    this.loaded = loaded
+  }
 
   /** The group list with every group's draw records made. */
   withRecords(): readonly Group[] {
     if (!this.recorded) {
+      const columns = this.loaded?.columns
       for (const g of this.list) {
-        g.records = []
-        for (const e of g.entries) pushRecord(e)
+        const records: number[] = []
+        g.records = records
+        for (const s of g.entries) {
+          if (typeof s === 'number') (columns as NonNullable<typeof columns>).pushRecord(records, s)
+          else pushRecord(s)
+        }
       }
       this.recorded = true
     }
@@ -65,6 +77,17 @@ export class GroupBuckets {
     return group
   }
 
+  /** Drop an empty group (one a load opened and left empty). */
+  close(g: Group): void {
+    if (g.entries.length > 0 || this.list[g.li] !== g) return
+    this.byKey.delete(g.key)
+    const lastG = this.list.pop() as Group
+    if (lastG !== g) {
+      this.list[g.li] = lastG
+      lastG.li = g.li
+    }
+  }
+
   /**
    * The book's group for a detached one (see detachedGroup): the group held under its key, else the
    * detached group itself, registered. Either way the detached group then stands for the book's, so the
@@ -91,20 +114,14 @@ export class GroupBuckets {
   detach(e: Entry): void {
     if (e.gi < 0) return
     const g = e.group
-    const last = g.entries.pop() as Entry
+    const last = g.entries.pop() as Entry | number
     if (this.recorded) moveLastRecord(g.records, e.gi)
     if (last !== e) {
       g.entries[e.gi] = last
-      last.gi = e.gi
+      if (typeof last === 'number') (this.loaded as LoadedSlots).at[last] = e.gi
+      else last.gi = e.gi
     }
     e.gi = -1
-    if (g.entries.length === 0) {
-      this.byKey.delete(g.key)
-      const lastG = this.list.pop() as Group
-      if (lastG !== g) {
-        this.list[g.li] = lastG
-        lastG.li = g.li
-      }
-    }
+    this.close(g)
   }
 }

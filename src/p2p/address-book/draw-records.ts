@@ -24,7 +24,7 @@ const TAG_CHARS = 8
 const SLASH = 47
 
 /** A hash of `s` from `from` to its end, in [1, 2^26]. */
-function tagOfSuffix(s: string, from: number): number {
+export function tagOfSuffix(s: string, from: number): number {
   let h = 0x811c9dc5
   for (let i = from; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
   return (h & 0x3ffffff) + 1

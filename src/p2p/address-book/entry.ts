@@ -48,10 +48,22 @@ export type AddressBookWireEntry = Pick<
   'multiaddr' | 'peerId' | 'source' | 'firstSeen' | 'lastSeen' | 'attempts' | 'successes' | 'failures' | 'quality'
 >
 
+/** One entry as the writer (binary.ts) sees it: an Entry, or a loaded slot not yet made one (columns.ts SlotCursor). */
+export interface WritableEntry extends Omit<EntryRecord, 'failureTimes'> {
+  failureTimes: ArrayLike<number>
+  group: { key: string }
+  scope: AddressScope
+  /** True when the peer id is known to be the key's `/p2p/<id>` suffix (Entry.peerInKey): no need to read it. */
+  readonly peerInKey?: boolean
+}
+
+/** A group's member: an Entry, or the slot of a loaded entry not yet made one (loaded-slots.ts). */
+export type Slot = Entry | number
+
 /** A network group's entries; see buckets.ts. */
 export interface Group {
   key: string
-  entries: Entry[]
+  entries: Slot[]
   /** What selection reads of each entry, in the order of `entries` (draw-records.ts). */
   records: number[]
   /** Index in GroupBuckets.list. */
@@ -78,6 +90,8 @@ export class Entry implements EntryRecord {
   failureTimes: number[] = NO_FAILURES
   /** Index in group.entries; -1 once removed. */
   gi = -1
+  /** The loaded slot this entry was made from while it holds it (loaded-slots.ts); -1 for any other. */
+  slot = -1
   constructor(
     public multiaddr: string,
     public source: AddressSource,

@@ -29,6 +29,7 @@ export class EvictionRanking {
 
   constructor(
     private readonly entries: () => Iterable<Entry>,
+    private readonly entriesOf: (group: Group) => Iterable<Entry>,
     private readonly underTest: (key: string) => boolean,
   ) {}
 
@@ -43,7 +44,7 @@ export class EvictionRanking {
   /** The worst terrible entry of a group, not under test. */
   worstTerribleIn(group: Group, now: number): Entry | undefined {
     let worst: Ranked | undefined
-    for (const entry of group.entries) {
+    for (const entry of this.entriesOf(group)) {
       if (this.underTest(entry.multiaddr) || !isTerrible(entry, now)) continue
       const r: Ranked = { entry, tier: 0, value: keepValueOf(entry, now) }
       if (worst === undefined || worseFirst(r, worst) < 0) worst = r

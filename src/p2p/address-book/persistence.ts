@@ -10,8 +10,9 @@ import { CorruptFileError, writeFileAtomic } from '../atomic-file.ts'
 import { CoalescedWrite } from '../coalesced-write.ts'
 import { loadVersioned } from '../json-file.ts'
 import { Serial } from '../serial.ts'
-import { type WritableEntry, decodeBook, encodeBook, isBinaryBook } from './binary.ts'
-import { type Entry, type EntryRecord, EntryRecordSchema } from './entry.ts'
+import { decodeBook, encodeBook, isBinaryBook } from './binary.ts'
+import type { BookColumns } from './columns.ts'
+import { type Entry, type EntryRecord, EntryRecordSchema, type WritableEntry } from './entry.ts'
 import { keepValueOf } from './scoring.ts'
 
 export const ADDRESS_BOOK_FORMAT = 'switchboard.addressbook'
@@ -24,10 +25,10 @@ const BookFileSchema = Type.Object({ savedAt: Type.Optional(Type.Number()), entr
 type BookFile = Static<typeof BookFileSchema>
 
 /**
- * What a book file holds: the entries of a binary file (checked when written; not yet in a book, see
- * decodeBook), or version 1's records, still to be validated.
+ * What a book file holds: the entries of a binary file as columns (checked when written; not yet in a
+ * book, see decodeBook), or version 1's records, still to be validated.
  */
-export type BookFileContent = { kind: 'binary'; entries: Entry[] } | { kind: 'json'; entries: unknown[] }
+export type BookFileContent = { kind: 'binary'; columns: BookColumns } | { kind: 'json'; entries: unknown[] }
 
 /**
  * Read a book file of either version. Undefined when it does not exist; CorruptFileError naming the
@@ -42,7 +43,7 @@ export async function readBookFile(path: string): Promise<BookFileContent | unde
     throw err
   }
   if (bytes.length === 0) throw new CorruptFileError(path, 'empty file')
-  if (isBinaryBook(bytes)) return { kind: 'binary', entries: decodeBook(bytes, path, ADDRESS_BOOK_FORMAT).entries }
+  if (isBinaryBook(bytes)) return { kind: 'binary', columns: decodeBook(bytes, path, ADDRESS_BOOK_FORMAT).columns }
   // anything but the binary header must be version 1's JSON envelope
   const text = bytes.toString('utf8', 0, Math.min(bytes.length, 64)).trimStart()
   if (!text.startsWith('{')) {

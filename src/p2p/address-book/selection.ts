@@ -47,7 +47,15 @@ export function exactPick(entries: Entry[], n: number, perGroup: number, onePerP
  * result, and each call of `random`, are those of the same loop over the entries
  * (test/p2p/address-book.test.ts compares them).
  */
-export function sampledPick(groups: readonly Group[], n: number, perGroup: number, now: number, random: () => number): Entry[] {
+export function sampledPick(
+  groups: readonly Group[],
+  /** The entry at an index of a group (store.ts at: a loaded entry is made when first read). */
+  at: (g: Group, i: number) => Entry,
+  n: number,
+  perGroup: number,
+  now: number,
+  random: () => number,
+): Entry[] {
   const out: Entry[] = []
   // per taken entry (at most n: arrays scanned, no hashing): its group, its index there, its peer tag
   const takenIn: Group[] = []
@@ -76,20 +84,20 @@ export function sampledPick(groups: readonly Group[], n: number, perGroup: numbe
     const o = i * RECORD
     const stepAndTag = records[o + 2] as number
     const tag = stepAndTag >> 4
-    if (tag !== 0 && takenTags.includes(tag) && samePeerTaken(out, entries[i] as Entry)) continue
+    if (tag !== 0 && takenTags.includes(tag) && samePeerTaken(out, at(g, i))) continue
     const quality = records[o + 1] as number
     const lastAttempt = records[o] as number
     const u = random()
     // the ceiling first: it rejects most draws that chanceFrom would, without reading the entry
     if (
       u >= chanceCeiling(quality, lastAttempt, stepAndTag & STEP_MASK, now) * factor ||
-      u >= chanceFrom(quality, (entries[i] as Entry).lastSeen, lastAttempt, stepAndTag & STEP_MASK, now) * factor
+      u >= chanceFrom(quality, at(g, i).lastSeen, lastAttempt, stepAndTag & STEP_MASK, now) * factor
     ) {
       factor *= 1.2
       continue
     }
     factor = 1
-    out.push(entries[i] as Entry)
+    out.push(at(g, i))
     takenIn.push(g)
     takenAt.push(i)
     takenTags.push(tag)

@@ -2,42 +2,77 @@
  * Entry storage and indexes: by key (canonical multiaddr, ending in `/p2p/<id>` when the peer is
  * known), by peer id, and by network group (buckets.ts, with each entry's draw record: the book
  * calls touch() when it changes a field the record holds). Knows nothing of scores or limits.
+ *
+ * The entries of a binary file loaded by adoptLoaded() stay in its columns (loaded-slots.ts) until
+ * one is asked for; the maps hold every other entry. Iteration order is the file's, then the maps'.
  */
 import { type AddressScope, tryParseAddress } from '../address-group.ts'
 import { GroupBuckets } from './buckets.ts'
+import type { BookColumns } from './columns.ts'
 import { refreshRecord, retagRecord } from './draw-records.ts'
-import { type AddressSource, Entry } from './entry.ts'
+import { type AddressSource, Entry, type Group, type WritableEntry } from './entry.ts'
+import { LoadedSlots } from './loaded-slots.ts'
 
 export class EntryStore {
+  /** Entries not held by `loaded`. */
   private readonly byKey = new Map<string, Entry>()
-  /**
-   * A peer's one entry, or its entries when it has several: most peers have one, and a Set costs ~200 bytes.
-   * Undefined after a load until first asked for (see peers()): adopt leaves it out, which spares a
-   * 100k-entry load a hash of every peer id and a Map insertion each (about a sixth of its CPU).
-   */
-  private byPeer: Map<string, Entry | Entry[]> | undefined = new Map()
+  /** A peer's one entry, or its entries when it has several (of those in byKey): most peers have one, and a Set costs ~200 bytes. */
+  private readonly byPeer = new Map<string, Entry | Entry[]>()
   readonly buckets = new GroupBuckets()
+  private loaded: LoadedSlots | undefined
 
   get size(): number {
-    return this.byKey.size
+    return this.byKey.size + (this.loaded?.live ?? 0)
   }
 
   get(key: string): Entry | undefined {
-    return this.byKey.get(key)
+    const e = this.byKey.get(key)
+    if (e !== undefined || this.loaded === undefined) return e
+    const i = this.loaded.find(key)
+    return i < 0 ? undefined : this.loaded.entry(i)
   }
 
   has(key: string): boolean {
-    return this.byKey.has(key)
+    return this.byKey.has(key) || (this.loaded !== undefined && this.loaded.find(key) >= 0)
   }
 
-  values(): IterableIterator<Entry> {
-    return this.byKey.values()
+  /** Every entry (loaded ones are made Entry objects as they come). */
+  *values(): Generator<Entry> {
+    const loaded = this.loaded
+    if (loaded !== undefined) for (const i of loaded.slots()) yield loaded.entry(i)
+    yield* this.byKey.values()
   }
 
-  /** The peer's entries (a fresh array). */
+  /** Every entry as the writer reads it: a loaded entry not yet made is read from its columns. */
+  *writable(): Generator<WritableEntry> {
+    const loaded = this.loaded
+    if (loaded !== undefined) {
+      const cursor = loaded.columns.cursor()
+      for (const i of loaded.slots()) yield loaded.isLazy(i) ? cursor.at(i) : loaded.entry(i)
+    }
+    yield* this.byKey.values()
+  }
+
+  /** The entry at `i` in a group (made from its loaded slot when it is one). */
+  at(g: Group, i: number): Entry {
+    const s = g.entries[i] as Entry | number
+    return typeof s === 'number' ? (this.loaded as LoadedSlots).entry(s) : s
+  }
+
+  /** A group's entries, all made. */
+  entriesOf(g: Group): Entry[] {
+    return g.entries.map((_, i) => this.at(g, i))
+  }
+
+  /** The peer's entries (a fresh array), loaded ones first. */
   ofPeer(peerId: string): Entry[] {
-    const v = this.peers().get(peerId)
-    return v === undefined ? [] : Array.isArray(v) ? [...v] : [v]
+    const loaded = this.loaded
+    const out = loaded === undefined ? [] : loaded.peerSlots(peerId).map((i) => loaded.entry(i))
+    const v = this.byPeer.get(peerId)
+    if (v === undefined) return out
+    if (Array.isArray(v)) out.push(...v)
+    else out.push(v)
+    return out
   }
 
   /**
@@ -45,13 +80,13 @@ export class EntryStore {
    * or any spelling that canonicalises to one of those.
    */
   lookup(multiaddr: string, peerId?: string): Entry | undefined {
-    const direct = this.byKey.get(multiaddr) ?? (peerId === undefined ? undefined : this.byKey.get(`${multiaddr}/p2p/${peerId}`))
+    const direct = this.get(multiaddr) ?? (peerId === undefined ? undefined : this.get(`${multiaddr}/p2p/${peerId}`))
     if (direct !== undefined) return direct
     const parsed = tryParseAddress(multiaddr)
     if (parsed === undefined) return undefined
-    const e = this.byKey.get(parsed.multiaddr)
+    const e = this.get(parsed.multiaddr)
     if (e !== undefined) return e
-    if (parsed.peerId === undefined && peerId !== undefined) return this.byKey.get(`${parsed.multiaddr}/p2p/${peerId}`)
+    if (parsed.peerId === undefined && peerId !== undefined) return this.get(`${parsed.multiaddr}/p2p/${peerId}`)
     return undefined
   }
 
@@ -72,7 +107,6 @@ export class EntryStore {
    * Put a loaded entry (its group detached, see detachedGroup) into the indexes, unless its key is
    * already held or its group holds `maxPerGroup` entries; true when it went in. A load's entries share
    * one detached group per network group, which becomes the book's own: one group lookup per group.
-   * Draw records are left out like the by-peer index: the first draw makes them (GroupBuckets.withRecords).
    */
   adopt(e: Entry, maxPerGroup: number): boolean {
     if (this.byKey.has(e.multiaddr)) return false
@@ -82,14 +116,34 @@ export class EntryStore {
     e.group = group
     this.buckets.attach(e)
     this.byKey.set(e.multiaddr, e)
-    // the by-peer index is rebuilt from byKey when next needed, in this same order
-    this.byPeer = undefined
+    if (e.peerId !== undefined) indexPeer(this.byPeer, e, e.peerId)
     return true
+  }
+
+  /**
+   * Hold the entries of a binary file as columns, in an empty store: the slots whose scope `admits`
+   * (by its code in the file), at most `maxPerGroup` per group, a repeated key skipped. Returns how many
+   * went in. Draw records are left out: the first draw makes them (GroupBuckets.withRecords).
+   */
+  adoptLoaded(columns: BookColumns, admits: (scope: AddressScope) => boolean, maxPerGroup: number): number {
+    if (this.size > 0 || this.loaded !== undefined) throw new Error('adoptLoaded: the store is not empty')
+    this.buckets.dropRecords()
+    const loaded = new LoadedSlots(
+      columns,
+      columns.groupKeys.map((key) => this.buckets.open(key)),
+    )
+    loaded.admitAll(admits, maxPerGroup)
+    // groups of the file that kept no entry are dropped again
+    for (const g of loaded.groups) if (g.entries.length === 0) this.buckets.close(g)
+    this.loaded = loaded
+    this.buckets.holdLoaded(loaded)
+    return loaded.live
   }
 
   /** A bare entry learns its peer id: it moves to its `/p2p/<id>` key. */
   rekey(e: Entry, key: string, peerId: string): void {
-    this.byKey.delete(e.multiaddr)
+    if (e.slot >= 0) (this.loaded as LoadedSlots).release(e)
+    else this.byKey.delete(e.multiaddr)
     e.multiaddr = key
     this.byKey.set(key, e)
     this.setPeer(e, peerId)
@@ -98,10 +152,14 @@ export class EntryStore {
   /** Idempotent: an entry already removed is left alone. */
   remove(e: Entry): void {
     if (e.gi < 0) return
-    this.byKey.delete(e.multiaddr)
     this.buckets.detach(e)
+    if (e.slot >= 0) {
+      ;(this.loaded as LoadedSlots).release(e)
+      return
+    }
+    this.byKey.delete(e.multiaddr)
     const byPeer = this.byPeer
-    if (e.peerId !== undefined && byPeer !== undefined) {
+    if (e.peerId !== undefined) {
       const v = byPeer.get(e.peerId)
       if (v === e) byPeer.delete(e.peerId)
       else if (Array.isArray(v)) {
@@ -115,18 +173,7 @@ export class EntryStore {
   private setPeer(e: Entry, peerId: string): void {
     e.peerId = peerId
     if (e.gi >= 0 && this.buckets.recording) retagRecord(e)
-    if (this.byPeer !== undefined) indexPeer(this.byPeer, e, peerId)
-  }
-
-  /** The by-peer index, built from byKey (in its order) when a load left it out. */
-  private peers(): Map<string, Entry | Entry[]> {
-    let byPeer = this.byPeer
-    if (byPeer === undefined) {
-      byPeer = new Map()
-      for (const e of this.byKey.values()) if (e.peerId !== undefined) indexPeer(byPeer, e, e.peerId)
-      this.byPeer = byPeer
-    }
-    return byPeer
+    indexPeer(this.byPeer, e, peerId)
   }
 }
 
