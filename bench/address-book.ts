@@ -16,6 +16,7 @@ import vm from 'node:vm'
 import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION, AddressBook, type AddressEntry } from '../src/p2p/address-book.ts'
 import { saveVersioned } from '../src/p2p/json-file.ts'
 import { seeded } from '../test/support/synthetic-peers.ts'
+import { spawnBenchChild } from './support/bench-child.ts'
 
 export interface AddressBookBenchOptions {
   entries?: number
@@ -49,6 +50,15 @@ export interface AddressBookBenchResult {
   /** CPU time of the load (user + system, all threads): less sensitive to other work on the machine than loadMs. */
   loadCpuMs: number
   /**
+   * The same file loaded in a fresh process (bench/support/load-address-book.ts), as a daemon's start loads
+   * it: code not yet compiled, no memory touched before. Each of FRESH_LOADS runs, fastest first.
+   */
+  freshLoadMs: number[]
+  /** CPU of the median fresh load. */
+  freshLoadCpuMs: number
+  /** What the loaded book holds in memory, per entry: V8 heap plus typed arrays and buffers (the median fresh load's). */
+  loadedBytesPerEntry: number
+  /**
    * The first per-peer query after the load (forPeer): it builds the by-peer index the load leaves out
    * (a hash of each loaded peer id, read in the file's bytes), so this is load work done later, not saved.
    */
@@ -68,6 +78,9 @@ export interface AddressBookBenchResult {
   newMemoryMsPerMiB: number
   touchedMemoryMsPerMiB: number
 }
+
+/** Fresh-process loads per run (their median is the figure). */
+const FRESH_LOADS = 3
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 /**
@@ -243,6 +256,21 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
     const ofPeer = loaded.forPeer(peerId(0))
     const firstForPeerMs = performance.now() - s4
     if (ofPeer.length !== 1) throw new Error(`forPeer after load gave ${ofPeer.length} entries`)
+    // the same load as a daemon's start sees it: a fresh process, its code cold and no memory touched before
+    const fresh: Array<{ ms: number; cpuMs: number; size: number; bytesPerEntry: number }> = []
+    for (let i = 0; i < FRESH_LOADS; i++) {
+      const child = spawnBenchChild(['--import', 'tsx', fileURLToPath(new URL('./support/load-address-book.ts', import.meta.url)), path, String(entries)], {
+        what: 'the address book load in a fresh process',
+      })
+      const line = await child.line('loaded ')
+      await child.stop()
+      const r = JSON.parse(line.slice('loaded '.length)) as (typeof fresh)[number]
+      if (r.size !== book.size) throw new Error(`the fresh process loaded ${r.size} of ${book.size}`)
+      fresh.push(r)
+    }
+    fresh.sort((a, b) => a.ms - b.ms)
+    const freshMedian = fresh[Math.floor(fresh.length / 2)] as (typeof fresh)[number]
+
     // best(8) on the loaded book, as a restarted daemon dials (the eviction figures below use the other book)
     const nextTimes: number[] = []
     const clockBefore = clock
@@ -307,6 +335,9 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
       saveMs: round(saveMs, 0),
       loadMs: round(loadMs, 0),
       loadCpuMs: round(loadCpuMs, 0),
+      freshLoadMs: fresh.map((r) => round(r.ms, 0)),
+      freshLoadCpuMs: round(freshMedian.cpuMs, 0),
+      loadedBytesPerEntry: Math.round(freshMedian.bytesPerEntry),
       firstForPeerMs: round(firstForPeerMs, 0),
       firstBestMs: round(firstBestMs, 1),
       fileSizeMB: round(size / 1048576, 2),
@@ -331,6 +362,10 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
     ['save', `${r.saveMs} ms`],
     ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
+    [
+      `load in a fresh process, as a daemon's start (${r.freshLoadMs.length} runs)`,
+      `${r.freshLoadMs.join(' / ')} ms (median's CPU ${r.freshLoadCpuMs} ms); the loaded book holds ${r.loadedBytesPerEntry} B/entry`,
+    ],
     [
       'floor of a load that makes objects: the same keys from one string in memory into a Map of plain 15-field objects (no file, no decode)',
       `${r.floorLoadMs} ms (load / floor ${(r.loadMs / r.floorLoadMs).toFixed(2)}×)`,
