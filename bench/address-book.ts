@@ -259,9 +259,12 @@ export async function run(options: AddressBookBenchOptions = {}): Promise<Addres
     // the same load as a daemon's start sees it: a fresh process, its code cold and no memory touched before
     const fresh: Array<{ ms: number; cpuMs: number; size: number; bytesPerEntry: number }> = []
     for (let i = 0; i < FRESH_LOADS; i++) {
-      const child = spawnBenchChild(['--import', 'tsx', fileURLToPath(new URL('./support/load-address-book.ts', import.meta.url)), path, String(entries)], {
-        what: 'the address book load in a fresh process',
-      })
+      const child = spawnBenchChild(
+        ['--import', 'tsx', fileURLToPath(new URL('./support/load-address-book.ts', import.meta.url)), path, String(entries)],
+        {
+          what: 'the address book load in a fresh process',
+        },
+      )
       const line = await child.line('loaded ')
       await child.stop()
       const r = JSON.parse(line.slice('loaded '.length)) as (typeof fresh)[number]
