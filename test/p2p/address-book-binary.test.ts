@@ -65,23 +65,22 @@ function variedBook(path: string, now: () => number, advance: (ms: number) => vo
   return b
 }
 
+/** variedBook saved in a new directory, and load options that let every entry of it in. */
+async function savedVariedBook() {
+  const path = join(await tempDir(), 'address-book.bin')
+  const c = clock()
+  const b = variedBook(path, c.now, c.advance)
+  await b.save()
+  return { path, c, b, opts: { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} } }
+}
+
 const everything = (b: AddressBook) => b.list().map((e) => b.get(e.multiaddr, e.peerId))
 
 describe('address book on disk (binary, version 2)', () => {
   it('round-trips every field of every kind of entry exactly', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'address-book.bin')
-    const c = clock()
-    const b = variedBook(path, c.now, c.advance)
-    await b.save()
+    const { path, c, b, opts } = await savedVariedBook()
     const logs: string[] = []
-    const loaded = await AddressBook.load(path, {
-      now: c.now,
-      allowPrivate: true,
-      allowLoopback: true,
-      allowLinkLocal: true,
-      log: (m) => logs.push(m),
-    })
+    const loaded = await AddressBook.load(path, { ...opts, log: (m) => logs.push(m) })
     expect(logs).toEqual([])
     expect(loaded.size).toBe(b.size)
     expect(everything(loaded)).toEqual(everything(b))
@@ -95,18 +94,8 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('answers per-peer queries after changes made before the first one (the by-peer index of a load is built when first asked)', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'address-book.bin')
-    const c = clock()
-    const b = variedBook(path, c.now, c.advance)
-    await b.save()
-    const loaded = await AddressBook.load(path, {
-      now: c.now,
-      allowPrivate: true,
-      allowLoopback: true,
-      allowLinkLocal: true,
-      log: () => {},
-    })
+    const { path, b, opts } = await savedVariedBook()
+    const loaded = await AddressBook.load(path, opts)
     // before any per-peer query: a removal, a new address of a known peer, a bare entry learning its peer
     expect(loaded.remove(`/ip4/1.2.9.9/tcp/4001/p2p/${pid(1)}`)).toBe(true)
     expect(loaded.add('/ip4/1.2.3.6/tcp/4001', { peerId: pid(2), source: 'dht' }).added).toBe(true)
@@ -124,12 +113,7 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('saves a loaded book whose peer ids were never read as it was (each the suffix of its key until read)', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'address-book.bin')
-    const c = clock()
-    const b = variedBook(path, c.now, c.advance)
-    await b.save()
-    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} }
+    const { path, c, b, opts } = await savedVariedBook()
     const once = await AddressBook.load(path, opts)
     await once.save()
     const twice = await AddressBook.load(path, opts)
@@ -173,16 +157,10 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('keeps a loaded book as it changes: removals, a bare entry learning its peer, outcomes and newcomers, saved and loaded again', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'address-book.bin')
-    const c = clock()
-    const b = variedBook(path, c.now, c.advance)
-    await b.save()
-    const opts = { now: c.now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} }
+    const { path, c, b, opts } = await savedVariedBook()
     const loaded = await AddressBook.load(path, opts)
     // the same changes to both books; the loaded one has made no entry of its own yet
     for (const book of [b, loaded]) {
-      c.advance(0) // (both see the same clock)
       expect(book.remove('/ip4/1.2.3.5/tcp/4001', pid(2))).toBe(true)
       expect(book.add('/ip4/5.6.7.8/udp/4001/quic-v1', { peerId: pid(12), source: 'dht' }).reason).toBe('exists')
       expect(book.markFailure(`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`)).toBe(true)
@@ -255,11 +233,7 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('keeps the scope filter on load without parsing: entries the options now refuse are skipped and counted', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'address-book.bin')
-    const c = clock()
-    const b = variedBook(path, c.now, c.advance)
-    await b.save()
+    const { path, c, b } = await savedVariedBook()
     const logs: string[] = []
     const loaded = await AddressBook.load(path, { now: c.now, log: (m) => logs.push(m) })
     expect(loaded.size).toBe(b.size - 3)

@@ -369,7 +369,7 @@ function decodeBody(body: Buffer, count: number): BookColumns {
     counts: countsR,
     failures,
     floats,
-    first: first_,
+    first: firstDelta,
     seen,
     attempt,
     success,
@@ -460,7 +460,7 @@ function decodeBody(body: Buffer, count: number): BookColumns {
       if (flags & F_SUCCESS) extra[x++] = floats.f64()
       for (let n = 0; n < nFailures; n++) extra[x++] = floats.f64()
     } else {
-      const first = prevFirst + first_.sv()
+      const first = prevFirst + firstDelta.sv()
       prevFirst = first
       firstSeen[i] = first
       lastSeen[i] = first + seen.sv()

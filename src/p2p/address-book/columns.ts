@@ -7,6 +7,7 @@
 import type { AddressScope } from '../address-group.ts'
 import { tagOfSuffix } from './draw-records.ts'
 import { ADDRESS_SOURCES, type AddressSource, Entry, type Group, NO_FAILURES, type WritableEntry } from './entry.ts'
+import { qualityFrom } from './scoring.ts'
 
 /** The scopes an entry can have in the book (unspecified and reserved addresses are never stored), by their code in the file. */
 export const STORED_SCOPES: readonly AddressScope[] = ['public', 'private', 'linkLocal', 'loopback']
@@ -184,9 +185,11 @@ export class BookColumns {
 
   /** Append slot i's draw record (draw-records.ts pushRecord) to `records`. */
   pushRecord(records: number[], i: number): void {
-    const successes = this.countOf(i, 1)
-    const quality = (successes + 1) / (successes + this.countOf(i, 2) + 2)
-    records.push(this.lastAttemptOf(i) ?? Number.NaN, quality, Math.min(this.countOf(i, 3), 8) + 16 * this.peerTag(i))
+    records.push(
+      this.lastAttemptOf(i) ?? Number.NaN,
+      qualityFrom(this.countOf(i, 1), this.countOf(i, 2)),
+      Math.min(this.countOf(i, 3), 8) + 16 * this.peerTag(i),
+    )
   }
 
   /** Clamp every slot's times to `now`, as entry.ts settle() does for an Entry (the decoder restored the counts' invariants). */

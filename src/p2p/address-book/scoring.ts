@@ -19,7 +19,12 @@ function failureFactor(consecutiveFailures: number): number {
 
 /** (successes + 1) / (successes + failures + 2). */
 export function qualityOf(e: { successes: number; failures: number }): number {
-  return (e.successes + 1) / (e.successes + e.failures + 2)
+  return qualityFrom(e.successes, e.failures)
+}
+
+/** qualityOf from the two counts (a loaded slot's, columns.ts). */
+export function qualityFrom(successes: number, failures: number): number {
+  return (successes + 1) / (successes + failures + 2)
 }
 
 /** How much an entry is worth keeping: quality x recency of lastSeen x 0.66 per failure since the last success (up to 8). */
