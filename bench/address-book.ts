@@ -13,7 +13,13 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { ADDRESS_BOOK_FORMAT, ADDRESS_BOOK_JSON_VERSION, AddressBook, type AddressEntry } from '../src/p2p/address-book.ts'
+import {
+  ADDRESS_BOOK_FORMAT,
+  ADDRESS_BOOK_JSON_VERSION,
+  ADDRESS_BOOK_VERSION,
+  AddressBook,
+  type AddressEntry,
+} from '../src/p2p/address-book.ts'
 import { saveVersioned } from '../src/p2p/json-file.ts'
 import { seeded } from '../test/support/synthetic-peers.ts'
 import { spawnBenchChild } from './support/bench-child.ts'
@@ -364,7 +370,7 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     [`best(8), median of ${r.bestCalls} on the loaded book (after its first)`, `${r.best8NextMedianMicros} µs`],
     ['add at capacity (eviction)', `median ${r.addAtCapacityMedianMicros} µs, mean ${r.addAtCapacityMeanMicros} µs`],
     ['save', `${r.saveMs} ms`],
-    ['load (binary, version 2)', `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
+    [`load (binary, version ${ADDRESS_BOOK_VERSION})`, `${r.loadMs} ms (CPU ${r.loadCpuMs} ms)`],
     [
       `load in a fresh process, as a daemon's start (${r.freshLoadMs.length} runs)`,
       `${r.freshLoadMs.join(' / ')} ms (median's CPU ${r.freshLoadCpuMs} ms); the loaded book holds ${r.loadedBytesPerEntry} B/entry`,
@@ -379,7 +385,10 @@ export function toMarkdown(r: AddressBookBenchResult): string {
     ],
     ['first forPeer after the load (builds the by-peer index)', `${r.firstForPeerMs} ms`],
     ['first best(8) after the load (makes the draw records)', `${r.firstBestMs} ms`],
-    ['file size (binary, version 2)', `${r.fileSizeMB} MB (${Math.round((r.fileSizeMB * 1048576) / r.entries)} B/entry)`],
+    [
+      `file size (binary, version ${ADDRESS_BOOK_VERSION})`,
+      `${r.fileSizeMB} MB (${Math.round((r.fileSizeMB * 1048576) / r.entries)} B/entry)`,
+    ],
     ['JSON file of version 1: load + migrate / size', `${r.jsonLoadMs} ms / ${r.jsonFileSizeMB} MB`],
     ['binary / JSON: load time, size', `${(r.loadMs / r.jsonLoadMs).toFixed(3)}×, ${(r.fileSizeMB / r.jsonFileSizeMB).toFixed(3)}×`],
     ['machine', `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}, Node ${r.machine.node}, ${r.machine.date}`],

@@ -37,6 +37,13 @@ function clock(start = START) {
   }
 }
 
+/** Peer ids of every form the file keeps: base58 of fewer than 32 bytes and base32 with an 'l' (as text), a sha-256 one and one with leading zero bytes (as bytes). */
+const SHORT_ID = `1${'23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefg'}` // 40 characters: 29 bytes
+const BASE32_ID = `bafzbeilz${'abcdefgh2345'.repeat(4)}`
+const QM_ID = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+const ZEROS_ID = `111${pid(21).slice(3)}`
+const OTHER_IDS = [SHORT_ID, BASE32_ID, QM_ID, ZEROS_ID]
+
 /** A book with one entry of every kind the format distinguishes. */
 function variedBook(path: string, now: () => number, advance: (ms: number) => void) {
   const b = new AddressBook({ path, now, allowPrivate: true, allowLoopback: true, allowLinkLocal: true, log: () => {} })
@@ -62,6 +69,11 @@ function variedBook(path: string, now: () => number, advance: (ms: number) => vo
   b.add('/ip4/1.2.3.7/tcp/4001', { peerId: pid(11), source: 'dht' })
   for (let i = 0; i < 300; i++) b.markAttempt('/ip4/1.2.3.7/tcp/4001', pid(11)) // counts past a byte
   b.markSuccess('/ip4/1.2.3.7/tcp/4001', pid(11))
+  b.add(`/ip4/3.4.5.6/tcp/4001/p2p/${SHORT_ID}`, { source: 'dht' })
+  b.add('/ip4/3.4.5.7/tcp/4001', { peerId: BASE32_ID, source: 'dht' })
+  b.add(`/ip4/3.4.5.8/tcp/4001/p2p/${QM_ID}`, { source: 'identify' })
+  b.add(`/ip4/3.4.5.9/tcp/4001/p2p/${ZEROS_ID}`, { source: 'identify' })
+  b.markAttempt(`/ip4/3.4.5.9/tcp/4001/p2p/${ZEROS_ID}`)
   return b
 }
 
@@ -76,15 +88,20 @@ async function savedVariedBook() {
 
 const everything = (b: AddressBook) => b.list().map((e) => b.get(e.multiaddr, e.peerId))
 
-describe('address book on disk (binary, version 2)', () => {
+describe('address book on disk (binary, version 3)', () => {
   it('round-trips every field of every kind of entry exactly', async () => {
-    const { path, c, b, opts } = await savedVariedBook()
+    const { path, b, opts } = await savedVariedBook()
     const logs: string[] = []
     const loaded = await AddressBook.load(path, { ...opts, log: (m) => logs.push(m) })
     expect(logs).toEqual([])
     expect(loaded.size).toBe(b.size)
     expect(everything(loaded)).toEqual(everything(b))
     expect(loaded.forPeer(pid(1))).toEqual(b.forPeer(pid(1)))
+    for (const id of OTHER_IDS) {
+      expect(loaded.forPeer(id)).toHaveLength(1)
+      expect(loaded.forPeer(id)).toEqual(b.forPeer(id))
+      expect(loaded.best(8, { peerId: id }).map((e) => e.multiaddr)).toEqual(b.best(8, { peerId: id }).map((e) => e.multiaddr))
+    }
     expect(loaded.get('/ip4/5.6.7.8/udp/4001/quic-v1')?.failureTimes.length).toBe(16)
     expect(loaded.groupCount).toBe(b.groupCount)
     // loaded entries behave as added ones: the peer id learnt from the key, refreshes, removal
@@ -113,7 +130,7 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('saves a loaded book whose peer ids were never read as it was (each the suffix of its key until read)', async () => {
-    const { path, c, b, opts } = await savedVariedBook()
+    const { path, b, opts } = await savedVariedBook()
     const once = await AddressBook.load(path, opts)
     await once.save()
     const twice = await AddressBook.load(path, opts)
@@ -157,7 +174,7 @@ describe('address book on disk (binary, version 2)', () => {
   })
 
   it('keeps a loaded book as it changes: removals, a bare entry learning its peer, outcomes and newcomers, saved and loaded again', async () => {
-    const { path, c, b, opts } = await savedVariedBook()
+    const { path, b, opts } = await savedVariedBook()
     const loaded = await AddressBook.load(path, opts)
     // the same changes to both books; the loaded one has made no entry of its own yet
     for (const book of [b, loaded]) {
@@ -240,7 +257,7 @@ describe('address book on disk (binary, version 2)', () => {
     expect(loaded.has('/ip4/192.168.1.2/tcp/4001', pid(7))).toBe(false)
     expect(loaded.has('/ip4/127.0.0.1/tcp/4001', pid(8))).toBe(false)
     expect(loaded.has('/ip6/fe80::1/tcp/4001', pid(9))).toBe(false)
-    expect(logs.join('\n')).toMatch(/skipped 3 of 11/)
+    expect(logs.join('\n')).toMatch(/skipped 3 of 15/)
   })
 
   it.each([
@@ -289,6 +306,28 @@ describe('address book on disk (binary, version 2)', () => {
     loaded.add('/ip4/1.2.3.4/tcp/4001', { source: 'manual' })
     await loaded.save()
     expect((await AddressBook.load(path, { log: () => {} })).size).toBe(1)
+  })
+})
+
+describe('address book on disk, version 2 (peer ids as text)', () => {
+  it('reads a file an earlier version wrote, then saves it as version 3 with the same entries', async () => {
+    // written by this book at version 2 (commit 197b110), with its entries as that book listed them
+    const fixtures = new URL('../fixtures/address-book/', import.meta.url)
+    const expected = JSON.parse(await readFile(new URL('version-2.json', fixtures), 'utf8')) as AddressEntry[]
+    const path = join(await tempDir(), 'address-book.bin')
+    await writeFile(path, await readFile(new URL('version-2.bin', fixtures)))
+    const byKey = (a?: AddressEntry, b?: AddressEntry) => (a?.multiaddr ?? '').localeCompare(b?.multiaddr ?? '')
+    const opts = { now: clock(START + 60_000).now, allowLoopback: true }
+    const logs: string[] = []
+    const loaded = await AddressBook.load(path, { ...opts, log: (m) => logs.push(m) })
+    expect(logs).toEqual([])
+    expect(everything(loaded).sort(byKey)).toEqual(expected.sort(byKey))
+    expect(loaded.forPeer(pid(1)).map((e) => e.multiaddr)).toEqual([`/ip4/1.2.3.4/tcp/4001/p2p/${pid(1)}`])
+    await loaded.save()
+    expect((await readFile(path)).readUInt16LE(5 + ADDRESS_BOOK_FORMAT.length)).toBe(3)
+    const again = await AddressBook.load(path, { ...opts, log: (m) => logs.push(m) })
+    expect(everything(again).sort(byKey)).toEqual(expected.sort(byKey))
+    expect(logs).toEqual([])
   })
 })
 

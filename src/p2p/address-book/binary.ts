@@ -1,36 +1,61 @@
 /**
- * The address book's compact on-disk form (format `switchboard.addressbook`, version 2): a small
+ * The address book's compact on-disk form (format `switchboard.addressbook`, version 3): a small
  * header, then the entries column by column (one column per field, so alike values sit together),
- * deflated. Loading it needs no multiaddr parsing: each entry carries its canonical key, network
- * group and scope. It decodes into columns (columns.ts), not objects, and hashes each key on the way
- * for the book's index (loaded-slots.ts), so 100k entries load in about 110 ms (bench/address-book.ts).
+ * deflated, then the last 32 bytes of each key's peer id, as they are. Loading it needs no multiaddr
+ * parsing: each entry carries its canonical key, network group and scope. It decodes into columns
+ * (columns.ts), not objects, and hashes each key on the way for the book's index (loaded-slots.ts).
+ * Peer ids are kept as bytes, not base58 text: inflating 100k ids' random base58 characters took a
+ * third of a load (bench/profiles/README.md), their bytes need no inflating at all.
  *
  *   offset  size  field
  *   0       4     magic "SWAB"
  *   4       1     n = length of the format name
  *   5       n     format name, ASCII: "switchboard.addressbook"
- *   5+n     2     version (u16 LE) = 2
+ *   5+n     2     version (u16 LE) = 3
  *   7+n     4     entry count (u32 LE)
  *   11+n    8     savedAt (f64 LE)
  *   19+n    4     raw body length (u32 LE)
- *   23+n    4     deflated body length (u32 LE): the bytes after the header, exactly
- *   27+n    32    SHA-256 of everything before it and of the deflated body
- *   59+n    ...   deflated body
+ *   23+n    4     deflated body length (u32 LE)
+ *   27+n    4     tails length (u32 LE): 32 k, for k keys whose peer id is kept as bytes
+ *   31+n    32    SHA-256 of everything before it and of everything after it
+ *   63+n    ...   deflated body
+ *   ...     32 k  the last 32 bytes of each such peer id, in entry order: the file's last bytes
  *
  * The body is a string table of network groups, one of peer ids, then the columns (see COLUMNS).
- * Times are integers of milliseconds stored as deltas (an entry whose times are not safe integers
- * keeps them as f64 in a column of their own). Version 1 is the JSON envelope of json-file.ts,
- * still read once to migrate (persistence.ts).
+ * A key ending in `/p2p/<id>` whose id is base58 of 32 bytes or more is stored as its text up to the
+ * id, then the id's head (its bytes before the last 32, length-prefixed) in the `addr` column
+ * (columns.ts idKeyOf: the form depends on the key's text alone). Times are integers of milliseconds
+ * stored as deltas (an entry whose times are not safe integers keeps them as f64 in a column of their
+ * own). Version 2 is the same without the ids as bytes, read as objects and saved as version 3 next
+ * time; version 1 is the JSON envelope of json-file.ts, still read once to migrate (persistence.ts).
  */
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { deflateRaw, inflateRawSync } from 'node:zlib'
 import { CorruptFileError } from '../atomic-file.ts'
-import { BIG_COUNT, BookColumns, F_ATTEMPT, F_FLOAT, F_PEER, F_SUCCESS, F_SUFFIX, STORED_SCOPES } from './columns.ts'
+import {
+  BIG_COUNT,
+  BookColumns,
+  F_ATTEMPT,
+  F_FLOAT,
+  F_IDBYTES,
+  F_PEER,
+  F_SUCCESS,
+  F_SUFFIX,
+  hashForward,
+  ID_TAIL,
+  type KeyParts,
+  keyPartsOf,
+  peerIdBytes,
+  SlotCursor,
+  STORED_SCOPES,
+} from './columns.ts'
 import { ADDRESS_SOURCES, FAILURE_HISTORY, type WritableEntry } from './entry.ts'
 
 export const BINARY_MAGIC = Buffer.from('SWAB', 'latin1')
-export const BINARY_VERSION = 2
+export const BINARY_VERSION = 3
+/** Version 2 keys hold their peer ids as text (no tails): still read, into objects. */
+const TEXT_ID_VERSION = 2
 
 const deflateRawAsync = promisify(deflateRaw)
 
@@ -98,6 +123,11 @@ class Writer {
       this.len += this.buf.write(s, this.len, 'utf8')
     }
   }
+  raw(b: Uint8Array, from: number, to: number): void {
+    this.ensure(to - from)
+    this.buf.set(b.subarray(from, to), this.len)
+    this.len += to - from
+  }
   bytes(): Buffer {
     return this.buf.subarray(0, this.len)
   }
@@ -160,6 +190,13 @@ class Reader {
     this.pos += n
     return s
   }
+  /** Skip n bytes; they are buf[returned .. pos). */
+  skip(n: number): number {
+    this.need(n)
+    const from = this.pos
+    this.pos += n
+    return from
+  }
   /** Skip the next string; its bytes are buf[returned .. pos). */
   skipStr(): number {
     const n = this.uv()
@@ -177,9 +214,9 @@ function allSafeIntegers(times: ArrayLike<number>): boolean {
   return true
 }
 
-function headerOf(count: number, savedAt: number, rawLength: number, deflatedLength: number, format: string): Buffer {
+function headerOf(count: number, savedAt: number, rawLength: number, deflatedLength: number, tailsLength: number, format: string): Buffer {
   const name = Buffer.from(format, 'latin1')
-  const h = Buffer.alloc(4 + 1 + name.length + 2 + 4 + 8 + 4 + 4)
+  const h = Buffer.alloc(4 + 1 + name.length + 2 + 4 + 8 + 4 + 4 + 4)
   let o = BINARY_MAGIC.copy(h, 0)
   h[o++] = name.length
   o += name.copy(h, o)
@@ -187,17 +224,19 @@ function headerOf(count: number, savedAt: number, rawLength: number, deflatedLen
   o = h.writeUInt32LE(count, o)
   o = h.writeDoubleLE(savedAt, o)
   o = h.writeUInt32LE(rawLength, o)
-  h.writeUInt32LE(deflatedLength, o)
+  o = h.writeUInt32LE(deflatedLength, o)
+  h.writeUInt32LE(tailsLength, o)
   return h
 }
 
-/** The raw (not yet deflated) body of `entries`. */
-export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; count: number } {
+/** The raw (not yet deflated) body of `entries`, and the ids' tails that follow it undeflated. */
+export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; tails: Buffer; count: number } {
   const col = Object.fromEntries(COLUMNS.map((c) => [c, new Writer()])) as Record<Column, Writer>
   const groups = new Map<string, number>()
   const peers = new Map<string, number>()
   const groupTable = new Writer()
   const peerTable = new Writer()
+  const tails = new Writer()
   let count = 0
   let prevFirst = 0
   for (const e of entries) {
@@ -216,6 +255,8 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
     }
     if (e.lastAttempt !== undefined) flags |= F_ATTEMPT
     if (e.lastSuccess !== undefined) flags |= F_SUCCESS
+    const key: KeyParts = e instanceof SlotCursor ? e.keyParts() : keyPartsOf(e.multiaddr)
+    if (key.id !== undefined) flags |= F_IDBYTES
     const float =
       !Number.isSafeInteger(e.firstSeen) ||
       !Number.isSafeInteger(e.lastSeen) ||
@@ -237,7 +278,13 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
       }
       col.peer.uv(p)
     }
-    col.addr.str(e.multiaddr)
+    col.addr.str(key.prefix)
+    if (key.id !== undefined) {
+      const head = key.id.length - ID_TAIL
+      col.addr.u8(head)
+      col.addr.raw(key.id, 0, head)
+      tails.raw(key.id, head, key.id.length)
+    }
     col.counts.uv(e.attempts)
     col.counts.uv(e.successes)
     col.counts.uv(e.failures)
@@ -271,16 +318,16 @@ export function encodeBody(entries: Iterable<WritableEntry>): { body: Buffer; co
     lengths.uv(w.len)
     parts.push(w.bytes())
   }
-  return { body: Buffer.concat([lengths.bytes(), ...parts]), count }
+  return { body: Buffer.concat([lengths.bytes(), ...parts]), tails: tails.bytes(), count }
 }
 
 /** The whole file for `entries` (deflated off the main thread). */
 export async function encodeBook(entries: Iterable<WritableEntry>, savedAt: number, format: string): Promise<Buffer> {
-  const { body, count } = encodeBody(entries)
+  const { body, tails, count } = encodeBody(entries)
   const deflated = await deflateRawAsync(body, { level: 6 })
-  const header = headerOf(count, savedAt, body.length, deflated.length, format)
-  const digest = createHash('sha256').update(header).update(deflated).digest()
-  return Buffer.concat([header, digest, deflated])
+  const header = headerOf(count, savedAt, body.length, deflated.length, tails.length, format)
+  const digest = createHash('sha256').update(header).update(deflated).update(tails).digest()
+  return Buffer.concat([header, digest, deflated, tails])
 }
 
 /** True when `bytes` start like a binary address book (anything else is read as the JSON of version 1). */
@@ -296,24 +343,29 @@ export function decodeBook(bytes: Buffer, path: string, format: string): { saved
   const corrupt = (why: string) => new CorruptFileError(path, why)
   if (!isBinaryBook(bytes)) throw corrupt('not a binary address book (bad magic)')
   const n = bytes[4] ?? 0
-  const fixed = 5 + n + 2 + 4 + 8 + 4 + 4
-  if (bytes.length < fixed + 32) throw corrupt(`truncated: ${bytes.length} bytes, shorter than its header`)
+  const short = () => corrupt(`truncated: ${bytes.length} bytes, shorter than its header`)
+  if (bytes.length < 5 + n + 2) throw short()
   const name = bytes.toString('latin1', 5, 5 + n)
   if (name !== format) throw corrupt(`format is ${JSON.stringify(name)}, expected ${JSON.stringify(format)}`)
   let o = 5 + n
   const version = bytes.readUInt16LE(o)
-  if (version !== BINARY_VERSION) throw corrupt(`version ${version} is not supported (expected ${BINARY_VERSION})`)
+  if (version !== BINARY_VERSION && version !== TEXT_ID_VERSION)
+    throw corrupt(`version ${version} is not supported (expected ${BINARY_VERSION} or ${TEXT_ID_VERSION})`)
+  // version 2 has no tails, nor their length
+  const fixed = 5 + n + 2 + 4 + 8 + 4 + 4 + (version === TEXT_ID_VERSION ? 0 : 4)
+  if (bytes.length < fixed + 32) throw short()
   o += 2
   const count = bytes.readUInt32LE(o)
   const savedAt = bytes.readDoubleLE(o + 4)
   const rawLength = bytes.readUInt32LE(o + 12)
   const deflatedLength = bytes.readUInt32LE(o + 16)
+  const tailsLength = version === TEXT_ID_VERSION ? 0 : bytes.readUInt32LE(o + 20)
   const bodyAt = fixed + 32
-  if (bytes.length !== bodyAt + deflatedLength)
+  const tailsAt = bodyAt + deflatedLength
+  const end = tailsAt + tailsLength
+  if (bytes.length !== end)
     throw corrupt(
-      bytes.length < bodyAt + deflatedLength
-        ? `truncated: ${bytes.length} bytes of ${bodyAt + deflatedLength}`
-        : `${bytes.length - bodyAt - deflatedLength} bytes after the end of the book`,
+      bytes.length < end ? `truncated: ${bytes.length} bytes of ${end}` : `${bytes.length - end} bytes after the end of the book`,
     )
   const digest = createHash('sha256').update(bytes.subarray(0, fixed)).update(bytes.subarray(bodyAt)).digest()
   if (!digest.equals(bytes.subarray(fixed, bodyAt))) throw corrupt('checksum mismatch')
@@ -322,13 +374,13 @@ export function decodeBook(bytes: Buffer, path: string, format: string): { saved
     // one output chunk of the announced size (plus a byte, so that zlib sees room left and stops): no
     // 16 KiB chunks to concatenate. Bounded by deflate's largest ratio (1032:1) whatever the header says.
     const chunkSize = Math.max(64, Math.min(rawLength, deflatedLength * 1032 + 1024) + 1)
-    body = inflateRawSync(bytes.subarray(bodyAt), { maxOutputLength: Math.max(rawLength, 1), chunkSize })
+    body = inflateRawSync(bytes.subarray(bodyAt, tailsAt), { maxOutputLength: Math.max(rawLength, 1), chunkSize })
   } catch (err) {
     throw corrupt(`body does not inflate (${(err as Error).message})`)
   }
   if (body.length !== rawLength) throw corrupt(`body is ${body.length} bytes, header says ${rawLength}`)
   try {
-    return { savedAt, columns: decodeBody(body, count) }
+    return { savedAt, columns: decodeBody(body, count, version, bytes.subarray(tailsAt)) }
   } catch (err) {
     throw corrupt(`body does not decode (${(err as Error).message})`)
   }
@@ -338,7 +390,9 @@ const SLASH = 47
 const P = 112
 const TWO = 50
 
-function decodeBody(body: Buffer, count: number): BookColumns {
+const KNOWN_FLAGS = F_PEER | F_SUFFIX | F_ATTEMPT | F_SUCCESS | F_FLOAT | F_IDBYTES
+
+function decodeBody(body: Buffer, count: number, version: number, tails: Buffer): BookColumns {
   const head = new Reader(body, 0, body.length)
   const groupCount = head.uv()
   const peerCount = head.uv()
@@ -377,7 +431,8 @@ function decodeBody(body: Buffer, count: number): BookColumns {
   // every extra time takes at least one byte of its column (or 8 of the floats)
   const extraRoom =
     failures.end - failures.pos + attempt.end - attempt.pos + success.end - success.pos + Math.floor((floats.end - floats.pos) / 8)
-  const out = new BookColumns(count, body, groupKeys, peers, extraRoom)
+  if (tails.length % ID_TAIL !== 0) throw new Error(`${tails.length} bytes of peer ids, not a multiple of ${ID_TAIL}`)
+  const out = new BookColumns(count, body, groupKeys, peers, extraRoom, tails)
   const {
     firstSeen,
     lastSeen,
@@ -393,12 +448,16 @@ function decodeBody(body: Buffer, count: number): BookColumns {
     keyLength,
     keyHashes,
     peerLength,
+    idTail,
   } = out
+  const idsAsBytes = version === BINARY_VERSION
   let prevFirst = 0
   let x = 0
+  let t = 0 // ids' tails read
   let bits = 0 // of every key byte: bit 7 set when a key is not ASCII
   for (let i = 0; i < count; i++) {
     const flags = flagsR.u8()
+    if (flags & ~KNOWN_FLAGS || (flags & F_IDBYTES && !idsAsBytes)) throw new Error(`entry ${i}: unknown flags ${flags}`)
     const ss = sourceScopeR.u8()
     if (ADDRESS_SOURCES[ss & 0x0f] === undefined || STORED_SCOPES[ss >> 4] === undefined)
       throw new Error(`entry ${i}: unknown source or scope ${ss}`)
@@ -412,22 +471,61 @@ function decodeBody(body: Buffer, count: number): BookColumns {
     if (to - from > 0xffff) throw new Error(`entry ${i}: a key of ${to - from} bytes`)
     keyStart[i] = from
     keyLength[i] = to - from
-    // the key's hash (columns.ts hashChars: last byte first) and where its last `/p2p/` ends, in one pass from its end
+    // the key's hash (columns.ts keyHash: the id's bytes first, then the text last byte first) and where its last `/p2p/` ends
     let h = 0x811c9dc5
+    if (flags & F_IDBYTES) {
+      const head = addr.u8()
+      const headAt = addr.skip(head)
+      if ((t + 1) * ID_TAIL > tails.length) throw new Error(`entry ${i}: more peer ids than the file holds`)
+      idTail[i] = t
+      h = hashForward(tails, t * ID_TAIL, (t + 1) * ID_TAIL, hashForward(body, headAt, headAt + head))
+      t++
+    }
     let peerAt = -1
-    for (let k = to - 1; k >= from; k--) {
-      const b = body[k] as number
-      h = Math.imul(h ^ b, 0x01000193)
-      bits |= b
-      if (b === SLASH && peerAt < 0 && k + 4 < to && body[k + 1] === P && body[k + 2] === TWO && body[k + 3] === P && body[k + 4] === SLASH)
-        peerAt = k + 5
+    if (flags & F_IDBYTES) {
+      // the prefix ends in /p2p/: no search
+      if (
+        to - from < 5 ||
+        body[to - 5] !== SLASH ||
+        body[to - 4] !== P ||
+        body[to - 3] !== TWO ||
+        body[to - 2] !== P ||
+        body[to - 1] !== SLASH
+      )
+        throw new Error(`entry ${i}: a peer id kept as bytes after a key that does not end in /p2p/`)
+      for (let k = to - 1; k >= from; k--) {
+        const b = body[k] as number
+        h = Math.imul(h ^ b, 0x01000193)
+        bits |= b
+      }
+      peerAt = to
+    } else {
+      for (let k = to - 1; k >= from; k--) {
+        const b = body[k] as number
+        h = Math.imul(h ^ b, 0x01000193)
+        bits |= b
+        if (
+          b === SLASH &&
+          peerAt < 0 &&
+          k + 4 < to &&
+          body[k + 1] === P &&
+          body[k + 2] === TWO &&
+          body[k + 3] === P &&
+          body[k + 4] === SLASH
+        )
+          peerAt = k + 5
+      }
     }
     keyHashes[i] = h >>> 0
-    if (flags & F_SUFFIX) {
-      if (peerAt < 0) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
+    // a lookup by this key would hash its id's bytes (columns.ts idKeyOf), so the file must hold them so
+    if (idsAsBytes && !(flags & F_IDBYTES) && peerAt >= 0 && peerIdBytes(body.toString('latin1', peerAt, to)) !== undefined)
+      throw new Error(`entry ${i}: a peer id kept as text that the format keeps as bytes`)
+    if ((flags & (F_SUFFIX | F_IDBYTES)) === F_SUFFIX) {
+      // the peer id is the key's text after its last /p2p/ (an id kept as bytes needs no length)
+      if (peerAt < 0 || peerAt === to) throw new Error(`entry ${i}: key has no /p2p/ suffix`)
       if (to - peerAt > 0xff) throw new Error(`entry ${i}: a peer id of ${to - peerAt} bytes`)
       peerLength[i] = to - peerAt
-    } else if (flags & F_PEER) {
+    } else if (!(flags & F_SUFFIX) && flags & F_PEER) {
       const p = peerIx.uv()
       if (p >= peerCount) throw new Error(`entry ${i}: peer index out of range`)
       peer[i] = p + 1
@@ -479,7 +577,9 @@ function decodeBody(body: Buffer, count: number): BookColumns {
     }
   }
   extraFrom[count] = x
+  if (t * ID_TAIL !== tails.length) throw new Error(`${tails.length / ID_TAIL} peer ids for ${t} keys`)
   out.ascii = (bits & 0x80) === 0
+  out.indexed = idsAsBytes && out.ascii
   for (const r of [groupR, peerR, ...cols]) if (r.pos !== r.end) throw new Error('a column has bytes left over')
   return out
 }

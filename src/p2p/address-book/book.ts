@@ -429,11 +429,11 @@ export class AddressBook {
       // checked when written (and by the checksum since): only the options may refuse an entry now
       const columns = data.columns
       const admits = (scope: AddressScope) => scopeRefusal(scope, this.scope) === undefined
-      if (columns.count <= this.capacity && columns.ascii) {
+      if (columns.count <= this.capacity && columns.indexed) {
         columns.settle(now)
         return columns.count - this.store.adoptLoaded(columns, admits, this.maxPerGroup)
       }
-      // more than fit (the best are kept), or keys that are not ASCII (the columns' key index reads bytes): as objects
+      // more than fit (the best are kept), keys that are not ASCII (the columns' key index reads bytes), or a version 2 file (its keys hashed otherwise): as objects
       const groups = columns.groupKeys.map(detachedGroup)
       loaded = []
       for (let i = 0; i < columns.count; i++)

@@ -3,9 +3,15 @@
  * file's inflated body, which holds the keys. No object per entry: a load of 100k entries makes
  * columns, and the book makes an Entry only for the entries it is asked about (loaded-slots.ts).
  * Entry i is "slot i". Times are as saved until settle() clamps them.
+ *
+ * A key that ends in `/p2p/<id>`, the id base58 of 32 bytes or more (every libp2p peer id), is kept
+ * as its text up to the id (its "prefix") and the id's bytes: the head in the body after the prefix,
+ * the last 32 bytes in the file's uncompressed `tails`. Its text is made only for an Entry. Which form
+ * a key takes depends on its text alone (idKeyOf), so a lookup by text hashes it as the load did.
  */
 import type { AddressScope } from '../address-group.ts'
-import { tagOfSuffix } from './draw-records.ts'
+import { base58Tail, decodeBase58, encodeBase58, tailValue } from './base58.ts'
+import { tagOfPeerText, tagOfValue } from './draw-records.ts'
 import { ADDRESS_SOURCES, type AddressSource, Entry, type Group, NO_FAILURES, type WritableEntry } from './entry.ts'
 import { qualityFrom } from './scoring.ts'
 
@@ -20,6 +26,12 @@ export const F_ATTEMPT = 4
 export const F_SUCCESS = 8
 /** Times kept as f64 (not safe integers). */
 export const F_FLOAT = 16
+/** The key's id is kept as bytes (see above; only in files of version 3). */
+export const F_IDBYTES = 32
+
+/** The bytes of an id kept in `tails`: its random part, whatever the key type (an Ed25519 id is 6 + 32). */
+export const ID_TAIL = 32
+const MAX_ID_HEAD = 255
 
 /** A count byte that means "the slot's four counts are in bigCounts". */
 export const BIG_COUNT = 255
@@ -28,16 +40,65 @@ export const BIG_COUNT = 255
  * FNV-1a of UTF-16 code units, last first; of a key's bytes too when they are ASCII (hashBytes, and
  * the decoder's, which hashes each key while it looks for its `/p2p/` from the end), so all agree.
  */
-export function hashChars(s: string): number {
-  let h = 0x811c9dc5
-  for (let i = s.length - 1; i >= 0; i--) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+export function hashChars(s: string, to = s.length, h = 0x811c9dc5): number {
+  for (let i = to - 1; i >= 0; i--) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
   return h >>> 0
 }
 
-function hashBytes(b: Buffer, from: number, to: number): number {
+function hashBytes(b: Uint8Array, from: number, to: number): number {
   let h = 0x811c9dc5
   for (let i = to - 1; i >= from; i--) h = Math.imul(h ^ (b[i] as number), 0x01000193)
   return h >>> 0
+}
+
+/** FNV-1a of bytes, first to last, continuing from `h` (an id kept as bytes, head then tail). */
+export function hashForward(b: Uint8Array, from: number, to: number, h = 0x811c9dc5): number {
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193)
+  return h
+}
+
+/** The bytes of the peer id s[from ..) when they are kept as bytes (base58 of 32 to 287 bytes), else undefined. */
+export function peerIdBytes(s: string, from = 0): Uint8Array | undefined {
+  if (from >= s.length) return undefined
+  const id = decodeBase58(s, from)
+  return id !== undefined && id.length >= ID_TAIL && id.length - ID_TAIL <= MAX_ID_HEAD ? id : undefined
+}
+
+/** A key as the file keeps it: all its text, or its prefix and its id's bytes. */
+export interface KeyParts {
+  prefix: string
+  id: Uint8Array | undefined
+}
+
+/** keyParts of a key's text. */
+export function keyPartsOf(key: string): KeyParts {
+  const idKey = idKeyOf(key)
+  return idKey === undefined ? { prefix: key, id: undefined } : { prefix: key.slice(0, idKey.prefixLength), id: idKey.id }
+}
+
+/** A key kept as its prefix (the text up to the id of its last `/p2p/`) and its id's bytes. */
+export interface IdKey {
+  prefixLength: number
+  id: Uint8Array
+}
+
+/** The key's id form, or undefined when it is kept as text. */
+export function idKeyOf(key: string): IdKey | undefined {
+  const at = key.lastIndexOf('/p2p/')
+  if (at < 0) return undefined
+  const id = peerIdBytes(key, at + 5)
+  return id === undefined ? undefined : { prefixLength: at + 5, id }
+}
+
+/** The key index's hash of `key` (its id form: the id's bytes, then the prefix's characters last first), as the decoder makes it. */
+export function keyHash(key: string, idKey: IdKey | undefined): number {
+  if (idKey === undefined) return hashChars(key)
+  return hashChars(key, idKey.prefixLength, hashForward(idKey.id, 0, idKey.id.length))
+}
+
+/** The peer index's hash of a peer id: of its bytes when it is kept as bytes, else of its text. */
+export function peerHash(peerId: string, id: Uint8Array | undefined): number {
+  return id === undefined ? hashChars(peerId) : hashForward(id, 0, id.length) >>> 0
 }
 
 export class BookColumns {
@@ -64,10 +125,14 @@ export class BookColumns {
   readonly keyLength: Uint16Array
   /** hashChars of each key, made by the decoder (hashBytes of an ASCII key). */
   readonly keyHashes: Uint32Array
-  /** The length of the peer id that ends the key, for an entry with F_SUFFIX. */
+  /** The length of the peer id that ends the key, for an entry with F_SUFFIX (its text). */
   readonly peerLength: Uint8Array
+  /** The index in `tails` of the last 32 bytes of a key's id (F_IDBYTES); its head follows the prefix in the body, after its length. */
+  readonly idTail: Uint32Array
   /** Whether every key is ASCII (byte offsets are then character offsets, and hashBytes agrees with hashChars); set by the decoder. */
   ascii = true
+  /** Whether keyHashes are keyHash()'s: a file of version 3 whose keys are ASCII (else the book loads its entries as objects). */
+  indexed = true
 
   /**
    * Memory for `count` slots; every byte written costs its page's first touch (bench/address-book.ts:
@@ -80,6 +145,8 @@ export class BookColumns {
     readonly groupKeys: readonly string[],
     readonly peers: readonly string[],
     extraRoom: number,
+    /** The ids' last 32 bytes, each ID_TAIL bytes (the file's own bytes: never deflated). */
+    readonly tails: Uint8Array,
   ) {
     this.firstSeen = new Float64Array(count)
     this.lastSeen = new Float64Array(count)
@@ -94,6 +161,7 @@ export class BookColumns {
     this.keyLength = new Uint16Array(count)
     this.keyHashes = new Uint32Array(count)
     this.peerLength = new Uint8Array(count)
+    this.idTail = new Uint32Array(count)
   }
 
   keyEnd(i: number): number {
@@ -101,7 +169,44 @@ export class BookColumns {
   }
 
   keyOf(i: number): string {
-    return this.body.toString(this.ascii ? 'latin1' : 'utf8', this.keyStart[i], this.keyEnd(i))
+    const prefix = this.body.toString(this.ascii ? 'latin1' : 'utf8', this.keyStart[i], this.keyEnd(i))
+    return (this.flags[i] as number) & F_IDBYTES ? prefix + this.idTextOf(i) : prefix
+  }
+
+  /** The bytes of the key's id (F_IDBYTES): head and tail joined. */
+  idOf(i: number): Uint8Array {
+    const headAt = this.keyEnd(i) + 1
+    const head = this.body[headAt - 1] as number
+    const id = new Uint8Array(head + ID_TAIL)
+    id.set(this.body.subarray(headAt, headAt + head))
+    const t = (this.idTail[i] as number) * ID_TAIL
+    id.set(this.tails.subarray(t, t + ID_TAIL), head)
+    return id
+  }
+
+  private idTextOf(i: number): string {
+    return encodeBase58(this.idOf(i))
+  }
+
+  /** FNV-1a of the key's id bytes (F_IDBYTES), head then tail: keyHash's and peerHash's start. */
+  idHash(i: number): number {
+    const headAt = this.keyEnd(i) + 1
+    const h = hashForward(this.body, headAt, headAt + (this.body[headAt - 1] as number))
+    const t = (this.idTail[i] as number) * ID_TAIL
+    return hashForward(this.tails, t, t + ID_TAIL, h)
+  }
+
+  /** Whether slot i's id (F_IDBYTES) is `id`. */
+  private idEquals(i: number, id: Uint8Array): boolean {
+    const headAt = this.keyEnd(i) + 1
+    const head = this.body[headAt - 1] as number
+    if (id.length !== head + ID_TAIL) return false
+    const b = this.body
+    for (let k = 0; k < head; k++) if (b[headAt + k] !== id[k]) return false
+    const tails = this.tails
+    const t = (this.idTail[i] as number) * ID_TAIL - head
+    for (let k = head; k < id.length; k++) if (tails[t + k] !== id[k]) return false
+    return true
   }
 
   sourceOf(i: number): AddressSource {
@@ -138,30 +243,55 @@ export class BookColumns {
     return this.extra.subarray(from, this.extraFrom[i + 1])
   }
 
-  /** The peer id (sliced out of the body or taken from the peer table); undefined when none. */
+  /** The peer id (its key's id, or taken from the peer table); undefined when none. */
   peerIdOf(i: number): string | undefined {
     const f = this.flags[i] as number
-    if (f & F_SUFFIX)
+    if (f & F_SUFFIX) {
+      if (f & F_IDBYTES) return this.idTextOf(i)
       return this.body.toString(this.ascii ? 'latin1' : 'utf8', this.keyEnd(i) - (this.peerLength[i] as number), this.keyEnd(i))
+    }
     return f & F_PEER ? this.peers[(this.peer[i] as number) - 1] : undefined
   }
 
-  keyEquals(i: number, key: string): boolean {
-    if (this.keyLength[i] !== key.length) return false
+  /** Whether slot i's key is `key`, whose id form is `idKey` (idKeyOf). */
+  keyEquals(i: number, key: string, idKey: IdKey | undefined): boolean {
+    const byId = ((this.flags[i] as number) & F_IDBYTES) !== 0
+    if (byId !== (idKey !== undefined)) return false
+    const n = idKey === undefined ? key.length : idKey.prefixLength
+    if (this.keyLength[i] !== n) return false
     const from = this.keyStart[i] as number
     const b = this.body
-    for (let k = 0; k < key.length; k++) if (b[from + k] !== key.charCodeAt(k)) return false
-    return true
+    for (let k = 0; k < n; k++) if (b[from + k] !== key.charCodeAt(k)) return false
+    return idKey === undefined || this.idEquals(i, idKey.id)
   }
 
-  /** hashChars of the peer id (the slot has one). */
+  /** Whether slots i and j hold the same key. */
+  sameKey(i: number, j: number): boolean {
+    const byId = (this.flags[i] as number) & F_IDBYTES
+    if (byId !== ((this.flags[j] as number) & F_IDBYTES) || this.keyLength[i] !== this.keyLength[j]) return false
+    const b = this.body
+    const a = this.keyStart[i] as number
+    const c = this.keyStart[j] as number
+    for (let k = 0; k < (this.keyLength[i] as number); k++) if (b[a + k] !== b[c + k]) return false
+    return byId === 0 || this.idEquals(i, this.idOf(j))
+  }
+
+  /** peerHash of the slot's peer id (the slot has one). */
   peerHash(i: number): number {
-    if ((this.flags[i] as number) & F_SUFFIX) return hashBytes(this.body, this.keyEnd(i) - (this.peerLength[i] as number), this.keyEnd(i))
-    return hashChars(this.peers[(this.peer[i] as number) - 1] as string)
+    const f = this.flags[i] as number
+    if (f & F_SUFFIX) {
+      if (f & F_IDBYTES) return this.idHash(i) >>> 0
+      return hashBytes(this.body, this.keyEnd(i) - (this.peerLength[i] as number), this.keyEnd(i))
+    }
+    const p = this.peers[(this.peer[i] as number) - 1] as string
+    return peerHash(p, peerIdBytes(p))
   }
 
-  peerEquals(i: number, peerId: string): boolean {
-    if (!((this.flags[i] as number) & F_SUFFIX)) return this.peers[(this.peer[i] as number) - 1] === peerId
+  /** Whether the slot's peer id is `peerId`, whose bytes (peerIdBytes) are `id`. */
+  peerEquals(i: number, peerId: string, id: Uint8Array | undefined): boolean {
+    const f = this.flags[i] as number
+    if (!(f & F_SUFFIX)) return this.peers[(this.peer[i] as number) - 1] === peerId
+    if (f & F_IDBYTES) return id !== undefined && this.idEquals(i, id)
     if (this.peerLength[i] !== peerId.length) return false
     const from = this.keyEnd(i) - peerId.length
     const b = this.body
@@ -169,18 +299,17 @@ export class BookColumns {
     return true
   }
 
-  /** The draw record's peer tag (draw-records.ts peerTagOf): from the peer id's last (up to) 8 characters. */
+  /** The draw record's peer tag (draw-records.ts tagOfPeerText), of an id kept as bytes without its text. */
   peerTag(i: number): number {
     const f = this.flags[i] as number
-    if (f & F_SUFFIX) {
-      const end = this.keyEnd(i)
-      let h = 0x811c9dc5
-      for (let k = end - Math.min(8, this.peerLength[i] as number); k < end; k++) h = Math.imul(h ^ (this.body[k] as number), 0x01000193)
-      return (h & 0x3ffffff) + 1
+    if ((f & (F_SUFFIX | F_IDBYTES)) === (F_SUFFIX | F_IDBYTES)) {
+      const headAt = this.keyEnd(i) + 1
+      const t = (this.idTail[i] as number) * ID_TAIL
+      const acc = base58Tail(this.body, headAt, headAt + (this.body[headAt - 1] as number), ID_TAIL, base58Tail(this.tails, t, t + ID_TAIL))
+      return tagOfValue(tailValue(acc))
     }
-    if (!(f & F_PEER)) return 0
-    const p = this.peers[(this.peer[i] as number) - 1] as string
-    return tagOfSuffix(p, Math.max(0, p.length - 8))
+    const p = this.peerIdOf(i)
+    return p === undefined ? 0 : tagOfPeerText(p)
   }
 
   /** Append slot i's draw record (draw-records.ts pushRecord) to `records`. */
@@ -240,6 +369,12 @@ export class SlotCursor implements WritableEntry {
   }
   get multiaddr(): string {
     return this.c.keyOf(this.i)
+  }
+  /** The key as the file keeps it: its prefix and its id's bytes (binary.ts), with no text made for the id. */
+  keyParts(): KeyParts {
+    const c = this.c
+    const prefix = c.body.toString(c.ascii ? 'latin1' : 'utf8', c.keyStart[this.i], c.keyEnd(this.i))
+    return { prefix, id: (c.flags[this.i] as number) & F_IDBYTES ? c.idOf(this.i) : undefined }
   }
   get peerId(): string | undefined {
     return this.c.peerIdOf(this.i)

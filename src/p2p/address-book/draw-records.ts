@@ -11,39 +11,59 @@
  * min(consecutiveFailures, 8) + 16 x peer tag. Enough for the ceiling of an entry's chance
  * (scoring.ts chanceCeiling), which rejects most draws; lastSeen, which only the exact chance needs,
  * is read from the entry (mostly one being taken, whose snapshot reads it anyway). The peer tag is 0 for an entry without a peer id, else
- * a hash of the peer id's last characters in [1, 2^26]: different tags mean different peers; equal
+ * a hash of the peer id's last digits in [1, 2^26] (tagOfPeerText): different tags mean different peers; equal
  * tags are checked against the peer ids themselves.
  */
+import { base58Digit } from './base58.ts'
 import type { Entry } from './entry.ts'
 import { qualityOf } from './scoring.ts'
 
 export const RECORD = 3
 /** The failure step (scoring caps it at 8) in the low 4 bits of a record's last field. */
 export const STEP_MASK = 15
+const TAG_DIGITS = 5
 const TAG_CHARS = 8
-const SLASH = 47
 
-/** A hash of `s` from `from` to its end, in [1, 2^26]. */
-export function tagOfSuffix(s: string, from: number): number {
-  let h = 0x811c9dc5
-  for (let i = from; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+/** A number in [0, 58^5) spread over [1, 2^26]. */
+export function tagOfValue(v: number): number {
+  let h = Math.imul(v ^ (v >>> 16), 0x45d9f3b)
+  h ^= h >>> 16
   return (h & 0x3ffffff) + 1
 }
 
 /**
- * The entry's peer tag (0: no peer id), from the peer id's last (up to) 8 characters. A loaded entry's
- * peer id is still its key's suffix: read from the key, not sliced out of it.
+ * The peer tag of the peer id s[from .. to): the value of its last (up to) 5 base58 digits, which a
+ * peer id kept as bytes gives without its text (columns.ts, base58Tail); an id whose last digits are
+ * not all base58 hashes its last 8 characters instead.
+ */
+export function tagOfPeerText(s: string, from = 0, to = s.length): number {
+  let v = 0
+  for (let i = Math.max(from, to - TAG_DIGITS); i < to; i++) {
+    const d = base58Digit(s.charCodeAt(i))
+    if (d < 0) {
+      let h = 0x811c9dc5
+      for (let k = Math.max(from, to - TAG_CHARS); k < to; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193)
+      return (h & 0x3ffffff) + 1
+    }
+    v = v * 58 + d
+  }
+  return tagOfValue(v)
+}
+
+/**
+ * The entry's peer tag (0: no peer id). A loaded entry's peer id is still its key's suffix: when the
+ * key's last 5 characters are base58 digits, they are the peer id's (a '/' precedes the id), read from
+ * the key without slicing the id out of it.
  */
 export function peerTagOf(e: Entry): number {
   if (e.peerInKey) {
     const key = e.multiaddr
-    const from = key.length - TAG_CHARS
-    let clean = from >= 0
-    for (let i = from; clean && i < key.length; i++) clean = key.charCodeAt(i) !== SLASH
-    if (clean) return tagOfSuffix(key, from) // no '/' in them: the key's last 8 characters are the peer id's
+    let digits = key.length >= TAG_DIGITS
+    for (let i = key.length - TAG_DIGITS; digits && i < key.length; i++) digits = base58Digit(key.charCodeAt(i)) >= 0
+    if (digits) return tagOfPeerText(key, key.length - TAG_DIGITS)
   }
   const p = e.peerId
-  return p === undefined ? 0 : tagOfSuffix(p, Math.max(0, p.length - TAG_CHARS))
+  return p === undefined ? 0 : tagOfPeerText(p)
 }
 
 /** Append the entry's record to its group's (the entry is being put at the end of group.entries). */

@@ -6,7 +6,7 @@
  * entry costs its object only when it is read or changed.
  */
 import type { AddressScope } from '../address-group.ts'
-import { type BookColumns, hashChars, STORED_SCOPES } from './columns.ts'
+import { type BookColumns, idKeyOf, keyHash, peerHash, peerIdBytes, STORED_SCOPES } from './columns.ts'
 import type { Entry, Group } from './entry.ts'
 
 /** Not in the book: refused at load, removed, or moved to another key (rekeyed, then held by the store's map). */
@@ -82,7 +82,7 @@ export class LoadedSlots {
     const mask = table.length - 1
     let p = h & mask
     for (let s = table[p] as number; s !== 0; s = table[p] as number) {
-      if (hashes[s - 1] === h && this.columns.keyEquals(s - 1, this.columns.keyOf(i))) return false
+      if (hashes[s - 1] === h && this.columns.sameKey(s - 1, i)) return false
       p = (p + 1) & mask
     }
     table[p] = i + 1
@@ -95,12 +95,13 @@ export class LoadedSlots {
 
   /** The slot in the book under this key, or -1. */
   find(key: string): number {
-    const h = hashChars(key)
+    const idKey = idKeyOf(key)
+    const h = keyHash(key, idKey)
     const table = this.keyTable
     const mask = table.length - 1
     const hashes = this.columns.keyHashes
     for (let p = h & mask, s = table[p] as number; s !== 0; p = (p + 1) & mask, s = table[p] as number) {
-      if (hashes[s - 1] === h && this.columns.keyEquals(s - 1, key)) return this.state[s - 1] === GONE ? -1 : s - 1
+      if (hashes[s - 1] === h && this.columns.keyEquals(s - 1, key, idKey)) return this.state[s - 1] === GONE ? -1 : s - 1
     }
     return -1
   }
@@ -142,10 +143,11 @@ export class LoadedSlots {
   peerSlots(peerId: string): number[] {
     this.peerIndex ??= this.indexPeers()
     const index = this.peerIndex
-    const h = hashChars(peerId)
+    const id = peerIdBytes(peerId)
+    const h = peerHash(peerId, id)
     const out: number[] = []
     for (let s = index.heads[h & (index.heads.length - 1)] as number; s !== -1; s = index.next[s] as number) {
-      if (index.hashes[s] === h && this.state[s] !== GONE && this.columns.peerEquals(s, peerId)) out.push(s)
+      if (index.hashes[s] === h && this.state[s] !== GONE && this.columns.peerEquals(s, peerId, id)) out.push(s)
     }
     return out
   }

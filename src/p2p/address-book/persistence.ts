@@ -10,14 +10,14 @@ import { CorruptFileError, writeFileAtomic } from '../atomic-file.ts'
 import { CoalescedWrite } from '../coalesced-write.ts'
 import { loadVersioned } from '../json-file.ts'
 import { Serial } from '../serial.ts'
-import { decodeBook, encodeBook, isBinaryBook } from './binary.ts'
+import { BINARY_VERSION, decodeBook, encodeBook, isBinaryBook } from './binary.ts'
 import type { BookColumns } from './columns.ts'
 import { type Entry, type EntryRecord, EntryRecordSchema, type WritableEntry } from './entry.ts'
 import { keepValueOf } from './scoring.ts'
 
 export const ADDRESS_BOOK_FORMAT = 'switchboard.addressbook'
-/** The version save() writes (binary.ts); version 1, the JSON envelope, is still read. */
-export const ADDRESS_BOOK_VERSION = 2
+/** The version save() writes (binary.ts); version 2 (binary, ids as text) and version 1, the JSON envelope, are still read. */
+export const ADDRESS_BOOK_VERSION = BINARY_VERSION
 export const ADDRESS_BOOK_JSON_VERSION = 1
 
 /** Version 1's data: entries stay unchecked here so that one bad entry costs only itself (see restorableRecords). */
