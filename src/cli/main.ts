@@ -1,6 +1,7 @@
 import '../shims.ts'
-import type { ActorRegistry } from '../actors/supervisor/actor-registry.ts'
+import type { ActorRegistry, RegistryChange } from '../actors/supervisor/actor-registry.ts'
 import { resolveConfig } from '../config.ts'
+import { systemIds } from '../machines/actor-ids.ts'
 import { VERSION } from '../version.ts'
 import { EXIT, exitCodeOf, oneLine } from './exit-codes.ts'
 import { CLI_OPTIONS, HELP, parseCli, UsageError } from './options.ts'
@@ -65,8 +66,8 @@ async function main(argv: string[]): Promise<number> {
     ...(config.inspect ? [`inspector   ${daemon.origin}/inspect?token=${daemon.token}`] : []),
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
-  if (config.logLevel === 'info') logStateChanges(daemon.core.actors.registry, (kind) => kind === 'node' || kind === 'dht')
-  if (config.logLevel === 'debug') logStateChanges(daemon.core.actors.registry, () => true)
+  if (config.logLevel === 'info') logStateChanges(daemon.core.actors.registry, [systemIds.node(''), systemIds.dht('')])
+  if (config.logLevel === 'debug') logStateChanges(daemon.core.actors.registry, [''])
   const signal = await stopRequested
   process.stdout.write(`${signal}: stopping\n`)
   try {
@@ -84,20 +85,28 @@ async function main(argv: string[]): Promise<number> {
 /** Set once `start` has stopped its daemon (or failed to): the process then exits without waiting for the event loop. */
 let stopFinished = false
 
-/** One line per state change of the actors `shows` picks, starting with where each is now. */
-function logStateChanges(registry: ActorRegistry, shows: (kind: string) => boolean): void {
+/**
+ * One line per state change of the actors whose systemId starts with one of `prefixes`, starting with
+ * where each is now. A listener makes the registry build the view of every actor its prefix covers on
+ * each of their snapshots: at the default level (nodes and DHTs) one listening to all of them made
+ * each event of 100k peer actors cost a third more and each spawn a fifth (bench/profiles/README.md).
+ */
+function logStateChanges(registry: ActorRegistry, prefixes: string[]): void {
   const shown = new Map<string, string>()
-  const show = (systemId: string, kind: string, value: unknown) => {
+  const show = (systemId: string, value: unknown) => {
     const text = JSON.stringify(value)
-    if (!shows(kind) || shown.get(systemId) === text) return
+    if (shown.get(systemId) === text) return
     shown.set(systemId, text)
     process.stdout.write(`${new Date().toISOString()} ${systemId} ${text}\n`)
   }
-  for (const s of registry.list()) show(s.systemId, s.kind, s.value)
-  registry.listen((change) => {
-    if (change.type === 'snapshot') show(change.snapshot.systemId, change.snapshot.kind, change.snapshot.value)
+  const onChange = (change: RegistryChange) => {
+    if (change.type === 'snapshot') show(change.snapshot.systemId, change.snapshot.value)
     else shown.delete(change.systemId)
-  })
+  }
+  for (const prefix of prefixes) {
+    for (const s of registry.list(prefix)) show(s.systemId, s.value)
+    registry.listen(onChange, prefix)
+  }
 }
 
 main(process.argv.slice(2)).then(
