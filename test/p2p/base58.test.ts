@@ -18,10 +18,10 @@ const VECTORS: Array<[string, string]> = [
   ['00000000000000000000', '1111111111'],
 ]
 
-/** The value of a text's last 5 digits, read the slow way. */
+/** The value of a text's last 3 digits, read the slow way. */
 function lastDigits(text: string): number {
   let v = 0
-  for (let i = Math.max(0, text.length - 5); i < text.length; i++) v = v * 58 + base58Digit(text.charCodeAt(i))
+  for (let i = Math.max(0, text.length - 3); i < text.length; i++) v = v * 58 + base58Digit(text.charCodeAt(i))
   return v
 }
 
@@ -41,7 +41,7 @@ describe('base58btc (the address book keeps peer ids as bytes)', () => {
       expect(Buffer.from(decodeBase58(text) as Uint8Array).equals(b)).toBe(true)
       // an id split as the file keeps it: the last 32 bytes apart from the head
       const cut = Math.max(0, b.length - 32)
-      expect(tailValue(base58Tail(b, 0, cut, b.length - cut, base58Tail(b, cut, b.length)))).toBe(lastDigits(text))
+      expect(tailValue(base58Tail(b, 0, cut, b.length - cut, base58Tail(b, cut, b.length)), b[b.length - 1] ?? 0)).toBe(lastDigits(text))
     }
   })
 

@@ -106,20 +106,32 @@ export function decodeBase58(s: string, from = 0): Uint8Array | undefined {
   return out
 }
 
-const TAIL_MOD = 58 ** 5 // < 2^30
-/** 256^k mod 58^5: a byte k places from the end contributes byte x TAIL_WEIGHTS[k] (< 2^38; 300 of them sum exactly in a double). */
-const TAIL_WEIGHTS: number[] = [1]
-for (let k = 1; k < 300; k++) TAIL_WEIGHTS.push(((TAIL_WEIGHTS[k - 1] as number) * 256) % TAIL_MOD)
+/**
+ * A text's last 3 digits are the number modulo 58^3 = 8 x 29^3: the last byte gives it modulo 8, and a
+ * weighted sum modulo 29^3, in small integers (no division per byte, no double to box while the code
+ * is cold: a load's first draw computes 100k of them).
+ */
+const M29 = 29 ** 3
+/** 256^k mod 29^3: a byte k places from the end adds byte x TAIL_WEIGHTS[k] (< 2^23). */
+const TAIL_WEIGHTS = new Int32Array(300)
+TAIL_WEIGHTS[0] = 1
+for (let k = 1; k < TAIL_WEIGHTS.length; k++) TAIL_WEIGHTS[k] = ((TAIL_WEIGHTS[k - 1] as number) * 256) % M29
 
 /**
- * The number that b[from .. to) is, big-endian, modulo 58^5: the value of its text's last 5 digits
- * (draw-records.ts peer tags), by weights rather than a division per byte. For an id in two parts,
- * sum the last part's, then the first's with `shift` = the last part's length, and pass the sum as `acc`.
+ * The weighted sum of b[from .. to) for tailValue. For an id in two parts, sum the last part's, then
+ * the first's with `shift` = the last part's length, passing the first sum as `acc`.
  */
 export function base58Tail(b: Uint8Array, from: number, to: number, shift = 0, acc = 0): number {
-  for (let k = to - 1, j = shift; k >= from; k--, j++) acc += (b[k] as number) * (TAIL_WEIGHTS[j] as number)
+  for (let k = to - 1, j = shift; k >= from; k--, j++) {
+    acc += (b[k] as number) * (TAIL_WEIGHTS[j] as number)
+    if (acc > 0x1fffffff) acc %= M29
+  }
   return acc
 }
 
-/** A base58Tail sum reduced modulo 58^5. */
-export const tailValue = (acc: number): number => acc - Math.floor(acc / TAIL_MOD) * TAIL_MOD
+/** The value of the last 3 base58 digits of the number whose base58Tail sum is `acc` and whose last byte is `lastByte`. */
+export function tailValue(acc: number, lastByte: number): number {
+  const r = acc % M29
+  // the one value below 58^3 that is r modulo 29^3 and lastByte modulo 8 (29^3 = 5 mod 8, and 5 x 5 = 1 mod 8)
+  return r + M29 * (((lastByte - r) * 5) & 7)
+}

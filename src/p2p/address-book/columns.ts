@@ -306,7 +306,7 @@ export class BookColumns {
       const headAt = this.keyEnd(i) + 1
       const t = (this.idTail[i] as number) * ID_TAIL
       const acc = base58Tail(this.body, headAt, headAt + (this.body[headAt - 1] as number), ID_TAIL, base58Tail(this.tails, t, t + ID_TAIL))
-      return tagOfValue(tailValue(acc))
+      return tagOfValue(tailValue(acc, this.tails[t + ID_TAIL - 1] as number))
     }
     const p = this.peerIdOf(i)
     return p === undefined ? 0 : tagOfPeerText(p)

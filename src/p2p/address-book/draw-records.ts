@@ -21,10 +21,10 @@ import { qualityOf } from './scoring.ts'
 export const RECORD = 3
 /** The failure step (scoring caps it at 8) in the low 4 bits of a record's last field. */
 export const STEP_MASK = 15
-const TAG_DIGITS = 5
+const TAG_DIGITS = 3
 const TAG_CHARS = 8
 
-/** A number in [0, 58^5) spread over [1, 2^26]. */
+/** A number in [0, 58^3) spread over [1, 2^26]. */
 export function tagOfValue(v: number): number {
   let h = Math.imul(v ^ (v >>> 16), 0x45d9f3b)
   h ^= h >>> 16
@@ -32,7 +32,7 @@ export function tagOfValue(v: number): number {
 }
 
 /**
- * The peer tag of the peer id s[from .. to): the value of its last (up to) 5 base58 digits, which a
+ * The peer tag of the peer id s[from .. to): the value of its last (up to) 3 base58 digits, which a
  * peer id kept as bytes gives without its text (columns.ts, base58Tail); an id whose last digits are
  * not all base58 hashes its last 8 characters instead.
  */
@@ -52,7 +52,7 @@ export function tagOfPeerText(s: string, from = 0, to = s.length): number {
 
 /**
  * The entry's peer tag (0: no peer id). A loaded entry's peer id is still its key's suffix: when the
- * key's last 5 characters are base58 digits, they are the peer id's (a '/' precedes the id), read from
+ * key's last 3 characters are base58 digits, they are the peer id's (a '/' precedes the id), read from
  * the key without slicing the id out of it.
  */
 export function peerTagOf(e: Entry): number {
