@@ -23,6 +23,12 @@ import { startRawMessagesNode } from './support/raw-messages-node.ts'
 
 const PLAN = {
   warmup: 500,
+  /**
+   * Then one at a time, before the timed ones: a fresh daemon's path settles only after a few thousand
+   * (p50 of successive 1,000s in a probe, session 29: 2.0, 1.2, 0.65, 0.59 ms; the same after 8 s idle,
+   * so it is the code warming up, not start-up work), where 500 at 32 in flight left it half-way.
+   */
+  warmupSequential: 3_000,
   /** One message at a time: latency without queueing. */
   sequential: 2_000,
   /** Messages with up to `window` in flight: throughput, and latency under load. */
@@ -224,6 +230,8 @@ async function measure(make: () => Promise<Sender>): Promise<Side> {
     const numbered: Sender = { send: (n) => sender.send(offset + n), close: () => sender.close() }
     await drive(numbered, PLAN.warmup, 32)
     offset += PLAN.warmup
+    await drive(numbered, PLAN.warmupSequential, 1)
+    offset += PLAN.warmupSequential
     const sequential = await drive(numbered, PLAN.sequential, 1)
     offset += PLAN.sequential
     const pipelined = await drive(numbered, PLAN.pipelined, PLAN.window)
@@ -295,7 +303,7 @@ export async function run(): Promise<{ switchboard: Side[]; raw: Side[]; rawProc
   const body = [
     '### Direct messages with acks',
     '',
-    `Switchboard: ${process.env.MESSAGES_IN_PROCESS === '1' ? 'two in-process daemons on the loopback test config' : "two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on), A's client connecting them with `peers.connect` to B's 127.0.0.1 TCP address"}, a WebSocket client on each, in the bench process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first. Median of ${REPEATS} runs per side, alternating. The per-connection request rate limit is lifted for the run (config.json).`,
+    `Switchboard: ${process.env.MESSAGES_IN_PROCESS === '1' ? 'two in-process daemons on the loopback test config' : "two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on), A's client connecting them with `peers.connect` to B's 127.0.0.1 TCP address"}, a WebSocket client on each, in the bench process. A's client sends \`send {peer, protocol, data: <1024-char string>, ack}\`; latency is from the \`send\` call to the \`ack {delivered: true}\` push, which comes after B's daemon pushed \`peerData\` to B's client and acked over libp2p. ${fmt(PLAN.warmup, 0)} warm-up messages first (32 in flight), then ${fmt(PLAN.warmupSequential, 0)} one at a time (a fresh daemon's path takes a few thousand to settle), each side. Median of ${REPEATS} runs per side, alternating. The per-connection request rate limit is lifted for the run (config.json).`,
     'raw: two plain js-libp2p nodes (TCP, Noise, Yamux) in the same process, one stream, 1 KiB length-prefixed frames; the receiver answers each with a 4-byte ack frame. No WebSocket, no JSON, no retries or ordering bookkeeping.',
     '',
     table(rawRuns),
