@@ -23,6 +23,8 @@ import { startRawPubsubNode } from './support/raw-pubsub-node.ts'
 
 const PLAN = {
   warmup: 300,
+  /** Then one at a time, before the timed ones: a fresh daemon's path takes a few thousand to settle (as bench/messages.ts found for direct messages). */
+  warmupSequential: 2_000,
   /** One message at a time: latency without queueing. */
   sequential: 1_000,
   /** Up to `window` messages published but not yet arrived: throughput, and latency under load. */
@@ -196,8 +198,10 @@ async function measure(make: () => Promise<Pair>): Promise<Side> {
       arrivals.delete(n)
     })
     await drive(pair, arrivals, 0, PLAN.warmup, 16)
-    const sequential = await drive(pair, arrivals, PLAN.warmup, PLAN.sequential, 1)
-    const pipelined = await drive(pair, arrivals, PLAN.warmup + PLAN.sequential, PLAN.pipelined, PLAN.window)
+    const warm = PLAN.warmup + PLAN.warmupSequential
+    await drive(pair, arrivals, PLAN.warmup, PLAN.warmupSequential, 1)
+    const sequential = await drive(pair, arrivals, warm, PLAN.sequential, 1)
+    const pipelined = await drive(pair, arrivals, warm + PLAN.sequential, PLAN.pipelined, PLAN.window)
     return { sequential, pipelined }
   } finally {
     await pair.close()
@@ -277,7 +281,7 @@ export async function run(): Promise<{ switchboard: Side; raw: Side; rawProcesse
   const body = [
     '### Topic messages: WebSocket publish on A to topicData on B',
     '',
-    `${process.env.PUBSUB_IN_PROCESS === '1' ? 'Two in-process daemons on the loopback test config' : 'Two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on)'} (B bootstraps from A), a WebSocket client on each in the bench process, both subscribed; the request rate limit lifted. Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages, then ${PLAN.sequential} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
+    `${process.env.PUBSUB_IN_PROCESS === '1' ? 'Two in-process daemons on the loopback test config' : 'Two daemons, each in its own process on the default configuration (`switchboard start`: listeners on 0.0.0.0, mDNS on)'} (B bootstraps from A), a WebSocket client on each in the bench process, both subscribed; the request rate limit lifted. Each 1 KiB message (a JSON string) is timed from A's \`publish\` call to B's \`topicData\` push. ${PLAN.warmup} warm-up messages (16 in flight) and ${fmt(PLAN.warmupSequential, 0)} one at a time, each side, then ${fmt(PLAN.sequential, 0)} one at a time and ${fmt(PLAN.pipelined, 0)} with up to ${PLAN.window} not yet arrived. Median of ${REPEATS} runs per side, alternating.`,
     "raw = two js-libp2p nodes (TCP, Noise, Yamux, identify, GossipSub with default options, signed messages) in the same process, the same bytes, timed from `publish` to B's `message` event.",
     '',
     table(switchboard, raw),
