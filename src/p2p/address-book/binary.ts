@@ -44,8 +44,8 @@ import {
   F_SUFFIX,
   hashForward,
   ID_TAIL,
+  idKeyOf,
   type KeyParts,
-  keyPartsOf,
   peerIdBytes,
   SlotCursor,
   STORED_SCOPES,
@@ -205,6 +205,12 @@ class Reader {
     this.pos += n
     return from
   }
+}
+
+/** The key as the file keeps it, from its text (a loaded slot not yet made gives its own: SlotCursor.keyParts). */
+function keyPartsOf(key: string): KeyParts {
+  const idKey = idKeyOf(key)
+  return idKey === undefined ? { prefix: key, id: undefined } : { prefix: key.slice(0, idKey.prefixLength), id: idKey.id }
 }
 
 const isTime = (t: number | undefined) => t === undefined || Number.isSafeInteger(t)

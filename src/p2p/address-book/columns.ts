@@ -70,12 +70,6 @@ export interface KeyParts {
   id: Uint8Array | undefined
 }
 
-/** keyParts of a key's text. */
-export function keyPartsOf(key: string): KeyParts {
-  const idKey = idKeyOf(key)
-  return idKey === undefined ? { prefix: key, id: undefined } : { prefix: key.slice(0, idKey.prefixLength), id: idKey.id }
-}
-
 /** A key kept as its prefix (the text up to the id of its last `/p2p/`) and its id's bytes. */
 export interface IdKey {
   prefixLength: number
@@ -188,8 +182,8 @@ export class BookColumns {
     return encodeBase58(this.idOf(i))
   }
 
-  /** FNV-1a of the key's id bytes (F_IDBYTES), head then tail: keyHash's and peerHash's start. */
-  idHash(i: number): number {
+  /** FNV-1a of the key's id bytes (F_IDBYTES), head then tail: peerHash's (and keyHash's start). */
+  private idHash(i: number): number {
     const headAt = this.keyEnd(i) + 1
     const h = hashForward(this.body, headAt, headAt + (this.body[headAt - 1] as number))
     const t = (this.idTail[i] as number) * ID_TAIL
